@@ -1,0 +1,153 @@
+//! The library's error type: one enum, with fields that name the file, the expected and the found value.
+
+use std::path::PathBuf;
+
+/// What can go wrong in minibatch. Every variant that concerns a file names it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or folder could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file that failed.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// An IDX file is malformed; `problem` says how.
+    #[error("{}: {problem}", path.display())]
+    Idx {
+        /// The IDX file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: IdxProblem,
+    },
+    /// None of the accepted names of a data file exists in the data folder.
+    #[error("{}: no {what} file (looked for {})", dir.display(), tried.join(", "))]
+    MissingFile {
+        /// The folder searched.
+        dir: PathBuf,
+        /// The role of the file (`training images`, ...).
+        what: &'static str,
+        /// The file names tried.
+        tried: Vec<String>,
+    },
+    /// A saved model does not fit the model it is loaded into.
+    #[error("{}: tensor {name}: expected {expected}, found {found}", path.display())]
+    StateMismatch {
+        /// The weights file.
+        path: PathBuf,
+        /// The tensor's name (`0.weight`).
+        name: String,
+        /// What the model has (a shape, or "present").
+        expected: String,
+        /// What the file has.
+        found: String,
+    },
+    /// An argument is out of its valid range (a zero batch size, a negative learning rate...).
+    #[error("invalid {name}: expected {expected}, found {found}")]
+    InvalidArgument {
+        /// The argument.
+        name: &'static str,
+        /// What would be valid.
+        expected: String,
+        /// What was given.
+        found: String,
+    },
+    /// A dataset item could not be produced.
+    #[error("item {index}: {source}")]
+    Item {
+        /// The index asked for.
+        index: usize,
+        /// Why it failed.
+        source: Box<Error>,
+    },
+    /// An operation that this module does not have (ModuleList has no forward, as in PyTorch).
+    #[error("{0}")]
+    Unsupported(String),
+    /// An error from candle's tensors.
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
+}
+
+/// How an IDX file is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdxProblem {
+    /// The file (or its decompressed content) is empty.
+    #[error("empty file")]
+    Empty,
+    /// The first four bytes are not `0 0 8 ndim`.
+    #[error("bad magic number: expected {expected:#010x}, found {found:#010x}")]
+    BadMagic {
+        /// The magic number of an unsigned-byte IDX file of the expected rank.
+        expected: u32,
+        /// What the file starts with.
+        found: u32,
+    },
+    /// The file ends before its header does.
+    #[error("truncated header: expected {expected} bytes, found {found}")]
+    TruncatedHeader {
+        /// Header length.
+        expected: usize,
+        /// Bytes present.
+        found: usize,
+    },
+    /// The data length disagrees with the dimensions in the header.
+    #[error("data length does not match dimensions {dims:?}: expected {expected} bytes, found {found}")]
+    Length {
+        /// The header's dimensions.
+        dims: Vec<usize>,
+        /// Bytes the dimensions call for.
+        expected: u64,
+        /// Bytes present (at least this many, when the file is longer).
+        found: u64,
+    },
+    /// The header claims more data than the file could hold, even compressed.
+    #[error("dimensions {dims:?} claim {claimed} bytes, more than a {file_len}-byte file can hold")]
+    Implausible {
+        /// The header's dimensions.
+        dims: Vec<usize>,
+        /// Bytes claimed.
+        claimed: u64,
+        /// The file's length on disk.
+        file_len: u64,
+    },
+    /// A `.gz` file that is not valid gzip.
+    #[error("not valid gzip: {0}")]
+    Gzip(String),
+    /// Images and labels disagree in count.
+    #[error("{images} images but {labels} labels")]
+    CountMismatch {
+        /// Images in the image file.
+        images: usize,
+        /// Labels in the label file.
+        labels: usize,
+    },
+    /// A label outside `0..classes`.
+    #[error("label {label} at index {index} is out of range: expected 0..{classes}")]
+    LabelOutOfRange {
+        /// Position of the label.
+        index: usize,
+        /// The label.
+        label: u8,
+        /// Number of classes allowed.
+        classes: usize,
+    },
+    /// The validation split does not fit in the training file.
+    #[error("validation size {valid} leaves no training images out of {total}")]
+    Split {
+        /// Requested validation size.
+        valid: usize,
+        /// Images in the training file.
+        total: usize,
+    },
+}
+
+/// The library's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// An [`Error::InvalidArgument`] from anything printable.
+    pub fn invalid(name: &'static str, expected: impl Into<String>, found: impl ToString) -> Self {
+        Error::InvalidArgument { name, expected: expected.into(), found: found.to_string() }
+    }
+}

@@ -1,0 +1,68 @@
+//! # minibatch
+//!
+//! Train neural networks with minibatches: the system that fast.ai's lesson 9 notebook
+//! `03_minibatch_training` builds, as a Rust library on candle's tensors. The pieces come in the
+//! notebook's order:
+//!
+//! 1. data: [`Mnist`] reads IDX files (bundled in `data/mnist/`);
+//! 2. loss and metric: [`softmax`], [`log_softmax`], [`logsumexp`], [`nll`], [`cross_entropy`],
+//!    [`accuracy`];
+//! 3. modules: the [`Module`] trait, [`Registered`] and its derive, [`Linear`], [`ReLU`],
+//!    [`Sequential`], [`ModuleList`];
+//! 4. optimizers: [`Optimizer`], [`Sgd`];
+//! 5. data pipeline: [`Dataset`], [`Sampler`], [`Collate`], [`DataLoader`], [`get_dls`];
+//! 6. training: [`fit`] with validation, [`get_model`].
+//!
+//! Training in three lines, as in the notebook:
+//!
+//! ```no_run
+//! # use minibatch::*;
+//! # let data = Mnist::load("data/mnist")?;
+//! let (train_dl, valid_dl) = get_dls(data.train, data.valid, 64)?;
+//! let (model, mut opt) = get_model(784, 50, 10, 0.5, 0)?;
+//! let stats = fit(5, &model, cross_entropy, &mut opt, &train_dl, &valid_dl)?;
+//! # Ok::<(), minibatch::Error>(())
+//! ```
+//!
+//! One step by hand, on a tiny batch:
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use minibatch::{cross_entropy, get_model, Module, Optimizer};
+//! let (model, mut opt) = get_model(4, 8, 3, 0.5, 0)?;
+//! let x = Tensor::new(&[[0f32, 1., 0., 1.], [1., 0., 1., 0.]], &Device::Cpu)?;
+//! let y = Tensor::new(&[2u32, 0], &Device::Cpu)?;
+//! let before = cross_entropy(&model.forward(&x)?, &y)?;
+//! model.backward(&before)?;
+//! opt.step()?;
+//! opt.zero_grad();
+//! let after = cross_entropy(&model.forward(&x)?, &y)?;
+//! assert!(after.to_scalar::<f32>()? < before.to_scalar::<f32>()?);
+//! # Ok::<(), minibatch::Error>(())
+//! ```
+
+extern crate self as minibatch;
+
+pub mod data;
+pub mod error;
+pub mod loss;
+pub mod mnist;
+pub mod module;
+pub mod optim;
+pub mod rng;
+pub mod threads;
+pub mod train;
+
+pub use data::{get_dls, BatchSampler, Collate, DataLoader, Dataset, DefaultCollate, RandomSampler, Sampler, SequentialSampler, TensorDataset};
+pub use error::{Error, IdxProblem, Result};
+pub use loss::{accuracy, cross_entropy, log_softmax, logsumexp, nll, softmax};
+pub use minibatch_derive::Registered;
+pub use mnist::{render_digit, ImageDataset, ImageItem, Mnist, MnistConfig};
+pub use module::{backward, load_state, no_grad, save_state, state_dict, Linear, Module, ModuleList, Param, ReLU, Registered, Sequential};
+pub use optim::{Optimizer, Sgd, SgdConfig};
+pub use rng::Rng;
+pub use threads::set_num_threads;
+pub use train::{evaluate, fit, get_model, mlp, train_epoch, EpochStats, Evaluation};
+
+/// candle's tensor library, re-exported so that users need no second dependency line.
+pub use candle_core;

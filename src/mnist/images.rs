@@ -1,0 +1,119 @@
+//! A labelled set of `u8` images, shared between its splits without copying.
+
+use super::Idx;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use candle_core::{Device, Tensor};
+use std::sync::Arc;
+
+/// Labelled images of one size, stored as bytes. Cloning and slicing share the bytes.
+#[derive(Debug, Clone)]
+pub struct ImageDataset {
+    pixels: Arc<[u8]>,
+    labels: Arc<[u8]>,
+    start: usize,
+    len: usize,
+    rows: usize,
+    cols: usize,
+    classes: usize,
+}
+
+/// One image and its label, as [`ImageDataset::get`] gives it: pixels still bytes, scaled to
+/// `[0, 1]` by the collate function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageItem {
+    /// `rows * cols` bytes, row-major.
+    pub pixels: Vec<u8>,
+    /// The class.
+    pub label: u32,
+}
+
+impl ImageDataset {
+    /// Images from an IDX file of dimensions `[n, rows, cols]` and `n` labels below `classes`.
+    pub fn new(images: Idx, labels: Arc<[u8]>, classes: usize) -> Result<Self> {
+        let &[n, rows, cols] = images.dims.as_slice() else {
+            return Err(Error::invalid("image dimensions", "[n, rows, cols]", format!("{:?}", images.dims)));
+        };
+        if labels.len() != n {
+            return Err(Error::invalid("label count", n.to_string(), labels.len()));
+        }
+        let pixels = images.data.into();
+        Ok(ImageDataset { pixels, labels, start: 0, len: n, rows, cols, classes })
+    }
+
+    /// The images `start..start + len` of this set, sharing its bytes.
+    pub fn slice(&self, start: usize, len: usize) -> Result<Self> {
+        if start.checked_add(len).is_none_or(|end| end > self.len) {
+            return Err(Error::invalid("slice", format!("within 0..{}", self.len), format!("{start}..{}", start.saturating_add(len))));
+        }
+        Ok(ImageDataset { start: self.start + start, len, ..self.clone() })
+    }
+
+    /// Pixels per image (784 for MNIST).
+    pub fn image_len(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// Image height and width.
+    pub fn image_shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    /// The number of classes labels are drawn from.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// The bytes of image `i`, or `None` past the end.
+    pub fn pixels(&self, i: usize) -> Option<&[u8]> {
+        (i < self.len).then(|| {
+            let n = self.image_len();
+            &self.pixels[(self.start + i) * n..(self.start + i + 1) * n]
+        })
+    }
+
+    /// The label of image `i`, or `None` past the end.
+    pub fn label(&self, i: usize) -> Option<u32> {
+        (i < self.len).then(|| self.labels[self.start + i] as u32)
+    }
+
+    /// The images as one `f32` tensor `[n, rows*cols]` scaled to `[0, 1]`, and the labels as a `u32`
+    /// tensor `[n]`: the notebook's `x_train, y_train`.
+    pub fn tensors(&self) -> Result<(Tensor, Tensor)> {
+        let all: Vec<usize> = (0..self.len).collect();
+        self.gather(&all)
+    }
+
+    /// The batch of the given indices, gathered straight from the bytes: `x` is `[len, rows*cols]`
+    /// `f32` in `[0, 1]`, `y` is `[len]` `u32`. An index past the end is an [`Error::Item`].
+    pub fn gather(&self, indices: &[usize]) -> Result<(Tensor, Tensor)> {
+        let n = self.image_len();
+        let mut x = Vec::with_capacity(indices.len() * n);
+        let mut y = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let px = self.pixels(i).ok_or_else(|| self.out_of_range(i))?;
+            x.extend(px.iter().map(|&p| p as f32 * (1.0 / 255.0)));
+            y.push(self.labels[self.start + i] as u32);
+        }
+        let x = Tensor::from_vec(x, (indices.len(), n), &Device::Cpu)?;
+        Ok((x, Tensor::from_vec(y, indices.len(), &Device::Cpu)?))
+    }
+
+    fn out_of_range(&self, index: usize) -> Error {
+        let source = Error::invalid("index", format!("below {}", self.len), index);
+        Error::Item { index, source: Box::new(source) }
+    }
+}
+
+impl Dataset for ImageDataset {
+    type Item = ImageItem;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, index: usize) -> Result<ImageItem> {
+        let pixels = self.pixels(index).ok_or_else(|| self.out_of_range(index))?.to_vec();
+        Ok(ImageItem { pixels, label: self.labels[self.start + index] as u32 })
+    }
+}

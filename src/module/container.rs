@@ -1,0 +1,118 @@
+//! Containers: `Sequential` runs its layers in turn; `ModuleList` only holds them.
+
+use super::{Module, Registered};
+use crate::error::{Error, Result};
+use candle_core::Tensor;
+
+/// Layers applied one after the other, named `0`, `1`, ...: PyTorch's `nn.Sequential`. It saves
+/// writing a model struct and its `forward` when the model is a chain, which most are.
+#[derive(Default)]
+pub struct Sequential {
+    layers: Vec<Box<dyn Module>>,
+}
+
+impl Sequential {
+    /// An empty chain (its forward returns the input).
+    pub fn new() -> Self {
+        Sequential::default()
+    }
+
+    /// The chain with `layer` appended.
+    pub fn add(mut self, layer: impl Module + 'static) -> Self {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Appends a boxed layer.
+    pub fn push(&mut self, layer: Box<dyn Module>) {
+        self.layers.push(layer);
+    }
+
+    /// The layers.
+    pub fn layers(&self) -> &[Box<dyn Module>] {
+        &self.layers
+    }
+
+    /// The number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether there is no layer.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+}
+
+impl From<Vec<Box<dyn Module>>> for Sequential {
+    fn from(layers: Vec<Box<dyn Module>>) -> Self {
+        Sequential { layers }
+    }
+}
+
+impl Registered for Sequential {
+    fn named_children(&self) -> Vec<(String, &dyn Module)> {
+        self.layers.iter().enumerate().map(|(i, l)| (i.to_string(), l.as_ref())).collect()
+    }
+}
+
+impl Module for Sequential {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let mut x = xs.clone();
+        for l in &self.layers {
+            x = l.forward(&x)?;
+        }
+        Ok(x)
+    }
+}
+
+/// A list of modules, registered as children `0`, `1`, ...: PyTorch's `nn.ModuleList`. What it
+/// adds to a plain `Vec` is registration: its layers' parameters are the model's parameters, and
+/// they print. Like PyTorch's, it has no forward of its own: the model that holds it decides how
+/// to call the layers.
+#[derive(Default)]
+pub struct ModuleList {
+    modules: Vec<Box<dyn Module>>,
+}
+
+impl ModuleList {
+    /// A list of the given modules.
+    pub fn new(modules: Vec<Box<dyn Module>>) -> Self {
+        ModuleList { modules }
+    }
+
+    /// Appends a module.
+    pub fn push(&mut self, module: impl Module + 'static) {
+        self.modules.push(Box::new(module));
+    }
+
+    /// Iterates the modules.
+    pub fn iter(&self) -> impl Iterator<Item = &dyn Module> {
+        self.modules.iter().map(|m| m.as_ref())
+    }
+
+    /// The number of modules.
+    pub fn len(&self) -> usize {
+        self.modules.len()
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.modules.is_empty()
+    }
+}
+
+impl Registered for ModuleList {
+    fn named_children(&self) -> Vec<(String, &dyn Module)> {
+        self.iter().enumerate().map(|(i, l)| (i.to_string(), l)).collect()
+    }
+}
+
+impl Module for ModuleList {
+    /// Fails: a `ModuleList` holds modules; the model that owns it calls them.
+    fn forward(&self, _xs: &Tensor) -> Result<Tensor> {
+        Err(Error::Unsupported("ModuleList has no forward: call its modules from your model's forward".into()))
+    }
+}
+
+crate::impl_display_as_repr!(Sequential, ModuleList);

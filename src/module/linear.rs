@@ -1,0 +1,95 @@
+//! The fully connected layer.
+
+use super::{Module, Param, Registered};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use candle_core::{Device, Tensor};
+
+/// `y = x Wᵀ + b`, with `W` of shape `[out_features, in_features]` as in PyTorch, so that saved
+/// weights load into `nn.Linear` unchanged.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Param,
+    bias: Option<Param>,
+}
+
+impl Linear {
+    /// A layer with PyTorch's default initialisation: weight and bias drawn from
+    /// `U(-1/sqrt(in_features), 1/sqrt(in_features))` (its `kaiming_uniform_(a=sqrt(5))`).
+    pub fn new(in_features: usize, out_features: usize, rng: &mut Rng) -> Result<Self> {
+        let w = uniform(&[out_features, in_features], in_features, rng)?;
+        let b = uniform(&[out_features], in_features, rng)?;
+        Self::from_tensors(w, Some(b))
+    }
+
+    /// A layer without bias, initialised as [`new`](Linear::new).
+    pub fn no_bias(in_features: usize, out_features: usize, rng: &mut Rng) -> Result<Self> {
+        Self::from_tensors(uniform(&[out_features, in_features], in_features, rng)?, None)
+    }
+
+    /// A layer with the given weight `[out, in]` and bias `[out]` (copied).
+    pub fn from_tensors(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        let &[out_f, _] = weight.dims() else {
+            return Err(Error::invalid("linear weight shape", "[out, in]", format!("{:?}", weight.dims())));
+        };
+        if let Some(b) = &bias {
+            if b.dims() != [out_f] {
+                return Err(Error::invalid("linear bias shape", format!("[{out_f}]"), format!("{:?}", b.dims())));
+            }
+        }
+        Ok(Linear { weight: Param::new(&weight)?, bias: bias.as_ref().map(Param::new).transpose()? })
+    }
+
+    /// The weight, `[out_features, in_features]`.
+    pub fn weight(&self) -> &Param {
+        &self.weight
+    }
+
+    /// The bias, `[out_features]`, if the layer has one.
+    pub fn bias(&self) -> Option<&Param> {
+        self.bias.as_ref()
+    }
+
+    /// Input size.
+    pub fn in_features(&self) -> usize {
+        self.weight.dims()[1]
+    }
+
+    /// Output size.
+    pub fn out_features(&self) -> usize {
+        self.weight.dims()[0]
+    }
+}
+
+fn uniform(shape: &[usize], fan_in: usize, rng: &mut Rng) -> Result<Tensor> {
+    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng.uniform(-bound, bound) as f32).collect();
+    Ok(Tensor::from_vec(v, shape, &Device::Cpu)?)
+}
+
+impl Registered for Linear {
+    fn own_parameters(&self) -> Vec<(String, Param)> {
+        let mut v = vec![("weight".to_string(), self.weight.clone())];
+        v.extend(self.bias.iter().map(|b| ("bias".to_string(), b.clone())));
+        v
+    }
+
+    fn extra_repr(&self) -> String {
+        let bias = if self.bias.is_some() { "True" } else { "False" };
+        format!("in_features={}, out_features={}, bias={bias}", self.in_features(), self.out_features())
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let w = self.weight.tensor();
+        let y = if xs.rank() == 2 { xs.matmul(&w.t()?)? } else { xs.broadcast_matmul(&w.t()?)? };
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(&b.tensor())?,
+            None => y,
+        })
+    }
+}
+
+crate::impl_display_as_repr!(Linear);

@@ -1,0 +1,36 @@
+//! Printing a module as PyTorch prints it.
+
+use super::Module;
+
+/// PyTorch's `repr` of a module: `Name(extra)` for a leaf, and for a container its children, one
+/// per line, indented by two spaces. The repr is for people: it shows at a glance what a model is
+/// made of and in which order, with each layer's sizes.
+///
+/// ```
+/// use minibatch::{Linear, ReLU, Rng, Sequential};
+/// let mut rng = Rng::new(0);
+/// let model = Sequential::new().add(Linear::new(784, 50, &mut rng)?).add(ReLU);
+/// assert_eq!(model.to_string(), "Sequential(\n  (0): Linear(in_features=784, out_features=50, bias=True)\n  (1): ReLU()\n)");
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+pub fn repr(module: &dyn Module) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let extra = module.extra_repr();
+    if !extra.is_empty() {
+        lines.extend(extra.lines().map(str::to_string));
+    }
+    for (name, child) in module.named_children() {
+        lines.push(format!("({name}): {}", indent(&repr(child))));
+    }
+    let name = module.type_name();
+    match lines.as_slice() {
+        [] => format!("{name}()"),
+        [one] if module.named_children().is_empty() => format!("{name}({one})"),
+        _ => format!("{name}(\n  {}\n)", lines.join("\n  ")),
+    }
+}
+
+/// Indents every line but the first by two spaces (PyTorch's `_addindent`).
+fn indent(s: &str) -> String {
+    s.replace('\n', "\n  ")
+}

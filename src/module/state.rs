@@ -1,0 +1,67 @@
+//! Saving and loading a module's parameters as safetensors.
+
+use super::Module;
+use crate::error::{Error, Result};
+use candle_core::{Device, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The parameters by their `named_parameters` names: PyTorch's `state_dict`.
+pub fn state_dict(module: &dyn Module) -> HashMap<String, Tensor> {
+    module.named_parameters().into_iter().map(|(n, p)| (n, p.tensor().detach())).collect()
+}
+
+/// Writes the parameters to a safetensors file under their `named_parameters` names (`0.weight`,
+/// ...), which PyTorch's `load_state_dict(safetensors.torch.load_file(path))` takes for the same
+/// model. The file is written to a temporary name and renamed, so an interrupted save never
+/// leaves a half-written file where a good one was.
+pub fn save_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let tmp = path.with_extension("safetensors.tmp");
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    candle_core::safetensors::save(&state_dict(module), &tmp).map_err(|e| match e {
+        candle_core::Error::Io(source) => io(source),
+        other => Error::Tensor(other),
+    })?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Reads a safetensors file.
+pub(crate) fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| Error::StateMismatch {
+        path: path.to_path_buf(),
+        name: "(file)".into(),
+        expected: "a safetensors file".into(),
+        found: e.to_string(),
+    })
+}
+
+/// Loads parameters saved by [`save_state`] (or PyTorch's `safetensors.torch.save_file`) into
+/// `module`. Every parameter must be in the file with its shape; nothing is changed unless all
+/// are, and an error names the tensor and both shapes.
+pub fn load_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let tensors = read_tensors(path)?;
+    let params = module.named_parameters();
+    let mismatch = |name: &str, expected: String, found: String| Error::StateMismatch {
+        path: path.to_path_buf(),
+        name: name.to_string(),
+        expected,
+        found,
+    };
+    for (name, p) in &params {
+        match tensors.get(name) {
+            None => return Err(mismatch(name, format!("{:?}", p.dims()), "nothing".into())),
+            Some(t) if t.dims() != p.dims() => return Err(mismatch(name, format!("{:?}", p.dims()), format!("{:?}", t.dims()))),
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = tensors.keys().find(|k| !params.iter().any(|(n, _)| n == *k)) {
+        return Err(mismatch(extra, "no such parameter".into(), format!("{:?}", tensors[extra].dims())));
+    }
+    for (name, p) in &params {
+        p.set(&tensors[name].to_dtype(p.tensor().dtype())?)?;
+    }
+    Ok(())
+}

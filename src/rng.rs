@@ -1,0 +1,109 @@
+//! A small seeded random number generator (xoshiro256++ seeded through SplitMix64).
+//!
+//! Written here rather than taken from `rand` so that the same seed gives the same numbers on every
+//! machine and with every version of this crate's dependencies: shuffles and initial weights are
+//! part of what a seed promises.
+
+/// A seeded generator. The same seed gives the same sequence everywhere.
+///
+/// ```
+/// let mut a = minibatch::Rng::new(7);
+/// let mut b = minibatch::Rng::new(7);
+/// assert_eq!(a.next_u64(), b.next_u64());
+/// assert!(a.uniform(-1.0, 1.0) < 1.0);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Rng {
+    s: [u64; 4],
+}
+
+fn splitmix64(x: &mut u64) -> u64 {
+    *x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        let mut x = seed;
+        Rng { s: [splitmix64(&mut x), splitmix64(&mut x), splitmix64(&mut x), splitmix64(&mut x)] }
+    }
+
+    /// A generator for one stream of a seed (an epoch, a worker): independent of the other streams.
+    pub fn with_stream(seed: u64, stream: u64) -> Self {
+        let mut x = stream;
+        Self::new(seed ^ splitmix64(&mut x))
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let s = &mut self.s;
+        let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+
+    /// A uniform integer in `0..n` (`n > 0`), by Lemire's multiply-shift.
+    pub fn below(&mut self, n: usize) -> usize {
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+
+    /// A uniform float in `[0, 1)` with 53 random bits.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// A uniform float in `[lo, hi)`.
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.next_f64()
+    }
+
+    /// A random permutation of `0..n` (Fisher-Yates): PyTorch's `randperm`.
+    pub fn permutation(&mut self, n: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permutation_is_a_permutation_and_depends_on_seed() {
+        let p = Rng::new(1).permutation(1000);
+        let mut sorted = p.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        assert_ne!(p, (0..1000).collect::<Vec<_>>());
+        assert_ne!(p, Rng::new(2).permutation(1000));
+        assert_eq!(p, Rng::new(1).permutation(1000));
+    }
+
+    #[test]
+    fn below_stays_in_range_and_covers_it() {
+        let mut r = Rng::new(3);
+        let mut seen = [0usize; 7];
+        for _ in 0..7000 {
+            seen[r.below(7)] += 1;
+        }
+        assert!(seen.iter().all(|&c| (800..1200).contains(&c)), "{seen:?}");
+    }
+
+    #[test]
+    fn streams_differ() {
+        assert_ne!(Rng::with_stream(5, 0).next_u64(), Rng::with_stream(5, 1).next_u64());
+    }
+}

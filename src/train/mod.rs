@@ -1,0 +1,7 @@
+//! Training, the notebook's step 6: `fit` with validation, and `get_model`.
+
+mod fit;
+mod model;
+
+pub use fit::{evaluate, fit, train_epoch, EpochStats, Evaluation};
+pub use model::{get_model, mlp};

@@ -1,0 +1,57 @@
+//! Helpers shared by the integration tests: reading `../shared/golden/` (made by PyTorch with
+//! `../shared/golden/make_golden.py`) and the bundled MNIST.
+#![allow(dead_code)]
+
+use candle_core::{Device, Tensor};
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// The folder of PyTorch's reference values, beside the project root.
+pub fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/golden")
+}
+
+/// A golden JSON file.
+pub fn golden(name: &str) -> Value {
+    let path = golden_dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The bundled MNIST folder.
+pub fn mnist_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
+}
+
+/// A golden tensor `{"shape": [...], "data": [...]}` as `f32`.
+pub fn tensor(v: &Value) -> Tensor {
+    let shape: Vec<usize> = v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+    let data: Vec<f32> = v["data"].as_array().unwrap().iter().map(|d| d.as_f64().unwrap() as f32).collect();
+    Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
+}
+
+/// A golden tensor of integers as `u32`.
+pub fn index_tensor(v: &Value) -> Tensor {
+    let data: Vec<u32> = v["data"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as u32).collect();
+    let n = data.len();
+    Tensor::from_vec(data, n, &Device::Cpu).unwrap()
+}
+
+/// The values of a tensor, flattened, as `f64`.
+pub fn flat(t: &Tensor) -> Vec<f64> {
+    t.flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1().unwrap()
+}
+
+/// Asserts `|a - b| <= atol + rtol * |b|` element-wise.
+pub fn assert_close(what: &str, a: &[f64], b: &[f64], atol: f64, rtol: f64) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths differ");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(x.is_finite(), "{what}[{i}] is {x}");
+        assert!((x - y).abs() <= atol + rtol * y.abs(), "{what}[{i}]: got {x}, PyTorch {y}");
+    }
+}
+
+/// Golden floats of a tensor as `f64`.
+pub fn golden_flat(v: &Value) -> Vec<f64> {
+    v["data"].as_array().unwrap().iter().map(|d| d.as_f64().unwrap()).collect()
+}
