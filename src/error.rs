@@ -43,6 +43,14 @@ pub enum Error {
         /// What the file has.
         found: String,
     },
+    /// A weights file that cannot be read as safetensors.
+    #[error("{}: not a safetensors file: {reason}", path.display())]
+    BadStateFile {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
     /// An argument is out of its valid range (a zero batch size, a negative learning rate...).
     #[error("invalid {name}: expected {expected}, found {found}")]
     InvalidArgument {

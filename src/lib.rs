@@ -62,7 +62,7 @@ pub use module::{backward, load_state, no_grad, save_state, state_dict, Linear, 
 pub use optim::{Optimizer, Sgd, SgdConfig};
 pub use rng::Rng;
 pub use threads::set_num_threads;
-pub use train::{evaluate, fit, get_model, mlp, train_epoch, EpochStats, Evaluation};
+pub use train::{evaluate, fit, get_model, mlp, mlp_sizes, train_epoch, EpochStats, Evaluation};
 
 /// candle's tensor library, re-exported so that users need no second dependency line.
 pub use candle_core;

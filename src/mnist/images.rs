@@ -49,6 +49,16 @@ impl ImageDataset {
         Ok(ImageDataset { start: self.start + start, len, ..self.clone() })
     }
 
+    /// The number of images.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is no image.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Pixels per image (784 for MNIST).
     pub fn image_len(&self) -> usize {
         self.rows * self.cols

@@ -26,15 +26,12 @@ pub fn save_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-/// Reads a safetensors file.
-pub(crate) fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+/// Reads every tensor of a safetensors file; a file that is not one is an
+/// [`Error::BadStateFile`] naming it.
+pub fn read_state(path: &Path) -> Result<HashMap<String, Tensor>> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| Error::StateMismatch {
-        path: path.to_path_buf(),
-        name: "(file)".into(),
-        expected: "a safetensors file".into(),
-        found: e.to_string(),
-    })
+    candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+        .map_err(|e| Error::BadStateFile { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 /// Loads parameters saved by [`save_state`] (or PyTorch's `safetensors.torch.save_file`) into
@@ -42,7 +39,7 @@ pub(crate) fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
 /// are, and an error names the tensor and both shapes.
 pub fn load_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let tensors = read_tensors(path)?;
+    let tensors = read_state(path)?;
     let params = module.named_parameters();
     let mismatch = |name: &str, expected: String, found: String| Error::StateMismatch {
         path: path.to_path_buf(),

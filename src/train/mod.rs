@@ -4,4 +4,4 @@ mod fit;
 mod model;
 
 pub use fit::{evaluate, fit, train_epoch, EpochStats, Evaluation};
-pub use model::{get_model, mlp};
+pub use model::{get_model, mlp, mlp_sizes};

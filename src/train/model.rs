@@ -4,6 +4,8 @@ use crate::error::{Error, Result};
 use crate::module::{Linear, Module, ReLU, Sequential};
 use crate::optim::Sgd;
 use crate::rng::Rng;
+use candle_core::Tensor;
+use std::collections::HashMap;
 
 /// A multi-layer perceptron: `Linear(sizes[0], sizes[1])`, `ReLU`, ..., `Linear(.., sizes[last])`,
 /// with no ReLU after the last layer. Initialised from `seed`.
@@ -29,4 +31,23 @@ pub fn get_model(n_in: usize, nh: usize, n_out: usize, lr: f64, seed: u64) -> Re
     let model = mlp(&[n_in, nh, n_out], seed)?;
     let opt = Sgd::new(model.parameters(), lr)?;
     Ok((model, opt))
+}
+
+/// The layer sizes of an [`mlp`] from its saved parameters (`0.weight`, `2.weight`, ...), or
+/// `None` when they are not such a chain: what `minibatch eval` needs to rebuild a saved model
+/// without being told its sizes.
+pub fn mlp_sizes(state: &HashMap<String, Tensor>) -> Option<Vec<usize>> {
+    let layers = state.keys().filter(|k| k.ends_with(".weight")).count();
+    let mut sizes = Vec::with_capacity(layers + 1);
+    for i in 0..layers {
+        let (out, inp) = state.get(&format!("{}.weight", 2 * i))?.dims2().ok()?;
+        if sizes.last().is_some_and(|&prev| prev != inp) || state.get(&format!("{}.bias", 2 * i))?.dims() != [out] {
+            return None;
+        }
+        if i == 0 {
+            sizes.push(inp);
+        }
+        sizes.push(out);
+    }
+    (layers > 0 && state.len() == 2 * layers).then_some(sizes)
 }

@@ -1,0 +1,106 @@
+//! The program end to end: train, save, eval, show, and its answers to bad flags and files.
+
+use std::process::{Command, Output};
+
+fn minibatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn train_save_then_eval_gives_the_same_validation_numbers() {
+    let path = std::env::temp_dir().join(format!("minibatch-cli-{}.safetensors", std::process::id()));
+    let p = path.to_str().unwrap();
+    let out = minibatch(&["train", "--epochs", "1", "--json", "--save", p]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let epochs = json_lines(&out);
+    assert_eq!(epochs.len(), 1);
+    let e = &epochs[0];
+    for key in ["epoch", "train_loss", "valid_loss", "valid_accuracy", "seconds"] {
+        assert!(e.get(key).is_some(), "missing {key}: {e}");
+    }
+    assert!(e["valid_accuracy"].as_f64().unwrap() >= 0.93, "{e}");
+
+    let ev = minibatch(&["eval", "--load", p, "--split", "valid", "--json"]);
+    assert!(ev.status.success(), "{}", stderr(&ev));
+    let v = &json_lines(&ev)[0];
+    assert_eq!(v["loss"], e["valid_loss"]);
+    assert_eq!(v["accuracy"], e["valid_accuracy"]);
+    assert_eq!(v["count"], 10_000);
+
+    let test = minibatch(&["eval", "--load", p]);
+    assert!(stdout(&test).starts_with("test: loss "), "{}", stdout(&test));
+
+    // The saved names are PyTorch's for nn.Sequential.
+    let names: Vec<String> = minibatch::module::read_state(&path).unwrap().into_keys().collect();
+    let mut names = names;
+    names.sort();
+    assert_eq!(names, ["0.bias", "0.weight", "2.bias", "2.weight"]);
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn readable_output_and_show() {
+    let out = minibatch(&["train", "--epochs", "1", "--hidden", "8", "--valid-size", "50000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = stdout(&out);
+    assert!(s.contains("(0): Linear(in_features=784, out_features=8, bias=True)"), "{s}");
+    assert!(s.contains("10000 training and 50000 validation images"), "{s}");
+    assert!(s.contains("epoch 1/1  train_loss "), "{s}");
+
+    let show = minibatch(&["show", "--index", "0", "--split", "test"]);
+    let s = stdout(&show);
+    assert!(s.starts_with("test #0: label 7\n"), "{s}");
+    assert_eq!(s.lines().count(), 29, "a label line and 28 rows");
+    assert!(s.contains('@'), "ink is drawn");
+}
+
+#[test]
+fn bad_flags_fail_before_any_work() {
+    for args in [
+        &["train", "--bs", "0"][..],
+        &["train", "--bs", "-3"],
+        &["train", "--lr", "-1"],
+        &["train", "--lr", "inf"],
+        &["train", "--epochs", "0"],
+        &["train", "--hidden", "0"],
+    ] {
+        let out = minibatch(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains("invalid value"), "{args:?}: {}", stderr(&out));
+    }
+    let out = minibatch(&["train", "--bs", "60000"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("batch size 60000 is larger than the 50000 training images"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_files_give_one_line_naming_the_file() {
+    let dir = std::env::temp_dir().join(format!("minibatch-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = minibatch(&["train", "--data-dir", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("train-images-idx3-ubyte") && err.contains(dir.to_str().unwrap()), "{err}");
+
+    let not_weights = dir.join("m.safetensors");
+    std::fs::write(&not_weights, b"not a safetensors file").unwrap();
+    let out = minibatch(&["eval", "--load", not_weights.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("m.safetensors: not a safetensors file"), "{}", stderr(&out));
+    let out = minibatch(&["eval", "--load", dir.join("missing.safetensors").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("missing.safetensors"), "{}", stderr(&out));
+}
