@@ -53,12 +53,18 @@ pub mod rng;
 pub mod threads;
 pub mod train;
 
-pub use data::{get_dls, BatchSampler, Collate, DataLoader, Dataset, DefaultCollate, RandomSampler, Sampler, SequentialSampler, TensorDataset};
+pub use data::{
+    get_dls, BatchSampler, Collate, DataLoader, Dataset, DefaultCollate, RandomSampler, Sampler, SequentialSampler,
+    TensorDataset,
+};
 pub use error::{Error, IdxProblem, Result};
 pub use loss::{accuracy, cross_entropy, log_softmax, logsumexp, nll, softmax};
 pub use minibatch_derive::Registered;
 pub use mnist::{render_digit, ImageDataset, ImageItem, Mnist, MnistConfig};
-pub use module::{backward, load_state, no_grad, save_state, state_dict, Linear, Module, ModuleList, Param, ReLU, Registered, Sequential};
+pub use module::{
+    backward, load_state, no_grad, save_state, state_dict, Linear, Module, ModuleList, Param, ReLU, Registered,
+    Sequential,
+};
 pub use optim::{Optimizer, Sgd, SgdConfig};
 pub use rng::Rng;
 pub use threads::set_num_threads;

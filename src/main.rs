@@ -2,7 +2,10 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use minibatch::{cross_entropy, evaluate, get_dls, load_state, save_state, train_epoch, DataLoader, ImageDataset, Mnist, MnistConfig, Module, Sgd};
+use minibatch::{
+    cross_entropy, evaluate, get_dls, load_state, save_state, train_epoch, DataLoader, ImageDataset, Mnist,
+    MnistConfig, Module, Sgd,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -168,14 +171,25 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     let mut opt = Sgd::new(model.parameters(), a.lr)?;
     if !a.json {
         println!("{model}");
-        println!("{} training and {} validation images, {} parameters", train_dl.dataset().len(), valid_dl.dataset().len(), model.num_parameters());
+        println!(
+            "{} training and {} validation images, {} parameters",
+            train_dl.dataset().len(),
+            valid_dl.dataset().len(),
+            model.num_parameters()
+        );
     }
     for epoch in 1..=a.epochs {
         let start = Instant::now();
         let train_loss = train_epoch(&model, cross_entropy, &mut opt, &train_dl)?;
         let valid = evaluate(&model, cross_entropy, &valid_dl)?;
         let seconds = start.elapsed().as_secs_f64();
-        let stats = minibatch::EpochStats { epoch, train_loss, valid_loss: valid.loss, valid_accuracy: valid.accuracy, seconds };
+        let stats = minibatch::EpochStats {
+            epoch,
+            train_loss,
+            valid_loss: valid.loss,
+            valid_accuracy: valid.accuracy,
+            seconds,
+        };
         if a.json {
             println!("{}", serde_json::to_string(&stats)?);
         } else {
@@ -197,12 +211,18 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
 
 fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let tensors = minibatch::module::read_state(&a.load)?;
-    let sizes = minibatch::mlp_sizes(&tensors).with_context(|| format!("{}: not the weights of a Linear/ReLU stack", a.load.display()))?;
+    let sizes = minibatch::mlp_sizes(&tensors)
+        .with_context(|| format!("{}: not the weights of a Linear/ReLU stack", a.load.display()))?;
     let model = minibatch::mlp(&sizes, 0)?;
     load_state(&model, &a.load)?;
     let data = split(load_data(&a.data)?, &a.split);
     if data.image_len() != sizes[0] {
-        anyhow::bail!("{}: the model takes {} inputs but the images have {} pixels", a.load.display(), sizes[0], data.image_len());
+        anyhow::bail!(
+            "{}: the model takes {} inputs but the images have {} pixels",
+            a.load.display(),
+            sizes[0],
+            data.image_len()
+        );
     }
     let n = data.len();
     let dl = DataLoader::new(data, a.bs)?;
@@ -218,7 +238,9 @@ fn eval(a: EvalArgs) -> anyhow::Result<()> {
 fn show(a: ShowArgs) -> anyhow::Result<()> {
     let data = split(load_data(&a.data)?, &a.split);
     let (rows, cols) = data.image_shape();
-    let pixels = data.pixels(a.index).with_context(|| format!("index {} is past the {} images of the {} split", a.index, data.len(), a.split))?;
+    let pixels = data
+        .pixels(a.index)
+        .with_context(|| format!("index {} is past the {} images of the {} split", a.index, data.len(), a.split))?;
     println!("{} #{}: label {}", a.split, a.index, data.label(a.index).unwrap_or_default());
     print!("{}", minibatch::render_digit(pixels, rows, cols));
     Ok(())

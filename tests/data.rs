@@ -1,7 +1,9 @@
 //! The data pipeline: order and content per seed, reshuffling, drop_last, collate, errors.
 
 use candle_core::{Device, Tensor};
-use minibatch::{get_dls, BatchSampler, DataLoader, Dataset, Error, RandomSampler, Sampler, SequentialSampler, TensorDataset};
+use minibatch::{
+    get_dls, BatchSampler, DataLoader, Dataset, Error, RandomSampler, Sampler, SequentialSampler, TensorDataset,
+};
 
 fn ds(n: usize) -> TensorDataset {
     let x = Tensor::arange(0f32, (n * 2) as f32, &Device::Cpu).unwrap().reshape((n, 2)).unwrap();
@@ -9,7 +11,9 @@ fn ds(n: usize) -> TensorDataset {
     TensorDataset::new(x, y).unwrap()
 }
 
-fn epoch_labels<C: minibatch::Collate<(Tensor, Tensor), Batch = (Tensor, Tensor)>>(dl: &DataLoader<TensorDataset, C>) -> Vec<Vec<u32>> {
+fn epoch_labels<C: minibatch::Collate<(Tensor, Tensor), Batch = (Tensor, Tensor)>>(
+    dl: &DataLoader<TensorDataset, C>,
+) -> Vec<Vec<u32>> {
     dl.iter().map(|b| b.unwrap().1.to_vec1::<u32>().unwrap()).collect()
 }
 

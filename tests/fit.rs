@@ -27,7 +27,8 @@ fn validation_averages_are_weighted_by_batch_size() {
 
     // The same figures from the whole set in one batch.
     let (x, y) = dl.dataset().tensors();
-    let whole = cross_entropy(&minibatch::Module::forward(&model, x).unwrap(), y).unwrap().to_scalar::<f32>().unwrap() as f64;
+    let whole =
+        cross_entropy(&minibatch::Module::forward(&model, x).unwrap(), y).unwrap().to_scalar::<f32>().unwrap() as f64;
     assert!((got.loss - whole).abs() < 1e-6, "{} vs {whole}", got.loss);
 
     // The notebook's unweighted mean of batch means is off: it gives the 16 as much say as the 128.
@@ -57,5 +58,9 @@ fn three_lines_train_mnist_to_93_percent_in_one_epoch_reproducibly() {
     assert!(a[0].valid_accuracy >= 0.93, "{:?}", a[0]);
     assert!(a[0].valid_loss < a[0].train_loss * 1.5 && a[0].valid_loss.is_finite());
     let b = run();
-    assert_eq!((a[0].train_loss.to_bits(), a[0].valid_loss.to_bits()), (b[0].train_loss.to_bits(), b[0].valid_loss.to_bits()), "same seed, same bits");
+    assert_eq!(
+        (a[0].train_loss.to_bits(), a[0].valid_loss.to_bits()),
+        (b[0].train_loss.to_bits(), b[0].valid_loss.to_bits()),
+        "same seed, same bits"
+    );
 }

@@ -84,7 +84,12 @@ fn mismatched_and_out_of_range_labels_are_named() {
 #[test]
 fn corrupted_truncated_and_missing_files_are_errors_naming_the_file() {
     let d = tmp("corrupt");
-    for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+    for f in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
         std::fs::copy(mnist_dir().join(f), d.join(f)).unwrap();
     }
     // A truncated gzip of the test images.

@@ -78,7 +78,8 @@ fn reprs_match_pytorch() {
     assert_eq!(Linear::new(784, 50, &mut rng).unwrap().to_string(), s("linear"));
     assert_eq!(Linear::no_bias(3, 2, &mut rng).unwrap().to_string(), s("linear_no_bias"));
     assert_eq!(ReLU.to_string(), s("relu"));
-    let model = Model { l1: Linear::new(784, 50, &mut rng).unwrap(), l2: Linear::new(50, 10, &mut rng).unwrap(), _note: "" };
+    let model =
+        Model { l1: Linear::new(784, 50, &mut rng).unwrap(), l2: Linear::new(50, 10, &mut rng).unwrap(), _note: "" };
     assert_eq!(model.to_string(), s("model_l1_l2"));
     assert_eq!(Registered_ { layers: layers(&mut rng) }.to_string_dyn(), s("registered_layers"));
     let ml = SequentialModel { layers: ModuleList::new(layers(&mut rng)) };
@@ -100,10 +101,12 @@ fn names_match_pytorch() {
     let g = reprs();
     let mut rng = Rng::new(0);
     let seq = Sequential::from(layers(&mut rng));
-    let got: Vec<(String, Vec<usize>)> = seq.named_parameters().into_iter().map(|(n, p)| (n, p.dims().to_vec())).collect();
+    let got: Vec<(String, Vec<usize>)> =
+        seq.named_parameters().into_iter().map(|(n, p)| (n, p.dims().to_vec())).collect();
     let want: Vec<(String, Vec<usize>)> = serde_json::from_value(g["sequential_named_parameters"].clone()).unwrap();
     assert_eq!(got, want);
-    let model = Model { l1: Linear::new(784, 50, &mut rng).unwrap(), l2: Linear::new(50, 10, &mut rng).unwrap(), _note: "" };
+    let model =
+        Model { l1: Linear::new(784, 50, &mut rng).unwrap(), l2: Linear::new(50, 10, &mut rng).unwrap(), _note: "" };
     let children: Vec<String> = model.named_children().into_iter().map(|(n, _)| n).collect();
     let want: Vec<String> = serde_json::from_value(g["model_named_children"].clone()).unwrap();
     assert_eq!(children, want);

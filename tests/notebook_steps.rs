@@ -11,7 +11,9 @@ fn ten_sgd_steps_match_pytorch() {
     minibatch::set_num_threads(1);
     let g = golden("mnist_sgd_steps.json");
     let init = &g["initial_parameters"];
-    let layer = |i: usize| Linear::from_tensors(tensor(&init[format!("{i}.weight")]), Some(tensor(&init[format!("{i}.bias")]))).unwrap();
+    let layer = |i: usize| {
+        Linear::from_tensors(tensor(&init[format!("{i}.weight")]), Some(tensor(&init[format!("{i}.bias")]))).unwrap()
+    };
     let model = Sequential::new().add(layer(0)).add(ReLU).add(layer(2));
     let mut opt = Sgd::new(model.parameters(), 0.5).unwrap();
 

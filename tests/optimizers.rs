@@ -35,7 +35,10 @@ fn sgd_dampening_matches_pytorch() {
 
 #[test]
 fn sgd_nesterov_weight_decay_matches_pytorch() {
-    run(SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.01, ..Default::default() }, "sgd_nesterov_wd");
+    run(
+        SgdConfig { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.01, ..Default::default() },
+        "sgd_nesterov_wd",
+    );
 }
 
 #[test]

@@ -54,7 +54,11 @@ impl Collate<ImageItem> for DefaultCollate {
         let mut y = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             if item.pixels.len() != n {
-                return Err(Error::invalid("image size in batch", n.to_string(), format!("{} at position {i}", item.pixels.len())));
+                return Err(Error::invalid(
+                    "image size in batch",
+                    n.to_string(),
+                    format!("{} at position {i}", item.pixels.len()),
+                ));
             }
             x.extend(item.pixels.iter().map(|&p| p as f32 * (1.0 / 255.0)));
             y.push(item.label);

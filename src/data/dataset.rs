@@ -75,7 +75,11 @@ impl TensorDataset {
     pub fn new(x: Tensor, y: Tensor) -> Result<Self> {
         let (nx, ny) = (x.dims().first().copied(), y.dims().first().copied());
         if nx.is_none() || nx != ny {
-            return Err(Error::invalid("dataset tensors", format!("equal row counts ({nx:?} inputs)"), format!("{ny:?} targets")));
+            return Err(Error::invalid(
+                "dataset tensors",
+                format!("equal row counts ({nx:?} inputs)"),
+                format!("{ny:?} targets"),
+            ));
         }
         Ok(TensorDataset { x, y })
     }

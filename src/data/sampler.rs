@@ -149,6 +149,9 @@ impl BatchSampler {
 
 impl std::fmt::Debug for BatchSampler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchSampler").field("batch_size", &self.batch_size).field("drop_last", &self.drop_last).finish()
+        f.debug_struct("BatchSampler")
+            .field("batch_size", &self.batch_size)
+            .field("drop_last", &self.drop_last)
+            .finish()
     }
 }

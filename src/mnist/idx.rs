@@ -34,11 +34,8 @@ pub fn read_idx(path: &Path, ndim: u8) -> Result<Idx> {
     let n = read_full(&mut file, &mut head).map_err(io)?;
     let gz = n == 2 && head == [0x1f, 0x8b];
     let prefix = std::io::Cursor::new(head[..n].to_vec());
-    let mut reader: Box<dyn Read> = if gz {
-        Box::new(flate2::read::GzDecoder::new(prefix.chain(file)))
-    } else {
-        Box::new(prefix.chain(file))
-    };
+    let mut reader: Box<dyn Read> =
+        if gz { Box::new(flate2::read::GzDecoder::new(prefix.chain(file))) } else { Box::new(prefix.chain(file)) };
     let read_err = |e: std::io::Error| {
         if gz && e.kind() != std::io::ErrorKind::PermissionDenied {
             bad(IdxProblem::Gzip(e.to_string()))
@@ -64,10 +61,8 @@ pub fn read_idx(path: &Path, ndim: u8) -> Result<Idx> {
     if got < header_len {
         return Err(bad(IdxProblem::TruncatedHeader { expected: header_len, found: got }));
     }
-    let dims: Vec<usize> = header[4..]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        header[4..].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let claimed = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)).unwrap_or(u64::MAX);
     let limit = if gz { file_len.saturating_mul(MAX_GZIP_RATIO) } else { file_len };
     if claimed > limit {
@@ -140,10 +135,7 @@ mod tests {
     fn each_defect_is_named() {
         let ok = idx_bytes(&[2, 3], &[0; 6]);
         assert_eq!(problem(read_idx(&write("empty", &[]), 2)), IdxProblem::Empty);
-        assert_eq!(
-            problem(read_idx(&write("magic", &ok), 1)),
-            IdxProblem::BadMagic { expected: 0x801, found: 0x802 }
-        );
+        assert_eq!(problem(read_idx(&write("magic", &ok), 1)), IdxProblem::BadMagic { expected: 0x801, found: 0x802 });
         assert_eq!(
             problem(read_idx(&write("head", &ok[..6]), 2)),
             IdxProblem::TruncatedHeader { expected: 12, found: 6 }

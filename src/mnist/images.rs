@@ -44,7 +44,11 @@ impl ImageDataset {
     /// The images `start..start + len` of this set, sharing its bytes.
     pub fn slice(&self, start: usize, len: usize) -> Result<Self> {
         if start.checked_add(len).is_none_or(|end| end > self.len) {
-            return Err(Error::invalid("slice", format!("within 0..{}", self.len), format!("{start}..{}", start.saturating_add(len))));
+            return Err(Error::invalid(
+                "slice",
+                format!("within 0..{}", self.len),
+                format!("{start}..{}", start.saturating_add(len)),
+            ));
         }
         Ok(ImageDataset { start: self.start + start, len, ..self.clone() })
     }

@@ -54,21 +54,21 @@ impl Mnist {
     /// Loads `dir` with a chosen split and class count.
     pub fn load_with(dir: impl AsRef<Path>, config: &MnistConfig) -> Result<Mnist> {
         let dir = dir.as_ref();
-        let (train_x, train_y) = load_pair(dir, "train")?;
-        let (test_x, test_y) = load_pair(dir, "t10k")?;
-        let n = train_y.1.len();
-        let classes = config.classes.unwrap_or_else(|| train_y.1.iter().max().map_or(0, |&m| m as usize + 1));
-        check_labels(&train_y.0, &train_y.1, classes)?;
-        check_labels(&test_y.0, &test_y.1, classes)?;
+        let train = load_pair(dir, "train")?;
+        let test = load_pair(dir, "t10k")?;
+        let n = train.labels.len();
+        let classes = config.classes.unwrap_or_else(|| train.labels.iter().max().map_or(0, |&m| m as usize + 1));
+        check_labels(&train.labels_path, &train.labels, classes)?;
+        check_labels(&test.labels_path, &test.labels, classes)?;
         let valid = config.valid_size.unwrap_or(if n == 60_000 { 10_000 } else { n / 6 });
         if valid >= n {
-            return Err(Error::Idx { path: train_x.0, problem: IdxProblem::Split { valid, total: n } });
+            return Err(Error::Idx { path: train.images_path, problem: IdxProblem::Split { valid, total: n } });
         }
-        let full = ImageDataset::new(train_x.1, train_y.1, classes)?;
+        let full = ImageDataset::new(train.images, train.labels, classes)?;
         Ok(Mnist {
             train: full.slice(0, n - valid)?,
             valid: full.slice(n - valid, valid)?,
-            test: ImageDataset::new(test_x.1, test_y.1, classes)?,
+            test: ImageDataset::new(test.images, test.labels, classes)?,
         })
     }
 
@@ -78,8 +78,16 @@ impl Mnist {
     }
 }
 
+/// An image file and its label file, read.
+struct Pair {
+    images_path: PathBuf,
+    images: Idx,
+    labels_path: PathBuf,
+    labels: Arc<[u8]>,
+}
+
 /// Reads `{prefix}-images` and `{prefix}-labels` and checks that they agree in count.
-fn load_pair(dir: &Path, prefix: &str) -> Result<((PathBuf, Idx), (PathBuf, Arc<[u8]>))> {
+fn load_pair(dir: &Path, prefix: &str) -> Result<Pair> {
     let what = if prefix == "train" { ["training images", "training labels"] } else { ["test images", "test labels"] };
     let xp = find_file(dir, &format!("{prefix}-images"), "idx3-ubyte", what[0])?;
     let yp = find_file(dir, &format!("{prefix}-labels"), "idx1-ubyte", what[1])?;
@@ -89,21 +97,19 @@ fn load_pair(dir: &Path, prefix: &str) -> Result<((PathBuf, Idx), (PathBuf, Arc<
         let problem = IdxProblem::CountMismatch { images: x.dims[0], labels: y.dims[0] };
         return Err(Error::Idx { path: yp, problem });
     }
-    Ok(((xp, x), (yp, y.data.into())))
+    Ok(Pair { images_path: xp, images: x, labels_path: yp, labels: y.data.into() })
 }
 
 /// The first existing name among the standard (`train-images-idx3-ubyte[.gz]`) and dotted
 /// (`train-images.idx3-ubyte[.gz]`) spellings.
 fn find_file(dir: &Path, stem: &str, kind: &str, what: &'static str) -> Result<PathBuf> {
-    let tried: Vec<String> = ["-", "."]
-        .iter()
-        .flat_map(|sep| [format!("{stem}{sep}{kind}"), format!("{stem}{sep}{kind}.gz")])
-        .collect();
-    tried
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| Error::MissingFile { dir: dir.to_path_buf(), what, tried })
+    let tried: Vec<String> =
+        ["-", "."].iter().flat_map(|sep| [format!("{stem}{sep}{kind}"), format!("{stem}{sep}{kind}.gz")]).collect();
+    tried.iter().map(|name| dir.join(name)).find(|p| p.is_file()).ok_or_else(|| Error::MissingFile {
+        dir: dir.to_path_buf(),
+        what,
+        tried,
+    })
 }
 
 fn check_labels(path: &Path, labels: &[u8], classes: usize) -> Result<()> {

@@ -17,7 +17,8 @@ impl Sequential {
         Sequential::default()
     }
 
-    /// The chain with `layer` appended.
+    /// The chain with `layer` appended (candle-nn's spelling: `seq().add(..).add(..)`).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: impl Module + 'static) -> Self {
         self.layers.push(Box::new(layer));
         self

@@ -50,7 +50,9 @@ pub fn load_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
     for (name, p) in &params {
         match tensors.get(name) {
             None => return Err(mismatch(name, format!("{:?}", p.dims()), "nothing".into())),
-            Some(t) if t.dims() != p.dims() => return Err(mismatch(name, format!("{:?}", p.dims()), format!("{:?}", t.dims()))),
+            Some(t) if t.dims() != p.dims() => {
+                return Err(mismatch(name, format!("{:?}", p.dims()), format!("{:?}", t.dims())))
+            }
             Some(_) => {}
         }
     }

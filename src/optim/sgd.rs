@@ -56,7 +56,11 @@ impl Sgd {
             }
         }
         if c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0) {
-            return Err(Error::invalid("nesterov", "momentum > 0 and dampening 0", format!("momentum {}, dampening {}", c.momentum, c.dampening)));
+            return Err(Error::invalid(
+                "nesterov",
+                "momentum > 0 and dampening 0",
+                format!("momentum {}, dampening {}", c.momentum, c.dampening),
+            ));
         }
         let momentum = vec![None; params.len()];
         Ok(Sgd { params, config, momentum })
