@@ -1,7 +1,7 @@
 //! Collate functions: from a batch of items to the tensors a model takes.
 
 use crate::error::{Error, Result};
-use crate::mnist::ImageItem;
+use crate::mnist::{ImageItem, PIXEL_SCALE};
 use candle_core::{Device, Tensor};
 
 /// Turns the items of one batch into a batch. Any `Fn(Vec<Item>) -> Result<Batch>` is one, so a
@@ -60,7 +60,7 @@ impl Collate<ImageItem> for DefaultCollate {
                     format!("{} at position {i}", item.pixels.len()),
                 ));
             }
-            x.extend(item.pixels.iter().map(|&p| p as f32 * (1.0 / 255.0)));
+            x.extend(item.pixels.iter().map(|&p| PIXEL_SCALE[p as usize]));
             y.push(item.label);
         }
         let b = items.len();

@@ -6,6 +6,18 @@ use crate::error::{Error, Result};
 use candle_core::{Device, Tensor};
 use std::sync::Arc;
 
+/// `p / 255` for every byte, as PyTorch's `x / 255.` computes it (a division, correctly rounded;
+/// multiplying by `1/255` is off by one unit in the last place for some bytes).
+pub(crate) const PIXEL_SCALE: [f32; 256] = {
+    let mut t = [0f32; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i as f32 / 255.0;
+        i += 1;
+    }
+    t
+};
+
 /// Labelled images of one size, stored as bytes. Cloning and slicing share the bytes.
 #[derive(Debug, Clone)]
 pub struct ImageDataset {
@@ -106,7 +118,7 @@ impl ImageDataset {
         let mut y = Vec::with_capacity(indices.len());
         for &i in indices {
             let px = self.pixels(i).ok_or_else(|| self.out_of_range(i))?;
-            x.extend(px.iter().map(|&p| p as f32 * (1.0 / 255.0)));
+            x.extend(px.iter().map(|&p| PIXEL_SCALE[p as usize]));
             y.push(self.labels[self.start + i] as u32);
         }
         let x = Tensor::from_vec(x, (indices.len(), n), &Device::Cpu)?;

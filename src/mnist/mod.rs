@@ -10,6 +10,7 @@ mod images;
 mod render;
 
 pub use idx::{read_idx, Idx};
+pub(crate) use images::PIXEL_SCALE;
 pub use images::{ImageDataset, ImageItem};
 pub use render::render_digit;
 
