@@ -65,7 +65,7 @@ pub use module::{
     backward, load_state, no_grad, save_state, state_dict, Linear, Module, ModuleList, Param, ReLU, Registered,
     Sequential,
 };
-pub use optim::{Optimizer, Sgd, SgdConfig};
+pub use optim::{clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optim, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig};
 pub use rng::Rng;
 pub use threads::set_num_threads;
 pub use train::{evaluate, fit, get_model, mlp, mlp_sizes, train_epoch, EpochStats, Evaluation};

@@ -1,12 +1,31 @@
-//! Optimizers, the notebook's step 4: what updates the parameters from their gradients.
+//! Optimizers, the notebook's step 4, and what the next lessons add to them.
+//!
+//! Every optimizer here is an [`Optim`] over an update [`Rule`]: the rule is the formula for one
+//! parameter (SGD's momentum, Adam's moments...), and `Optim` does the rest once for all of them:
+//! parameter groups with their own hyperparameters, per-parameter state, saving and loading that
+//! state, and running the update without recording gradients. A new optimizer is a config struct
+//! and a `Rule` of a few lines, as in fastai's optimizer built of composable steps; the shared
+//! pieces (weight decay, moving averages) live in `steps`.
 
+mod adam;
+mod clip;
+mod optimizer;
+mod rmsprop;
+mod rule;
 mod sgd;
+mod steps;
 
-pub use sgd::{Sgd, SgdConfig};
+pub use adam::{Adam, AdamConfig, AdamRule, AdamW, AdamWRule};
+pub use clip::{clip_grad_norm, clip_grad_value};
+pub use optimizer::{Group, IntoNamedParams, Optim};
+pub use rmsprop::{RmsProp, RmsPropConfig, RmsPropRule};
+pub use rule::{Hyper, Rule, Slot};
+pub use sgd::{Sgd, SgdConfig, SgdRule};
 
 use crate::error::Result;
 use crate::module::{backward, Param};
 use candle_core::Tensor;
+use std::collections::HashMap;
 
 /// Updates a set of parameters from their accumulated gradients.
 ///
@@ -31,6 +50,29 @@ pub trait Optimizer {
         backward(loss, self.params())?;
         self.step()?;
         self.zero_grad();
+        Ok(())
+    }
+
+    /// The learning rate (of the first group). `NaN` for an optimizer without one.
+    fn lr(&self) -> f64 {
+        f64::NAN
+    }
+
+    /// Sets the learning rate, keeping each group's ratio to the first (schedules call this
+    /// every batch). The default ignores it.
+    fn set_lr(&mut self, _lr: f64) {}
+
+    /// Sets the momentum (SGD's and RMSprop's momentum, Adam's `beta1`), for one-cycle training.
+    /// The default ignores it.
+    fn set_momentum(&mut self, _momentum: f64) {}
+
+    /// The optimizer's state (moving averages, step counts) by name, to save beside the model.
+    fn state_dict(&self) -> HashMap<String, Tensor> {
+        HashMap::new()
+    }
+
+    /// Restores a state saved by [`state_dict`](Optimizer::state_dict).
+    fn load_state_dict(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
         Ok(())
     }
 }

@@ -1,8 +1,8 @@
 //! Stochastic gradient descent, with PyTorch's momentum, dampening, nesterov and weight decay.
 
-use super::Optimizer;
+use super::steps::{l2, scale};
+use super::{Hyper, IntoNamedParams, Optim, Rule, Slot};
 use crate::error::{Error, Result};
-use crate::module::{no_grad, Param};
 use candle_core::Tensor;
 
 /// SGD's hyperparameters, PyTorch's `optim.SGD` arguments.
@@ -31,86 +31,63 @@ impl Default for SgdConfig {
     }
 }
 
-/// Stochastic gradient descent: `p -= lr * grad`, with PyTorch's options:
-/// `g = grad + weight_decay * p`; with momentum, `buf = momentum * buf + (1 - dampening) * g`
-/// (the first step sets `buf = g`) and `g = buf`, or `g + momentum * buf` with nesterov.
+/// Checks that each named value is finite and at least 0.
+pub(crate) fn non_negative(values: &[(&'static str, f64)]) -> Result<()> {
+    match values.iter().find(|(_, v)| !v.is_finite() || *v < 0.0) {
+        Some(&(name, v)) => Err(Error::invalid(name, "a finite number >= 0", v)),
+        None => Ok(()),
+    }
+}
+
+impl Hyper for SgdConfig {
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn set_momentum(&mut self, momentum: f64) {
+        self.momentum = momentum;
+    }
+    fn validate(&self) -> Result<()> {
+        non_negative(&[("learning rate", self.lr), ("momentum", self.momentum), ("weight decay", self.weight_decay)])?;
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            let found = format!("momentum {}, dampening {}", self.momentum, self.dampening);
+            return Err(Error::invalid("nesterov", "momentum > 0 and dampening 0", found));
+        }
+        Ok(())
+    }
+}
+
+/// SGD's update: `g = grad + weight_decay * p`; with momentum, `buf = momentum * buf +
+/// (1 - dampening) * g` (the first step sets `buf = g`) and `g = buf`, or `g + momentum * buf` with
+/// nesterov; then `p -= lr * g`.
 #[derive(Debug)]
-pub struct Sgd {
-    params: Vec<Param>,
-    config: SgdConfig,
-    momentum: Vec<Option<Tensor>>,
-}
+pub struct SgdRule;
 
-impl Sgd {
-    /// SGD with learning rate `lr` and nothing else, the notebook's optimizer.
-    pub fn new(params: Vec<Param>, lr: f64) -> Result<Self> {
-        Self::with_config(params, SgdConfig { lr, ..Default::default() })
-    }
+impl Rule for SgdRule {
+    type Config = SgdConfig;
 
-    /// SGD with every option.
-    pub fn with_config(params: Vec<Param>, config: SgdConfig) -> Result<Self> {
-        let c = &config;
-        for (name, v) in [("learning rate", c.lr), ("momentum", c.momentum), ("weight decay", c.weight_decay)] {
-            if !v.is_finite() || v < 0.0 {
-                return Err(Error::invalid(name, "a finite number >= 0", v));
-            }
-        }
-        if c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0) {
-            return Err(Error::invalid(
-                "nesterov",
-                "momentum > 0 and dampening 0",
-                format!("momentum {}, dampening {}", c.momentum, c.dampening),
-            ));
-        }
-        let momentum = vec![None; params.len()];
-        Ok(Sgd { params, config, momentum })
-    }
-
-    /// The hyperparameters.
-    pub fn config(&self) -> &SgdConfig {
-        &self.config
-    }
-
-    /// The learning rate.
-    pub fn lr(&self) -> f64 {
-        self.config.lr
-    }
-
-    /// Sets the learning rate (for schedules).
-    pub fn set_lr(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    fn update(&mut self, i: usize, grad: Tensor) -> Result<()> {
-        let c = self.config;
-        let p = &self.params[i];
-        let value = p.tensor();
-        let mut g = if c.weight_decay != 0.0 { (grad + value.affine(c.weight_decay, 0.0)?)? } else { grad };
+    fn update(c: &SgdConfig, slot: &mut Slot, p: &Tensor, grad: Tensor) -> Result<Tensor> {
+        let mut g = l2(grad, p, c.weight_decay)?;
         if c.momentum != 0.0 {
-            let buf = match self.momentum[i].take() {
+            let buf = match slot.take("momentum_buffer") {
                 None => g.copy()?,
-                Some(b) => (b.affine(c.momentum, 0.0)? + g.affine(1.0 - c.dampening, 0.0)?)?,
+                Some(b) => (scale(&b, c.momentum)? + scale(&g, 1.0 - c.dampening)?)?,
             };
-            g = if c.nesterov { (g + buf.affine(c.momentum, 0.0)?)? } else { buf.clone() };
-            self.momentum[i] = Some(buf);
+            g = if c.nesterov { (g + scale(&buf, c.momentum)?)? } else { buf.clone() };
+            slot.put("momentum_buffer", buf);
         }
-        p.set(&(value - g.affine(c.lr, 0.0)?)?)
+        Ok((p - scale(&g, c.lr)?)?)
     }
 }
 
-impl Optimizer for Sgd {
-    fn step(&mut self) -> Result<()> {
-        no_grad(|| {
-            for i in 0..self.params.len() {
-                if let Some(g) = self.params[i].grad() {
-                    self.update(i, g)?;
-                }
-            }
-            Ok(())
-        })
-    }
+/// Stochastic gradient descent, PyTorch's `optim.SGD`.
+pub type Sgd = Optim<SgdRule>;
 
-    fn params(&self) -> &[Param] {
-        &self.params
+impl Optim<SgdRule> {
+    /// SGD with learning rate `lr` and nothing else, the notebook's optimizer.
+    pub fn new(params: impl IntoNamedParams, lr: f64) -> Result<Self> {
+        Self::with_config(params, SgdConfig { lr, ..Default::default() })
     }
 }

@@ -1,0 +1,50 @@
+//! The update rule of one optimizer, for one parameter.
+
+use crate::error::Result;
+use candle_core::Tensor;
+use std::collections::BTreeMap;
+
+/// The learning rate and momentum of a config, as schedules see them.
+pub trait Hyper: Clone {
+    /// The learning rate.
+    fn lr(&self) -> f64;
+    /// Sets the learning rate.
+    fn set_lr(&mut self, lr: f64);
+    /// Sets the momentum-like hyperparameter (momentum, or Adam's `beta1`); by default there is
+    /// none.
+    fn set_momentum(&mut self, _momentum: f64) {}
+    /// Checks the values, naming the first that is out of range.
+    fn validate(&self) -> Result<()>;
+}
+
+/// An optimizer's update of one parameter.
+pub trait Rule {
+    /// The hyperparameters (one per parameter group).
+    type Config: Hyper;
+
+    /// The new value of a parameter `p` with gradient `g`, given its state (`slot.step` already
+    /// counts this step, from 1).
+    fn update(config: &Self::Config, slot: &mut Slot, p: &Tensor, g: Tensor) -> Result<Tensor>;
+}
+
+/// The state an optimizer keeps for one parameter: how many updates it had, and named buffers
+/// (`momentum_buffer`, `exp_avg`, ...), PyTorch's names.
+#[derive(Debug, Clone, Default)]
+pub struct Slot {
+    /// Updates applied so far, this one included.
+    pub step: u64,
+    /// Buffers by name.
+    pub buffers: BTreeMap<String, Tensor>,
+}
+
+impl Slot {
+    /// The buffer `name`, or `None` before it is first set.
+    pub fn take(&mut self, name: &str) -> Option<Tensor> {
+        self.buffers.remove(name)
+    }
+
+    /// Stores buffer `name`.
+    pub fn put(&mut self, name: &str, t: Tensor) {
+        self.buffers.insert(name.to_string(), t);
+    }
+}
