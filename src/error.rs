@@ -51,6 +51,14 @@ pub enum Error {
         /// What the parser said.
         reason: String,
     },
+    /// A chart could not be drawn or written.
+    #[error("{}: cannot draw the plot: {reason}", path.display())]
+    Plot {
+        /// The image file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// An argument is out of its valid range (a zero batch size, a negative learning rate...).
     #[error("invalid {name}: expected {expected}, found {found}")]
     InvalidArgument {

@@ -49,7 +49,9 @@ pub mod loss;
 pub mod mnist;
 pub mod module;
 pub mod optim;
+pub mod plot;
 pub mod rng;
+pub mod schedule;
 pub mod threads;
 pub mod train;
 
@@ -65,10 +67,14 @@ pub use module::{
     backward, load_state, no_grad, save_state, state_dict, Linear, Module, ModuleList, Param, ReLU, Registered,
     Sequential,
 };
-pub use optim::{clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optim, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig};
+pub use optim::{
+    clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optim, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+};
 pub use rng::Rng;
 pub use threads::set_num_threads;
-pub use train::{evaluate, fit, get_model, mlp, mlp_sizes, train_epoch, EpochStats, Evaluation};
+pub use train::{
+    evaluate, fit, get_model, lr_find, mlp, mlp_sizes, train_epoch, EpochStats, Evaluation, LrFind, LrFindConfig,
+};
 
 /// candle's tensor library, re-exported so that users need no second dependency line.
 pub use candle_core;

@@ -104,3 +104,39 @@ fn bad_files_give_one_line_naming_the_file() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("missing.safetensors"), "{}", stderr(&out));
 }
+
+#[test]
+fn optimizers_and_schedules_by_name() {
+    let out = minibatch(&[
+        "train",
+        "--epochs",
+        "1",
+        "--opt",
+        "adam",
+        "--schedule",
+        "onecycle",
+        "--valid-size",
+        "55000",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let acc = json_lines(&out)[0]["valid_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.8, "adam with one-cycle on 5,000 images: {acc}");
+    let out = minibatch(&["train", "--opt", "lion"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("sgd, adam, adamw or rmsprop"), "{}", stderr(&out));
+    let out = minibatch(&["train", "--schedule", "triangle"]);
+    assert!(stderr(&out).contains("const, cosine or onecycle"), "{}", stderr(&out));
+}
+
+#[test]
+fn lr_find_prints_a_curve_and_a_suggestion_and_plots_it() {
+    let png = std::env::temp_dir().join(format!("minibatch-lrfind-{}.png", std::process::id()));
+    let out = minibatch(&["lr-find", "--num-it", "60", "--plot", png.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = stdout(&out);
+    assert!(s.lines().next().unwrap().contains("lr") && s.contains("suggested: "), "{s}");
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    std::fs::remove_file(&png).unwrap();
+}

@@ -8,6 +8,7 @@
 //! pieces (weight decay, moving averages) live in `steps`.
 
 mod adam;
+mod choice;
 mod clip;
 mod optimizer;
 mod rmsprop;
@@ -16,6 +17,7 @@ mod sgd;
 mod steps;
 
 pub use adam::{Adam, AdamConfig, AdamRule, AdamW, AdamWRule};
+pub use choice::{scheduled, OptKind, OptSpec, ScheduleKind};
 pub use clip::{clip_grad_norm, clip_grad_value};
 pub use optimizer::{Group, IntoNamedParams, Optim};
 pub use rmsprop::{RmsProp, RmsPropConfig, RmsPropRule};
@@ -74,5 +76,32 @@ pub trait Optimizer {
     /// Restores a state saved by [`state_dict`](Optimizer::state_dict).
     fn load_state_dict(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
         Ok(())
+    }
+}
+
+impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
+    fn step(&mut self) -> Result<()> {
+        (**self).step()
+    }
+    fn params(&self) -> &[Param] {
+        (**self).params()
+    }
+    fn zero_grad(&mut self) {
+        (**self).zero_grad()
+    }
+    fn lr(&self) -> f64 {
+        (**self).lr()
+    }
+    fn set_lr(&mut self, lr: f64) {
+        (**self).set_lr(lr)
+    }
+    fn set_momentum(&mut self, momentum: f64) {
+        (**self).set_momentum(momentum)
+    }
+    fn state_dict(&self) -> HashMap<String, Tensor> {
+        (**self).state_dict()
+    }
+    fn load_state_dict(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        (**self).load_state_dict(state)
     }
 }

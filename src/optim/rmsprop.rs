@@ -40,7 +40,12 @@ impl Hyper for RmsPropConfig {
         self.momentum = momentum;
     }
     fn validate(&self) -> Result<()> {
-        non_negative(&[("learning rate", self.lr), ("eps", self.eps), ("weight decay", self.weight_decay), ("momentum", self.momentum)])?;
+        non_negative(&[
+            ("learning rate", self.lr),
+            ("eps", self.eps),
+            ("weight decay", self.weight_decay),
+            ("momentum", self.momentum),
+        ])?;
         if !(0.0..1.0).contains(&self.alpha) {
             return Err(Error::invalid("alpha", "in [0, 1)", self.alpha));
         }

@@ -1,7 +1,9 @@
 //! Training, the notebook's step 6: `fit` with validation, and `get_model`.
 
 mod fit;
+mod lr_find;
 mod model;
 
 pub use fit::{evaluate, fit, train_epoch, EpochStats, Evaluation};
+pub use lr_find::{lr_find, LrFind, LrFindConfig};
 pub use model::{get_model, mlp, mlp_sizes};

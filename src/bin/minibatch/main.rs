@@ -2,9 +2,11 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use minibatch::optim::{scheduled, OptKind, OptSpec, ScheduleKind};
+use minibatch::plot::{plot_png, Chart, Series};
 use minibatch::{
-    cross_entropy, evaluate, get_dls, load_state, save_state, train_epoch, DataLoader, ImageDataset, Mnist,
-    MnistConfig, Module, Sgd,
+    cross_entropy, evaluate, get_dls, load_state, save_state, train_epoch, DataLoader, ImageDataset, LrFindConfig,
+    Mnist, MnistConfig, Module,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +27,8 @@ enum Command {
     Eval(EvalArgs),
     /// Draw one image in the terminal with its label.
     Show(ShowArgs),
+    /// Sweep the learning rate upwards over at most one epoch and suggest one.
+    LrFind(LrFindArgs),
 }
 
 #[derive(Args)]
@@ -48,9 +52,15 @@ struct TrainArgs {
     /// Batch size for training (validation uses twice as many).
     #[arg(long, default_value_t = 64, value_parser = positive)]
     bs: usize,
-    /// SGD's learning rate.
-    #[arg(long, default_value_t = 0.5, value_parser = learning_rate)]
-    lr: f64,
+    #[command(flatten)]
+    opt: OptArgs,
+    /// Learning-rate schedule over the whole run, applied per batch: const, cosine (to 0) or
+    /// onecycle (peaking at --lr, with momentum cycled between 0.95 and 0.85).
+    #[arg(long, default_value = "const")]
+    schedule: ScheduleKind,
+    /// Batches of linear warmup from 0 to the schedule's first rate.
+    #[arg(long, default_value_t = 0)]
+    warmup: usize,
     /// Hidden units of the model.
     #[arg(long, default_value_t = 50, value_parser = positive)]
     hidden: usize,
@@ -66,6 +76,63 @@ struct TrainArgs {
     /// Threads for the tensor kernels (1 is fastest for small models).
     #[arg(long, default_value_t = 1, value_parser = positive)]
     threads: usize,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args)]
+#[command(allow_negative_numbers = true)]
+struct OptArgs {
+    /// Optimizer: sgd, adam, adamw or rmsprop.
+    #[arg(long, default_value = "sgd")]
+    opt: OptKind,
+    /// Learning rate (peak rate with --schedule onecycle). Default: 0.5 for sgd (the
+    /// notebook's), 1e-2 for adam and adamw, 3e-3 for rmsprop.
+    #[arg(long, value_parser = learning_rate)]
+    lr: Option<f64>,
+    /// Momentum (Adam's beta1). Default: 0 for sgd and rmsprop, 0.9 for adam.
+    #[arg(long, value_parser = fraction)]
+    momentum: Option<f64>,
+    /// Weight decay (decoupled for adamw, L2 otherwise).
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    wd: f64,
+}
+
+impl OptArgs {
+    fn spec(&self) -> OptSpec {
+        OptSpec { kind: self.opt, lr: self.lr, momentum: self.momentum, weight_decay: self.wd }
+    }
+}
+
+#[derive(Args)]
+#[command(allow_negative_numbers = true)]
+struct LrFindArgs {
+    /// Batch size.
+    #[arg(long, default_value_t = 64, value_parser = positive)]
+    bs: usize,
+    /// Hidden units of the model.
+    #[arg(long, default_value_t = 50, value_parser = positive)]
+    hidden: usize,
+    /// Seed of the initial weights and of the shuffle.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    opt: OptArgs,
+    /// First rate of the sweep.
+    #[arg(long, default_value_t = 1e-7, value_parser = learning_rate)]
+    start_lr: f64,
+    /// Last rate of the sweep.
+    #[arg(long, default_value_t = 10.0, value_parser = learning_rate)]
+    end_lr: f64,
+    /// Batches in the sweep (at most one epoch).
+    #[arg(long, default_value_t = 100, value_parser = positive)]
+    num_it: usize,
+    /// Print the sweep as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also draw the curve (loss against learning rate) into this PNG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -108,6 +175,21 @@ fn positive(s: &str) -> Result<usize, String> {
     }
 }
 
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be a finite number >= 0, not {v}")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    match non_negative(s)? {
+        v if v < 1.0 => Ok(v),
+        v => Err(format!("must be below 1, not {v}")),
+    }
+}
+
 fn learning_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -127,6 +209,7 @@ fn main() -> ExitCode {
         Command::Train(a) => train(a),
         Command::Eval(a) => eval(a),
         Command::Show(a) => show(a),
+        Command::LrFind(a) => lr_find(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -168,7 +251,8 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     let (train_dl, valid_dl) = get_dls(data.train, data.valid, a.bs)?;
     let train_dl = train_dl.shuffle(a.seed);
     let model = minibatch::mlp(&[n_in, a.hidden, n_out], a.seed)?;
-    let mut opt = Sgd::new(model.parameters(), a.lr)?;
+    let total_steps = train_dl.len() * a.epochs;
+    let mut opt = scheduled(&a.opt.spec(), model.named_parameters(), a.schedule, total_steps, a.warmup)?;
     if !a.json {
         println!("{model}");
         println!(
@@ -232,6 +316,40 @@ fn eval(a: EvalArgs) -> anyhow::Result<()> {
     } else {
         println!("{}: loss {:.4}  accuracy {:.4}  ({n} images)", a.split, e.loss, e.accuracy);
     }
+    Ok(())
+}
+
+fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
+    let data = load_data(&a.data)?;
+    let (n_in, n_out) = (data.train.image_len(), data.classes());
+    let (train_dl, _) = get_dls(data.train, data.valid, a.bs)?;
+    let train_dl = train_dl.shuffle(a.seed);
+    let model = minibatch::mlp(&[n_in, a.hidden, n_out], a.seed)?;
+    let mut opt = a.opt.spec().build(model.named_parameters())?;
+    let config = LrFindConfig { start_lr: a.start_lr, end_lr: a.end_lr, num_it: a.num_it, ..Default::default() };
+    let found = minibatch::lr_find(&model, cross_entropy, &mut opt, &train_dl, config)?;
+    if let Some(path) = &a.plot {
+        let chart = Chart {
+            title: format!("lr_find: steepest {:.2e}, minimum/10 {:.2e}", found.steepest, found.minimum),
+            x_label: "learning rate".into(),
+            y_label: "smoothed loss".into(),
+            log_x: true,
+            series: vec![Series {
+                name: "loss".into(),
+                points: found.lrs.iter().copied().zip(found.losses.iter().copied()).collect(),
+            }],
+        };
+        plot_png(path, &[chart], (800, 500))?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&found)?);
+        return Ok(());
+    }
+    println!("{:>12}  {:>10}", "lr", "loss");
+    for (lr, loss) in found.lrs.iter().zip(&found.losses) {
+        println!("{lr:>12.3e}  {loss:>10.4}");
+    }
+    println!("suggested: {:.3e} (steepest descent), {:.3e} (minimum / 10)", found.steepest, found.minimum);
     Ok(())
 }
 

@@ -1,0 +1,144 @@
+//! Choosing an optimizer and a schedule by name, as the program's flags do.
+
+use super::{Adam, AdamConfig, AdamW, IntoNamedParams, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig};
+use crate::error::{Error, Result};
+use crate::schedule::{Constant, Cosine, Linear, OneCycle, Phases, Schedule, Scheduled};
+
+/// An optimizer family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptKind {
+    /// [`Sgd`].
+    Sgd,
+    /// [`Adam`].
+    Adam,
+    /// [`AdamW`].
+    AdamW,
+    /// [`RmsProp`].
+    RmsProp,
+}
+
+impl std::str::FromStr for OptKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "sgd" => OptKind::Sgd,
+            "adam" => OptKind::Adam,
+            "adamw" => OptKind::AdamW,
+            "rmsprop" => OptKind::RmsProp,
+            _ => return Err(Error::invalid("optimizer", "sgd, adam, adamw or rmsprop", s)),
+        })
+    }
+}
+
+impl OptKind {
+    /// A learning rate that works for the notebook's model: 0.5 for SGD (the notebook's), 1e-2
+    /// for Adam and AdamW, 3e-3 for RMSprop (the best of sweeps on MNIST recorded in the README).
+    pub fn default_lr(self) -> f64 {
+        match self {
+            OptKind::Sgd => 0.5,
+            OptKind::Adam | OptKind::AdamW => 1e-2,
+            OptKind::RmsProp => 3e-3,
+        }
+    }
+}
+
+/// An optimizer described by name and the common hyperparameters.
+#[derive(Debug, Clone, Copy)]
+pub struct OptSpec {
+    /// The family.
+    pub kind: OptKind,
+    /// Learning rate; `None` for [`OptKind::default_lr`].
+    pub lr: Option<f64>,
+    /// Momentum (Adam's `beta1`); `None` for the family's default (0 for SGD and RMSprop, 0.9
+    /// for Adam).
+    pub momentum: Option<f64>,
+    /// Weight decay (decoupled for AdamW, L2 otherwise).
+    pub weight_decay: f64,
+}
+
+impl OptSpec {
+    /// The learning rate this spec trains with.
+    pub fn lr(&self) -> f64 {
+        self.lr.unwrap_or(self.kind.default_lr())
+    }
+
+    /// The optimizer over `params`.
+    pub fn build(&self, params: impl IntoNamedParams) -> Result<Box<dyn Optimizer + Send>> {
+        let (lr, wd) = (self.lr(), self.weight_decay);
+        Ok(match self.kind {
+            OptKind::Sgd => {
+                let momentum = self.momentum.unwrap_or(0.0);
+                Box::new(Sgd::with_config(params, SgdConfig { lr, momentum, weight_decay: wd, ..Default::default() })?)
+            }
+            OptKind::Adam | OptKind::AdamW => {
+                let beta1 = self.momentum.unwrap_or(0.9);
+                let c = AdamConfig { lr, beta1, weight_decay: wd, ..Default::default() };
+                if self.kind == OptKind::Adam {
+                    Box::new(Adam::with_config(params, c)?)
+                } else {
+                    Box::new(AdamW::with_config(params, c)?)
+                }
+            }
+            OptKind::RmsProp => {
+                let momentum = self.momentum.unwrap_or(0.0);
+                Box::new(RmsProp::with_config(
+                    params,
+                    RmsPropConfig { lr, momentum, weight_decay: wd, ..Default::default() },
+                )?)
+            }
+        })
+    }
+}
+
+/// A schedule family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleKind {
+    /// The same rate throughout.
+    Const,
+    /// Cosine annealing to 0 over the run.
+    Cosine,
+    /// One-cycle over the run, peaking at the rate (momentum cycled too).
+    OneCycle,
+}
+
+impl std::str::FromStr for ScheduleKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "const" | "constant" => ScheduleKind::Const,
+            "cosine" | "cos" => ScheduleKind::Cosine,
+            "onecycle" | "one-cycle" => ScheduleKind::OneCycle,
+            _ => return Err(Error::invalid("schedule", "const, cosine or onecycle", s)),
+        })
+    }
+}
+
+impl ScheduleKind {
+    /// The schedule of a run of `total` steps at rate `lr`, after `warmup` steps of linear
+    /// warmup from 0 (counted within `total`).
+    pub fn build(self, lr: f64, total: usize, warmup: usize) -> Box<dyn Schedule + Send> {
+        let rest = total.saturating_sub(warmup).max(1);
+        let main: Box<dyn Schedule + Send> = match self {
+            ScheduleKind::Const => Box::new(Constant(lr)),
+            ScheduleKind::Cosine => Box::new(Cosine { lr, t_max: rest, eta_min: 0.0 }),
+            ScheduleKind::OneCycle => Box::new(OneCycle::new(lr, rest)),
+        };
+        if warmup == 0 {
+            return main;
+        }
+        let start = main.lr_at(0);
+        Box::new(Phases::new().then(warmup, Linear { from: 0.0, to: start, steps: warmup }).then(rest, main))
+    }
+}
+
+/// An optimizer following a schedule, built from names: what `minibatch train --opt adam
+/// --schedule onecycle` trains with.
+pub fn scheduled(
+    spec: &OptSpec,
+    params: impl IntoNamedParams,
+    schedule: ScheduleKind,
+    total: usize,
+    warmup: usize,
+) -> Result<Scheduled<Box<dyn Optimizer + Send>, Box<dyn Schedule + Send>>> {
+    Ok(Scheduled::new(spec.build(params)?, schedule.build(spec.lr(), total, warmup)))
+}

@@ -1,0 +1,114 @@
+//! Line charts as PNG files: loss curves, learning-rate sweeps.
+
+use crate::error::{Error, Result};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::ops::Range;
+use std::path::Path;
+
+/// One line of a chart.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// The legend's label.
+    pub name: String,
+    /// `(x, y)` points, in order; non-finite points are left out.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A chart: axes, labels and lines.
+#[derive(Debug, Clone, Default)]
+pub struct Chart {
+    /// Caption above the chart.
+    pub title: String,
+    /// Label of the x axis.
+    pub x_label: String,
+    /// Label of the y axis.
+    pub y_label: String,
+    /// A logarithmic x axis (learning rates).
+    pub log_x: bool,
+    /// The lines.
+    pub series: Vec<Series>,
+}
+
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// Draws `charts` one above the other into a PNG of `width` by `height * charts.len()` pixels.
+pub fn plot_png(path: impl AsRef<Path>, charts: &[Chart], (width, height): (u32, u32)) -> Result<()> {
+    register_font();
+    let path = path.as_ref();
+    let err = |e: &dyn std::fmt::Display| Error::Plot { path: path.to_path_buf(), reason: e.to_string() };
+    let rows = charts.len().max(1);
+    let root = BitMapBackend::new(path, (width, height * rows as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    for (area, chart) in root.split_evenly((rows, 1)).iter().zip(charts) {
+        let (xr, yr) = bounds(chart);
+        let drawn = if chart.log_x { draw(area, chart, xr.log_scale(), yr) } else { draw(area, chart, xr, yr) };
+        drawn.map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))
+}
+
+fn bounds(chart: &Chart) -> (Range<f64>, Range<f64>) {
+    let pts = || chart.series.iter().flat_map(|s| s.points.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+    let fold = |f: fn(&(f64, f64)) -> f64| {
+        pts().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+    };
+    let pad = |(lo, hi): (f64, f64)| {
+        if !lo.is_finite() {
+            return 0.0..1.0;
+        }
+        let d = if hi > lo { (hi - lo) * 0.05 } else { lo.abs().max(1.0) * 0.05 };
+        lo - d..hi + d
+    };
+    let (xlo, xhi) = fold(|p| p.0);
+    let x = if chart.log_x && xlo > 0.0 { xlo..xhi.max(xlo * 1.0001) } else { pad((xlo, xhi)) };
+    (x, pad(fold(|p| p.1)))
+}
+
+fn draw<DB, X>(area: &DrawingArea<DB, Shift>, chart: &Chart, x: X, y: Range<f64>) -> std::result::Result<(), String>
+where
+    DB: DrawingBackend,
+    X: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+{
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let mut ctx = ChartBuilder::on(area)
+        .caption(&chart.title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, y)
+        .map_err(|x| e(&x))?;
+    let log = chart.log_x;
+    let fmt_x = move |v: &f64| if log { format!("{v:.0e}") } else { format!("{v}") };
+    ctx.configure_mesh()
+        .x_desc(&chart.x_label)
+        .y_desc(&chart.y_label)
+        .x_label_formatter(&fmt_x)
+        .draw()
+        .map_err(|x| e(&x))?;
+    for (i, s) in chart.series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let pts = s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite());
+        ctx.draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(|x| e(&x))?
+            .label(&s.name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    }
+    if chart.series.len() > 1 {
+        ctx.configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.85))
+            .draw()
+            .map_err(|x| e(&x))?;
+    }
+    Ok(())
+}
