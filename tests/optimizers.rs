@@ -157,6 +157,11 @@ fn resuming_from_saved_state_is_bit_identical() {
     steps(&p, &mut opt, &grads[..3]);
     let (value, state) = (p.tensor().copy().unwrap(), opt.state_dict());
     assert!(state.contains_key("0.exp_avg") && state.contains_key("0.max_exp_avg_sq") && state.contains_key("0.step"));
+    // Through a file, as a checkpoint keeps it.
+    let file = std::env::temp_dir().join(format!("minibatch-optstate-{}.safetensors", std::process::id()));
+    minibatch::module::save_tensors(&state, &file).unwrap();
+    let state = minibatch::module::read_state(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
     let (p2, mut opt2) = fresh();
     p2.set(&value).unwrap();
     opt2.load_state_dict(&state).unwrap();

@@ -12,7 +12,7 @@ use syn::{parse_macro_input, Data, DeriveInput, Fields, Index, Member};
 /// - `#[module(param)]`: a `minibatch::Param` of this module;
 /// - `#[module(skip)]`: neither (a size, a flag, a cache).
 ///
-/// ```ignore
+/// ```text
 /// #[derive(Registered)]
 /// struct Model { l1: Linear, l2: Linear, #[module(skip)] hidden: usize }
 /// ```

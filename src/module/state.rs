@@ -16,13 +16,25 @@ pub fn state_dict(module: &dyn Module) -> HashMap<String, Tensor> {
 /// model. The file is written to a temporary name and renamed, so an interrupted save never
 /// leaves a half-written file where a good one was.
 pub fn save_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
-    let path = path.as_ref();
-    let tmp = path.with_extension("safetensors.tmp");
+    save_tensors(&state_dict(module), path.as_ref())
+}
+
+/// Writes named tensors to a safetensors file atomically: to a temporary file beside it, then
+/// renamed over it, so that a crash mid-write leaves the old file whole. Used for weights and for
+/// optimizer state (`save_tensors(&opt.state_dict(), path)`).
+pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
     let io = |source| Error::Io { path: path.to_path_buf(), source };
-    candle_core::safetensors::save(&state_dict(module), &tmp).map_err(|e| match e {
+    let written = candle_core::safetensors::save(tensors, &tmp).map_err(|e| match e {
         candle_core::Error::Io(source) => io(source),
         other => Error::Tensor(other),
-    })?;
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::rename(&tmp, path).map_err(io)
 }
 
