@@ -108,19 +108,28 @@ fn accumulating_two_half_batches_equals_one_full_batch() {
     let data = minibatch::Mnist::load(mnist_dir()).unwrap();
     let (x, y) = data.train.gather(&(0..64).collect::<Vec<_>>()).unwrap();
     let step = |halves: bool| {
-        let (model, mut opt) = minibatch::get_model(784, 50, 10, 0.5, 1).unwrap();
+        let (model, sgd) = minibatch::get_model(784, 50, 10, 0.5, 1).unwrap();
         let m = &model as &dyn minibatch::Module;
+        let loss = |xb: &candle_core::Tensor, yb: &candle_core::Tensor| {
+            minibatch::cross_entropy(&m.forward(xb).unwrap(), yb).unwrap()
+        };
         if halves {
+            // The usual loop, unchanged: backward, step, zero_grad on each batch of 32.
+            let mut opt = minibatch::optim::Accumulate::new(sgd, 2).unwrap();
             for h in 0..2 {
                 let (xb, yb) = (x.narrow(0, h * 32, 32).unwrap(), y.narrow(0, h * 32, 32).unwrap());
-                // Each half's mean loss, scaled by its share of the full batch.
-                let loss = (minibatch::cross_entropy(&m.forward(&xb).unwrap(), &yb).unwrap() * 0.5).unwrap();
-                m.backward(&loss).unwrap();
+                opt.backward_step(&loss(&xb, &yb)).unwrap();
+                if h == 0 {
+                    assert_eq!(
+                        m.parameters().iter().flat_map(|p| flat(&p.tensor())).collect::<Vec<_>>(),
+                        step_unchanged()
+                    );
+                }
             }
         } else {
-            m.backward(&minibatch::cross_entropy(&m.forward(&x).unwrap(), &y).unwrap()).unwrap();
+            let mut opt = sgd;
+            opt.backward_step(&loss(&x, &y)).unwrap();
         }
-        opt.step().unwrap();
         m.parameters().iter().flat_map(|p| flat(&p.tensor())).collect::<Vec<f64>>()
     };
     let (full, halves) = (step(false), step(true));

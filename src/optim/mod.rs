@@ -7,6 +7,7 @@
 //! and a `Rule` of a few lines, as in fastai's optimizer built of composable steps; the shared
 //! pieces (weight decay, moving averages) live in `steps`.
 
+mod accumulate;
 mod adam;
 mod choice;
 mod clip;
@@ -16,6 +17,7 @@ mod rule;
 mod sgd;
 mod steps;
 
+pub use accumulate::Accumulate;
 pub use adam::{Adam, AdamConfig, AdamRule, AdamW, AdamWRule};
 pub use choice::{scheduled, OptKind, OptSpec, ScheduleKind};
 pub use clip::{clip_grad_norm, clip_grad_value};
