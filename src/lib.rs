@@ -43,8 +43,10 @@
 
 extern crate self as minibatch;
 
+pub mod bench;
 pub mod data;
 pub mod error;
+pub mod fast;
 pub mod loss;
 pub mod mnist;
 pub mod module;

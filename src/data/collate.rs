@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 ///
 /// ```
 /// use minibatch::{Collate, DefaultCollate, ImageItem};
-/// let items = vec![ImageItem { pixels: vec![0, 255], label: 3 }, ImageItem { pixels: vec![51, 0], label: 1 }];
+/// let items = vec![ImageItem { pixels: vec![0, 255].into(), label: 3 }, ImageItem { pixels: vec![51, 0].into(), label: 1 }];
 /// let (x, y) = DefaultCollate.collate(items)?;
 /// assert_eq!(x.to_vec2::<f32>()?, vec![vec![0.0, 1.0], vec![0.2, 0.0]]);
 /// assert_eq!(y.to_vec1::<u32>()?, vec![3, 1]);

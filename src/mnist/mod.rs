@@ -11,7 +11,7 @@ mod render;
 
 pub use idx::{read_idx, Idx};
 pub(crate) use images::PIXEL_SCALE;
-pub use images::{ImageDataset, ImageItem};
+pub use images::{ImageDataset, ImageItem, Pixels};
 pub use render::render_digit;
 
 use crate::error::{Error, IdxProblem, Result};

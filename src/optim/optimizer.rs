@@ -105,8 +105,11 @@ impl<R: Rule> Optimizer for Optim<R> {
                     let Some(grad) = self.params[i].grad() else { continue };
                     let slot = &mut self.slots[i];
                     slot.step += 1;
-                    let new = R::update(&g.config, slot, &self.params[i].tensor(), grad)?;
-                    self.params[i].set(&new)?;
+                    let value = self.params[i].tensor();
+                    if !R::update_in_place(&g.config, slot, &value, &grad)? {
+                        let new = R::update(&g.config, slot, &value, grad)?;
+                        self.params[i].set(&new)?;
+                    }
                 }
             }
             Ok(())

@@ -25,6 +25,13 @@ pub trait Rule {
     /// The new value of a parameter `p` with gradient `g`, given its state (`slot.step` already
     /// counts this step, from 1).
     fn update(config: &Self::Config, slot: &mut Slot, p: &Tensor, g: Tensor) -> Result<Tensor>;
+
+    /// The same update written into `p`'s storage, when the rule has an in-place kernel for
+    /// this case; returns `false` (having done nothing) when it has not, and
+    /// [`update`](Rule::update) runs instead. The result must equal `update`'s to the bit.
+    fn update_in_place(_config: &Self::Config, _slot: &mut Slot, _p: &Tensor, _g: &Tensor) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// The state an optimizer keeps for one parameter: how many updates it had, and named buffers

@@ -80,6 +80,15 @@ impl Rule for SgdRule {
         }
         Ok((p - scale(&g, c.lr)?)?)
     }
+
+    /// Plain SGD (no momentum, no weight decay) on contiguous `f32` CPU tensors: `p -= lr * g`
+    /// in place, with no allocation.
+    fn update_in_place(c: &SgdConfig, _slot: &mut Slot, p: &Tensor, g: &Tensor) -> Result<bool> {
+        if c.momentum != 0.0 || c.weight_decay != 0.0 {
+            return Ok(false);
+        }
+        Ok(crate::fast::sgd_in_place(p, g, c.lr)?)
+    }
 }
 
 /// Stochastic gradient descent, PyTorch's `optim.SGD`.

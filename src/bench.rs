@@ -1,0 +1,140 @@
+//! The training benchmark behind `minibatch bench` and `cargo bench`: named configurations,
+//! each trained on MNIST by the plain modules and by the fused fast path, against the floor of
+//! their matrix multiplies.
+
+use crate::data::DataLoader;
+use crate::error::Result;
+use crate::fast::{matmul_floor, Mlp};
+use crate::mnist::Mnist;
+use crate::module::Module;
+use crate::optim::{Optimizer, Sgd};
+use crate::train::{evaluate, train_epoch};
+use candle_core::Tensor;
+use serde::Serialize;
+use std::time::Instant;
+
+/// A model and its training settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchConfig {
+    /// Its name on the command line.
+    pub name: &'static str,
+    /// Layer sizes, input first.
+    pub sizes: Vec<usize>,
+    /// Batch size.
+    pub bs: usize,
+    /// SGD's learning rate.
+    pub lr: f64,
+}
+
+/// The configurations: `notebook` (784-50-10, batches of 64, lr 0.5), `wide` (784-1024-10, 256,
+/// 0.1) and `deep` (784-512-512-512-10, 128, 0.1).
+pub fn configs() -> Vec<BenchConfig> {
+    vec![
+        BenchConfig { name: "notebook", sizes: vec![784, 50, 10], bs: 64, lr: 0.5 },
+        BenchConfig { name: "wide", sizes: vec![784, 1024, 10], bs: 256, lr: 0.1 },
+        BenchConfig { name: "deep", sizes: vec![784, 512, 512, 512, 10], bs: 128, lr: 0.1 },
+    ]
+}
+
+/// Which implementation trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Path {
+    /// `Sequential` of `Linear` and `ReLU`, `cross_entropy` as `nll(log_softmax)`.
+    Plain,
+    /// [`Mlp`] on the fused kernels, the fused cross-entropy, in-place SGD.
+    Fast,
+}
+
+/// What one configuration measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    /// The configuration's name.
+    pub config: &'static str,
+    /// The implementation.
+    pub path: Path,
+    /// Seconds of each training epoch (validation not included).
+    pub epoch_seconds: Vec<f64>,
+    /// Their median.
+    pub median_epoch_seconds: f64,
+    /// Training images per second at the median.
+    pub samples_per_second: f64,
+    /// Microseconds per training step at the median.
+    pub us_per_step: f64,
+    /// Validation accuracy after the last epoch.
+    pub valid_accuracy: f64,
+    /// Seconds of the matrix multiplies alone of one epoch.
+    pub floor_seconds: f64,
+    /// `median_epoch_seconds / floor_seconds`.
+    pub ratio_to_floor: f64,
+}
+
+/// Trains `config` for `epochs` epochs (seed 0) with `path` and measures it.
+pub fn run(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Result<BenchResult> {
+    let (train_dl, valid_dl) = crate::get_dls(data.train.clone(), data.valid.clone(), config.bs)?;
+    let model: Box<dyn Module> = match path {
+        Path::Plain => Box::new(crate::mlp(&config.sizes, 0)?),
+        Path::Fast => Box::new(Mlp::new(&config.sizes, 0)?),
+    };
+    let loss_fn: fn(&Tensor, &Tensor) -> Result<Tensor> = match path {
+        Path::Plain => crate::loss::cross_entropy,
+        Path::Fast => crate::fast::cross_entropy,
+    };
+    let mut opt = Sgd::new(model.parameters(), config.lr)?;
+    let mut epoch_seconds = Vec::with_capacity(epochs);
+    for _ in 0..epochs {
+        let start = Instant::now();
+        train_epoch(model.as_ref(), loss_fn, &mut opt, &train_dl)?;
+        epoch_seconds.push(start.elapsed().as_secs_f64());
+    }
+    opt.zero_grad();
+    let valid = evaluate(model.as_ref(), loss_fn, &valid_dl)?;
+    let median = median(&epoch_seconds);
+    let n = train_dl.len() * config.bs;
+    let floor = matmul_floor(&config.sizes, n, config.bs).as_secs_f64();
+    Ok(BenchResult {
+        config: config.name,
+        path,
+        median_epoch_seconds: median,
+        samples_per_second: n as f64 / median,
+        us_per_step: median / train_dl.len() as f64 * 1e6,
+        valid_accuracy: valid.accuracy,
+        floor_seconds: floor,
+        ratio_to_floor: median / floor,
+        epoch_seconds,
+    })
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    if s.is_empty() {
+        f64::NAN
+    } else {
+        s[s.len() / 2]
+    }
+}
+
+/// Batches per second of one shuffled epoch of `loader`, collated (what the data pipeline
+/// alone delivers).
+pub fn loader_batches_per_second<D, C>(loader: &DataLoader<D, C>) -> Result<f64>
+where
+    D: crate::data::Dataset,
+    C: crate::data::Collate<D::Item>,
+{
+    let start = Instant::now();
+    let mut n = 0usize;
+    for b in loader.iter() {
+        std::hint::black_box(b?);
+        n += 1;
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+/// The process's peak resident memory in bytes (Linux `VmHWM`), if known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -1,0 +1,197 @@
+//! The program's arguments and their checks.
+
+use clap::Args;
+use minibatch::optim::{OptKind, OptSpec, ScheduleKind};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct DataArgs {
+    /// Folder of the four IDX files (standard or dotted names, raw or .gz). Default: the
+    /// bundled data/mnist.
+    #[arg(long, env = "MINIBATCH_DATA")]
+    pub data_dir: Option<PathBuf>,
+    /// Images taken from the end of the training file for validation (default: 10,000 of
+    /// MNIST's 60,000, the last sixth otherwise).
+    #[arg(long, value_parser = positive)]
+    pub valid_size: Option<usize>,
+}
+
+#[derive(Args)]
+#[command(allow_negative_numbers = true)]
+pub struct TrainArgs {
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 5, value_parser = positive)]
+    pub epochs: usize,
+    /// Batch size for training (validation uses twice as many).
+    #[arg(long, default_value_t = 64, value_parser = positive)]
+    pub bs: usize,
+    #[command(flatten)]
+    pub opt: OptArgs,
+    /// Learning-rate schedule over the whole run, applied per batch: const, cosine (to 0) or
+    /// onecycle (peaking at --lr, with momentum cycled between 0.95 and 0.85).
+    #[arg(long, default_value = "const")]
+    pub schedule: ScheduleKind,
+    /// Batches of linear warmup from 0 to the schedule's first rate.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: usize,
+    /// Hidden units of the model.
+    #[arg(long, default_value_t = 50, value_parser = positive)]
+    pub hidden: usize,
+    /// Seed of the initial weights and of the shuffles: the same seed gives the same run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Save the trained weights as safetensors (names as PyTorch's nn.Sequential has them).
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// One JSON object per epoch instead of a readable line.
+    #[arg(long)]
+    pub json: bool,
+    /// Threads for the tensor kernels (1 is fastest for small models).
+    #[arg(long, default_value_t = 1, value_parser = positive)]
+    pub threads: usize,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Args)]
+#[command(allow_negative_numbers = true)]
+pub struct OptArgs {
+    /// Optimizer: sgd, adam, adamw or rmsprop.
+    #[arg(long, default_value = "sgd")]
+    pub opt: OptKind,
+    /// Learning rate (peak rate with --schedule onecycle). Default: 0.5 for sgd (the
+    /// notebook's), 1e-2 for adam and adamw, 3e-3 for rmsprop.
+    #[arg(long, value_parser = learning_rate)]
+    pub lr: Option<f64>,
+    /// Momentum (Adam's beta1). Default: 0 for sgd and rmsprop, 0.9 for adam.
+    #[arg(long, value_parser = fraction)]
+    pub momentum: Option<f64>,
+    /// Weight decay (decoupled for adamw, L2 otherwise).
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    pub wd: f64,
+}
+
+impl OptArgs {
+    pub fn spec(&self) -> OptSpec {
+        OptSpec { kind: self.opt, lr: self.lr, momentum: self.momentum, weight_decay: self.wd }
+    }
+}
+
+#[derive(Args)]
+#[command(allow_negative_numbers = true)]
+pub struct LrFindArgs {
+    /// Batch size.
+    #[arg(long, default_value_t = 64, value_parser = positive)]
+    pub bs: usize,
+    /// Hidden units of the model.
+    #[arg(long, default_value_t = 50, value_parser = positive)]
+    pub hidden: usize,
+    /// Seed of the initial weights and of the shuffle.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub opt: OptArgs,
+    /// First rate of the sweep.
+    #[arg(long, default_value_t = 1e-7, value_parser = learning_rate)]
+    pub start_lr: f64,
+    /// Last rate of the sweep.
+    #[arg(long, default_value_t = 10.0, value_parser = learning_rate)]
+    pub end_lr: f64,
+    /// Batches in the sweep (at most one epoch).
+    #[arg(long, default_value_t = 100, value_parser = positive)]
+    pub num_it: usize,
+    /// Print the sweep as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw the curve (loss against learning rate) into this PNG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Weights saved by `train --save`.
+    #[arg(long)]
+    pub load: PathBuf,
+    /// The split to evaluate.
+    #[arg(long, default_value = "test", value_parser = ["train", "valid", "test"])]
+    pub split: String,
+    /// Batch size (128, train's validation batch, gives its numbers to the last digit).
+    #[arg(long, default_value_t = 128, value_parser = positive)]
+    pub bs: usize,
+    /// One JSON object instead of a readable line.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// Which image of the split (from 0).
+    #[arg(long, default_value_t = 0)]
+    pub index: usize,
+    /// The split to draw from.
+    #[arg(long, default_value = "train", value_parser = ["train", "valid", "test"])]
+    pub split: String,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+pub fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a positive whole number")),
+    }
+}
+
+pub fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be a finite number >= 0, not {v}")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+pub fn fraction(s: &str) -> Result<f64, String> {
+    match non_negative(s)? {
+        v if v < 1.0 => Ok(v),
+        v => Err(format!("must be below 1, not {v}")),
+    }
+}
+
+pub fn learning_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be a finite number above 0, not {v}")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// What to time: `train` (each configuration, plain and fast) or `data` (the loader alone).
+    #[arg(default_value = "train", value_parser = ["train", "data"])]
+    pub what: String,
+    /// Training epochs per configuration (the median is reported).
+    #[arg(long, default_value_t = 3, value_parser = positive)]
+    pub epochs: usize,
+    /// Configurations, comma-separated: notebook, wide, deep.
+    #[arg(long, default_value = "notebook,wide,deep", value_delimiter = ',')]
+    pub configs: Vec<String>,
+    /// Implementations, comma-separated: plain, fast.
+    #[arg(long, default_value = "plain,fast", value_delimiter = ',')]
+    pub paths: Vec<String>,
+    /// Print one JSON object per measurement instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Run one `CONFIG:PATH` in this process (the parent runs each in a child of its own, so
+    /// that peak memory is each one's alone).
+    #[arg(long, hide = true)]
+    pub child: Option<String>,
+    #[command(flatten)]
+    pub data: DataArgs,
+}

@@ -1,0 +1,99 @@
+//! `minibatch bench`: training speed of each configuration, plain and fast, against the floor of
+//! its matrix multiplies; or the data loader's batches per second.
+
+use crate::args::BenchArgs;
+use crate::commands::load_data;
+use anyhow::{bail, Context};
+use minibatch::bench::{configs, loader_batches_per_second, peak_rss_bytes, run, Path};
+use minibatch::DataLoader;
+use serde_json::{json, Value};
+use std::process::Command;
+use std::time::Instant;
+
+pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    if let Some(child) = &a.child {
+        return run_child(&a, child);
+    }
+    if a.what == "data" {
+        return bench_data(&a);
+    }
+    let exe = std::env::current_exe()?;
+    let mut rows = Vec::new();
+    for config in &a.configs {
+        for path in &a.paths {
+            let mut cmd = Command::new(&exe);
+            cmd.args(["bench", "--child", &format!("{config}:{path}"), "--epochs", &a.epochs.to_string()]);
+            if let Some(dir) = &a.data.data_dir {
+                cmd.arg("--data-dir").arg(dir);
+            }
+            let out = cmd.output().context("running a benchmark child")?;
+            if !out.status.success() {
+                bail!("{config}:{path}: {}", String::from_utf8_lossy(&out.stderr).trim());
+            }
+            let row: Value = serde_json::from_slice(&out.stdout).context("reading a benchmark child's result")?;
+            if a.json {
+                println!("{row}");
+            }
+            rows.push(row);
+        }
+    }
+    if !a.json {
+        print_table(&rows);
+    }
+    Ok(())
+}
+
+fn run_child(a: &BenchArgs, spec: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (name, path) = spec.split_once(':').context("--child takes CONFIG:PATH")?;
+    let config = configs().into_iter().find(|c| c.name == name).with_context(|| format!("no configuration {name}"))?;
+    let path = match path {
+        "plain" => Path::Plain,
+        "fast" => Path::Fast,
+        other => bail!("no path {other}: plain or fast"),
+    };
+    let data = load_data(&a.data)?;
+    let startup = started.elapsed().as_secs_f64();
+    let result = run(&config, path, a.epochs, &data)?;
+    let mut v = serde_json::to_value(&result)?;
+    v["peak_rss_mb"] = json!(peak_rss_bytes().map(|b| b as f64 / 1048576.0));
+    v["seconds_to_first_step"] = json!(startup);
+    println!("{v}");
+    Ok(())
+}
+
+fn print_table(rows: &[Value]) {
+    println!(
+        "{:<9} {:<5} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>7}",
+        "config", "path", "s/epoch", "samples/s", "us/step", "peak MB", "acc", "floor s", "x floor"
+    );
+    for r in rows {
+        println!(
+            "{:<9} {:<5} {:>9.3} {:>10.0} {:>9.1} {:>8.1} {:>8.4} {:>9.3} {:>7.2}",
+            r["config"].as_str().unwrap_or(""),
+            r["path"].as_str().unwrap_or(""),
+            r["median_epoch_seconds"].as_f64().unwrap_or(f64::NAN),
+            r["samples_per_second"].as_f64().unwrap_or(f64::NAN),
+            r["us_per_step"].as_f64().unwrap_or(f64::NAN),
+            r["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
+            r["valid_accuracy"].as_f64().unwrap_or(f64::NAN),
+            r["floor_seconds"].as_f64().unwrap_or(f64::NAN),
+            r["ratio_to_floor"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+}
+
+fn bench_data(a: &BenchArgs) -> anyhow::Result<()> {
+    let data = load_data(&a.data)?;
+    let loader = DataLoader::new(data.train, 64)?.shuffle(0);
+    let mut runs: Vec<f64> =
+        (0..a.epochs.max(3)).map(|_| loader_batches_per_second(&loader)).collect::<Result<_, _>>()?;
+    runs.sort_by(f64::total_cmp);
+    let median = runs[runs.len() / 2];
+    if a.json {
+        println!("{}", json!({"what": "data", "workers": 0, "batches_per_second": median}));
+    } else {
+        println!("shuffled MNIST batches of 64 (f32 [64, 784] + labels): {median:.0} batches/s");
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Reading a tensor's `f32` data in place, and the in-place SGD update.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, InplaceOp2, Layout, Storage, Tensor};
+
+/// The contiguous `f32` values of a CPU storage under `layout`.
+pub(crate) fn cpu_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let Some((start, end)) = l.contiguous_offsets() else { bail!("{what}: expected a contiguous tensor") };
+    match s {
+        CpuStorage::F32(v) => Ok(&v[start..end]),
+        other => bail!("{what}: expected f32, found {:?}", other.dtype()),
+    }
+}
+
+/// Runs `f` on the contiguous `f32` values of a CPU tensor.
+pub(crate) fn with_f32<R>(
+    t: &Tensor,
+    what: &str,
+    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => f(cpu_f32(s, layout, what)?),
+        _ => bail!("{what}: the fast path runs on the CPU"),
+    }
+}
+
+/// `p -= lr * g`, in place.
+struct SgdStep {
+    lr: f32,
+}
+
+impl InplaceOp2 for SgdStep {
+    fn name(&self) -> &'static str {
+        "sgd-step"
+    }
+
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<()> {
+        let g = cpu_f32(s2, l2, "gradient")?;
+        let Some((start, end)) = l1.contiguous_offsets() else { bail!("sgd-step: parameter not contiguous") };
+        let CpuStorage::F32(p) = s1 else { bail!("sgd-step: parameter is not f32") };
+        let p = &mut p[start..end];
+        if p.len() != g.len() {
+            bail!("sgd-step: {} values against {} gradients", p.len(), g.len());
+        }
+        // The same two roundings as the plain `p - g * lr`, so both paths agree to the bit.
+        for (p, g) in p.iter_mut().zip(g) {
+            *p -= *g * self.lr;
+        }
+        Ok(())
+    }
+}
+
+/// `p -= lr * g` in place when both are contiguous `f32` on the CPU; `false` (and nothing done)
+/// otherwise.
+pub(crate) fn sgd_in_place(p: &Tensor, g: &Tensor, lr: f64) -> candle_core::Result<bool> {
+    let ok = |t: &Tensor| t.dtype() == candle_core::DType::F32 && t.device().is_cpu() && t.is_contiguous();
+    if !ok(p) || !ok(g) || p.dims() != g.dims() {
+        return Ok(false);
+    }
+    p.inplace_op2(g, &SgdStep { lr: lr as f32 })?;
+    Ok(true)
+}

@@ -1,0 +1,101 @@
+//! The fused kernels against PyTorch's numbers (`../shared/golden/`, made by `make_golden.py`)
+//! and against the plain path.
+
+mod common;
+use common::*;
+use minibatch::fast::{self, Mlp};
+use minibatch::{cross_entropy, DataLoader, Mnist, Module, Optimizer, Param, Sgd};
+
+#[test]
+fn fused_cross_entropy_matches_pytorch_values_and_gradients() {
+    let g = golden("losses.json");
+    for (case, v) in g.as_object().unwrap() {
+        let p = Param::new(&tensor(&v["logits"])).unwrap();
+        let target = index_tensor(&v["target"]);
+        let ce = fast::cross_entropy(&p.tensor(), &target).unwrap();
+        let got = ce.to_scalar::<f32>().unwrap() as f64;
+        assert_close(&format!("{case}/ce"), &[got], &[v["cross_entropy"].as_f64().unwrap()], 1e-5, 1e-5);
+        minibatch::backward(&ce, std::slice::from_ref(&p)).unwrap();
+        assert_close(
+            &format!("{case}/grad"),
+            &flat(&p.grad().unwrap()),
+            &golden_flat(&v["cross_entropy_grad"]),
+            1e-6,
+            1e-5,
+        );
+    }
+    let logits = tensor(&g["small"]["logits"]);
+    let bad = candle_core::Tensor::new(&[0u32, 1, 2, 3, 4, 99], &candle_core::Device::Cpu).unwrap();
+    assert!(fast::cross_entropy(&logits, &bad).unwrap_err().to_string().contains("target class 99"));
+}
+
+#[test]
+fn fused_linear_relu_matches_pytorch_values_and_gradients() {
+    let g = golden("linear.json");
+    let (w, b) = (Param::new(&tensor(&g["weight"])).unwrap(), Param::new(&tensor(&g["bias"])).unwrap());
+    let x = Param::new(&tensor(&g["x"])).unwrap();
+    let y = fast::linear(&x.tensor(), &w.tensor(), &b.tensor(), true).unwrap();
+    assert_close("relu(linear(x))", &flat(&y), &golden_flat(&g["relu_linear_out"]), 1e-6, 1e-5);
+    minibatch::backward(&y.sum_all().unwrap(), &[w.clone(), b.clone(), x.clone()]).unwrap();
+    assert_close("grad weight", &flat(&w.grad().unwrap()), &golden_flat(&g["grad_weight"]), 1e-6, 1e-5);
+    assert_close("grad bias", &flat(&b.grad().unwrap()), &golden_flat(&g["grad_bias"]), 1e-6, 1e-5);
+    assert_close("grad x", &flat(&x.grad().unwrap()), &golden_flat(&g["grad_x"]), 1e-6, 1e-5);
+
+    // A batch of data gets no gradient: nothing asked for it.
+    let data = tensor(&g["x"]);
+    let grads = fast::linear(&data, &w.tensor(), &b.tensor(), true).unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(grads.get(&data).is_none());
+    assert!(grads.get(w.var().as_tensor()).is_some());
+}
+
+fn golden_mlp() -> Mlp {
+    let g = golden("mnist_sgd_steps.json");
+    let model = Mlp::new(&[784, 50, 10], 0).unwrap();
+    for (name, p) in model.named_parameters() {
+        p.set(&tensor(&g["initial_parameters"][&name])).unwrap();
+    }
+    model
+}
+
+#[test]
+fn fast_mlp_reproduces_the_notebooks_ten_steps() {
+    minibatch::set_num_threads(1);
+    let g = golden("mnist_sgd_steps.json");
+    let model = golden_mlp();
+    let mut opt = Sgd::new(model.parameters(), 0.5).unwrap();
+    let data = Mnist::load(mnist_dir()).unwrap();
+    let mut losses = vec![];
+    for batch in &DataLoader::new(data.train.slice(0, 640).unwrap(), 64).unwrap() {
+        let (xb, yb) = batch.unwrap();
+        let loss = fast::cross_entropy(&model.forward(&xb).unwrap(), &yb).unwrap();
+        losses.push(loss.to_scalar::<f32>().unwrap() as f64);
+        opt.backward_step(&loss).unwrap();
+    }
+    let want: Vec<f64> = g["loss_before_step"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_close("fast losses", &losses, &want, 1e-4, 0.0);
+    for (name, p) in model.named_parameters() {
+        assert_close(&name, &flat(&p.tensor()), &golden_flat(&g["final_parameters"][&name]), 1e-4, 0.0);
+    }
+}
+
+#[test]
+fn fast_and_plain_paths_agree_over_an_epoch_of_a_slice() {
+    minibatch::set_num_threads(1);
+    let data = Mnist::load(mnist_dir()).unwrap();
+    let dl = DataLoader::new(data.train.slice(0, 3200).unwrap(), 64).unwrap().shuffle(5);
+    let run = |model: &dyn Module, fused: bool| {
+        let mut opt = Sgd::new(model.parameters(), 0.5).unwrap();
+        let mut losses = vec![];
+        for batch in dl.iter_epoch(0) {
+            let (xb, yb) = batch.unwrap();
+            let out = model.forward(&xb).unwrap();
+            let loss = if fused { fast::cross_entropy(&out, &yb) } else { cross_entropy(&out, &yb) }.unwrap();
+            losses.push(loss.to_scalar::<f32>().unwrap() as f64);
+            opt.backward_step(&loss).unwrap();
+        }
+        losses
+    };
+    let fast_losses = run(&Mlp::new(&[784, 50, 10], 9).unwrap(), true);
+    let plain_losses = run(&minibatch::mlp(&[784, 50, 10], 9).unwrap(), false);
+    assert_close("fast against plain", &fast_losses, &plain_losses, 1e-4, 1e-4);
+}
