@@ -1,7 +1,7 @@
 //! Collate functions: from a batch of items to the tensors a model takes.
 
 use crate::error::{Error, Result};
-use crate::mnist::{ImageItem, PIXEL_SCALE};
+use crate::mnist::{prefetch, scale_pixels, ImageItem};
 use candle_core::{Device, Tensor};
 
 /// Turns the items of one batch into a batch. Any `Fn(Vec<Item>) -> Result<Batch>` is one, so a
@@ -53,6 +53,9 @@ impl Collate<ImageItem> for DefaultCollate {
         let mut x = Vec::with_capacity(items.len() * n);
         let mut y = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
+            if let Some(ahead) = items.get(i + 8) {
+                prefetch(&ahead.pixels);
+            }
             if item.pixels.len() != n {
                 return Err(Error::invalid(
                     "image size in batch",
@@ -60,7 +63,7 @@ impl Collate<ImageItem> for DefaultCollate {
                     format!("{} at position {i}", item.pixels.len()),
                 ));
             }
-            x.extend(item.pixels.iter().map(|&p| PIXEL_SCALE[p as usize]));
+            scale_pixels(&mut x, &item.pixels);
             y.push(item.label);
         }
         let b = items.len();

@@ -31,11 +31,33 @@ impl<'a> View<'a> {
 /// threads' start costs more than they give back (measured on the notebook's 64x784x50).
 const PARALLEL_WORK: usize = 1 << 23;
 
-/// `dst[m, n] = (accumulate ? dst : 0) + lhs[m, k] · rhs[k, n]`, `dst` row-major.
+/// The kernels' own thread pool, one thread per core: candle's pool is kept at one thread
+/// (fastest for its many small operations), while a large multiply is worth splitting.
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores > 1).then(|| rayon::ThreadPoolBuilder::new().num_threads(cores).build().ok()).flatten()
+    })
+    .as_ref()
+}
+
+/// `dst[m, n] = (accumulate ? dst : 0) + lhs[m, k] · rhs[k, n]`, `dst` row-major. Runs on every
+/// core when the product is large (the notebook's stays on one: 64x784x50 is below the line).
 pub(crate) fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, lhs: View, rhs: View) {
     assert!(dst.len() >= m * n && lhs.fits(m, k) && rhs.fits(k, n), "matmul: operand too small");
-    let threads = crate::threads::num_threads();
-    let par = if threads > 1 && m * n * k >= PARALLEL_WORK { Parallelism::Rayon(threads) } else { Parallelism::None };
+    match pool() {
+        Some(pool) if m * n * k >= PARALLEL_WORK => {
+            let threads = pool.current_num_threads();
+            pool.install(|| gemm_raw(m, n, k, dst, accumulate, lhs, rhs, Parallelism::Rayon(threads)))
+        }
+        _ => gemm_raw(m, n, k, dst, accumulate, lhs, rhs, Parallelism::None),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_raw(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, lhs: View, rhs: View, par: Parallelism) {
+    assert!(dst.len() >= m * n && lhs.fits(m, k) && rhs.fits(k, n), "matmul: operand too small");
     // SAFETY: the assert above keeps every index gemm reads or writes inside the three slices;
     // `dst` is a unique borrow, so it aliases neither operand.
     unsafe {

@@ -68,7 +68,8 @@ pub fn read_idx(path: &Path, ndim: u8) -> Result<Idx> {
     if claimed > limit {
         return Err(bad(IdxProblem::Implausible { dims, claimed, file_len }));
     }
-    let mut data = Vec::with_capacity(claimed as usize);
+    // Room for the one byte past the end that tells a file too long, so the buffer never grows.
+    let mut data = Vec::with_capacity(claimed as usize + 1);
     // One byte more than claimed tells a file that is too long.
     reader.take(claimed + 1).read_to_end(&mut data).map_err(read_err)?;
     if data.len() as u64 != claimed {

@@ -10,7 +10,7 @@ mod images;
 mod render;
 
 pub use idx::{read_idx, Idx};
-pub(crate) use images::PIXEL_SCALE;
+pub(crate) use images::{prefetch, scale_pixels};
 pub use images::{ImageDataset, ImageItem, Pixels};
 pub use render::render_digit;
 
