@@ -2,6 +2,7 @@
 
 Install PyTorch first (the project never depends on it):  python3 -m pip install torch numpy
 Run from the project root:                                python3 bench/pytorch_bench.py [--epochs 3]
+The data loaders alone:                                   python3 bench/pytorch_bench.py --loader
 
 For each configuration it trains the same model (nn.Sequential of Linear/ReLU, PyTorch's default
 init, SGD, cross_entropy) on the first 50,000 MNIST training images, twice: with
@@ -63,11 +64,14 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--configs", default="notebook,wide,deep")
     ap.add_argument("--data", default="data/mnist")
+    ap.add_argument("--loader", action="store_true", help="time the data loaders alone (minibatch bench data)")
     args = ap.parse_args()
     torch.manual_seed(0)
     x = torch.tensor(read_idx(os.path.join(args.data, "train-images-idx3-ubyte.gz"))[:50000].reshape(50000, 784),
                      dtype=torch.float32) / 255.0
     y = torch.tensor(read_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz"))[:50000], dtype=torch.int64)
+    if args.loader:
+        return bench_loader(x, y, args.epochs)
     names = args.configs.split(",")
     torch_rows = {}
     for name in names:
@@ -95,6 +99,24 @@ def main():
         print(f"{r['config']:<9} {r['path']:<5} {s:>11.3f} {s / t_dl:>18.2f} {s / t_sl:>14.2f} {r['ratio_to_floor']:>8.2f}")
     for name in names:
         print(f"{name:<9} torch {torch_rows[name][0]:>11.3f} (DataLoader), {torch_rows[name][1]:.3f} (sliced)")
+
+
+def bench_loader(x, y, epochs):
+    """Batches per second of DataLoader(TensorDataset(x, y), 64, shuffle=True), against minibatch's."""
+    dl = DataLoader(TensorDataset(x, y), 64, shuffle=True)
+    n = len(dl)
+    t = median_time(lambda: [b for b in dl], epochs)
+    torch_bps = n / t
+    exe = os.path.join("target", "release", "minibatch")
+    if not os.path.exists(exe):
+        subprocess.run(["cargo", "build", "--release"], check=True)
+    out = subprocess.run([exe, "bench", "data", "--json", "--epochs", str(epochs)], check=True, capture_output=True,
+                         text=True).stdout
+    print(f"PyTorch {torch.__version__} DataLoader(TensorDataset, 64, shuffle=True): {torch_bps:.0f} batches/s")
+    for r in (json.loads(l) for l in out.splitlines() if l.strip()):
+        bps = r["batches_per_second"]
+        print(f"minibatch, {r['workers']} workers: {bps:.0f} batches/s = {bps / torch_bps:.1f} x PyTorch, "
+              f"{bps / r['memcpy_batches_per_second']:.2f} of memcpy ({r['memcpy_batches_per_second']:.0f})")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ fn main() -> Result<()> {
     println!("batches of 4, epoch 0: {:?}", batches.batches(0));
 
     // The default collate stacks images into [bs, 784] f32 in [0, 1] and labels into [bs] u32.
-    let dl = DataLoader::with_batch_sampler(small.clone(), batches);
+    let dl = DataLoader::builder(small.clone()).batch_sampler(batches).build()?;
     for (i, b) in dl.iter().enumerate() {
         let (x, y) = b?;
         println!("batch {i}: x {:?}, y {:?}", x.dims(), y.to_vec1::<u32>()?);
@@ -36,7 +36,7 @@ fn main() -> Result<()> {
         let (x, y) = DefaultCollate.collate(items)?;
         Ok((x.reshape(((), 1, 28, 28))?, y))
     };
-    let dl = DataLoader::new(small, 4)?.shuffle(42).collate_fn(as_images);
+    let dl = DataLoader::builder_with_collate(small, as_images).batch_size(4).shuffle(42).build()?;
     let (x, _) = dl.iter().next().unwrap()?;
     println!("custom collate: x {:?}", x.dims());
     Ok(())

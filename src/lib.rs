@@ -58,8 +58,8 @@ pub mod threads;
 pub mod train;
 
 pub use data::{
-    get_dls, BatchSampler, Collate, DataLoader, Dataset, DefaultCollate, RandomSampler, Sampler, SequentialSampler,
-    TensorDataset,
+    get_dls, get_dls_with, BatchSampler, Collate, DataLoader, Dataset, DefaultCollate, DlsOptions, RandomSampler,
+    Sampler, SequentialSampler, TensorDataset,
 };
 pub use error::{Error, IdxProblem, Result};
 pub use loss::{accuracy, cross_entropy, log_softmax, logsumexp, nll, softmax};

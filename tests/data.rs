@@ -24,14 +24,14 @@ fn in_order_with_a_short_last_batch() {
     assert_eq!(epoch_labels(&dl), vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
     let (x, _) = dl.iter().next().unwrap().unwrap();
     assert_eq!(x.to_vec2::<f32>().unwrap()[1], vec![2., 3.], "row 1 of x goes with label 1");
-    let dropped = DataLoader::new(ds(10), 4).unwrap().drop_last(true);
+    let dropped = DataLoader::builder(ds(10)).batch_size(4).drop_last(true).build().unwrap();
     assert_eq!(dropped.len(), 2);
     assert_eq!(epoch_labels(&dropped), vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7]]);
 }
 
 #[test]
 fn shuffled_afresh_each_epoch_and_the_same_per_seed() {
-    let dl = DataLoader::new(ds(100), 10).unwrap().shuffle(7);
+    let dl = DataLoader::builder(ds(100)).batch_size(10).shuffle(7).build().unwrap();
     let e0 = epoch_labels(&dl);
     let e1 = epoch_labels(&dl);
     assert_ne!(e0, e1, "each epoch reshuffles");
@@ -40,11 +40,11 @@ fn shuffled_afresh_each_epoch_and_the_same_per_seed() {
         all.sort();
         assert_eq!(all, (0..100).collect::<Vec<_>>(), "an epoch visits every item once");
     }
-    let again = DataLoader::new(ds(100), 10).unwrap().shuffle(7);
+    let again = DataLoader::builder(ds(100)).batch_size(10).shuffle(7).build().unwrap();
     assert_eq!(epoch_labels(&again), e0, "same seed, same first epoch");
     assert_eq!(epoch_labels(&again), e1, "same seed, same second epoch");
     assert_eq!(dl.iter_epoch(0).map(|b| b.unwrap().1.to_vec1::<u32>().unwrap()).collect::<Vec<_>>(), e0);
-    let other = DataLoader::new(ds(100), 10).unwrap().shuffle(8);
+    let other = DataLoader::builder(ds(100)).batch_size(10).shuffle(8).build().unwrap();
     assert_ne!(epoch_labels(&other), e0, "another seed, another order");
 }
 
@@ -72,7 +72,7 @@ fn collate_can_be_replaced() {
         }
         Ok((Tensor::stack(&xs, 0)?, Tensor::from_vec(oh, (labels.len(), 10), &Device::Cpu)?))
     };
-    let dl = DataLoader::new(ds(5), 2).unwrap().collate_fn(one_hot);
+    let dl = DataLoader::builder_with_collate(ds(5), one_hot).batch_size(2).build().unwrap();
     let (_, y) = dl.iter().nth(1).unwrap().unwrap();
     assert_eq!(y.dims(), &[2, 10]);
     assert_eq!(y.to_vec2::<f32>().unwrap()[1][3], 1.0);

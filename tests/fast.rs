@@ -82,7 +82,7 @@ fn fast_mlp_reproduces_the_notebooks_ten_steps() {
 fn fast_and_plain_paths_agree_over_an_epoch_of_a_slice() {
     minibatch::set_num_threads(1);
     let data = Mnist::load(mnist_dir()).unwrap();
-    let dl = DataLoader::new(data.train.slice(0, 3200).unwrap(), 64).unwrap().shuffle(5);
+    let dl = DataLoader::builder(data.train.slice(0, 3200).unwrap()).batch_size(64).shuffle(5).build().unwrap();
     let run = |model: &dyn Module, fused: bool| {
         let mut opt = Sgd::new(model.parameters(), 0.5).unwrap();
         let mut losses = vec![];

@@ -64,3 +64,20 @@ fn three_lines_train_mnist_to_93_percent_in_one_epoch_reproducibly() {
         "same seed, same bits"
     );
 }
+
+#[test]
+fn the_loss_curve_is_bit_identical_for_zero_one_and_four_workers() {
+    minibatch::set_num_threads(1);
+    let data = Mnist::load(mnist_dir()).unwrap();
+    let train = data.train.slice(0, 5000).unwrap();
+    let curve = |workers: usize| {
+        let options = minibatch::DlsOptions { seed: 11, workers, ..Default::default() };
+        let (train_dl, valid_dl) = minibatch::get_dls_with(train.clone(), data.valid.clone(), 64, options).unwrap();
+        let (model, mut opt) = get_model(784, 50, 10, 0.5, 0).unwrap();
+        let stats = fit(2, &model, cross_entropy, &mut opt, &train_dl, &valid_dl).unwrap();
+        stats.iter().map(|s| (s.train_loss.to_bits(), s.valid_loss.to_bits())).collect::<Vec<_>>()
+    };
+    let reference = curve(0);
+    assert_eq!(curve(1), reference);
+    assert_eq!(curve(4), reference);
+}

@@ -39,6 +39,19 @@ pub trait Dataset {
     }
 }
 
+impl<D: Dataset + ?Sized> Dataset for std::sync::Arc<D> {
+    type Item = D::Item;
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn get(&self, index: usize) -> Result<Self::Item> {
+        (**self).get(index)
+    }
+    fn get_batch(&self, indices: &[usize]) -> Result<Vec<Self::Item>> {
+        (**self).get_batch(indices)
+    }
+}
+
 impl<D: Dataset + ?Sized> Dataset for &D {
     type Item = D::Item;
     fn len(&self) -> usize {
@@ -99,9 +112,13 @@ impl Dataset for TensorDataset {
 
     fn get(&self, index: usize) -> Result<(Tensor, Tensor)> {
         if index >= self.len() {
-            let source = Error::invalid("index", format!("below {}", self.len()), index);
-            return Err(Error::Item { index, source: Box::new(source) });
+            return Err(out_of_range(index, self.len()));
         }
         Ok((self.x.get(index)?, self.y.get(index)?))
     }
+}
+
+/// The error for an index past the end of a dataset of `len` items.
+pub(crate) fn out_of_range(index: usize, len: usize) -> Error {
+    Error::Item { index, source: Box::new(Error::invalid("index", format!("below {len}"), index)) }
 }

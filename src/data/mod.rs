@@ -1,13 +1,25 @@
 //! The data pipeline, the notebook's step 5: a [`Dataset`] gives items, a [`Sampler`] gives their
 //! order, a [`BatchSampler`] cuts the order into batches, [`Collate`] turns a batch of items into
-//! tensors, and a [`DataLoader`] runs all of it, epoch after epoch.
+//! tensors, and a [`DataLoader`] runs all of it, epoch after epoch, in the caller's thread or in
+//! persistent workers. A [`StreamLoader`] does the same for data that comes as a stream.
 
+mod builder;
 mod collate;
 mod dataset;
 mod loader;
 mod sampler;
+mod stream;
+mod subset;
+mod transform;
+mod weighted;
+mod workers;
 
+pub use builder::{Batched, DataLoaderBuilder, Ordered, SizedBatches, Unordered};
 pub use collate::{Collate, DefaultCollate};
 pub use dataset::{Dataset, TensorDataset};
-pub use loader::{get_dls, Batches, DataLoader};
+pub use loader::{get_dls, get_dls_with, Batches, DataLoader, DlsOptions};
 pub use sampler::{BatchSampler, RandomSampler, Sampler, SequentialSampler};
+pub use stream::{IterableDataset, StreamLoader};
+pub use subset::{random_split, ConcatDataset, Subset};
+pub use transform::{normalize, BatchTransform, ItemTransform};
+pub use weighted::{SubsetRandomSampler, WeightedRandomSampler};

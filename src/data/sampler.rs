@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
-/// An order of the indices `0..n` for each epoch.
+/// An order of indices for each epoch.
 ///
 /// The epoch is passed in, so that one seed gives a fresh order every epoch, and the same seed
 /// and epoch give the same order on any machine (resuming training at epoch 3 draws epoch 3's
@@ -49,7 +49,8 @@ impl Sampler for SequentialSampler {
     }
 }
 
-/// A permutation of `0..n` drawn afresh each epoch from `(seed, epoch)`: PyTorch's `randperm`.
+/// Random indices of `0..n`, drawn afresh each epoch from `(seed, epoch)`: by default a
+/// permutation (PyTorch's `randperm`); with replacement, `num_samples` independent draws.
 /// Training data is shuffled so that batches differ from epoch to epoch and no order of the
 /// examples is learnt.
 ///
@@ -58,26 +59,54 @@ impl Sampler for SequentialSampler {
 /// let s = RandomSampler::new(5, 42);
 /// assert_ne!(s.indices(0), s.indices(1));
 /// assert_eq!(s.indices(0), RandomSampler::new(5, 42).indices(0));
+/// let boot = RandomSampler::with_replacement(5, 8, 42);
+/// assert_eq!(boot.indices(0).len(), 8);
 /// ```
 #[derive(Debug, Clone)]
 pub struct RandomSampler {
     n: usize,
     seed: u64,
+    replacement: bool,
+    num_samples: usize,
 }
 
 impl RandomSampler {
     /// A shuffled order of `0..n` from `seed`.
     pub fn new(n: usize, seed: u64) -> Self {
-        RandomSampler { n, seed }
+        RandomSampler { n, seed, replacement: false, num_samples: n }
+    }
+
+    /// `num_samples` draws from `0..n`, each uniform and independent (a bootstrap sample).
+    pub fn with_replacement(n: usize, num_samples: usize, seed: u64) -> Self {
+        RandomSampler { n, seed, replacement: true, num_samples }
+    }
+
+    /// The first `num_samples` of each epoch's permutation (at most `n`).
+    pub fn without_replacement(n: usize, num_samples: usize, seed: u64) -> Self {
+        RandomSampler { n, seed, replacement: false, num_samples: num_samples.min(n) }
     }
 }
 
 impl Sampler for RandomSampler {
     fn indices(&self, epoch: u64) -> Vec<usize> {
-        Rng::with_stream(self.seed, epoch).permutation(self.n)
+        let mut rng = Rng::with_stream(self.seed, epoch);
+        if self.replacement {
+            if self.n == 0 {
+                return Vec::new();
+            }
+            (0..self.num_samples).map(|_| rng.below(self.n)).collect()
+        } else {
+            let mut p = rng.permutation(self.n);
+            p.truncate(self.num_samples);
+            p
+        }
     }
     fn len(&self) -> usize {
-        self.n
+        if self.replacement && self.n == 0 {
+            0
+        } else {
+            self.num_samples
+        }
     }
 }
 
@@ -100,10 +129,14 @@ pub struct BatchSampler {
 impl BatchSampler {
     /// Batches of `batch_size` (at least 1) over `sampler`.
     pub fn new(sampler: impl Sampler + Send + Sync + 'static, batch_size: usize, drop_last: bool) -> Result<Self> {
+        Self::boxed(Box::new(sampler), batch_size, drop_last)
+    }
+
+    pub(crate) fn boxed(sampler: Box<dyn Sampler + Send + Sync>, batch_size: usize, drop_last: bool) -> Result<Self> {
         if batch_size == 0 {
             return Err(Error::invalid("batch size", "at least 1", 0));
         }
-        Ok(BatchSampler { sampler: Box::new(sampler), batch_size, drop_last })
+        Ok(BatchSampler { sampler, batch_size, drop_last })
     }
 
     /// The batches of one epoch.
@@ -136,14 +169,6 @@ impl BatchSampler {
     /// Whether a short last batch is dropped.
     pub fn drop_last(&self) -> bool {
         self.drop_last
-    }
-
-    pub(crate) fn set_sampler(&mut self, sampler: impl Sampler + Send + Sync + 'static) {
-        self.sampler = Box::new(sampler);
-    }
-
-    pub(crate) fn set_drop_last(&mut self, drop_last: bool) {
-        self.drop_last = drop_last;
     }
 }
 

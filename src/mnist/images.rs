@@ -10,6 +10,18 @@ use std::sync::Arc;
 /// correctly rounded, which the compiler vectorises; multiplying by `1/255` instead is off by one
 /// unit in the last place for some bytes).
 pub(crate) fn scale_pixels(out: &mut Vec<f32>, pixels: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { scale_pixels_avx2(out, pixels) };
+    }
+    out.extend(pixels.iter().map(|&p| p as f32 / 255.0));
+}
+
+/// The same loop compiled for AVX2: eight divisions at a time, twice as fast as SSE2's four.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn scale_pixels_avx2(out: &mut Vec<f32>, pixels: &[u8]) {
     out.extend(pixels.iter().map(|&p| p as f32 / 255.0));
 }
 

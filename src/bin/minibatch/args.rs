@@ -46,6 +46,10 @@ pub struct TrainArgs {
     /// One JSON object per epoch instead of a readable line.
     #[arg(long)]
     pub json: bool,
+    /// Loader worker threads preparing batches while the model trains (0: in the training
+    /// thread). One is fastest on this 2-core machine for MNIST (see the README).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
     /// Threads for the tensor kernels (1 is fastest for small models).
     #[arg(long, default_value_t = 1, value_parser = positive)]
     pub threads: usize,

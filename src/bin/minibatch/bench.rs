@@ -85,15 +85,42 @@ fn print_table(rows: &[Value]) {
 
 fn bench_data(a: &BenchArgs) -> anyhow::Result<()> {
     let data = load_data(&a.data)?;
-    let loader = DataLoader::new(data.train, 64)?.shuffle(0);
-    let mut runs: Vec<f64> =
-        (0..a.epochs.max(3)).map(|_| loader_batches_per_second(&loader)).collect::<Result<_, _>>()?;
-    runs.sort_by(f64::total_cmp);
-    let median = runs[runs.len() / 2];
-    if a.json {
-        println!("{}", json!({"what": "data", "workers": 0, "batches_per_second": median}));
-    } else {
-        println!("shuffled MNIST batches of 64 (f32 [64, 784] + labels): {median:.0} batches/s");
+    let runs = a.epochs.max(3);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    // The floor: copying the same bytes, a batch's f32 pixels and u32 labels, as often.
+    let src = vec![0.5f32; 64 * 784 + 64];
+    let batches = data.train.len() / 64;
+    let memcpy = median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                for _ in 0..batches {
+                    std::hint::black_box(src.clone());
+                }
+                batches as f64 / t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
+    let mut rows = vec![];
+    for workers in [0usize, 1, 2] {
+        let b = DataLoader::builder(data.train.clone()).batch_size(64).shuffle(0);
+        let loader = if workers == 0 { b.build()? } else { b.num_workers(workers).prefetch(4).build()? };
+        let speed = median((0..runs).map(|_| loader_batches_per_second(&loader)).collect::<Result<_, _>>()?);
+        rows.push(json!({"what": "data", "workers": workers, "batches_per_second": speed, "memcpy_batches_per_second": memcpy}));
+    }
+    for r in &rows {
+        if a.json {
+            println!("{r}");
+        } else {
+            let (w, s) = (r["workers"].as_u64().unwrap_or(0), r["batches_per_second"].as_f64().unwrap_or(f64::NAN));
+            println!("shuffled MNIST batches of 64, {w} workers: {s:>8.0} batches/s ({:.2} of memcpy)", s / memcpy);
+        }
+    }
+    if !a.json {
+        println!("memcpy of the same bytes:            {memcpy:>8.0} batches/s");
     }
     Ok(())
 }

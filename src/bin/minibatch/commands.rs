@@ -6,8 +6,8 @@ use minibatch::fast::{self, Mlp};
 use minibatch::optim::scheduled;
 use minibatch::plot::{plot_png, Chart, Series};
 use minibatch::{
-    cross_entropy, evaluate, get_dls, load_state, save_state, train_epoch, DataLoader, ImageDataset, LrFindConfig,
-    Mnist, MnistConfig, Module,
+    cross_entropy, evaluate, get_dls_with, load_state, save_state, train_epoch, DataLoader, DlsOptions, ImageDataset,
+    LrFindConfig, Mnist, MnistConfig, Module,
 };
 use std::path::PathBuf;
 use std::time::Instant;
@@ -40,8 +40,8 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         anyhow::bail!("batch size {} is larger than the {} training images", a.bs, data.train.len());
     }
     let (n_in, n_out) = (data.train.image_len(), data.classes());
-    let (train_dl, valid_dl) = get_dls(data.train, data.valid, a.bs)?;
-    let train_dl = train_dl.shuffle(a.seed);
+    let options = DlsOptions { seed: a.seed, workers: a.workers, ..Default::default() };
+    let (train_dl, valid_dl) = get_dls_with(data.train, data.valid, a.bs, options)?;
     let model = Mlp::new(&[n_in, a.hidden, n_out], a.seed)?;
     let total_steps = train_dl.len() * a.epochs;
     let mut opt = scheduled(&a.opt.spec(), model.named_parameters(), a.schedule, total_steps, a.warmup)?;
@@ -114,8 +114,8 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
 pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
     let data = load_data(&a.data)?;
     let (n_in, n_out) = (data.train.image_len(), data.classes());
-    let (train_dl, _) = get_dls(data.train, data.valid, a.bs)?;
-    let train_dl = train_dl.shuffle(a.seed);
+    let options = DlsOptions { seed: a.seed, ..Default::default() };
+    let (train_dl, _) = get_dls_with(data.train, data.valid, a.bs, options)?;
     let model = minibatch::mlp(&[n_in, a.hidden, n_out], a.seed)?;
     let mut opt = a.opt.spec().build(model.named_parameters())?;
     let config = LrFindConfig { start_lr: a.start_lr, end_lr: a.end_lr, num_it: a.num_it, ..Default::default() };
