@@ -85,16 +85,9 @@ pub(crate) struct EpochRun<B> {
 
 impl<B> EpochRun<B> {
     pub(crate) fn start(pool: &Pool<B>, order: Vec<Vec<usize>>, epoch: u64, prefetch: usize) -> Self {
-        let replies = (0..pool.workers()).map(|_| mpsc::sync_channel(prefetch)).collect();
-        let mut run = EpochRun {
-            order,
-            epoch,
-            replies,
-            sent: 0,
-            received: 0,
-            prefetch,
-            cancelled: Arc::new(AtomicBool::new(false)),
-        };
+        let (senders, receivers) = (0..pool.workers()).map(|_| mpsc::sync_channel(prefetch)).unzip();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let mut run = EpochRun { order, epoch, senders, receivers, sent: 0, received: 0, prefetch, cancelled };
         run.fill(pool);
         run
     }
