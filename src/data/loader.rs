@@ -129,7 +129,14 @@ impl<D: Dataset, C: Collate<D::Item>> DataLoader<D, C> {
     /// The batches of epoch `epoch` (counted from 0), leaving the counter alone: to resume or
     /// replay an epoch.
     pub fn iter_epoch(&self, epoch: u64) -> Batches<'_, D, C> {
-        let order = self.batches.batches(epoch);
+        self.iter_epoch_from(epoch, 0)
+    }
+
+    /// The batches of epoch `epoch` from batch `start` on (the earlier ones are not made): to
+    /// resume an epoch that was interrupted.
+    pub fn iter_epoch_from(&self, epoch: u64, start: usize) -> Batches<'_, D, C> {
+        let mut order = self.batches.batches(epoch);
+        order.drain(..start.min(order.len()));
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         let run = match (self.spawn, self.workers) {
             (Some(spawn), w) if w > 0 => {
@@ -140,11 +147,11 @@ impl<D: Dataset, C: Collate<D::Item>> DataLoader<D, C> {
                     }
                 }
                 match pool.as_ref() {
-                    Some(p) => State::Workers(EpochRun::start(p, order, epoch, self.prefetch)),
+                    Some(p) => State::Workers(EpochRun::start(p, order, epoch, start, self.prefetch)),
                     None => State::Failed(None),
                 }
             }
-            _ => State::Inline { order: order.into_iter(), epoch, number: 0 },
+            _ => State::Inline { order: order.into_iter(), epoch, number: start },
         };
         Batches { loader: self, state: run }
     }

@@ -75,6 +75,7 @@ impl<B> Drop for Pool<B> {
 pub(crate) struct EpochRun<B> {
     order: Vec<Vec<usize>>,
     epoch: u64,
+    first: usize,
     senders: Vec<SyncSender<Reply<B>>>,
     receivers: Vec<Receiver<Reply<B>>>,
     sent: usize,
@@ -84,10 +85,11 @@ pub(crate) struct EpochRun<B> {
 }
 
 impl<B> EpochRun<B> {
-    pub(crate) fn start(pool: &Pool<B>, order: Vec<Vec<usize>>, epoch: u64, prefetch: usize) -> Self {
+    /// Starts an epoch whose first batch is batch number `first` (for the transforms' seeds).
+    pub(crate) fn start(pool: &Pool<B>, order: Vec<Vec<usize>>, epoch: u64, first: usize, prefetch: usize) -> Self {
         let (senders, receivers) = (0..pool.workers()).map(|_| mpsc::sync_channel(prefetch)).unzip();
         let cancelled = Arc::new(AtomicBool::new(false));
-        let mut run = EpochRun { order, epoch, senders, receivers, sent: 0, received: 0, prefetch, cancelled };
+        let mut run = EpochRun { order, epoch, first, senders, receivers, sent: 0, received: 0, prefetch, cancelled };
         run.fill(pool);
         run
     }
@@ -97,7 +99,7 @@ impl<B> EpochRun<B> {
         while self.sent < self.order.len() && self.sent < self.received + w * self.prefetch {
             let number = self.sent;
             let job = Job {
-                number,
+                number: self.first + number,
                 indices: std::mem::take(&mut self.order[number]),
                 epoch: self.epoch,
                 reply: self.senders[number % w].clone(),
@@ -126,7 +128,7 @@ impl<B> EpochRun<B> {
         self.received += 1;
         self.fill(pool);
         Some(match got {
-            Ok((number, result)) if number == self.received - 1 => result,
+            Ok((number, result)) if number == self.first + self.received - 1 => result,
             Ok((number, _)) => Err(Error::Unsupported(format!("loader worker {w} sent batch {number} out of order"))),
             Err(e) => Err(e),
         })

@@ -1,0 +1,170 @@
+//! The callback trait, the loop's state and what a hook may tell the loop.
+
+use crate::module::Module;
+use crate::optim::Optimizer;
+use candle_core::Tensor;
+use serde::Serialize;
+
+/// What a hook tells the loop to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flow {
+    /// Go on.
+    #[default]
+    Continue,
+    /// Skip the rest of this batch (no backward, no step).
+    SkipBatch,
+    /// End this epoch's training now and validate.
+    StopEpoch,
+    /// End training after this batch (or epoch).
+    StopFit,
+}
+
+impl Flow {
+    /// The stronger of two requests (`StopFit` over `StopEpoch` over `SkipBatch`).
+    pub fn max(self, other: Flow) -> Flow {
+        fn rank(f: Flow) -> u8 {
+            match f {
+                Flow::Continue => 0,
+                Flow::SkipBatch => 1,
+                Flow::StopEpoch => 2,
+                Flow::StopFit => 3,
+            }
+        }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// Where the loop is, passed to every hook. Read-only for hooks: they change the run through
+/// their return value and the optimizer they are handed, never through this.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct State {
+    /// The current epoch, from 0.
+    pub epoch: usize,
+    /// Epochs in this `fit`.
+    pub epochs: usize,
+    /// The batch within the epoch, from 0.
+    pub batch: usize,
+    /// Training batches per epoch.
+    pub batches_per_epoch: usize,
+    /// Training steps taken since the first epoch (across resumes).
+    pub iter: usize,
+    /// Whether the loop is training (false while validating).
+    pub training: bool,
+    /// The last training batch's loss.
+    pub loss: f64,
+    /// Its size.
+    pub batch_size: usize,
+    /// The learning rate of the last step.
+    pub lr: f64,
+    /// Mean training loss of the epoch so far (batch-size weighted).
+    pub train_loss: f64,
+    /// Validation loss and metrics of the last epoch: `("valid_loss", ..), ("accuracy", ..)`.
+    pub metrics: Vec<(String, f64)>,
+}
+
+impl State {
+    /// The last epoch's value of a metric (or `valid_loss`, `train_loss`).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        if name == "train_loss" {
+            return Some(self.train_loss);
+        }
+        self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+}
+
+/// What a hook can see and touch: the loop's state, the model (to read or save its weights) and
+/// the optimizer (to set its rate, clip gradients...). `preds` and `loss` are there from
+/// `after_forward` and `after_loss` on.
+pub struct Ctx<'a> {
+    /// Where the loop is.
+    pub state: &'a State,
+    /// The model.
+    pub model: &'a dyn Module,
+    /// The optimizer.
+    pub opt: &'a mut dyn Optimizer,
+    /// This batch's predictions.
+    pub preds: Option<&'a Tensor>,
+    /// This batch's loss.
+    pub loss: Option<&'a Tensor>,
+}
+
+/// Hooks into the training loop (lesson 10's callbacks). Every hook does nothing by default and
+/// returns [`Flow`]: a callback implements the few it needs.
+///
+/// ```
+/// use minibatch::learner::{Callback, Ctx, Flow};
+/// /// Stops after `n` batches.
+/// struct StopAfter(usize);
+/// impl Callback for StopAfter {
+///     fn after_batch(&mut self, cx: &mut Ctx) -> Flow {
+///         if cx.state.iter >= self.0 { Flow::StopFit } else { Flow::Continue }
+///     }
+/// }
+/// ```
+#[allow(unused_variables)]
+pub trait Callback {
+    /// Before the first epoch.
+    fn before_fit(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// After the last epoch (also after a stop).
+    fn after_fit(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// At the start of each epoch.
+    fn before_epoch(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// At the end of each epoch, validation done (`state.metrics` holds its figures).
+    fn after_epoch(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// Before the training part of an epoch.
+    fn before_train(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// After the training part of an epoch.
+    fn after_train(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// Before validation.
+    fn before_validate(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// After validation.
+    fn after_validate(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// Before each training batch (set the learning rate here).
+    fn before_batch(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// After the forward pass (`cx.preds`).
+    fn after_forward(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// After the loss (`cx.loss`; `state.loss` holds its value).
+    fn after_loss(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// After backward: the gradients are there (clip them here).
+    fn after_backward(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// After the optimizer's step.
+    fn after_step(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// At the end of each training batch.
+    fn after_batch(&mut self, cx: &mut Ctx) -> Flow {
+        Flow::Continue
+    }
+    /// Why this callback stopped training, if it did (read after `fit`).
+    fn stop_reason(&self) -> Option<String> {
+        None
+    }
+}

@@ -1,0 +1,141 @@
+//! Checkpoints: everything needed to resume training exactly, written so that a crash never
+//! leaves a broken one.
+
+use super::{Callback, Ctx, Flow, Learner};
+use crate::error::{Error, Result};
+use crate::module::{load_state, read_state, save_state, save_tensors};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What a checkpoint records beside the weights and the optimizer's state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    /// The epoch to resume (from 0).
+    pub epoch: usize,
+    /// The batch of that epoch to resume at (0 at an epoch's end).
+    pub batch: usize,
+    /// Training steps done.
+    pub iter: usize,
+    /// The epoch's mean training loss so far.
+    pub train_loss: f64,
+    /// The hyperparameters of the run (the program's flags), so that it resumes or evaluates
+    /// without being told them again.
+    pub hyper: serde_json::Value,
+    /// The checkpoint's folder.
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+/// Writes a checkpoint at the end of every epoch, and when training is interrupted, into `dir`:
+/// a folder per checkpoint (`model.safetensors`, `optimizer.safetensors`, `state.json`) written
+/// under a temporary name and renamed when complete, then `dir/latest` (also written and renamed)
+/// names it. A process killed at any point leaves the previous checkpoint whole and `latest`
+/// pointing at a complete one. The two newest are kept.
+#[derive(Debug)]
+pub struct Checkpoint {
+    dir: PathBuf,
+    hyper: serde_json::Value,
+    error: Option<String>,
+}
+
+impl Checkpoint {
+    /// Checkpoints into `dir` (created if need be), recording `hyper` with each.
+    pub fn new(dir: impl Into<PathBuf>, hyper: serde_json::Value) -> Self {
+        Checkpoint { dir: dir.into(), hyper, error: None }
+    }
+
+    fn save(&self, cx: &Ctx) -> Result<()> {
+        let s = cx.state;
+        // Stopped mid-epoch (Ctrl-C, a callback): resume at the next batch of this epoch.
+        let (epoch, batch) = if s.batch < s.batches_per_epoch { (s.epoch, s.batch) } else { (s.epoch + 1, 0) };
+        let info = CheckpointInfo {
+            epoch,
+            batch,
+            iter: s.iter,
+            train_loss: s.train_loss,
+            hyper: self.hyper.clone(),
+            dir: PathBuf::new(),
+        };
+        let name = format!("epoch-{epoch:04}-batch-{batch:06}");
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        let tmp = self.dir.join(format!(".tmp-{name}"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        save_state(cx.model, tmp.join("model.safetensors"))?;
+        save_tensors(&cx.opt.state_dict(), &tmp.join("optimizer.safetensors"))?;
+        let json = serde_json::to_vec_pretty(&info).map_err(|e| Error::invalid("checkpoint state", "JSON", e))?;
+        std::fs::write(tmp.join("state.json"), json).map_err(io(&tmp.join("state.json")))?;
+        let done = self.dir.join(&name);
+        let _ = std::fs::remove_dir_all(&done);
+        std::fs::rename(&tmp, &done).map_err(io(&done))?;
+        let latest_tmp = self.dir.join(".latest.tmp");
+        std::fs::write(&latest_tmp, &name).map_err(io(&latest_tmp))?;
+        std::fs::rename(&latest_tmp, self.dir.join("latest")).map_err(io(&self.dir.join("latest")))?;
+        self.prune(&name);
+        Ok(())
+    }
+
+    /// Removes checkpoints older than the two newest.
+    fn prune(&self, newest: &str) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("epoch-") && n.as_str() <= newest)
+            .collect();
+        names.sort();
+        for old in names.iter().rev().skip(2) {
+            let _ = std::fs::remove_dir_all(self.dir.join(old));
+        }
+    }
+}
+
+impl Callback for Checkpoint {
+    fn after_epoch(&mut self, cx: &mut Ctx) -> Flow {
+        match self.save(cx) {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                self.error = Some(format!("checkpoint failed: {e}"));
+                Flow::StopFit
+            }
+        }
+    }
+    fn stop_reason(&self) -> Option<String> {
+        self.error.clone()
+    }
+}
+
+/// The newest complete checkpoint of `dir` (or `dir` itself, when it is a checkpoint folder).
+pub fn latest_checkpoint(dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
+    let dir = dir.as_ref();
+    let folder = if dir.join("state.json").is_file() {
+        dir.to_path_buf()
+    } else {
+        let latest = dir.join("latest");
+        let name = std::fs::read_to_string(&latest).map_err(|source| Error::Io { path: latest.clone(), source })?;
+        dir.join(name.trim())
+    };
+    let state = folder.join("state.json");
+    let text = std::fs::read_to_string(&state).map_err(|source| Error::Io { path: state.clone(), source })?;
+    let mut info: CheckpointInfo =
+        serde_json::from_str(&text).map_err(|e| Error::BadStateFile { path: state.clone(), reason: e.to_string() })?;
+    info.dir = folder;
+    Ok(info)
+}
+
+impl Learner {
+    /// Restores the newest checkpoint of `dir`: weights, optimizer state (schedule position
+    /// included) and loop position, so that `fit` continues as if never interrupted.
+    pub fn load_checkpoint(&mut self, dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
+        let info = latest_checkpoint(dir)?;
+        load_state(self.model.as_ref(), info.dir.join("model.safetensors"))?;
+        self.opt.load_state_dict(&read_state(&info.dir.join("optimizer.safetensors"))?)?;
+        self.state.epoch = info.epoch;
+        self.state.batch = info.batch;
+        self.state.iter = info.iter;
+        self.state.train_loss = info.train_loss;
+        Ok(info)
+    }
+}

@@ -1,0 +1,175 @@
+//! The loop.
+
+use super::{interrupted, Callback, Ctx, FitReport, Flow, Learner};
+use crate::error::Result;
+use crate::module::{backward, no_grad};
+use candle_core::Tensor;
+
+type Hook = fn(&mut dyn Callback, &mut Ctx) -> Flow;
+
+/// Calls `hook` on the recorder and every callback; the strongest request wins.
+fn call(l: &mut Learner, hook: Hook, preds: Option<&Tensor>, loss: Option<&Tensor>) -> Flow {
+    let Learner { model, opt, callbacks, recorder, state, .. } = l;
+    let mut cx = Ctx { state, model: model.as_ref(), opt: opt.as_mut(), preds, loss };
+    let mut flow = hook(recorder, &mut cx);
+    for cb in callbacks.iter_mut() {
+        flow = flow.max(hook(cb.as_mut(), &mut cx));
+    }
+    flow
+}
+
+pub(super) fn fit(l: &mut Learner, epochs: usize) -> Result<FitReport> {
+    l.state.epochs = epochs;
+    l.state.batches_per_epoch = l.train_dl.len();
+    let mut stop = call(l, |c, x| c.before_fit(x), None, None) == Flow::StopFit;
+    while !stop && l.state.epoch < epochs {
+        if call(l, |c, x| c.before_epoch(x), None, None) == Flow::StopFit {
+            stop = true;
+            break;
+        }
+        stop = train_epoch(l)? == Flow::StopFit;
+        validate(l)?;
+        // after_epoch sees the epoch that ran and the batch where it stopped.
+        stop |= call(l, |c, x| c.after_epoch(x), None, None) == Flow::StopFit;
+        // Stopped mid-epoch (Ctrl-C): stay there, so that `fit` resumes at the next batch.
+        if !(stop && l.state.batch < l.state.batches_per_epoch) {
+            l.state.epoch += 1;
+            l.state.batch = 0;
+        }
+    }
+    call(l, |c, x| c.after_fit(x), None, None);
+    let reason = l.callbacks.iter().find_map(|c| c.stop_reason());
+    let stopped = match (stop, reason) {
+        (_, Some(r)) => Some(r),
+        (true, None) if interrupted() => Some("interrupted".into()),
+        (true, None) => Some("stopped by a callback".into()),
+        (false, None) => None,
+    };
+    Ok(FitReport { epochs_done: l.state.epoch, stopped })
+}
+
+/// The training part of one epoch, from `state.batch` on; returns `StopFit` if training must end.
+fn train_epoch(l: &mut Learner) -> Result<Flow> {
+    l.model.train();
+    l.state.training = true;
+    if call(l, |c, x| c.before_train(x), None, None) == Flow::StopFit {
+        return Ok(Flow::StopFit);
+    }
+    let (epoch, start) = (l.state.epoch, l.state.batch);
+    if start == 0 {
+        l.state.train_loss = 0.0;
+    }
+    let (mut total, mut count) =
+        (l.state.train_loss * (start * l.state.batch_size.max(1)) as f64, start * l.state.batch_size.max(1));
+    let mut result = Flow::Continue;
+    // The loader is taken out while it runs, so that the batch steps can borrow the learner.
+    let train_dl = std::mem::replace(&mut l.train_dl, Box::new(NoBatches));
+    let mut it = train_dl.batches(epoch as u64, start);
+    while let Some(batch) = it.next() {
+        let (xb, yb) = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                drop(it);
+                l.train_dl = train_dl;
+                return Err(e);
+            }
+        };
+        l.state.batch_size = xb.dims()[0];
+        let flow = match step(l, &xb, &yb) {
+            Ok(f) => f,
+            Err(e) => {
+                drop(it);
+                l.train_dl = train_dl;
+                return Err(e);
+            }
+        };
+        if flow != Flow::SkipBatch {
+            total += l.state.loss * l.state.batch_size as f64;
+            count += l.state.batch_size;
+            l.state.train_loss = total / count.max(1) as f64;
+        }
+        l.state.batch += 1;
+        let after = call(l, |c, x| c.after_batch(x), None, None);
+        let stop = flow.max(after).max(if interrupted() { Flow::StopFit } else { Flow::Continue });
+        if matches!(stop, Flow::StopEpoch | Flow::StopFit) {
+            result = stop;
+            break;
+        }
+    }
+    drop(it);
+    l.train_dl = train_dl;
+    call(l, |c, x| c.after_train(x), None, None);
+    Ok(if result == Flow::StopFit { Flow::StopFit } else { Flow::Continue })
+}
+
+/// One batch: forward, loss, backward, step, with their hooks. `SkipBatch` from a hook skips the
+/// rest; `StopEpoch`/`StopFit` are passed up after the batch.
+fn step(l: &mut Learner, xb: &Tensor, yb: &Tensor) -> Result<Flow> {
+    let mut flow = call(l, |c, x| c.before_batch(x), None, None);
+    if flow != Flow::Continue {
+        return Ok(flow);
+    }
+    let preds = l.model.forward(xb)?;
+    flow = call(l, |c, x| c.after_forward(x), Some(&preds), None);
+    if flow != Flow::Continue {
+        return Ok(flow);
+    }
+    let loss = (l.loss_fn)(&preds, yb)?;
+    l.state.loss = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+    flow = call(l, |c, x| c.after_loss(x), Some(&preds), Some(&loss));
+    if flow != Flow::Continue {
+        return Ok(flow);
+    }
+    backward(&loss, l.opt.params())?;
+    flow = call(l, |c, x| c.after_backward(x), Some(&preds), Some(&loss));
+    if flow == Flow::SkipBatch {
+        l.opt.zero_grad();
+        return Ok(flow);
+    }
+    l.opt.step()?;
+    l.state.lr = l.opt.lr();
+    l.state.iter += 1;
+    let after = call(l, |c, x| c.after_step(x), Some(&preds), Some(&loss));
+    l.opt.zero_grad();
+    Ok(flow.max(after))
+}
+
+pub(super) fn validate(l: &mut Learner) -> Result<Vec<(String, f64)>> {
+    l.model.eval();
+    l.state.training = false;
+    call(l, |c, x| c.before_validate(x), None, None);
+    let mut sums = vec![0.0; l.metrics.len() + 1];
+    let mut count = 0usize;
+    no_grad(|| -> Result<()> {
+        for batch in l.valid_dl.batches(0, 0) {
+            let (xb, yb) = batch?;
+            let n = xb.dims()[0];
+            let preds = l.model.forward(&xb)?;
+            sums[0] += (l.loss_fn)(&preds, &yb)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()? * n as f64;
+            for (s, m) in sums[1..].iter_mut().zip(&l.metrics) {
+                *s += m.batch(&preds, &yb)? * n as f64;
+            }
+            count += n;
+        }
+        Ok(())
+    })?;
+    let names = std::iter::once("valid_loss".to_string()).chain(l.metrics.iter().map(|m| m.name()));
+    let out: Vec<(String, f64)> = names.zip(sums.iter().map(|s| s / count.max(1) as f64)).collect();
+    l.state.metrics = out.clone();
+    call(l, |c, x| c.after_validate(x), None, None);
+    l.model.train();
+    l.state.training = true;
+    Ok(out)
+}
+
+/// The placeholder loader while the real one runs.
+struct NoBatches;
+
+impl super::Loader for NoBatches {
+    fn batches(&self, _: u64, _: usize) -> Box<dyn Iterator<Item = Result<(Tensor, Tensor)>> + '_> {
+        Box::new(std::iter::empty())
+    }
+    fn len(&self) -> usize {
+        0
+    }
+}

@@ -1,0 +1,153 @@
+//! Logs (JSON lines) and plots of training.
+
+use super::{BatchRecord, Callback, Ctx, EpochRecord, Flow};
+use crate::error::{Error, Result};
+use crate::plot::{plot_png, Chart, Series};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Writes a JSON object per training batch (`{"kind": "batch", "iter", "epoch", "loss", "lr"}`)
+/// and per epoch (`{"kind": "epoch", "epoch", "iter", "train_loss", "valid_loss", ...metrics}`)
+/// to a file. `minibatch plot` redraws a run from it.
+pub struct JsonlLogger {
+    path: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    error: Option<String>,
+}
+
+impl JsonlLogger {
+    /// Creates (or empties) the log file.
+    pub fn create(path: impl Into<PathBuf>) -> Result<Self> {
+        let path = path.into();
+        let file = std::fs::File::create(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        Ok(JsonlLogger { path, out: std::io::BufWriter::new(file), error: None })
+    }
+
+    fn write(&mut self, v: serde_json::Value) -> Flow {
+        if let Err(e) = writeln!(self.out, "{v}") {
+            self.error = Some(format!("{}: {e}", self.path.display()));
+            return Flow::StopFit;
+        }
+        Flow::Continue
+    }
+}
+
+impl Callback for JsonlLogger {
+    fn after_batch(&mut self, cx: &mut Ctx) -> Flow {
+        let s = cx.state;
+        self.write(json!({"kind": "batch", "iter": s.iter - 1, "epoch": s.epoch, "loss": s.loss, "lr": s.lr}))
+    }
+    fn after_epoch(&mut self, cx: &mut Ctx) -> Flow {
+        let s = cx.state;
+        let mut v = json!({"kind": "epoch", "epoch": s.epoch, "iter": s.iter, "train_loss": s.train_loss});
+        for (k, m) in &s.metrics {
+            v[k] = json!(m);
+        }
+        let flow = self.write(v);
+        if let Err(e) = self.out.flush() {
+            self.error = Some(format!("{}: {e}", self.path.display()));
+            return Flow::StopFit;
+        }
+        flow
+    }
+    fn stop_reason(&self) -> Option<String> {
+        self.error.clone()
+    }
+}
+
+/// Draws training and validation loss, the metrics and the learning rate against the training
+/// step into a PNG.
+pub fn plot_records(batches: &[BatchRecord], epochs: &[EpochRecord], path: impl AsRef<Path>) -> Result<()> {
+    let smooth = smoothed(batches.iter().map(|b| b.loss));
+    let train: Vec<(f64, f64)> = batches.iter().zip(smooth).map(|(b, l)| (b.iter as f64, l)).collect();
+    let metric = |name: &str| -> Vec<(f64, f64)> {
+        epochs
+            .iter()
+            .filter_map(|e| e.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| (e.iter as f64, *v)))
+            .collect()
+    };
+    let names: Vec<String> = epochs
+        .first()
+        .map(|e| e.metrics.iter().map(|(n, _)| n.clone()).filter(|n| n != "valid_loss").collect())
+        .unwrap_or_default();
+    let loss = Chart {
+        title: "loss".into(),
+        x_label: "training step".into(),
+        y_label: "loss".into(),
+        log_x: false,
+        series: vec![
+            Series { name: "train (smoothed)".into(), points: train },
+            Series { name: "valid".into(), points: metric("valid_loss") },
+        ],
+    };
+    let metrics = Chart {
+        title: "validation metrics".into(),
+        x_label: "training step".into(),
+        y_label: "value".into(),
+        log_x: false,
+        series: names.iter().map(|n| Series { name: n.clone(), points: metric(n) }).collect(),
+    };
+    let lr = Chart {
+        title: "learning rate".into(),
+        x_label: "training step".into(),
+        y_label: "lr".into(),
+        log_x: false,
+        series: vec![Series { name: "lr".into(), points: batches.iter().map(|b| (b.iter as f64, b.lr)).collect() }],
+    };
+    plot_png(path, &[loss, metrics, lr], (900, 330))
+}
+
+/// fastai's smoothing of the loss curve: a debiased moving average with decay 0.98.
+fn smoothed(losses: impl Iterator<Item = f64>) -> Vec<f64> {
+    let mut avg = 0.0;
+    losses
+        .enumerate()
+        .map(|(i, l)| {
+            avg = 0.98 * avg + 0.02 * l;
+            avg / (1.0 - 0.98f64.powi(i as i32 + 1))
+        })
+        .collect()
+}
+
+/// Redraws a run from its JSON-lines log (what [`JsonlLogger`] wrote) into a PNG.
+pub fn plot_log(log: impl AsRef<Path>, png: impl AsRef<Path>) -> Result<()> {
+    let log = log.as_ref();
+    let text = std::fs::read_to_string(log).map_err(|source| Error::Io { path: log.to_path_buf(), source })?;
+    let (mut batches, mut epochs) = (Vec::new(), Vec::new());
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad =
+            |what: &str| Error::BadStateFile { path: log.to_path_buf(), reason: format!("line {}: {what}", n + 1) };
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(&e.to_string()))?;
+        let num = |k: &str| v[k].as_f64().ok_or_else(|| bad(&format!("no number `{k}`")));
+        match v["kind"].as_str() {
+            Some("batch") => batches.push(BatchRecord {
+                iter: num("iter")? as usize,
+                epoch: num("epoch")? as usize,
+                loss: num("loss")?,
+                lr: num("lr")?,
+            }),
+            Some("epoch") => {
+                let skip = ["kind", "epoch", "iter", "train_loss"];
+                let metrics = v
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .filter(|(k, _)| !skip.contains(&k.as_str()))
+                            .filter_map(|(k, x)| Some((k.clone(), x.as_f64()?)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                epochs.push(EpochRecord {
+                    epoch: num("epoch")? as usize,
+                    iter: num("iter")? as usize,
+                    train_loss: num("train_loss")?,
+                    metrics,
+                    seconds: 0.0,
+                });
+            }
+            _ => return Err(bad("`kind` is neither `batch` nor `epoch`")),
+        }
+    }
+    plot_records(&batches, &epochs, png)
+}

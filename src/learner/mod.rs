@@ -1,0 +1,169 @@
+//! The Learner: the notebook's `fit` grown into fastai's training loop, open to extension through
+//! callbacks (lesson 10), with metrics, progress, logs, plots and checkpoints.
+//!
+//! ```
+//! use minibatch::learner::{Callback, Ctx, Flow, Learner};
+//! use minibatch::{cross_entropy, get_dls, get_model, Mnist};
+//! # let data = Mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))?;
+//! # let (train, valid) = (data.train.slice(0, 2000)?, data.valid.slice(0, 500)?);
+//! let (train_dl, valid_dl) = get_dls(train, valid, 64)?;
+//! let (model, opt) = get_model(784, 50, 10, 0.5, 0)?;
+//! let mut learn = Learner::new(model, cross_entropy, opt, train_dl, valid_dl);
+//! learn.fit(2)?;
+//! assert_eq!(learn.recorder.epochs.len(), 2);
+//! assert!(learn.state.metric("accuracy").unwrap() > 0.8);
+//! # Ok::<(), minibatch::Error>(())
+//! ```
+
+mod callback;
+mod callbacks;
+mod checkpoint;
+mod fit;
+mod loader;
+mod log;
+mod metrics;
+mod progress;
+mod recorder;
+mod summary;
+
+pub use callback::{Callback, Ctx, Flow, State};
+pub use callbacks::{DivergenceGuard, EarlyStopping, GradientClip, Interrupt, ParamScheduler, SaveBest};
+pub use checkpoint::{latest_checkpoint, Checkpoint, CheckpointInfo};
+pub use loader::Loader;
+pub use log::{plot_log, plot_records, JsonlLogger};
+pub use metrics::{Accuracy, Metric, TopK};
+pub use progress::Progress;
+pub use recorder::{BatchRecord, EpochRecord, Recorder};
+pub use summary::summary;
+
+use crate::error::Result;
+use crate::module::{no_grad, Module};
+use crate::optim::Optimizer;
+use candle_core::Tensor;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A loss function of predictions and targets.
+pub type LossFn = Box<dyn Fn(&Tensor, &Tensor) -> Result<Tensor>>;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks every running `fit` to stop after its current batch (what Ctrl-C does in the program:
+/// the [`Checkpoint`] callback saves, then the loop ends cleanly).
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`interrupt`] was called.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// How a `fit` ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitReport {
+    /// Epochs completed, in total (across resumes).
+    pub epochs_done: usize,
+    /// Why training stopped early, if it did (a callback's reason).
+    pub stopped: Option<String>,
+}
+
+/// The model, its loss, its optimizer, its data, its metrics and its callbacks.
+pub struct Learner {
+    /// The model.
+    pub model: Box<dyn Module>,
+    /// The loss function.
+    pub loss_fn: LossFn,
+    /// The optimizer.
+    pub opt: Box<dyn Optimizer>,
+    /// Training batches.
+    pub train_dl: Box<dyn Loader>,
+    /// Validation batches.
+    pub valid_dl: Box<dyn Loader>,
+    /// Metrics computed at each validation (accuracy by default).
+    pub metrics: Vec<Box<dyn Metric>>,
+    /// The callbacks, called in order at each hook.
+    pub callbacks: Vec<Box<dyn Callback>>,
+    /// Every batch's loss and rate, every epoch's figures.
+    pub recorder: Recorder,
+    /// Where training is: `fit` continues from here (epoch and batch), so a learner restored
+    /// from a checkpoint resumes where it stopped.
+    pub state: State,
+}
+
+impl Learner {
+    /// A learner with accuracy as its metric and no callback but the recorder.
+    pub fn new(
+        model: impl Module + 'static,
+        loss_fn: impl Fn(&Tensor, &Tensor) -> Result<Tensor> + 'static,
+        opt: impl Optimizer + 'static,
+        train_dl: impl Loader + 'static,
+        valid_dl: impl Loader + 'static,
+    ) -> Self {
+        Learner {
+            model: Box::new(model),
+            loss_fn: Box::new(loss_fn),
+            opt: Box::new(opt),
+            train_dl: Box::new(train_dl),
+            valid_dl: Box::new(valid_dl),
+            metrics: vec![Box::new(Accuracy)],
+            callbacks: Vec::new(),
+            recorder: Recorder::default(),
+            state: State::default(),
+        }
+    }
+
+    /// Adds a callback (called after those added before it).
+    pub fn add_callback(&mut self, cb: impl Callback + 'static) {
+        self.callbacks.push(Box::new(cb));
+    }
+
+    /// The learner with `cb` added.
+    pub fn with_callback(mut self, cb: impl Callback + 'static) -> Self {
+        self.add_callback(cb);
+        self
+    }
+
+    /// Replaces the metrics.
+    pub fn with_metrics(mut self, metrics: Vec<Box<dyn Metric>>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Trains until `epochs` epochs are done in total (from where `state` is), validating after
+    /// each.
+    pub fn fit(&mut self, epochs: usize) -> Result<FitReport> {
+        fit::fit(self, epochs)
+    }
+
+    /// [`fit`](Learner::fit) with the one-cycle policy peaking at `max_lr` over the remaining
+    /// steps (rate and momentum, as fastai's `fit_one_cycle`).
+    pub fn fit_one_cycle(&mut self, epochs: usize, max_lr: f64) -> Result<FitReport> {
+        let steps = epochs.saturating_sub(self.state.epoch) * self.train_dl.len();
+        let start = self.state.iter;
+        let one_cycle = crate::schedule::OneCycle::new(max_lr, steps.max(1));
+        self.callbacks.push(Box::new(ParamScheduler::starting_at(one_cycle, start)));
+        let report = self.fit(epochs);
+        self.callbacks.pop();
+        report
+    }
+
+    /// Loss and metrics on the validation set (evaluation mode, no gradients, batch-size
+    /// weighted), as `("valid_loss", ..)` then each metric.
+    pub fn validate(&mut self) -> Result<Vec<(String, f64)>> {
+        fit::validate(self)
+    }
+
+    /// The model's output for `x`, in evaluation mode and without recording gradients.
+    pub fn predict(&self, x: &Tensor) -> Result<Tensor> {
+        self.model.eval();
+        let out = no_grad(|| self.model.forward(x));
+        self.model.train();
+        out
+    }
+
+    /// The model's layers with their output shapes for an input of `input_shape` (batch first)
+    /// and parameter counts, like fastai's `summary`.
+    pub fn summary(&self, input_shape: &[usize]) -> Result<String> {
+        summary(self.model.as_ref(), input_shape)
+    }
+}
