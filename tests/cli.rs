@@ -57,7 +57,7 @@ fn readable_output_and_show() {
     let s = stdout(&out);
     assert!(s.contains("(0): Linear(in_features=784, out_features=8, bias=True)"), "{s}");
     assert!(s.contains("10000 training and 50000 validation images"), "{s}");
-    assert!(s.contains("epoch 1/1  train_loss "), "{s}");
+    assert!(s.contains("epoch  train_loss  valid_loss    accuracy      img/s    time\n    1  "), "{s}");
 
     let show = minibatch(&["show", "--index", "0", "--split", "test"]);
     let s = stdout(&show);

@@ -148,7 +148,7 @@ impl Callback for DivergenceGuard {
     fn after_loss(&mut self, cx: &mut Ctx) -> Flow {
         let loss = cx.state.loss;
         let first = *self.first.get_or_insert(loss);
-        if loss.is_finite() && !(loss > self.factor * first.abs()) {
+        if loss.is_finite() && loss <= self.factor * first.abs() {
             return Flow::Continue;
         }
         for (p, v) in &self.snapshot {
@@ -165,7 +165,7 @@ impl Callback for DivergenceGuard {
         Flow::StopFit
     }
     fn after_step(&mut self, cx: &mut Ctx) -> Flow {
-        if cx.state.iter % self.every == 0 {
+        if cx.state.iter.is_multiple_of(self.every) {
             self.keep(cx);
         }
         Flow::Continue

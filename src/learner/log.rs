@@ -82,7 +82,7 @@ pub fn plot_records(batches: &[BatchRecord], epochs: &[EpochRecord], path: impl 
         ],
     };
     let metrics = Chart {
-        title: "validation metrics".into(),
+        title: format!("validation {}", names.join(", ")),
         x_label: "training step".into(),
         y_label: "value".into(),
         log_x: false,

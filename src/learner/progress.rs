@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 /// A progress bar on standard error while an epoch trains (live loss, images per second, time
 /// left), redrawn at most ten times a second and only when standard error is a terminal; and a
-/// table row per epoch on standard output (`epoch train_loss valid_loss accuracy time`).
+/// table row per epoch on standard output (`epoch train_loss valid_loss accuracy img/s time`).
 pub struct Progress {
     bar: bool,
     started: Instant,
@@ -73,14 +73,15 @@ impl Callback for Progress {
             for (n, _) in &s.metrics {
                 h.push_str(&format!("  {n:>10}"));
             }
-            println!("{h}  {:>6}", "time");
+            println!("{h}  {:>9}  {:>6}", "img/s", "time");
             self.header = true;
         }
         let mut row = format!("{:>5}  {:>10.4}", s.epoch + 1, s.train_loss);
         for (_, v) in &s.metrics {
             row.push_str(&format!("  {v:>10.4}"));
         }
-        println!("{row}  {:>5.2}s", self.started.elapsed().as_secs_f64());
+        let secs = self.started.elapsed().as_secs_f64();
+        println!("{row}  {:>9.0}  {secs:>5.2}s", self.images as f64 / secs.max(1e-9));
         Flow::Continue
     }
 }

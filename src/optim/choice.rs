@@ -30,6 +30,27 @@ impl std::str::FromStr for OptKind {
     }
 }
 
+impl std::fmt::Display for OptKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OptKind::Sgd => "sgd",
+            OptKind::Adam => "adam",
+            OptKind::AdamW => "adamw",
+            OptKind::RmsProp => "rmsprop",
+        })
+    }
+}
+
+impl std::fmt::Display for ScheduleKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ScheduleKind::Const => "const",
+            ScheduleKind::Cosine => "cosine",
+            ScheduleKind::OneCycle => "onecycle",
+        })
+    }
+}
+
 impl OptKind {
     /// A learning rate that works for the notebook's model: 0.5 for SGD (the notebook's), 1e-2
     /// for Adam and AdamW, 3e-3 for RMSprop (the best of sweeps on MNIST recorded in the README).

@@ -43,9 +43,28 @@ pub struct TrainArgs {
     /// Save the trained weights as safetensors (names as PyTorch's nn.Sequential has them).
     #[arg(long)]
     pub save: Option<PathBuf>,
-    /// One JSON object per epoch instead of a readable line.
+    /// One JSON object per epoch instead of the progress bar and table.
     #[arg(long)]
     pub json: bool,
+    /// Write a JSON object per batch and per epoch to this file (`minibatch plot` redraws it).
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Draw the loss, metric and learning-rate curves into this PNG at the end.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Write a checkpoint here at each epoch's end and on Ctrl-C (the two newest are kept).
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue the run checkpointed in this folder, with its own settings (other flags but
+    /// --epochs, --json, --log, --plot and --save are ignored); it keeps checkpointing there.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Stop when the validation loss has not improved for this many epochs.
+    #[arg(long, value_parser = positive)]
+    pub early_stop: Option<usize>,
+    /// Clip the gradients' global norm to this value.
+    #[arg(long, value_parser = learning_rate)]
+    pub clip: Option<f64>,
     /// Loader worker threads preparing batches while the model trains (0: in the training
     /// thread). One is fastest on this 2-core machine for MNIST (see the README).
     #[arg(long, default_value_t = 1)]
@@ -79,6 +98,28 @@ impl OptArgs {
     pub fn spec(&self) -> OptSpec {
         OptSpec { kind: self.opt, lr: self.lr, momentum: self.momentum, weight_decay: self.wd }
     }
+}
+
+#[derive(Args)]
+pub struct PlotArgs {
+    /// A log written by `train --log`.
+    pub log: PathBuf,
+    /// The PNG to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(Args)]
+pub struct SummaryArgs {
+    /// Hidden units of the model.
+    #[arg(long, default_value_t = 50, value_parser = positive)]
+    pub hidden: usize,
+    /// Batch size of the example input.
+    #[arg(long, default_value_t = 64, value_parser = positive)]
+    pub bs: usize,
+    /// Summarise the model saved here (a weights file or a checkpoint folder) instead.
+    #[arg(long)]
+    pub load: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -116,7 +157,7 @@ pub struct LrFindArgs {
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// Weights saved by `train --save`.
+    /// Weights saved by `train --save`, or a checkpoint folder of `train --checkpoint-dir`.
     #[arg(long)]
     pub load: PathBuf,
     /// The split to evaluate.

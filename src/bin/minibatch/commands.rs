@@ -1,16 +1,15 @@
 //! The subcommands that train, evaluate and look.
 
-use crate::args::{DataArgs, EvalArgs, LrFindArgs, ShowArgs, TrainArgs};
+use crate::args::{DataArgs, EvalArgs, LrFindArgs, PlotArgs, ShowArgs, SummaryArgs};
 use anyhow::Context;
 use minibatch::fast::{self, Mlp};
-use minibatch::optim::scheduled;
+use minibatch::learner::latest_checkpoint;
 use minibatch::plot::{plot_png, Chart, Series};
 use minibatch::{
-    cross_entropy, evaluate, get_dls_with, load_state, save_state, train_epoch, DataLoader, DlsOptions, ImageDataset,
-    LrFindConfig, Mnist, MnistConfig, Module,
+    cross_entropy, evaluate, get_dls_with, load_state, DataLoader, DlsOptions, ImageDataset, LrFindConfig, Mnist,
+    MnistConfig, Module,
 };
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
 /// The data folder: `--data-dir`, `$MINIBATCH_DATA`, `./data/mnist`, or the bundled copy.
 pub fn load_data(args: &DataArgs) -> anyhow::Result<Mnist> {
@@ -34,63 +33,35 @@ fn split(data: Mnist, name: &str) -> ImageDataset {
     }
 }
 
-pub fn train(a: TrainArgs) -> anyhow::Result<()> {
-    let data = load_data(&a.data)?;
-    if a.bs > data.train.len() {
-        anyhow::bail!("batch size {} is larger than the {} training images", a.bs, data.train.len());
-    }
-    let (n_in, n_out) = (data.train.image_len(), data.classes());
-    let options = DlsOptions { seed: a.seed, workers: a.workers, ..Default::default() };
-    let (train_dl, valid_dl) = get_dls_with(data.train, data.valid, a.bs, options)?;
-    let model = Mlp::new(&[n_in, a.hidden, n_out], a.seed)?;
-    let total_steps = train_dl.len() * a.epochs;
-    let mut opt = scheduled(&a.opt.spec(), model.named_parameters(), a.schedule, total_steps, a.warmup)?;
-    if !a.json {
-        println!("{model}");
-        println!(
-            "{} training and {} validation images, {} parameters",
-            train_dl.dataset().len(),
-            valid_dl.dataset().len(),
-            model.num_parameters()
-        );
-    }
-    for epoch in 1..=a.epochs {
-        let start = Instant::now();
-        let train_loss = train_epoch(&model, fast::cross_entropy, &mut opt, &train_dl)?;
-        let valid = evaluate(&model, fast::cross_entropy, &valid_dl)?;
-        let seconds = start.elapsed().as_secs_f64();
-        let stats = minibatch::EpochStats {
-            epoch,
-            train_loss,
-            valid_loss: valid.loss,
-            valid_accuracy: valid.accuracy,
-            seconds,
-        };
-        if a.json {
-            println!("{}", serde_json::to_string(&stats)?);
-        } else {
-            let rate = (train_dl.len() * a.bs) as f64 / seconds;
-            println!(
-                "epoch {epoch}/{}  train_loss {train_loss:.4}  valid_loss {:.4}  valid_accuracy {:.4}  {seconds:.2}s ({rate:.0} images/s)",
-                a.epochs, valid.loss, valid.accuracy
-            );
-        }
-    }
-    if let Some(path) = &a.save {
-        save_state(&model, path)?;
-        if !a.json {
-            println!("saved {}", path.display());
-        }
-    }
+/// A model saved by `train --save` or checkpointed by `train --checkpoint-dir`, with its layer
+/// sizes read from the file.
+pub fn load_model(path: &Path) -> anyhow::Result<(Mlp, Vec<usize>)> {
+    let file = if path.is_dir() { latest_checkpoint(path)?.dir.join("model.safetensors") } else { path.to_path_buf() };
+    let tensors = minibatch::module::read_state(&file)?;
+    let sizes = minibatch::mlp_sizes(&tensors)
+        .with_context(|| format!("{}: not the weights of a Linear/ReLU stack", file.display()))?;
+    let model = Mlp::new(&sizes, 0)?;
+    load_state(&model, &file)?;
+    Ok((model, sizes))
+}
+
+pub fn plot(a: PlotArgs) -> anyhow::Result<()> {
+    minibatch::learner::plot_log(&a.log, &a.output)?;
+    Ok(())
+}
+
+pub fn summary(a: SummaryArgs) -> anyhow::Result<()> {
+    let model = match &a.load {
+        Some(path) => load_model(path)?.0,
+        None => Mlp::new(&[784, a.hidden, 10], 0)?,
+    };
+    let n_in = model.layers()[0].in_features();
+    print!("{}", minibatch::learner::summary(&model, &[a.bs, n_in])?);
     Ok(())
 }
 
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
-    let tensors = minibatch::module::read_state(&a.load)?;
-    let sizes = minibatch::mlp_sizes(&tensors)
-        .with_context(|| format!("{}: not the weights of a Linear/ReLU stack", a.load.display()))?;
-    let model = Mlp::new(&sizes, 0)?;
-    load_state(&model, &a.load)?;
+    let (model, sizes) = load_model(&a.load)?;
     let data = split(load_data(&a.data)?, &a.split);
     if data.image_len() != sizes[0] {
         anyhow::bail!(

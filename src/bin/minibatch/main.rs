@@ -3,8 +3,9 @@
 mod args;
 mod bench;
 mod commands;
+mod train;
 
-use args::{BenchArgs, EvalArgs, LrFindArgs, ShowArgs, TrainArgs};
+use args::{BenchArgs, EvalArgs, LrFindArgs, PlotArgs, ShowArgs, SummaryArgs, TrainArgs};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -30,6 +31,10 @@ enum Command {
     Show(ShowArgs),
     /// Sweep the learning rate upwards over at most one epoch and suggest one.
     LrFind(LrFindArgs),
+    /// Redraw the curves of a `train --log` file into a PNG.
+    Plot(PlotArgs),
+    /// Print the model's layers with their output shapes and parameter counts.
+    Summary(SummaryArgs),
     /// Time training (plain and fast paths against the matrix-multiply floor) or the data loader.
     Bench(BenchArgs),
 }
@@ -41,12 +46,16 @@ fn main() -> ExitCode {
         _ => 1,
     };
     minibatch::set_num_threads(threads);
+    // Ctrl-C ends training after the current batch, checkpointed, rather than killing it.
+    let _ = ctrlc::set_handler(minibatch::learner::interrupt);
     let result = match cli.command {
-        Command::Train(a) => commands::train(a),
+        Command::Train(a) => train::train(a),
         Command::Eval(a) => commands::eval(a),
         Command::Show(a) => commands::show(a),
         Command::LrFind(a) => commands::lr_find(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Plot(a) => commands::plot(a),
+        Command::Summary(a) => commands::summary(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
