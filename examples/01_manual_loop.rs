@@ -3,6 +3,8 @@
 //!
 //! The four steps every training loop repeats: predictions, loss, gradients (backward), update
 //! (then zero the gradients). Run: `cargo run --release --example 01_manual_loop [N_TRAIN]`.
+//!
+//! The questions of this stage are answered in the guide: `guide/01-initial-setup.md` and `guide/03-training-loop.md`.
 
 use minibatch::candle_core::Tensor;
 use minibatch::{accuracy, cross_entropy, no_grad, Linear, Mnist, Module, Result, Rng};

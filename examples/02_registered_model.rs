@@ -2,6 +2,8 @@
 //! answer to `nn.Module.__setattr__`), so the loop walks `model.parameters()` rather than layers.
 //!
 //! Run: `cargo run --release --example 02_registered_model [N_TRAIN]`.
+//!
+//! The questions of this stage are answered in the guide: `guide/04-parameters-and-optim.md`.
 
 use minibatch::candle_core::Tensor;
 use minibatch::{accuracy, cross_entropy, no_grad, Linear, Mnist, Module, Registered, Result, Rng};

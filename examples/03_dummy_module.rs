@@ -2,6 +2,8 @@
 //! generates is exactly this `impl Registered`: a list of the children with their names.
 //!
 //! Run: `cargo run --release --example 03_dummy_module`.
+//!
+//! The questions of this stage are answered in the guide: `guide/04-parameters-and-optim.md`.
 
 use minibatch::candle_core::{Device, Tensor};
 use minibatch::{Linear, Module, Registered, Result, Rng};

@@ -2,6 +2,8 @@
 //! `self.add_module(f'layer_{i}', l)` does.
 //!
 //! Run: `cargo run --release --example 04_add_module`.
+//!
+//! The questions of this stage are answered in the guide: `guide/04-parameters-and-optim.md`.
 
 use minibatch::candle_core::Tensor;
 use minibatch::{Linear, Module, ReLU, Registered, Result, Rng};

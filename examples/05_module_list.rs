@@ -2,6 +2,8 @@
 //! to call them.
 //!
 //! Run: `cargo run --release --example 05_module_list`.
+//!
+//! The questions of this stage are answered in the guide: `guide/04-parameters-and-optim.md`.
 
 use minibatch::candle_core::{DType, Device, Tensor};
 use minibatch::{Linear, Module, ModuleList, ReLU, Registered, Result, Rng};

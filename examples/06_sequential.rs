@@ -2,6 +2,8 @@
 //! loop over `parameters()`.
 //!
 //! Run: `cargo run --release --example 06_sequential [N_TRAIN]`.
+//!
+//! The questions of this stage are answered in the guide: `guide/04-parameters-and-optim.md`.
 
 use minibatch::{accuracy, cross_entropy, no_grad, Linear, Mnist, Module, ReLU, Result, Rng, Sequential};
 

@@ -3,6 +3,8 @@
 //! gives the same numbers to the last bit.
 //!
 //! Run: `cargo run --release --example 07_optimizer [N_TRAIN]`.
+//!
+//! The questions of this stage are answered in the guide: `guide/04-parameters-and-optim.md`.
 
 use minibatch::{cross_entropy, evaluate, get_model, no_grad, DataLoader, Mnist, Module, Optimizer, Param, Result};
 

@@ -3,6 +3,8 @@
 //! the loop slices batches out of it.
 //!
 //! Run: `cargo run --release --example 08_dataset [N_TRAIN]`.
+//!
+//! The questions of this stage are answered in the guide: `guide/05-dataset-dataloader.md`.
 
 use minibatch::candle_core::Tensor;
 use minibatch::{

@@ -2,6 +2,8 @@
 //! `for (xb, yb) in &train_dl`.
 //!
 //! Run: `cargo run --release --example 09_dataloader [N_TRAIN]`.
+//!
+//! The questions of this stage are answered in the guide: `guide/05-dataset-dataloader.md`.
 
 use minibatch::{cross_entropy, evaluate, get_model, DataLoader, Mnist, Module, Optimizer, Result};
 

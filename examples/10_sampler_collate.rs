@@ -4,6 +4,8 @@
 //! tensors, and can be replaced.
 //!
 //! Run: `cargo run --release --example 10_sampler_collate`.
+//!
+//! The questions of this stage are answered in the guide: `guide/06-random-sampling.md` and `guide/07-pytorch-dataloader.md`.
 
 use minibatch::candle_core::Tensor;
 use minibatch::{

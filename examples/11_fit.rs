@@ -5,6 +5,8 @@
 //! which counts as 16 examples, not as a full batch.
 //!
 //! Run: `cargo run --release --example 11_fit [N_TRAIN] [EPOCHS]`.
+//!
+//! The questions of this stage are answered in the guide: `guide/08-validation.md`.
 
 use minibatch::{cross_entropy, fit, get_dls, get_model, Mnist, Result};
 

@@ -59,6 +59,9 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A training callback could not do its job (write a log, a checkpoint...).
+    #[error("{0}")]
+    Callback(String),
     /// An argument is out of its valid range (a zero batch size, a negative learning rate...).
     #[error("invalid {name}: expected {expected}, found {found}")]
     InvalidArgument {
@@ -117,7 +120,7 @@ pub enum IdxProblem {
         /// Bytes present (at least this many, when the file is longer).
         found: u64,
     },
-    /// The header claims more data than the file could hold, even compressed.
+    /// The header of a compressed file claims more data than it could hold.
     #[error("dimensions {dims:?} claim {claimed} bytes, more than a {file_len}-byte file can hold")]
     Implausible {
         /// The header's dimensions.

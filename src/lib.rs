@@ -47,6 +47,7 @@ pub mod bench;
 pub mod data;
 pub mod error;
 pub mod fast;
+pub mod guide;
 pub mod learner;
 pub mod loss;
 pub mod mnist;

@@ -31,13 +31,13 @@ impl<'a> View<'a> {
 /// threads' start costs more than they give back (measured on the notebook's 64x784x50).
 const PARALLEL_WORK: usize = 1 << 23;
 
-/// The kernels' own thread pool, one thread per core: candle's pool is kept at one thread
+/// The kernels' own thread pool ([`crate::threads::kernel_threads`]): candle's pool is kept at one thread
 /// (fastest for its many small operations), while a large multiply is worth splitting.
 fn pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        (cores > 1).then(|| rayon::ThreadPoolBuilder::new().num_threads(cores).build().ok()).flatten()
+        let threads = crate::threads::kernel_threads();
+        (threads > 1).then(|| rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok()).flatten()
     })
     .as_ref()
 }

@@ -167,4 +167,9 @@ pub trait Callback {
     fn stop_reason(&self) -> Option<String> {
         None
     }
+    /// What failed, if this callback stopped training because it could not do its job (a log
+    /// or checkpoint that could not be written): `fit` then returns an error rather than a report.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }

@@ -104,7 +104,7 @@ impl Callback for SaveBest {
         }
         Flow::Continue
     }
-    fn stop_reason(&self) -> Option<String> {
+    fn failure(&self) -> Option<String> {
         self.error.clone()
     }
 }

@@ -102,7 +102,7 @@ impl Callback for Checkpoint {
             }
         }
     }
-    fn stop_reason(&self) -> Option<String> {
+    fn failure(&self) -> Option<String> {
         self.error.clone()
     }
 }

@@ -38,6 +38,9 @@ pub(super) fn fit(l: &mut Learner, epochs: usize) -> Result<FitReport> {
         }
     }
     call(l, |c, x| c.after_fit(x), None, None);
+    if let Some(failure) = l.callbacks.iter().find_map(|c| c.failure()) {
+        return Err(crate::Error::Callback(failure));
+    }
     let reason = l.callbacks.iter().find_map(|c| c.stop_reason());
     let stopped = match (stop, reason) {
         (_, Some(r)) => Some(r),

@@ -51,7 +51,7 @@ impl Callback for JsonlLogger {
         }
         flow
     }
-    fn stop_reason(&self) -> Option<String> {
+    fn failure(&self) -> Option<String> {
         self.error.clone()
     }
 }

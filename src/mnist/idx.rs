@@ -26,10 +26,19 @@ const MAX_GZIP_RATIO: u64 = 1100;
 /// with [`Error::Idx`] naming the file, before any allocation larger than the file justifies.
 pub fn read_idx(path: &Path, ndim: u8) -> Result<Idx> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
-    let bad = |problem| Error::Idx { path: path.to_path_buf(), problem };
     let file = std::fs::File::open(path).map_err(io)?;
     let file_len = file.metadata().map_err(io)?.len();
-    let mut file = std::io::BufReader::new(file);
+    read_idx_from(std::io::BufReader::new(file), file_len, path, ndim)
+}
+
+/// [`read_idx`] on bytes in memory (`name` names them in errors): what the fuzzer drives.
+pub fn parse_idx(bytes: &[u8], ndim: u8, name: &Path) -> Result<Idx> {
+    read_idx_from(bytes, bytes.len() as u64, name, ndim)
+}
+
+fn read_idx_from(mut file: impl Read, file_len: u64, path: &Path, ndim: u8) -> Result<Idx> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let bad = |problem| Error::Idx { path: path.to_path_buf(), problem };
     let mut head = [0u8; 2];
     let n = read_full(&mut file, &mut head).map_err(io)?;
     let gz = n == 2 && head == [0x1f, 0x8b];
@@ -64,8 +73,11 @@ pub fn read_idx(path: &Path, ndim: u8) -> Result<Idx> {
     let dims: Vec<usize> =
         header[4..].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let claimed = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)).unwrap_or(u64::MAX);
-    let limit = if gz { file_len.saturating_mul(MAX_GZIP_RATIO) } else { file_len };
-    if claimed > limit {
+    if !gz && claimed != file_len - header_len as u64 {
+        // A raw file's length tells its data length before anything is read.
+        return Err(bad(IdxProblem::Length { dims, expected: claimed, found: file_len - header_len as u64 }));
+    }
+    if gz && claimed > file_len.saturating_mul(MAX_GZIP_RATIO) {
         return Err(bad(IdxProblem::Implausible { dims, claimed, file_len }));
     }
     // Room for the one byte past the end that tells a file too long, so the buffer never grows.
@@ -151,8 +163,20 @@ mod tests {
             problem(read_idx(&write("long", &long), 2)),
             IdxProblem::Length { dims: vec![2, 3], expected: 6, found: 7 }
         );
+        // A header claiming 2^32 images is refused before anything that size is allocated:
+        // from the length of a raw file, and from the most gzip could expand a small one to.
         let huge = idx_bytes(&[u32::MAX, 28, 28], &[0; 10]);
-        assert!(matches!(problem(read_idx(&write("huge", &huge), 3)), IdxProblem::Implausible { .. }));
+        let expected = u32::MAX as u64 * 784;
+        assert_eq!(
+            problem(read_idx(&write("huge", &huge), 3)),
+            IdxProblem::Length { dims: vec![u32::MAX as usize, 28, 28], expected, found: 10 }
+        );
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut enc, &huge).unwrap();
+        let gz = enc.finish().unwrap();
+        assert!(
+            matches!(problem(read_idx(&write("huge.gz", &gz), 3)), IdxProblem::Implausible { claimed, .. } if claimed == expected)
+        );
         assert!(matches!(problem(read_idx(&write("badgz", &[0x1f, 0x8b, 1, 2, 3]), 2)), IdxProblem::Gzip(_)));
     }
 

@@ -9,7 +9,7 @@ mod idx;
 mod images;
 mod render;
 
-pub use idx::{read_idx, Idx};
+pub use idx::{parse_idx, read_idx, Idx};
 pub(crate) use images::{prefetch, scale_pixels};
 pub use images::{ImageDataset, ImageItem, Pixels};
 pub use render::render_digit;

@@ -19,7 +19,7 @@ pub use container::{ModuleList, Sequential};
 pub use linear::Linear;
 pub use param::{backward, is_grad_enabled, no_grad, Param};
 pub use repr::repr;
-pub use state::{load_state, read_state, save_state, save_tensors, state_dict};
+pub use state::{load_state, load_tensors, parse_state, read_state, save_state, save_tensors, state_dict};
 
 use crate::error::Result;
 use candle_core::Tensor;

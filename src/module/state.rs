@@ -19,21 +19,25 @@ pub fn save_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
     save_tensors(&state_dict(module), path.as_ref())
 }
 
-/// Writes named tensors to a safetensors file atomically: to a temporary file beside it, then
-/// renamed over it, so that a crash mid-write leaves the old file whole. Used for weights and for
-/// optimizer state (`save_tensors(&opt.state_dict(), path)`).
+/// Writes named tensors to a safetensors file atomically: to a temporary file beside it, flushed
+/// to disk, then renamed over it, so that a crash mid-write leaves the old file whole. Used for
+/// weights and for optimizer state (`save_tensors(&opt.state_dict(), path)`). Every failure
+/// (a missing folder, a full disk) is an error naming `path`.
 pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), None)
+        .map_err(|e| Error::BadStateFile { path: path.to_path_buf(), reason: e.to_string() })?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
     let io = |source| Error::Io { path: path.to_path_buf(), source };
-    let written = candle_core::safetensors::save(tensors, &tmp).map_err(|e| match e {
-        candle_core::Error::Io(source) => io(source),
-        other => Error::Tensor(other),
-    });
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, &bytes)?;
+        f.sync_all()
+    })();
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e);
+        return Err(io(e));
     }
     std::fs::rename(&tmp, path).map_err(io)
 }
@@ -42,7 +46,13 @@ pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()
 /// [`Error::BadStateFile`] naming it.
 pub fn read_state(path: &Path) -> Result<HashMap<String, Tensor>> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+    parse_state(&bytes, path)
+}
+
+/// [`read_state`] on bytes in memory (`name` names them in errors): what the fuzzer drives.
+pub fn parse_state(bytes: &[u8], name: &Path) -> Result<HashMap<String, Tensor>> {
+    let path = name;
+    candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
         .map_err(|e| Error::BadStateFile { path: path.to_path_buf(), reason: e.to_string() })
 }
 
@@ -51,7 +61,11 @@ pub fn read_state(path: &Path) -> Result<HashMap<String, Tensor>> {
 /// are, and an error names the tensor and both shapes.
 pub fn load_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let tensors = read_state(path)?;
+    load_tensors(module, &read_state(path)?, path)
+}
+
+/// [`load_state`] from tensors already read (`path` names their file in errors).
+pub fn load_tensors(module: &dyn Module, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     let params = module.named_parameters();
     let mismatch = |name: &str, expected: String, found: String| Error::StateMismatch {
         path: path.to_path_buf(),

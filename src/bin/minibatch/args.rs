@@ -69,9 +69,11 @@ pub struct TrainArgs {
     /// thread). One is fastest on this 2-core machine for MNIST (see the README).
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
-    /// Threads for the tensor kernels (1 is fastest for small models).
-    #[arg(long, default_value_t = 1, value_parser = positive)]
-    pub threads: usize,
+    /// Threads for large matrix multiplies (default: one per core); small ones, and candle's
+    /// other operations, always run on one, which is fastest for them. Results do not depend
+    /// on it.
+    #[arg(long, value_parser = positive)]
+    pub threads: Option<usize>,
     #[command(flatten)]
     pub data: DataArgs,
 }

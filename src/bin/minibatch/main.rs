@@ -41,11 +41,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let threads = match &cli.command {
-        Command::Train(a) => a.threads,
-        _ => 1,
-    };
-    minibatch::set_num_threads(threads);
+    minibatch::set_num_threads(1);
+    if let Command::Train(a) = &cli.command {
+        minibatch::threads::set_kernel_threads(a.threads.unwrap_or(0));
+    }
     // Ctrl-C ends training after the current batch, checkpointed, rather than killing it.
     let _ = ctrlc::set_handler(minibatch::learner::interrupt);
     let result = match cli.command {

@@ -1,0 +1,174 @@
+//! Hostile input and faults, through the program: every bad file gives one line naming it and a
+//! non-zero status; a killed run leaves a loadable checkpoint; a diverging run stops; a full disk
+//! is reported; thread counts do not change results.
+
+mod common;
+use common::mnist_dir;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn minibatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("minibatch-faults-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A copy of the bundled data with `file` replaced by `bytes` (or by a folder, for `None`).
+fn data_with(name: &str, file: &str, bytes: Option<&[u8]>) -> PathBuf {
+    let d = tmp(name);
+    for f in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
+        std::fs::copy(mnist_dir().join(f), d.join(f)).unwrap();
+    }
+    std::fs::remove_file(d.join(file)).unwrap();
+    match bytes {
+        Some(b) => std::fs::write(d.join(file), b).unwrap(),
+        None => std::fs::create_dir(d.join(file)).unwrap(),
+    }
+    d
+}
+
+fn fails_naming(args: &[&str], file: &str, what: &str) {
+    let out = minibatch(args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(file) && err.contains(what), "{args:?}: expected {file} and {what:?} in {err}");
+}
+
+fn labels(n: u32, last: u8) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, 1];
+    v.extend_from_slice(&n.to_be_bytes());
+    v.extend((0..n).map(|i| if i + 1 == n { last } else { (i % 10) as u8 }));
+    v
+}
+
+#[test]
+fn every_bad_data_file_is_one_line_naming_it() {
+    let gz_labels = "t10k-labels-idx1-ubyte.gz";
+    let cases: Vec<(&str, Option<Vec<u8>>, &str)> = vec![
+        ("empty", Some(vec![]), "empty file"),
+        ("magic", Some(vec![0, 0, 8, 3, 0, 0, 0, 1]), "bad magic number"),
+        ("truncated", Some(labels(10_000, 1)[..5000].to_vec()), "data length does not match"),
+        ("long", Some([labels(10_000, 1), vec![0; 10]].concat()), "data length does not match"),
+        ("count", Some(labels(9_999, 1)), "10000 images but 9999 labels"),
+        ("label", Some(labels(10_000, 10)), "label 10 at index 9999 is out of range"),
+        ("gzip", Some(vec![0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6, 7]), "not valid gzip"),
+        ("unreadable", None, gz_labels),
+    ];
+    for (name, bytes, what) in cases {
+        let dir = data_with(name, gz_labels, bytes.as_deref());
+        fails_naming(&["train", "--epochs", "1", "--data-dir", dir.to_str().unwrap()], gz_labels, what);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let dir = tmp("missing");
+    fails_naming(
+        &["eval", "--load", "/nonexistent.safetensors", "--data-dir", dir.to_str().unwrap()],
+        "/nonexistent.safetensors",
+        "No such file",
+    );
+    fails_naming(&["show", "--data-dir", dir.to_str().unwrap()], "train-images", "no training images file");
+}
+
+#[test]
+fn bad_checkpoints_are_named_and_refused() {
+    let dir = tmp("ckpt");
+    let d = dir.to_str().unwrap();
+    let out = minibatch(&["train", "--epochs", "1", "--valid-size", "55000", "--checkpoint-dir", d, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let latest = std::fs::read_to_string(dir.join("latest")).unwrap();
+    let model = dir.join(latest.trim()).join("model.safetensors");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    fails_naming(&["eval", "--load", d], "model.safetensors", "not a safetensors file");
+    let mut corrupt = bytes.clone();
+    corrupt[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(&model, &corrupt).unwrap();
+    fails_naming(&["eval", "--load", d], "model.safetensors", "not a safetensors file");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Weights of another model: the error names the tensor and both shapes.
+    let small = minibatch::mlp(&[784, 20, 10], 0).unwrap();
+    let file = std::env::temp_dir().join(format!("minibatch-other-{}.safetensors", std::process::id()));
+    minibatch::save_state(&small, &file).unwrap();
+    let err = minibatch::load_state(&minibatch::mlp(&[784, 50, 10], 0).unwrap(), &file).unwrap_err().to_string();
+    assert!(err.contains("tensor 0.weight: expected [50, 784], found [20, 784]"), "{err}");
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn a_run_killed_at_random_points_leaves_a_loadable_checkpoint() {
+    let dir = tmp("kill");
+    let d = dir.to_str().unwrap();
+    let mut rng = minibatch::Rng::new(2026);
+    for round in 0..4 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_minibatch"))
+            .args(["train", "--epochs", "500", "--valid-size", "59000", "--checkpoint-dir", d, "--json"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(350 + rng.below(400) as u64));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if !dir.join("latest").exists() {
+            continue; // killed before the first epoch ended
+        }
+        let out = minibatch(&["eval", "--load", d, "--split", "valid", "--json"]);
+        assert!(out.status.success(), "round {round}: {}", stderr(&out));
+    }
+    assert!(dir.join("latest").exists(), "at least one round got as far as a checkpoint");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_diverging_run_stops_and_a_full_disk_is_reported() {
+    let out = minibatch(&["train", "--lr", "100", "--epochs", "3", "--valid-size", "55000", "--json"]);
+    let err = stderr(&out);
+    assert!(err.contains("stopped: diverged: the loss is") && err.contains("at step"), "{err}");
+
+    let out = minibatch(&["train", "--epochs", "1", "--valid-size", "55000", "--log", "/dev/full"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("/dev/full") && stderr(&out).contains("No space left"), "{}", stderr(&out));
+
+    let out =
+        minibatch(&["train", "--epochs", "1", "--valid-size", "55000", "--save", "/nonexistent/dir/m.safetensors"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("/nonexistent/dir/m.safetensors"), "{}", stderr(&out));
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    // 64x784x1024 multiplies are split between threads; the losses must not change.
+    let run = |threads: &str| {
+        let out = minibatch(&[
+            "train",
+            "--epochs",
+            "1",
+            "--hidden",
+            "1024",
+            "--valid-size",
+            "55000",
+            "--json",
+            "--threads",
+            threads,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["train_loss"].clone(), v["valid_loss"].clone())
+    };
+    assert_eq!(run("1"), run("2"));
+}
