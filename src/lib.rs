@@ -13,6 +13,12 @@
 //! 5. data pipeline: [`Dataset`], [`Sampler`], [`Collate`], [`DataLoader`], [`get_dls`];
 //! 6. training: [`fit`] with validation, [`get_model`].
 //!
+//! Beyond the notebook: [`learner`] (fastai's Learner with callbacks, progress, logs, plots and
+//! checkpoints), [`optim`] (Adam, AdamW, RMSprop, parameter groups, clipping, accumulation),
+//! [`schedule`] (one-cycle, cosine, warmup) and [`lr_find`], [`fast`] (fused CPU kernels, the
+//! program's training path), [`bench`](mod@bench), and [`guide`]: the lesson's questions answered with
+//! tested code.
+//!
 //! Training in three lines, as in the notebook:
 //!
 //! ```no_run

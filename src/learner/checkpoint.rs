@@ -18,6 +18,9 @@ pub struct CheckpointInfo {
     pub iter: usize,
     /// The epoch's mean training loss so far.
     pub train_loss: f64,
+    /// The size of the batches trained so far this epoch (to weight that mean on resuming).
+    #[serde(default)]
+    pub batch_size: usize,
     /// The hyperparameters of the run (the program's flags), so that it resumes or evaluates
     /// without being told them again.
     pub hyper: serde_json::Value,
@@ -53,6 +56,7 @@ impl Checkpoint {
             batch,
             iter: s.iter,
             train_loss: s.train_loss,
+            batch_size: s.batch_size,
             hyper: self.hyper.clone(),
             dir: PathBuf::new(),
         };
@@ -136,6 +140,7 @@ impl Learner {
         self.state.batch = info.batch;
         self.state.iter = info.iter;
         self.state.train_loss = info.train_loss;
+        self.state.batch_size = info.batch_size;
         Ok(info)
     }
 }
