@@ -58,34 +58,28 @@ fn train_epoch(l: &mut Learner) -> Result<Flow> {
     if call(l, |c, x| c.before_train(x), None, None) == Flow::StopFit {
         return Ok(Flow::StopFit);
     }
+    // The loader is taken out while it runs, so that the batch steps can borrow the learner.
+    let train_dl = std::mem::replace(&mut l.train_dl, Box::new(NoBatches));
+    let result = run_batches(l, train_dl.as_ref());
+    l.train_dl = train_dl;
+    let result = result?;
+    call(l, |c, x| c.after_train(x), None, None);
+    Ok(if result == Flow::StopFit { Flow::StopFit } else { Flow::Continue })
+}
+
+/// The batches of the current epoch from `state.batch` on; returns the request that ended them.
+fn run_batches(l: &mut Learner, train_dl: &dyn super::Loader) -> Result<Flow> {
     let (epoch, start) = (l.state.epoch, l.state.batch);
     if start == 0 {
         l.state.train_loss = 0.0;
     }
-    let (mut total, mut count) =
-        (l.state.train_loss * (start * l.state.batch_size.max(1)) as f64, start * l.state.batch_size.max(1));
-    let mut result = Flow::Continue;
-    // The loader is taken out while it runs, so that the batch steps can borrow the learner.
-    let train_dl = std::mem::replace(&mut l.train_dl, Box::new(NoBatches));
-    let mut it = train_dl.batches(epoch as u64, start);
-    while let Some(batch) = it.next() {
-        let (xb, yb) = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                drop(it);
-                l.train_dl = train_dl;
-                return Err(e);
-            }
-        };
+    // Resuming mid-epoch: the batches already trained count in the epoch's mean.
+    let done = start * l.state.batch_size;
+    let (mut total, mut count) = (l.state.train_loss * done as f64, done);
+    for batch in train_dl.batches(epoch as u64, start) {
+        let (xb, yb) = batch?;
         l.state.batch_size = xb.dims()[0];
-        let flow = match step(l, &xb, &yb) {
-            Ok(f) => f,
-            Err(e) => {
-                drop(it);
-                l.train_dl = train_dl;
-                return Err(e);
-            }
-        };
+        let flow = step(l, &xb, &yb)?;
         if flow != Flow::SkipBatch {
             total += l.state.loss * l.state.batch_size as f64;
             count += l.state.batch_size;
@@ -95,14 +89,10 @@ fn train_epoch(l: &mut Learner) -> Result<Flow> {
         let after = call(l, |c, x| c.after_batch(x), None, None);
         let stop = flow.max(after).max(if interrupted() { Flow::StopFit } else { Flow::Continue });
         if matches!(stop, Flow::StopEpoch | Flow::StopFit) {
-            result = stop;
-            break;
+            return Ok(stop);
         }
     }
-    drop(it);
-    l.train_dl = train_dl;
-    call(l, |c, x| c.after_train(x), None, None);
-    Ok(if result == Flow::StopFit { Flow::StopFit } else { Flow::Continue })
+    Ok(Flow::Continue)
 }
 
 /// One batch: forward, loss, backward, step, with their hooks. `SkipBatch` from a hook skips the
