@@ -47,6 +47,8 @@
 //! # Ok::<(), minibatch::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 extern crate self as minibatch;
 
 pub mod bench;
