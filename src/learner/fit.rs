@@ -3,6 +3,7 @@
 use super::{interrupted, Callback, Ctx, FitReport, Flow, Learner};
 use crate::error::Result;
 use crate::module::{backward, no_grad};
+use crate::train::batch_len;
 use candle_core::Tensor;
 
 type Hook = fn(&mut dyn Callback, &mut Ctx) -> Flow;
@@ -78,7 +79,7 @@ fn run_batches(l: &mut Learner, train_dl: &dyn super::Loader) -> Result<Flow> {
     let (mut total, mut count) = (l.state.train_loss * done as f64, done);
     for batch in train_dl.batches(epoch as u64, start) {
         let (xb, yb) = batch?;
-        l.state.batch_size = xb.dims()[0];
+        l.state.batch_size = batch_len(&xb);
         let flow = step(l, &xb, &yb)?;
         if flow != Flow::SkipBatch {
             total += l.state.loss * l.state.batch_size as f64;
@@ -136,7 +137,7 @@ pub(super) fn validate(l: &mut Learner) -> Result<Vec<(String, f64)>> {
     no_grad(|| -> Result<()> {
         for batch in l.valid_dl.batches(0, 0) {
             let (xb, yb) = batch?;
-            let n = xb.dims()[0];
+            let n = batch_len(&xb);
             let preds = l.model.forward(&xb)?;
             sums[0] += (l.loss_fn)(&preds, &yb)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()? * n as f64;
             for (s, m) in sums[1..].iter_mut().zip(&l.metrics) {

@@ -76,7 +76,8 @@ impl<R: Rule> Optim<R> {
         for g in &mut self.groups {
             g.members.retain(|i| !members.contains(i));
         }
-        let lr_ratio = config.lr() / self.groups[0].config.lr();
+        let base = self.groups[0].config.lr();
+        let lr_ratio = if base > 0.0 { config.lr() / base } else { 1.0 };
         self.groups.push(Group { members, config, lr_ratio });
         Ok(self)
     }

@@ -51,7 +51,7 @@ where
         let (xb, yb) = batch?;
         let loss = loss_fn(&model.forward(&xb)?, &yb)?;
         opt.backward_step(&loss)?;
-        let n = xb.dims()[0];
+        let n = batch_len(&xb);
         total += loss.to_scalar::<f32>()? as f64 * n as f64;
         count += n;
     }
@@ -77,10 +77,10 @@ where
         for batch in dl {
             let (xb, yb) = batch?;
             let out = model.forward(&xb)?;
-            let n = xb.dims()[0] as f64;
+            let n = batch_len(&xb) as f64;
             loss += loss_fn(&out, &yb)?.to_scalar::<f32>()? as f64 * n;
             acc += accuracy(&out, &yb)?.to_scalar::<f32>()? as f64 * n;
-            count += xb.dims()[0];
+            count += batch_len(&xb);
         }
         Ok::<_, crate::Error>(())
     })?;
@@ -124,4 +124,9 @@ where
             Ok(EpochStats { epoch, train_loss, valid_loss: valid.loss, valid_accuracy: valid.accuracy, seconds })
         })
         .collect()
+}
+
+/// The number of examples in a batch: its first dimension (1 for a scalar input).
+pub(crate) fn batch_len(x: &Tensor) -> usize {
+    x.dims().first().copied().unwrap_or(1)
 }

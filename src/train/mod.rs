@@ -4,6 +4,7 @@ mod fit;
 mod lr_find;
 mod model;
 
+pub(crate) use fit::batch_len;
 pub use fit::{evaluate, fit, train_epoch, EpochStats, Evaluation};
 pub use lr_find::{lr_find, LrFind, LrFindConfig};
 pub use model::{get_model, mlp, mlp_sizes};
