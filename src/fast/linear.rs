@@ -3,12 +3,17 @@
 use super::gemm::{matmul, View};
 use super::storage::{cpu_f32, with_f32};
 use crate::error::{Error, Result};
+use crate::module::{is_grad_enabled, Param};
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 
 struct LinearOp {
     relu: bool,
     /// Whether backward must compute the input's gradient (it need not for a batch of data).
     input_grad: bool,
+    /// The parameters behind the weight and bias, when known: backward adds their gradients to
+    /// them directly, rather than handing them to candle, which would add each to a fresh
+    /// tensor of zeros first (two more passes over every weight gradient, each step).
+    params: Option<(Param, Param)>,
 }
 
 impl CustomOp3 for LinearOp {
@@ -83,7 +88,14 @@ impl CustomOp3 for LinearOp {
         } else {
             None
         };
-        Ok((dx, Some(Tensor::from_vec(dw, (out, inp), &Device::Cpu)?), Some(Tensor::from_vec(db, out, &Device::Cpu)?)))
+        let (dw, db) = (Tensor::from_vec(dw, (out, inp), &Device::Cpu)?, Tensor::from_vec(db, out, &Device::Cpu)?);
+        if let Some((w, b)) = &self.params {
+            let into = |p: &Param, g| p.accumulate_grad(g).map_err(|e| candle_core::Error::Msg(e.to_string()));
+            into(w, dw)?;
+            into(b, db)?;
+            return Ok((dx, None, None));
+        }
+        Ok((dx, Some(dw), Some(db)))
     }
 }
 
@@ -102,10 +114,21 @@ impl CustomOp3 for LinearOp {
 /// # Ok::<(), minibatch::Error>(())
 /// ```
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
+    apply(x, w, b, relu, None)
+}
+
+/// [`linear`] on a weight and bias parameter: the same value, and a backward that adds their
+/// gradients straight into the parameters (as `backward` would), skipping candle's extra copy.
+pub fn linear_params(x: &Tensor, w: &Param, b: &Param, relu: bool) -> Result<Tensor> {
+    let params = is_grad_enabled().then(|| (w.clone(), b.clone()));
+    apply(x, &w.tensor(), &b.tensor(), relu, params)
+}
+
+fn apply(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool, params: Option<(Param, Param)>) -> Result<Tensor> {
     if x.rank() != 2 {
         return Err(Error::invalid("fast linear input", "[batch, features]", format!("{:?}", x.dims())));
     }
     let x = x.contiguous()?;
-    let op = LinearOp { relu, input_grad: x.track_op() };
+    let op = LinearOp { relu, input_grad: x.track_op(), params };
     Ok(x.apply_op3_arc(&w.contiguous()?, &b.contiguous()?, std::sync::Arc::new(Box::new(op)))?)
 }

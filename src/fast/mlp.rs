@@ -1,6 +1,6 @@
 //! A multi-layer perceptron that runs on the fused kernels.
 
-use super::linear;
+use super::linear_params;
 use crate::error::{Error, Result};
 use crate::module::{Linear, Module, ReLU, Registered};
 use crate::rng::Rng;
@@ -61,7 +61,7 @@ impl Module for Mlp {
         let mut x = xs.clone();
         for (i, l) in self.layers.iter().enumerate() {
             let b = l.bias().ok_or_else(|| Error::Unsupported("fast::Mlp needs biases".into()))?;
-            x = linear(&x, &l.weight().tensor(), &b.tensor(), i < last)?;
+            x = linear_params(&x, l.weight(), b, i < last)?;
         }
         Ok(x)
     }

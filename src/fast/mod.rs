@@ -16,6 +16,6 @@ mod storage;
 
 pub use cross_entropy::cross_entropy;
 pub use gemm::matmul_floor;
-pub use linear::linear;
+pub use linear::{linear, linear_params};
 pub use mlp::Mlp;
 pub(crate) use storage::sgd_in_place;
