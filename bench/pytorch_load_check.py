@@ -3,21 +3,14 @@ same test loss and accuracy as `minibatch eval` (needs torch, safetensors and nu
 
 Run from the project root:  python3 bench/pytorch_load_check.py
 """
-import gzip, json, os, subprocess, tempfile
+import json, os, subprocess, tempfile
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+from pytorch_bench import read_idx
 
 
 def main():
