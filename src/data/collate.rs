@@ -1,8 +1,8 @@
 //! Collate functions: from a batch of items to the tensors a model takes.
 
 use crate::error::{Error, Result};
-use crate::mnist::{prefetch, scale_pixels, ImageItem};
-use candle_core::{Device, Tensor};
+use crate::mnist::{images_to_batch, ImageItem};
+use candle_core::Tensor;
 
 /// Turns the items of one batch into a batch. Any `Fn(Vec<Item>) -> Result<Batch>` is one, so a
 /// closure replaces the default (to pad sequences, add a channel dimension, one-hot the targets...).
@@ -49,24 +49,7 @@ impl Collate<(Tensor, Tensor)> for DefaultCollate {
 impl Collate<ImageItem> for DefaultCollate {
     type Batch = (Tensor, Tensor);
     fn collate(&self, items: Vec<ImageItem>) -> Result<(Tensor, Tensor)> {
-        let n = items.first().map_or(0, |i| i.pixels.len());
-        let mut x = Vec::with_capacity(items.len() * n);
-        let mut y = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            if let Some(ahead) = items.get(i + 8) {
-                prefetch(&ahead.pixels);
-            }
-            if item.pixels.len() != n {
-                return Err(Error::invalid(
-                    "image size in batch",
-                    n.to_string(),
-                    format!("{} at position {i}", item.pixels.len()),
-                ));
-            }
-            scale_pixels(&mut x, &item.pixels);
-            y.push(item.label);
-        }
-        let b = items.len();
-        Ok((Tensor::from_vec(x, (b, n), &Device::Cpu)?, Tensor::from_vec(y, b, &Device::Cpu)?))
+        let rows: Vec<&[u8]> = items.iter().map(|i| &*i.pixels).collect();
+        images_to_batch(&rows, items.iter().map(|i| i.label).collect())
     }
 }

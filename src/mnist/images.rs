@@ -9,7 +9,7 @@ use std::sync::Arc;
 /// Appends the pixels scaled to `[0, 1]` as PyTorch's `x / 255.` computes them (a division,
 /// correctly rounded, which the compiler vectorises; multiplying by `1/255` instead is off by one
 /// unit in the last place for some bytes).
-pub(crate) fn scale_pixels(out: &mut Vec<f32>, pixels: &[u8]) {
+fn scale_pixels(out: &mut Vec<f32>, pixels: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
@@ -25,10 +25,29 @@ unsafe fn scale_pixels_avx2(out: &mut Vec<f32>, pixels: &[u8]) {
     out.extend(pixels.iter().map(|&p| p as f32 / 255.0));
 }
 
+/// A batch from image rows and their labels: `x` is `[rows, pixels]` `f32` in `[0, 1]`, `y` is
+/// `[rows]` `u32`. Used by [`ImageDataset::gather`] and by the default collate of
+/// [`ImageItem`]s. Rows of different lengths are an error naming the first that differs.
+pub(crate) fn images_to_batch(rows: &[&[u8]], labels: Vec<u32>) -> Result<(Tensor, Tensor)> {
+    let n = rows.first().map_or(0, |r| r.len());
+    let mut x = Vec::with_capacity(rows.len() * n);
+    for (i, row) in rows.iter().enumerate() {
+        if let Some(ahead) = rows.get(i + 8) {
+            prefetch(ahead);
+        }
+        if row.len() != n {
+            return Err(Error::invalid("image size in batch", n.to_string(), format!("{} at position {i}", row.len())));
+        }
+        scale_pixels(&mut x, row);
+    }
+    let b = rows.len();
+    Ok((Tensor::from_vec(x, (b, n), &Device::Cpu)?, Tensor::from_vec(labels, b, &Device::Cpu)?))
+}
+
 /// Asks the CPU to start loading `bytes` into cache: the images of a shuffled batch sit at
 /// random places in 47 MB, and waiting for each in turn costs more than converting it.
 #[inline]
-pub(crate) fn prefetch(bytes: &[u8]) {
+fn prefetch(bytes: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     for line in bytes.chunks(64) {
         // SAFETY: prefetching is a hint; the address is inside a live slice.
@@ -170,19 +189,10 @@ impl ImageDataset {
     /// The batch of the given indices, gathered straight from the bytes: `x` is `[len, rows*cols]`
     /// `f32` in `[0, 1]`, `y` is `[len]` `u32`. An index past the end is an [`Error::Item`].
     pub fn gather(&self, indices: &[usize]) -> Result<(Tensor, Tensor)> {
-        let n = self.image_len();
-        let mut x = Vec::with_capacity(indices.len() * n);
-        let mut y = Vec::with_capacity(indices.len());
-        for (k, &i) in indices.iter().enumerate() {
-            if let Some(ahead) = indices.get(k + 8).and_then(|&j| self.pixels(j)) {
-                prefetch(ahead);
-            }
-            let px = self.pixels(i).ok_or_else(|| self.out_of_range(i))?;
-            scale_pixels(&mut x, px);
-            y.push(self.labels[self.start + i] as u32);
-        }
-        let x = Tensor::from_vec(x, (indices.len(), n), &Device::Cpu)?;
-        Ok((x, Tensor::from_vec(y, indices.len(), &Device::Cpu)?))
+        let rows =
+            indices.iter().map(|&i| self.pixels(i).ok_or_else(|| self.out_of_range(i))).collect::<Result<Vec<_>>>()?;
+        let labels = indices.iter().map(|&i| self.labels[self.start + i] as u32).collect();
+        images_to_batch(&rows, labels)
     }
 
     fn out_of_range(&self, index: usize) -> Error {
