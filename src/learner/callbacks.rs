@@ -217,14 +217,3 @@ impl Callback for GradientClip {
         }
     }
 }
-
-/// Stops training after its current batch when [`super::interrupt`] has been called (the
-/// program calls it on Ctrl-C). The loop itself checks too; this callback only names the reason.
-#[derive(Debug, Default)]
-pub struct Interrupt;
-
-impl Callback for Interrupt {
-    fn stop_reason(&self) -> Option<String> {
-        super::interrupted().then(|| "interrupted (Ctrl-C)".to_string())
-    }
-}

@@ -27,7 +27,7 @@ mod recorder;
 mod summary;
 
 pub use callback::{Callback, Ctx, Flow, State};
-pub use callbacks::{DivergenceGuard, EarlyStopping, GradientClip, Interrupt, ParamScheduler, SaveBest};
+pub use callbacks::{DivergenceGuard, EarlyStopping, GradientClip, ParamScheduler, SaveBest};
 pub use checkpoint::{latest_checkpoint, Checkpoint, CheckpointInfo};
 pub use loader::Loader;
 pub use log::{plot_log, plot_records, JsonlLogger};
