@@ -10,10 +10,13 @@ fn bundled_mnist_has_the_classic_split() {
     let m = Mnist::load(mnist_dir()).unwrap();
     assert_eq!((m.train.len(), m.valid.len(), m.test.len()), (50_000, 10_000, 10_000));
     assert_eq!((m.train.image_shape(), m.classes()), ((28, 28), 10));
-    // The validation set is the end of the training file: its first label is the file's 50,001st.
-    // MNIST's first training labels are 5, 0, 4, 1, 9.
+    // The training set starts the training file: MNIST's first labels are 5, 0, 4, 1, 9.
     let first: Vec<u32> = (0..5).map(|i| m.train.label(i).unwrap()).collect();
     assert_eq!(first, vec![5, 0, 4, 1, 9]);
+    // Validation is the end of the training file: its first image is the file's 50,001st.
+    let raw = minibatch::mnist::read_idx(&mnist_dir().join("train-labels-idx1-ubyte.gz"), 1).unwrap();
+    let tail: Vec<u32> = raw.data[50_000..50_010].iter().map(|&l| l as u32).collect();
+    assert_eq!((0..10).map(|i| m.valid.label(i).unwrap()).collect::<Vec<_>>(), tail);
     let (x, y) = m.valid.tensors().unwrap();
     assert_eq!((x.dims(), y.dims()), (&[10_000, 784][..], &[10_000][..]));
     let (lo, hi) = (x.min_all().unwrap().to_scalar::<f32>().unwrap(), x.max_all().unwrap().to_scalar::<f32>().unwrap());
