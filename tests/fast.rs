@@ -99,3 +99,26 @@ fn fast_and_plain_paths_agree_over_an_epoch_of_a_slice() {
     let plain_losses = run(&minibatch::mlp(&[784, 50, 10], 9).unwrap(), false);
     assert_close("fast against plain", &fast_losses, &plain_losses, 1e-4, 1e-4);
 }
+
+/// A deep model stores its hidden activations feature-major and multiplies in other layouts than
+/// the plain path: the gradients of every parameter must still be the plain path's.
+#[test]
+fn deep_fast_mlp_has_the_plain_paths_gradients() {
+    let data = Mnist::load(mnist_dir()).unwrap();
+    let (xb, yb) = DataLoader::new(data.train.slice(0, 48).unwrap(), 48).unwrap().iter().next().unwrap().unwrap();
+    let sizes = [784, 40, 24, 16, 10];
+    let (fast_model, plain_model) = (Mlp::new(&sizes, 3).unwrap(), minibatch::mlp(&sizes, 3).unwrap());
+    let fast_out = fast_model.forward(&xb).unwrap();
+    let plain_out = plain_model.forward(&xb).unwrap();
+    assert_eq!(fast_out.dims(), &[48, 10]);
+    assert_close("logits", &flat(&fast_out), &flat(&plain_out), 1e-5, 1e-5);
+    minibatch::backward(&fast::cross_entropy(&fast_out, &yb).unwrap(), &fast_model.parameters()).unwrap();
+    minibatch::backward(&cross_entropy(&plain_out, &yb).unwrap(), &plain_model.parameters()).unwrap();
+    let (fast_params, plain_params) = (fast_model.named_parameters(), plain_model.named_parameters());
+    assert_eq!(fast_params.len(), 8);
+    for ((name, f), (_, p)) in fast_params.iter().zip(&plain_params) {
+        let (fg, pg) = (flat(&f.grad().unwrap()), flat(&p.grad().unwrap()));
+        assert!(pg.iter().any(|v| v.abs() > 1e-4), "{name}: a gradient of zeros proves nothing");
+        assert_close(&format!("grad {name}"), &fg, &pg, 1e-5, 1e-4);
+    }
+}

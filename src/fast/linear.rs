@@ -1,19 +1,135 @@
 //! `x Wᵀ + b`, optionally followed by ReLU, as one custom op with its own backward.
 
-use super::gemm::{matmul, View};
+use super::gemm::{matmul, transpose, View, ViewMut};
 use super::storage::{cpu_f32, with_f32};
 use crate::error::{Error, Result};
 use crate::module::{is_grad_enabled, Param};
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
+use std::cell::RefCell;
+
+/// How a batch of activations is stored.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Order {
+    /// `[batch, features]`, one example per row: what the loader makes and the loss reads.
+    Batch,
+    /// `[features, batch]`, one feature per row: what the multiplies between hidden layers
+    /// run fastest on (see [`super::gemm::matmul`]).
+    Feature,
+}
+
+impl Order {
+    /// `(batch, features)` of a tensor of this order with dimensions `dims`.
+    fn sizes(self, dims: &[usize]) -> Option<(usize, usize)> {
+        match (self, dims) {
+            (Order::Batch, &[b, f]) => Some((b, f)),
+            (Order::Feature, &[f, b]) => Some((b, f)),
+            _ => None,
+        }
+    }
+
+    fn shape(self, batch: usize, features: usize) -> Shape {
+        match self {
+            Order::Batch => Shape::from((batch, features)),
+            Order::Feature => Shape::from((features, batch)),
+        }
+    }
+
+    /// The `[batch, features]` matrix stored in `data` in this order.
+    pub(crate) fn view(self, data: &[f32], batch: usize, features: usize) -> View<'_> {
+        match self {
+            Order::Batch => View::rows(data, features),
+            Order::Feature => View::transposed(data, batch),
+        }
+    }
+
+    fn view_mut(self, data: &mut [f32], batch: usize, features: usize) -> ViewMut<'_> {
+        match self {
+            Order::Batch => ViewMut::rows(data, features),
+            Order::Feature => ViewMut::transposed(data, batch),
+        }
+    }
+}
+
+thread_local! {
+    /// A reused buffer for an operand stored in the other order.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on the `[batch, features]` matrix `data` (stored in `order`) as a view in `want`
+/// order, transposing it into a reused buffer when the orders differ.
+fn in_order<R>(data: &[f32], order: Order, want: Order, batch: usize, features: usize, f: impl FnOnce(View) -> R) -> R {
+    if order == want {
+        return f(order.view(data, batch, features));
+    }
+    SCRATCH.with_borrow_mut(|buf| {
+        buf.resize(batch * features, 0.0);
+        match order {
+            Order::Batch => transpose(data, batch, features, buf),
+            Order::Feature => transpose(data, features, batch, buf),
+        }
+        f(want.view(buf, batch, features))
+    })
+}
+
+/// `y = x Wᵀ` (added to what `y` holds). With a feature-major output the input is read
+/// feature-major too (transposed first if needed): the destination column-major and `lhs`
+/// contiguous along `m` is the kernels' fast layout for `x Wᵀ`; row-major both ways is 3x slower.
+pub(crate) fn forward_product(x: &[f32], input: Order, w: &[f32], y: &mut [f32], output: Order, dims: Dims) {
+    let Dims { batch, inp, out } = dims;
+    let want = if output == Order::Feature { Order::Feature } else { input };
+    in_order(x, input, want, batch, inp, |x| {
+        matmul(batch, out, inp, output.view_mut(y, batch, out), true, x, View::transposed(w, inp))
+    })
+}
+
+/// `dW = gᵀ x` into `dw` (`[out, in]`, overwritten). The input is read batch-major (transposed
+/// first if needed): with both operands contiguous along the batch the product is 3x slower.
+pub(crate) fn weight_product(g: &[f32], output: Order, x: &[f32], input: Order, dw: &mut [f32], dims: Dims) {
+    let Dims { batch, inp, out } = dims;
+    let g = output.view(g, batch, out);
+    in_order(x, input, Order::Batch, batch, inp, |x| {
+        matmul(out, inp, batch, ViewMut::rows(dw, inp), false, View { data: g.data, rs: g.cs, cs: g.rs }, x)
+    })
+}
+
+/// `dx = g W` into `dx` (stored in the input's order, overwritten).
+pub(crate) fn input_product(g: &[f32], output: Order, w: &[f32], dx: &mut [f32], input: Order, dims: Dims) {
+    let Dims { batch, inp, out } = dims;
+    let g = output.view(g, batch, out);
+    matmul(batch, inp, out, input.view_mut(dx, batch, inp), false, g, View::rows(w, inp))
+}
+
+/// The sizes of one layer's products.
+#[derive(Clone, Copy)]
+pub(crate) struct Dims {
+    pub batch: usize,
+    pub inp: usize,
+    pub out: usize,
+}
 
 struct LinearOp {
     relu: bool,
+    /// How the input and the output are stored.
+    input: Order,
+    output: Order,
     /// Whether backward must compute the input's gradient (it need not for a batch of data).
     input_grad: bool,
     /// The parameters behind the weight and bias, when known: backward adds their gradients to
     /// them directly, rather than handing them to candle, which would add each to a fresh
     /// tensor of zeros first (two more passes over every weight gradient, each step).
     params: Option<(Param, Param)>,
+}
+
+impl LinearOp {
+    fn dims(&self, x: &[usize], w: &[usize]) -> candle_core::Result<Dims> {
+        let (Some((batch, inp)), &[out, inp_w]) = (self.input.sizes(x), w) else {
+            bail!("linear: expected a [batch, in] input and an [out, in] weight, found {x:?} and {w:?}")
+        };
+        if inp != inp_w {
+            bail!("linear: input of {inp} features, weight {w:?}");
+        }
+        Ok(Dims { batch, inp, out })
+    }
 }
 
 impl CustomOp3 for LinearOp {
@@ -35,21 +151,20 @@ impl CustomOp3 for LinearOp {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (x, w, b) = (cpu_f32(s1, l1, "input")?, cpu_f32(s2, l2, "weight")?, cpu_f32(s3, l3, "bias")?);
-        let (&[batch, inp], &[out, inp_w]) = (l1.dims(), l2.dims()) else {
-            bail!("linear: expected [batch, in] and [out, in]")
-        };
-        if inp != inp_w || b.len() != out {
-            bail!("linear: input of {inp} features, weight {:?}, bias of {}", l2.dims(), b.len());
+        let dims = self.dims(l1.dims(), l2.dims())?;
+        if b.len() != dims.out {
+            bail!("linear: {} outputs, bias of {}", dims.out, b.len());
         }
-        let mut y: Vec<f32> = Vec::with_capacity(batch * out);
-        for _ in 0..batch {
-            y.extend_from_slice(b);
+        let mut y: Vec<f32> = Vec::with_capacity(dims.batch * dims.out);
+        match self.output {
+            Order::Batch => (0..dims.batch).for_each(|_| y.extend_from_slice(b)),
+            Order::Feature => b.iter().for_each(|&v| y.extend(std::iter::repeat_n(v, dims.batch))),
         }
-        matmul(batch, out, inp, &mut y, true, View::rows(x, inp), View::transposed(w, inp));
+        forward_product(x, self.input, w, &mut y, self.output, dims);
         if self.relu {
             y.iter_mut().for_each(|v| *v = v.max(0.0));
         }
-        Ok((CpuStorage::F32(y), Shape::from((batch, out))))
+        Ok((CpuStorage::F32(y), self.output.shape(dims.batch, dims.out)))
     }
 
     fn bwd(
@@ -60,8 +175,8 @@ impl CustomOp3 for LinearOp {
         res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (batch, out) = res.dims2()?;
-        let inp = w.dims2()?.1;
+        let dims = self.dims(x.dims(), w.dims())?;
+        let Dims { batch, inp, out } = dims;
         let grad = grad.contiguous()?;
         let g: Vec<f32> = with_f32(&grad, "gradient", |g| {
             if !self.relu {
@@ -71,20 +186,17 @@ impl CustomOp3 for LinearOp {
         })?;
         let mut dw = vec![0f32; out * inp];
         with_f32(x, "input", |x| {
-            matmul(out, inp, batch, &mut dw, false, View::transposed(&g, out), View::rows(x, inp));
+            weight_product(&g, self.output, x, self.input, &mut dw, dims);
             Ok(())
         })?;
-        let mut db = vec![0f32; out];
-        for row in g.chunks_exact(out) {
-            db.iter_mut().zip(row).for_each(|(d, v)| *d += v);
-        }
+        let db = bias_grad(&g, self.output, dims);
         let dx = if self.input_grad {
             let mut dx = vec![0f32; batch * inp];
             with_f32(w, "weight", |w| {
-                matmul(batch, inp, out, &mut dx, false, View::rows(&g, out), View::rows(w, inp));
+                input_product(&g, self.output, w, &mut dx, self.input, dims);
                 Ok(())
             })?;
-            Some(Tensor::from_vec(dx, (batch, inp), &Device::Cpu)?)
+            Some(Tensor::from_vec(dx, self.input.shape(batch, inp), &Device::Cpu)?)
         } else {
             None
         };
@@ -96,6 +208,20 @@ impl CustomOp3 for LinearOp {
             return Ok((dx, None, None));
         }
         Ok((dx, Some(dw), Some(db)))
+    }
+}
+
+/// The bias gradient: `g` summed over the batch.
+fn bias_grad(g: &[f32], order: Order, dims: Dims) -> Vec<f32> {
+    match order {
+        Order::Batch => {
+            let mut db = vec![0f32; dims.out];
+            for row in g.chunks_exact(dims.out) {
+                db.iter_mut().zip(row).for_each(|(d, v)| *d += v);
+            }
+            db
+        }
+        Order::Feature => g.chunks_exact(dims.batch).map(|row| row.iter().sum()).collect(),
     }
 }
 
@@ -114,21 +240,33 @@ impl CustomOp3 for LinearOp {
 /// # Ok::<(), minibatch::Error>(())
 /// ```
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
-    apply(x, w, b, relu, None)
+    apply(x, w, b, relu, (Order::Batch, Order::Batch), None)
 }
 
 /// [`linear`] on a weight and bias parameter: the same value, and a backward that adds their
 /// gradients straight into the parameters (as `backward` would), skipping candle's extra copy.
 pub fn linear_params(x: &Tensor, w: &Param, b: &Param, relu: bool) -> Result<Tensor> {
-    let params = is_grad_enabled().then(|| (w.clone(), b.clone()));
-    apply(x, &w.tensor(), &b.tensor(), relu, params)
+    linear_in_order(x, w, b, relu, (Order::Batch, Order::Batch))
 }
 
-fn apply(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool, params: Option<(Param, Param)>) -> Result<Tensor> {
+/// [`linear_params`] on activations stored in the given `(input, output)` orders.
+pub(crate) fn linear_in_order(x: &Tensor, w: &Param, b: &Param, relu: bool, orders: (Order, Order)) -> Result<Tensor> {
+    let params = is_grad_enabled().then(|| (w.clone(), b.clone()));
+    apply(x, &w.tensor(), &b.tensor(), relu, orders, params)
+}
+
+fn apply(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    relu: bool,
+    (input, output): (Order, Order),
+    params: Option<(Param, Param)>,
+) -> Result<Tensor> {
     if x.rank() != 2 {
         return Err(Error::invalid("fast linear input", "[batch, features]", format!("{:?}", x.dims())));
     }
     let x = x.contiguous()?;
-    let op = LinearOp { relu, input_grad: x.track_op(), params };
+    let op = LinearOp { relu, input, output, input_grad: x.track_op(), params };
     Ok(x.apply_op3_arc(&w.contiguous()?, &b.contiguous()?, std::sync::Arc::new(Box::new(op)))?)
 }

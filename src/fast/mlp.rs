@@ -1,6 +1,6 @@
 //! A multi-layer perceptron that runs on the fused kernels.
 
-use super::linear_params;
+use super::linear::{linear_in_order, Order};
 use crate::error::{Error, Result};
 use crate::module::{Linear, Module, ReLU, Registered};
 use crate::rng::Rng;
@@ -42,6 +42,15 @@ impl Mlp {
     }
 }
 
+/// The `(input, output)` orders of layer `i` of `layers`: the hidden activations are stored
+/// feature-major, the fast layout for every product but one (see [`super::linear`]); the
+/// batch comes in and the logits go out batch-major.
+pub(crate) fn orders(i: usize, layers: usize) -> (Order, Order) {
+    let input = if i == 0 { Order::Batch } else { Order::Feature };
+    let output = if i + 1 == layers { Order::Batch } else { Order::Feature };
+    (input, output)
+}
+
 impl Registered for Mlp {
     fn named_children(&self) -> Vec<(String, &dyn Module)> {
         let mut v: Vec<(String, &dyn Module)> = Vec::with_capacity(2 * self.layers.len());
@@ -57,11 +66,10 @@ impl Registered for Mlp {
 
 impl Module for Mlp {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let last = self.layers.len() - 1;
         let mut x = xs.clone();
         for (i, l) in self.layers.iter().enumerate() {
             let b = l.bias().ok_or_else(|| Error::Unsupported("fast::Mlp needs biases".into()))?;
-            x = linear_params(&x, l.weight(), b, i < last)?;
+            x = linear_in_order(&x, l.weight(), b, i + 1 < self.layers.len(), orders(i, self.layers.len()))?;
         }
         Ok(x)
     }
