@@ -1,8 +1,9 @@
 //! Matrix multiplies on `f32` slices through the `gemm` crate (the kernel candle itself uses).
 
-use super::linear::{forward_product, input_product, weight_product, Dims, Order};
+use super::linear::{forward_input_order, forward_product, input_product, weight_input_order, weight_product, Dims};
 use super::mlp::orders;
 use gemm::Parallelism;
+use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
 /// A strided matrix: element `(r, c)` is `data[r * rs + c * cs]`.
@@ -29,24 +30,41 @@ impl<'a> View<'a> {
     }
 }
 
-/// A strided matrix that a multiply writes: element `(r, c)` is `data[r * rs + c * cs]`.
+/// A strided matrix that a multiply writes: element `(r, c)` is `data[r * rs + c * cs]`. Its
+/// memory may be uninitialised (see [`filled`]) unless the multiply accumulates into it.
 pub(crate) struct ViewMut<'a> {
-    pub data: &'a mut [f32],
+    data: &'a mut [MaybeUninit<f32>],
+    initialised: bool,
     pub rs: usize,
     pub cs: usize,
 }
 
 impl<'a> ViewMut<'a> {
-    /// A row-major matrix with `cols` columns.
-    pub fn rows(data: &'a mut [f32], cols: usize) -> Self {
-        ViewMut { data, rs: cols, cs: 1 }
+    /// A matrix in initialised memory.
+    pub fn new(data: &'a mut [f32], rs: usize, cs: usize) -> Self {
+        // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and a multiply only ever writes
+        // initialised values through this view.
+        let data = unsafe { &mut *(data as *mut [f32] as *mut [MaybeUninit<f32>]) };
+        ViewMut { data, initialised: true, rs, cs }
     }
 
-    /// The transpose of a row-major matrix with `cols` columns (a column-major matrix with
-    /// `cols` rows).
-    pub fn transposed(data: &'a mut [f32], cols: usize) -> Self {
-        ViewMut { data, rs: 1, cs: cols }
+    /// A matrix in memory that may be uninitialised: a multiply must overwrite it.
+    pub fn uninit(data: &'a mut [MaybeUninit<f32>], rs: usize, cs: usize) -> Self {
+        ViewMut { data, initialised: false, rs, cs }
     }
+}
+
+/// A vector of `len` floats written by `fill` without being zeroed first: `fill` gets the
+/// memory and must hand it to one multiply that overwrites all of it (`accumulate` false, a view
+/// covering all `len` elements). Zeroing the gradients first took 3% of the notebook's step.
+pub(crate) fn filled(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    fill(&mut v.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` wrote every element (its contract, kept by both callers: each hands the
+    // buffer to one multiply with `accumulate` false whose view covers all of it; gemm writes
+    // zeros when `k` is 0).
+    unsafe { v.set_len(len) };
+    v
 }
 
 fn fits(len: usize, rs: usize, cs: usize, rows: usize, cols: usize) -> bool {
@@ -59,7 +77,7 @@ const PARALLEL_WORK: usize = 1 << 23;
 
 /// The kernels' own thread pool ([`crate::threads::kernel_threads`]): candle's pool is kept at one thread
 /// (fastest for its many small operations), while a large multiply is worth splitting.
-fn pool() -> Option<&'static rayon::ThreadPool> {
+pub(crate) fn pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
         let threads = crate::threads::kernel_threads();
@@ -79,6 +97,7 @@ fn pool() -> Option<&'static rayon::ThreadPool> {
 pub(crate) fn matmul(m: usize, n: usize, k: usize, dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
     let ok = fits(dst.data.len(), dst.rs, dst.cs, m, n) && lhs.fits(m, k) && rhs.fits(k, n);
     assert!(ok, "matmul: operand too small");
+    assert!(dst.initialised || !accumulate, "matmul: accumulating into uninitialised memory");
     let par = match pool() {
         Some(pool) if m * n * k >= PARALLEL_WORK => Some(pool),
         _ => None,
@@ -90,7 +109,7 @@ pub(crate) fn matmul(m: usize, n: usize, k: usize, dst: ViewMut, accumulate: boo
             m,
             n,
             k,
-            dst.data.as_mut_ptr(),
+            dst.data.as_mut_ptr() as *mut f32,
             dst.cs as isize,
             dst.rs as isize,
             accumulate,
@@ -114,25 +133,26 @@ pub(crate) fn matmul(m: usize, n: usize, k: usize, dst: ViewMut, accumulate: boo
     }
 }
 
-/// `dst[c * rows + r] = src[r * cols + c]`: the transpose of a row-major `rows x cols` matrix.
-/// Used on batches of activations (a few hundred kilobytes, just written), never on weights:
-/// transposing a 3 MB weight each step costs more than a slow layout.
-pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    assert!(src.len() >= rows * cols && dst.len() >= rows * cols, "transpose: operand too small");
+/// `dst[c * ld + r] = src[r * cols + c]`: the transpose of a row-major `rows x cols` matrix, its
+/// rows `ld >= rows` apart. Used on batches of activations (a few hundred kilobytes, just
+/// written), never on weights: transposing a 3 MB weight each step costs more than a slow layout.
+pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
+    let fits = ld >= rows && (cols == 0 || dst.len() >= (cols - 1) * ld + rows);
+    assert!(src.len() >= rows * cols && fits, "transpose: operand too small");
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx") {
         // SAFETY: the CPU has AVX (checked just above), and the assert keeps every 8x8 block
         // inside both slices.
-        return unsafe { transpose_avx(src, rows, cols, dst) };
+        return unsafe { transpose_avx(src, rows, cols, dst, ld) };
     }
-    transpose_rest(src, rows, cols, dst, (0, 0));
+    transpose_rest(src, rows, cols, dst, ld, (0, 0));
 }
 
 /// The elements outside the top-left `done.0 x done.1` corner, one at a time.
-fn transpose_rest(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], done: (usize, usize)) {
+fn transpose_rest(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize, done: (usize, usize)) {
     for r in 0..rows {
         for c in if r < done.0 { done.1 } else { 0 }..cols {
-            dst[c * rows + r] = src[r * cols + c];
+            dst[c * ld + r] = src[r * cols + c];
         }
     }
 }
@@ -141,7 +161,7 @@ fn transpose_rest(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], done: 
 /// then the edges one at a time: about ten times the scalar loop's speed.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
     use std::arch::x86_64::*;
     let (full_rows, full_cols) = (rows / 8 * 8, cols / 8 * 8);
     for r0 in (0..full_rows).step_by(8) {
@@ -164,14 +184,14 @@ unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) 
             let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
             let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
             let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-            let d = dst.as_mut_ptr().add(c0 * rows + r0);
+            let d = dst.as_mut_ptr().add(c0 * ld + r0);
             for (j, (a, b)) in [(s0, s4), (s1, s5), (s2, s6), (s3, s7)].into_iter().enumerate() {
-                _mm256_storeu_ps(d.add(j * rows), _mm256_permute2f128_ps::<0x20>(a, b));
-                _mm256_storeu_ps(d.add((j + 4) * rows), _mm256_permute2f128_ps::<0x31>(a, b));
+                _mm256_storeu_ps(d.add(j * ld), _mm256_permute2f128_ps::<0x20>(a, b));
+                _mm256_storeu_ps(d.add((j + 4) * ld), _mm256_permute2f128_ps::<0x31>(a, b));
             }
         }
     }
-    transpose_rest(src, rows, cols, dst, (full_rows, full_cols));
+    transpose_rest(src, rows, cols, dst, ld, (full_rows, full_cols));
 }
 
 /// The time of the matrix multiplies alone of one training epoch of an MLP with these layer
@@ -185,7 +205,9 @@ pub fn matmul_floor(sizes: &[usize], n: usize, bs: usize) -> Duration {
     let acts: Vec<Vec<f32>> = sizes.iter().map(|&s| vec![0.5f32; bs * s]).collect();
     let mut outs: Vec<Vec<f32>> = sizes.iter().map(|&s| vec![0f32; bs * s]).collect();
     let weights: Vec<Vec<f32>> = sizes.windows(2).map(|w| vec![0.01f32; w[0] * w[1]]).collect();
-    let mut wgrads = weights.clone();
+    let written = |len: usize| vec![MaybeUninit::new(0f32); len];
+    let mut wgrads: Vec<_> = sizes.windows(2).map(|w| written(w[0] * w[1])).collect();
+    let mut dxs: Vec<_> = sizes.iter().map(|&s| written(bs * s)).collect();
     let start = Instant::now();
     for _ in 0..n / bs {
         for (l, w) in sizes.windows(2).enumerate() {
@@ -193,20 +215,20 @@ pub fn matmul_floor(sizes: &[usize], n: usize, bs: usize) -> Duration {
             let (input, output) = orders(l, layers);
             // Each operand already in the order the product reads it: the transposes the fast
             // path makes first are not multiplies.
-            let input = if output == Order::Feature { Order::Feature } else { input };
-            forward_product(&acts[l], input, &weights[l], &mut outs[l + 1], output, dims);
+            let read = forward_input_order(input, output, dims.out);
+            forward_product(&acts[l], read, &weights[l], &mut outs[l + 1], output, dims);
         }
         for (l, w) in sizes.windows(2).enumerate().rev() {
             let dims = Dims { batch: bs, inp: w[0], out: w[1] };
             let (input, output) = orders(l, layers);
             let g = &acts[l + 1];
-            weight_product(g, output, &acts[l], Order::Batch, &mut wgrads[l], dims);
+            weight_product(g, output, &acts[l], weight_input_order(input, dims.out), &mut wgrads[l], dims);
             if l > 0 {
-                input_product(g, output, &weights[l], &mut outs[l], input, dims);
+                input_product(g, output, &weights[l], &mut dxs[l], input, dims);
             }
         }
     }
-    std::hint::black_box((&outs, &wgrads));
+    std::hint::black_box((&outs, &wgrads, &dxs));
     start.elapsed()
 }
 
@@ -216,17 +238,19 @@ mod tests {
 
     #[test]
     fn transpose_moves_every_element_once_for_any_shape() {
-        for (rows, cols) in [(1, 1), (8, 8), (3, 17), (16, 24), (64, 50), (13, 9), (9, 13), (0, 5)] {
+        let shapes = [(1, 1), (8, 8), (3, 17), (16, 24), (64, 50), (13, 9), (9, 13), (0, 5)];
+        for ((rows, cols), pad) in shapes.into_iter().flat_map(|s| [(s, 0), (s, 3)]) {
+            let ld = rows + pad;
             let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
-            let mut dst = vec![-1f32; rows * cols];
-            transpose(&src, rows, cols, &mut dst);
-            let mut want = vec![0f32; rows * cols];
+            let mut dst = vec![-1f32; cols * ld];
+            transpose(&src, rows, cols, &mut dst, ld);
+            let mut want = vec![-1f32; cols * ld];
             for r in 0..rows {
                 for c in 0..cols {
-                    want[c * rows + r] = src[r * cols + c];
+                    want[c * ld + r] = src[r * cols + c];
                 }
             }
-            assert_eq!(dst, want, "{rows}x{cols}");
+            assert_eq!(dst, want, "{rows}x{cols}, rows {ld} apart");
         }
     }
 }

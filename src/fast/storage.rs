@@ -25,6 +25,9 @@ pub(crate) fn with_f32<R>(
     }
 }
 
+/// Parameters from which the in-place step runs on the kernel threads.
+const PARALLEL_LEN: usize = 1 << 18;
+
 /// `p -= lr * g`, in place.
 struct SgdStep {
     lr: f32,
@@ -44,8 +47,14 @@ impl InplaceOp2 for SgdStep {
             bail!("sgd-step: {} values against {} gradients", p.len(), g.len());
         }
         // The same two roundings as the plain `p - g * lr`, so both paths agree to the bit.
-        for (p, g) in p.iter_mut().zip(g) {
-            *p -= *g * self.lr;
+        let step = |p: &mut [f32], g: &[f32]| p.iter_mut().zip(g).for_each(|(p, g)| *p -= *g * self.lr);
+        match super::gemm::pool() {
+            // A large weight (the wide model's 800,000) is split between the kernel threads.
+            Some(pool) if p.len() >= PARALLEL_LEN => pool.install(|| {
+                use rayon::prelude::*;
+                p.par_chunks_mut(PARALLEL_LEN / 4).zip(g.par_chunks(PARALLEL_LEN / 4)).for_each(|(p, g)| step(p, g))
+            }),
+            _ => step(p, g),
         }
         Ok(())
     }
