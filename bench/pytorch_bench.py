@@ -7,8 +7,10 @@ The data loaders alone:                                   python3 bench/pytorch_
 For each configuration it trains the same model (nn.Sequential of Linear/ReLU, PyTorch's default
 init, SGD, cross_entropy) on the first 50,000 MNIST training images, twice: with
 DataLoader(TensorDataset, bs, shuffle=True) and with hand-sliced tensors in a shuffled order.
-It reports the median seconds per training epoch of each, then runs `minibatch bench --json`
-(target/release/minibatch, built if missing) in the same session and prints the ratios.
+Each round times PyTorch on one configuration (median seconds per training epoch of each loop),
+then runs `minibatch bench --json --configs NAME` (target/release/minibatch, built if missing)
+right after it; every ratio pairs the two halves of one round, and the table prints the median
+over rounds (--rounds, default 3): on a shared machine a core can be away for seconds at a time.
 """
 import argparse, gzip, json, os, subprocess, sys, time
 
@@ -62,6 +64,7 @@ def median_time(fn, epochs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="PyTorch-then-minibatch rounds per configuration")
     ap.add_argument("--configs", default="notebook,wide,deep")
     ap.add_argument("--data", default="data/mnist")
     ap.add_argument("--loader", action="store_true", help="time the data loaders alone (minibatch bench data)")
@@ -73,32 +76,52 @@ def main():
     if args.loader:
         return bench_loader(x, y, args.epochs)
     names = args.configs.split(",")
-    torch_rows = {}
-    for name in names:
-        sizes, bs, lr = CONFIGS[name]
-        model = model_for(sizes); opt = torch.optim.SGD(model.parameters(), lr=lr)
-        dl = DataLoader(TensorDataset(x, y), bs, shuffle=True)
-        t_dl = median_time(lambda: epoch_dataloader(model, opt, dl), args.epochs)
-        model = model_for(sizes); opt = torch.optim.SGD(model.parameters(), lr=lr)
-        t_sl = median_time(lambda: epoch_sliced(model, opt, x, y, bs), args.epochs)
-        torch_rows[name] = (t_dl, t_sl)
-        print(json.dumps({"pytorch": torch.__version__, "threads": torch.get_num_threads(), "config": name,
-                          "dataloader_s_per_epoch": t_dl, "sliced_s_per_epoch": t_sl}), flush=True)
-
     exe = os.path.join("target", "release", "minibatch")
     if not os.path.exists(exe):
         subprocess.run(["cargo", "build", "--release"], check=True)
-    out = subprocess.run([exe, "bench", "--json", "--epochs", str(args.epochs), "--configs", ",".join(names)],
-                         check=True, capture_output=True, text=True).stdout
-    ours = [json.loads(l) for l in out.splitlines() if l.strip()]
+    # The machine is shared: whole seconds where a core is lent elsewhere are common. Each round
+    # times PyTorch and minibatch on one configuration back to back, and each ratio pairs the two
+    # of one round; the table shows the median over rounds.
+    rounds = []
+    for r in range(args.rounds):
+        for name in names:
+            torch_dl, torch_sl = torch_epochs(name, x, y, args.epochs)
+            out = subprocess.run([exe, "bench", "--json", "--epochs", str(args.epochs), "--configs", name],
+                                 check=True, capture_output=True, text=True).stdout
+            for row in (json.loads(l) for l in out.splitlines() if l.strip()):
+                row.update(round=r, torch_dataloader_s=torch_dl, torch_sliced_s=torch_sl, pytorch=torch.__version__,
+                           torch_threads=torch.get_num_threads())
+                print(json.dumps(row), flush=True)
+                rounds.append(row)
     print()
+    print(f"median over {args.rounds} rounds of {args.epochs} epochs; each ratio within one round")
     print(f"{'config':<9} {'path':<5} {'minibatch s':>11} {'/ torch DataLoader':>18} {'/ torch sliced':>14} {'x floor':>8}")
-    for r in ours:
-        t_dl, t_sl = torch_rows[r["config"]]
-        s = r["median_epoch_seconds"]
-        print(f"{r['config']:<9} {r['path']:<5} {s:>11.3f} {s / t_dl:>18.2f} {s / t_sl:>14.2f} {r['ratio_to_floor']:>8.2f}")
+    med = lambda v: sorted(v)[len(v) // 2]
     for name in names:
-        print(f"{name:<9} torch {torch_rows[name][0]:>11.3f} (DataLoader), {torch_rows[name][1]:.3f} (sliced)")
+        for path in ("plain", "fast"):
+            rows = [r for r in rounds if r["config"] == name and r["path"] == path]
+            if not rows:
+                continue
+            s = med([r["median_epoch_seconds"] for r in rows])
+            dl = med([r["median_epoch_seconds"] / r["torch_dataloader_s"] for r in rows])
+            sl = med([r["median_epoch_seconds"] / r["torch_sliced_s"] for r in rows])
+            fl = med([r["ratio_to_floor"] for r in rows])
+            print(f"{name:<9} {path:<5} {s:>11.3f} {dl:>18.2f} {sl:>14.2f} {fl:>8.2f}")
+    for name in names:
+        rows = [r for r in rounds if r["config"] == name]
+        print(f"{name:<9} torch {med([r['torch_dataloader_s'] for r in rows]):>11.3f} (DataLoader), "
+              f"{med([r['torch_sliced_s'] for r in rows]):.3f} (sliced)")
+
+
+def torch_epochs(name, x, y, epochs):
+    """Median seconds per epoch of PyTorch on configuration `name`: with its DataLoader, and sliced."""
+    sizes, bs, lr = CONFIGS[name]
+    model = model_for(sizes); opt = torch.optim.SGD(model.parameters(), lr=lr)
+    dl = DataLoader(TensorDataset(x, y), bs, shuffle=True)
+    t_dl = median_time(lambda: epoch_dataloader(model, opt, dl), epochs)
+    model = model_for(sizes); opt = torch.optim.SGD(model.parameters(), lr=lr)
+    t_sl = median_time(lambda: epoch_sliced(model, opt, x, y, bs), epochs)
+    return t_dl, t_sl
 
 
 def bench_loader(x, y, epochs):
