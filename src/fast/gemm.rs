@@ -1,6 +1,6 @@
 //! Matrix multiplies on `f32` slices through the `gemm` crate (the kernel candle itself uses).
 
-use super::linear::{forward_input_order, forward_product, input_product, weight_input_order, weight_product, Dims};
+use super::linear::{compute_order, forward_product, input_product, weight_product, Dims, Order};
 use super::mlp::orders;
 use gemm::Parallelism;
 use std::mem::MaybeUninit;
@@ -210,21 +210,20 @@ pub fn matmul_floor(sizes: &[usize], n: usize, bs: usize) -> Duration {
     let mut dxs: Vec<_> = sizes.iter().map(|&s| written(bs * s)).collect();
     let start = Instant::now();
     for _ in 0..n / bs {
+        // Each operand already in the order the product reads it: the transposes the fast path
+        // makes first are not multiplies.
         for (l, w) in sizes.windows(2).enumerate() {
             let dims = Dims { batch: bs, inp: w[0], out: w[1] };
-            let (input, output) = orders(l, layers);
-            // Each operand already in the order the product reads it: the transposes the fast
-            // path makes first are not multiplies.
-            let read = forward_input_order(input, output, dims.out);
-            forward_product(&acts[l], read, &weights[l], &mut outs[l + 1], output, dims);
+            let order = compute_order(orders(l, layers).0, orders(l, layers).1);
+            forward_product(&acts[l], order, &weights[l], &mut outs[l + 1], order, dims);
         }
         for (l, w) in sizes.windows(2).enumerate().rev() {
             let dims = Dims { batch: bs, inp: w[0], out: w[1] };
             let (input, output) = orders(l, layers);
-            let g = &acts[l + 1];
-            weight_product(g, output, &acts[l], weight_input_order(input, dims.out), &mut wgrads[l], dims);
+            let (order, g) = (compute_order(input, output), &acts[l + 1]);
+            weight_product(g, order, &acts[l], Order::Batch, &mut wgrads[l], dims);
             if l > 0 {
-                input_product(g, output, &weights[l], &mut dxs[l], input, dims);
+                input_product(g, order, &weights[l], &mut dxs[l], input, dims);
             }
         }
     }

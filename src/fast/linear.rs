@@ -38,7 +38,7 @@ impl Order {
     }
 
     /// The `[batch, features]` matrix stored in `data` in this order.
-    pub(crate) fn view(self, data: &[f32], batch: usize, features: usize) -> View<'_> {
+    fn view(self, data: &[f32], batch: usize, features: usize) -> View<'_> {
         match self {
             Order::Batch => View::rows(data, features),
             Order::Feature => View::transposed(data, batch),
@@ -81,48 +81,37 @@ fn in_order<R>(data: &[f32], order: Order, want: Order, batch: usize, features: 
     })
 }
 
-/// Whether a product with `out` outputs per transposed input element is worth the transpose
-/// that gives it a fast layout: the copy costs about what 16 multiply-adds per element do.
-/// (The notebook's 50 outputs gain 20 µs a step for 7 µs of transpose; the 10 logits would lose.)
-fn worth_transposing(out: usize) -> bool {
-    out >= 32
-}
-
-/// The order the forward product reads its input in.
-pub(crate) fn forward_input_order(input: Order, output: Order, out: usize) -> Order {
-    if output == Order::Feature && worth_transposing(out) {
-        Order::Feature
-    } else {
-        input
-    }
-}
-
-/// The order the weight gradient's product reads the layer's input in.
-pub(crate) fn weight_input_order(input: Order, out: usize) -> Order {
-    if worth_transposing(out) {
+/// The order a layer with this input and output computes in: feature-major unless both ends are
+/// batch-major. A layer from feature-major activations to batch-major logits computes
+/// feature-major and transposes its small output (and the incoming gradient): its three
+/// products then all run in fast layouts.
+pub(crate) fn compute_order(input: Order, output: Order) -> Order {
+    if input == Order::Batch && output == Order::Batch {
         Order::Batch
     } else {
-        input
+        Order::Feature
     }
 }
 
 /// `y = x Wᵀ` (added to what `y` holds). With a feature-major output the input is read
-/// feature-major too (transposed first if it pays): the destination column-major and `lhs`
+/// feature-major too (the batch transposed first): the destination column-major and `lhs`
 /// contiguous along `m` is the kernels' fast layout for `x Wᵀ`; row-major both ways is 3x slower.
 pub(crate) fn forward_product(x: &[f32], input: Order, w: &[f32], y: &mut [f32], output: Order, dims: Dims) {
     let Dims { batch, inp, out } = dims;
-    in_order(x, input, forward_input_order(input, output, out), batch, inp, |x| {
+    in_order(x, input, output, batch, inp, |x| {
         let (rs, cs) = output.strides(batch, out);
         matmul(batch, out, inp, ViewMut::new(y, rs, cs), true, x, View::transposed(w, inp))
     })
 }
 
-/// `dW = gᵀ x` into `dw` (`[out, in]`, written whole; see [`filled`]). The input is read batch-major (transposed
-/// first if it pays): with both operands contiguous along the batch the product is 3x slower.
+/// `dW = gᵀ x` into `dw` (`[out, in]`, written whole; see [`filled`]). The input is read
+/// batch-major (transposed first if need be): with both operands contiguous along the batch the
+/// product is 3x slower. (For the wide model's 10 logits too: transposing its 256x1024 input
+/// beats multiplying in the slow layout.)
 pub(crate) fn weight_product(g: &[f32], output: Order, x: &[f32], input: Order, dw: &mut [Uninit], dims: Dims) {
     let Dims { batch, inp, out } = dims;
     let g = output.view(g, batch, out);
-    in_order(x, input, weight_input_order(input, out), batch, inp, |x| {
+    in_order(x, input, Order::Batch, batch, inp, |x| {
         matmul(out, inp, batch, ViewMut::uninit(dw, inp, 1), false, View { data: g.data, rs: g.cs, cs: g.rs }, x)
     })
 }
@@ -166,6 +155,25 @@ impl LinearOp {
         }
         Ok(Dims { batch, inp, out })
     }
+
+    /// The gradient of the output before the ReLU (zero where the ReLU cut), in the output's order.
+    fn output_grad(&self, grad: &Tensor, res: &Tensor) -> candle_core::Result<Vec<f32>> {
+        let grad = grad.contiguous()?;
+        with_f32(&grad, "gradient", |g| {
+            if !self.relu {
+                return Ok(g.to_vec());
+            }
+            with_f32(res, "output", |r| Ok(g.iter().zip(r).map(|(&g, &r)| if r > 0.0 { g } else { 0.0 }).collect()))
+        })
+    }
+}
+
+/// The `[batch, features]` matrix `data`, stored in `order`, stored in the other order.
+fn reordered(data: &[f32], order: Order, batch: usize, features: usize) -> Vec<f32> {
+    let (rows, cols) = if order == Order::Batch { (batch, features) } else { (features, batch) };
+    let mut out = vec![0f32; rows * cols];
+    transpose(data, rows, cols, &mut out, rows);
+    out
 }
 
 impl CustomOp3 for LinearOp {
@@ -191,15 +199,17 @@ impl CustomOp3 for LinearOp {
         if b.len() != dims.out {
             bail!("linear: {} outputs, bias of {}", dims.out, b.len());
         }
+        let order = compute_order(self.input, self.output);
         let mut y: Vec<f32> = Vec::with_capacity(dims.batch * dims.out);
-        match self.output {
+        match order {
             Order::Batch => (0..dims.batch).for_each(|_| y.extend_from_slice(b)),
             Order::Feature => b.iter().for_each(|&v| y.extend(std::iter::repeat_n(v, dims.batch))),
         }
-        forward_product(x, self.input, w, &mut y, self.output, dims);
+        forward_product(x, self.input, w, &mut y, order, dims);
         if self.relu {
             y.iter_mut().for_each(|v| *v = v.max(0.0));
         }
+        let y = if order == self.output { y } else { reordered(&y, order, dims.batch, dims.out) };
         Ok((CpuStorage::F32(y), self.output.shape(dims.batch, dims.out)))
     }
 
@@ -213,20 +223,15 @@ impl CustomOp3 for LinearOp {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dims = self.dims(x.dims(), w.dims())?;
         let Dims { batch, inp, out } = dims;
-        let grad = grad.contiguous()?;
-        let g: Vec<f32> = with_f32(&grad, "gradient", |g| {
-            if !self.relu {
-                return Ok(g.to_vec());
-            }
-            with_f32(res, "output", |r| Ok(g.iter().zip(r).map(|(&g, &r)| if r > 0.0 { g } else { 0.0 }).collect()))
-        })?;
-        let dw = with_f32(x, "input", |x| {
-            Ok(filled(out * inp, |dw| weight_product(&g, self.output, x, self.input, dw, dims)))
-        })?;
-        let db = bias_grad(&g, self.output, dims);
+        let order = compute_order(self.input, self.output);
+        let g = self.output_grad(grad, res)?;
+        let g = if order == self.output { g } else { reordered(&g, self.output, batch, out) };
+        let dw =
+            with_f32(x, "input", |x| Ok(filled(out * inp, |dw| weight_product(&g, order, x, self.input, dw, dims))))?;
+        let db = bias_grad(&g, order, dims);
         let dx = if self.input_grad {
             let dx = with_f32(w, "weight", |w| {
-                Ok(filled(batch * inp, |dx| input_product(&g, self.output, w, dx, self.input, dims)))
+                Ok(filled(batch * inp, |dx| input_product(&g, order, w, dx, self.input, dims)))
             })?;
             Some(Tensor::from_vec(dx, self.input.shape(batch, inp), &Device::Cpu)?)
         } else {

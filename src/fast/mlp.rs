@@ -43,8 +43,8 @@ impl Mlp {
 }
 
 /// The `(input, output)` orders of layer `i` of `layers`: the hidden activations are stored
-/// feature-major, the fast layout for every product but one (see [`super::linear`]); the
-/// batch comes in and the logits go out batch-major.
+/// feature-major, the order in which every product can run in a fast layout (see
+/// [`super::linear`]); the batch comes in and the logits go out batch-major.
 pub(crate) fn orders(i: usize, layers: usize) -> (Order, Order) {
     let input = if i == 0 { Order::Batch } else { Order::Feature };
     let output = if i + 1 == layers { Order::Batch } else { Order::Feature };
