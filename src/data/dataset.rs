@@ -37,6 +37,14 @@ pub trait Dataset {
             })
             .collect()
     }
+
+    /// A hint that the items at `indices` will be asked for soon: a dataset whose items live in
+    /// memory can start loading them into the cache while the model works on the batch before.
+    /// The default does nothing; [`crate::ImageDataset`] prefetches its images' bytes, which
+    /// the loader asks for one batch ahead.
+    fn prefetch(&self, indices: &[usize]) {
+        let _ = indices;
+    }
 }
 
 impl<D: Dataset + ?Sized> Dataset for std::sync::Arc<D> {
@@ -50,6 +58,9 @@ impl<D: Dataset + ?Sized> Dataset for std::sync::Arc<D> {
     fn get_batch(&self, indices: &[usize]) -> Result<Vec<Self::Item>> {
         (**self).get_batch(indices)
     }
+    fn prefetch(&self, indices: &[usize]) {
+        (**self).prefetch(indices)
+    }
 }
 
 impl<D: Dataset + ?Sized> Dataset for &D {
@@ -62,6 +73,9 @@ impl<D: Dataset + ?Sized> Dataset for &D {
     }
     fn get_batch(&self, indices: &[usize]) -> Result<Vec<Self::Item>> {
         (**self).get_batch(indices)
+    }
+    fn prefetch(&self, indices: &[usize]) {
+        (**self).prefetch(indices)
     }
 }
 

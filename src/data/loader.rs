@@ -220,7 +220,12 @@ impl<D: Dataset, C: Collate<D::Item>> Iterator for Batches<'_, D, C> {
             State::Inline { order, epoch, number } => {
                 let indices = order.next()?;
                 *number += 1;
-                Some(self.loader.shared.fetch(&indices, *epoch, *number - 1))
+                let batch = self.loader.shared.fetch(&indices, *epoch, *number - 1);
+                // The next batch's items start loading while the caller works on this one.
+                if let Some(next) = order.as_slice().first() {
+                    self.loader.shared.dataset.prefetch(next);
+                }
+                Some(batch)
             }
             State::Workers(run) => {
                 let pool = self.loader.pool.lock().unwrap_or_else(|e| e.into_inner());

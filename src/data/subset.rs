@@ -44,6 +44,10 @@ impl<D: Dataset> Dataset for Subset<D> {
             .collect::<Result<Vec<_>>>()?;
         self.dataset.get_batch(&inner)
     }
+    fn prefetch(&self, indices: &[usize]) {
+        let inner: Vec<usize> = indices.iter().filter_map(|&i| self.indices.get(i).copied()).collect();
+        self.dataset.prefetch(&inner)
+    }
 }
 
 /// Splits `dataset` into random disjoint subsets of the given lengths (which must add up to its

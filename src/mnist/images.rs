@@ -223,6 +223,13 @@ impl Dataset for ImageDataset {
         let pixels = Pixels { data: self.pixels.clone(), start: (self.start + index) * n, len: n };
         Ok(ImageItem { pixels, label: self.labels[self.start + index] as u32 })
     }
+
+    fn prefetch(&self, indices: &[usize]) {
+        let n = self.image_len();
+        for &i in indices.iter().filter(|&&i| i < self.len) {
+            prefetch(&self.pixels[(self.start + i) * n..][..n]);
+        }
+    }
 }
 
 #[cfg(test)]
