@@ -122,3 +122,18 @@ fn deep_fast_mlp_has_the_plain_paths_gradients() {
         assert_close(&format!("grad {name}"), &fg, &pg, 1e-5, 1e-4);
     }
 }
+
+/// The backward reuses the softmax its forward kept; a second backward of the same loss finds it
+/// gone and computes it again: both must give the same gradient.
+#[test]
+fn fused_cross_entropy_backward_twice_gives_the_same_gradient() {
+    let g = golden("losses.json");
+    let p = Param::new(&tensor(&g["small"]["logits"])).unwrap();
+    let loss = fast::cross_entropy(&p.tensor(), &index_tensor(&g["small"]["target"])).unwrap();
+    let first = loss.backward().unwrap();
+    let second = loss.backward().unwrap();
+    let grad = |store: &candle_core::backprop::GradStore| flat(store.get(p.var().as_tensor()).unwrap());
+    let want = golden_flat(&g["small"]["cross_entropy_grad"]);
+    assert_close("first backward", &grad(&first), &want, 1e-6, 1e-5);
+    assert_close("second backward", &grad(&second), &want, 1e-6, 1e-5);
+}
