@@ -72,7 +72,10 @@ fn in_order<R>(data: &[f32], order: Order, want: Order, batch: usize, features: 
     SCRATCH.with_borrow_mut(|buf| {
         let (rows, cols) = if order == Order::Batch { (batch, features) } else { (features, batch) };
         let ld = rows + PAD;
-        buf.resize(cols * ld, 0.0);
+        if buf.len() < cols * ld {
+            buf.resize(cols * ld, 0.0); // Grown once, never shrunk: no zeroing on later steps.
+        }
+        let buf = &mut buf[..cols * ld];
         transpose(data, rows, cols, buf, ld);
         f(match want {
             Order::Feature => View { data: buf, rs: 1, cs: ld },
