@@ -261,8 +261,22 @@ fn bias_grad(g: &[f32], order: Order, dims: Dims) -> Vec<f32> {
             }
             db
         }
-        Order::Feature => g.chunks_exact(dims.batch).map(|row| row.iter().sum()).collect(),
+        Order::Feature => g.chunks_exact(dims.batch).map(sum_lanes).collect(),
     }
+}
+
+/// The sum of `v` in 16 interleaved partial sums, added together at the end: one running sum
+/// waits out the latency of every addition (a quarter of a millisecond a step for the wide
+/// model's 1024x256 gradient), while 16 fill the vector units. A fixed order, so every run and
+/// thread count gives the same bits.
+fn sum_lanes(v: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let chunks = v.chunks_exact(16);
+    let rest: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        acc.iter_mut().zip(c).for_each(|(a, x)| *a += x);
+    }
+    acc.iter().sum::<f32>() + rest
 }
 
 /// `x Wᵀ + b` (then ReLU if `relu`) for `x` of shape `[batch, in]`, `w` of `[out, in]` and `b` of
