@@ -8,9 +8,10 @@ use candle_core::Tensor;
 
 static RELU: ReLU = ReLU;
 
-/// `Linear, ReLU, Linear, ..., Linear` on the fused [`linear`] kernel: the same layers, names
-/// (`0.weight`, `0.bias`, `2.weight`, ...) and initialisation as [`crate::mlp`], so weights move
-/// freely between the two and to PyTorch's `nn.Sequential`; only the speed differs.
+/// `Linear, ReLU, Linear, ..., Linear` on the fused [`linear`](crate::fast::linear()) kernel:
+/// the same layers, names (`0.weight`, `0.bias`, `2.weight`, ...) and initialisation as
+/// [`crate::mlp`], so weights move freely between the two and to PyTorch's `nn.Sequential`; only
+/// the speed differs (and the float rounding: the hidden activations are stored feature-major).
 ///
 /// ```
 /// use minibatch::{fast::Mlp, mlp, Module};
