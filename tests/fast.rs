@@ -137,3 +137,26 @@ fn fused_cross_entropy_backward_twice_gives_the_same_gradient() {
     assert_close("first backward", &grad(&first), &want, 1e-6, 1e-5);
     assert_close("second backward", &grad(&second), &want, 1e-6, 1e-5);
 }
+
+/// An empty batch: the weight gradient is a product over nothing, written without zeroing its
+/// memory first, and must come out as zeros, not whatever the memory held.
+#[test]
+fn an_empty_batch_gives_zero_weight_gradients() {
+    let dev = candle_core::Device::Cpu;
+    let w = Param::new(&candle_core::Tensor::ones((300, 200), candle_core::DType::F32, &dev).unwrap()).unwrap();
+    let b = Param::new(&candle_core::Tensor::ones(300, candle_core::DType::F32, &dev).unwrap()).unwrap();
+    for _ in 0..3 {
+        // Earlier steps leave freed gradient memory behind for the allocator to hand out again.
+        let x = candle_core::Tensor::ones((4, 200), candle_core::DType::F32, &dev).unwrap();
+        let y = fast::linear_params(&x, &w, &b, false).unwrap();
+        minibatch::backward(&y.sum_all().unwrap(), &[w.clone(), b.clone()]).unwrap();
+        w.zero_grad();
+        b.zero_grad();
+    }
+    let x = candle_core::Tensor::zeros((0, 200), candle_core::DType::F32, &dev).unwrap();
+    let y = fast::linear_params(&x, &w, &b, true).unwrap();
+    assert_eq!(y.dims(), &[0, 300]);
+    minibatch::backward(&y.sum_all().unwrap(), &[w.clone(), b.clone()]).unwrap();
+    assert!(flat(&w.grad().unwrap()).iter().all(|&v| v == 0.0));
+    assert!(flat(&b.grad().unwrap()).iter().all(|&v| v == 0.0));
+}
