@@ -1,6 +1,6 @@
 //! Matrix multiplies on `f32` slices through the `gemm` crate (the kernel candle itself uses).
 
-use super::linear::{compute_order, forward_product, input_product, weight_product, Dims, Order};
+use super::layout::{compute_order, forward_product, input_product, weight_product, Dims, Order};
 use super::mlp::orders;
 use gemm::Parallelism;
 use std::mem::MaybeUninit;
@@ -93,7 +93,7 @@ pub(crate) fn pool() -> Option<&'static rayon::ThreadPool> {
 /// 128x512x512 product runs at about 200 GFLOP/s when `lhs` is contiguous along `k` and `rhs`
 /// along `n`, or the destination is column-major with `lhs` contiguous along `m`, but at 60-70
 /// when both operands are contiguous along `k` (the layout of `x Wᵀ` on row-major data).
-/// [`super::linear`] picks its layouts by that table.
+/// [`super::layout`] picks its layouts by that table.
 pub(crate) fn matmul(m: usize, n: usize, k: usize, dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
     let ok = fits(dst.data.len(), dst.rs, dst.cs, m, n) && lhs.fits(m, k) && rhs.fits(k, n);
     assert!(ok, "matmul: operand too small");

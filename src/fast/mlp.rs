@@ -1,6 +1,7 @@
 //! A multi-layer perceptron that runs on the fused kernels.
 
-use super::linear::{linear_in_order, Order};
+use super::layout::Order;
+use super::linear::linear_in_order;
 use crate::error::{Error, Result};
 use crate::module::{Linear, Module, ReLU, Registered};
 use crate::rng::Rng;
@@ -45,7 +46,7 @@ impl Mlp {
 
 /// The `(input, output)` orders of layer `i` of `layers`: the hidden activations are stored
 /// feature-major, the order in which every product can run in a fast layout (see
-/// [`super::linear`]); the batch comes in and the logits go out batch-major.
+/// [`super::layout`]); the batch comes in and the logits go out batch-major.
 pub(crate) fn orders(i: usize, layers: usize) -> (Order, Order) {
     let input = if i == 0 { Order::Batch } else { Order::Feature };
     let output = if i + 1 == layers { Order::Batch } else { Order::Feature };
