@@ -28,12 +28,17 @@ impl Order {
         }
     }
 
+    /// `(rows, columns)` of a `[batch, features]` matrix stored in this order.
+    fn stored(self, batch: usize, features: usize) -> (usize, usize) {
+        match self {
+            Order::Batch => (batch, features),
+            Order::Feature => (features, batch),
+        }
+    }
+
     /// The dimensions of a tensor holding a `[batch, features]` matrix in this order.
     pub(crate) fn shape(self, batch: usize, features: usize) -> Shape {
-        match self {
-            Order::Batch => Shape::from((batch, features)),
-            Order::Feature => Shape::from((features, batch)),
-        }
+        Shape::from(self.stored(batch, features))
     }
 
     /// The `[batch, features]` matrix stored in `data` in this order.
@@ -67,7 +72,7 @@ fn in_order<R>(data: &[f32], order: Order, want: Order, batch: usize, features: 
         return f(order.view(data, batch, features));
     }
     SCRATCH.with_borrow_mut(|buf| {
-        let (rows, cols) = if order == Order::Batch { (batch, features) } else { (features, batch) };
+        let (rows, cols) = order.stored(batch, features);
         let ld = rows + PAD;
         if buf.len() < cols * ld {
             buf.resize(cols * ld, 0.0); // Grown once, never shrunk: no zeroing on later steps.
@@ -104,9 +109,9 @@ pub(crate) fn forward_product(x: &[f32], input: Order, w: &[f32], y: &mut [f32],
     })
 }
 
-/// `dW = gᵀ x` into `dw` (`[out, in]`, written whole; see [`super::gemm::filled`]). The input is read
-/// batch-major (transposed first if need be): with both operands contiguous along the batch the
-/// product is 3x slower. (For the wide model's 10 logits too: transposing its 256x1024 input
+/// `dW = gᵀ x` into `dw` (`[out, in]`, written whole; see [`super::gemm::filled`]). The input
+/// is read batch-major (transposed first if need be): with both operands contiguous along the
+/// batch the product is 3x slower. (For the wide model's 10 logits too: transposing its 256x1024 input
 /// beats multiplying in the slow layout.)
 pub(crate) fn weight_product(g: &[f32], output: Order, x: &[f32], input: Order, dw: &mut [Uninit], dims: Dims) {
     let Dims { batch, inp, out } = dims;
@@ -134,7 +139,7 @@ pub(crate) struct Dims {
 
 /// The `[batch, features]` matrix `data`, stored in `order`, stored in the other order.
 pub(crate) fn reordered(data: &[f32], order: Order, batch: usize, features: usize) -> Vec<f32> {
-    let (rows, cols) = if order == Order::Batch { (batch, features) } else { (features, batch) };
+    let (rows, cols) = order.stored(batch, features);
     let mut out = vec![0f32; rows * cols];
     transpose(data, rows, cols, &mut out, rows);
     out

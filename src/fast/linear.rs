@@ -6,6 +6,7 @@ use super::storage::{cpu_f32, with_f32};
 use crate::error::{Error, Result};
 use crate::module::{is_grad_enabled, Param};
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
+
 struct LinearOp {
     relu: bool,
     /// How the input and the output are stored.
@@ -20,6 +21,7 @@ struct LinearOp {
 }
 
 impl LinearOp {
+    /// The layer's sizes from the input's and the weight's dimensions, checked against each other.
     fn dims(&self, x: &[usize], w: &[usize]) -> candle_core::Result<Dims> {
         let (Some((batch, inp)), &[out, inp_w]) = (self.input.sizes(x), w) else {
             bail!("linear: expected a [batch, in] input and an [out, in] weight, found {x:?} and {w:?}")
