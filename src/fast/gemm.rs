@@ -158,7 +158,8 @@ fn transpose_rest(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: us
 }
 
 /// 8x8 blocks through eight AVX registers (the usual unpack, shuffle and lane-permute network),
-/// then the edges one at a time: about ten times the scalar loop's speed.
+/// then the edges one at a time. Measured in the notebook's training step: 7.7 µs against 27 for
+/// the scalar tiled loop it replaced.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
