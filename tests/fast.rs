@@ -1,4 +1,4 @@
-//! The fused kernels against PyTorch's numbers (`../shared/golden/`, made by `make_golden.py`)
+//! The fused kernels against PyTorch's numbers (`tests/golden/`, made by `make_golden.py`)
 //! and against the plain path.
 
 mod common;

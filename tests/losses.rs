@@ -1,5 +1,5 @@
 //! softmax, log_softmax, logsumexp, nll, cross_entropy and accuracy against PyTorch
-//! (`../shared/golden/losses.json`, from `make_golden.py`'s `losses()`), including logits of
+//! (`tests/golden/losses.json`, from `make_golden.py`'s `losses()`), including logits of
 //! ±1000 and ±1e4 where the naive formulas overflow.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Modules against PyTorch: `Linear`'s forward and gradients (`../shared/golden/linear.json`),
+//! Modules against PyTorch: `Linear`'s forward and gradients (`tests/golden/linear.json`),
 //! the printed reprs and parameter names (`reprs.json`), registration by derive and by hand.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The notebook's ten SGD steps on MNIST against PyTorch (`../shared/golden/mnist_sgd_steps.json`,
+//! The notebook's ten SGD steps on MNIST against PyTorch (`tests/golden/mnist_sgd_steps.json`,
 //! from `make_golden.py`'s `mnist_steps()`): `Sequential(Linear(784,50), ReLU(), Linear(50,10))`,
 //! SGD lr 0.5, cross-entropy, the first 640 training images in order, batches of 64.
 

@@ -1,4 +1,4 @@
-//! Optimizers step by step against PyTorch (`../shared/golden/optimizers.json`, from
+//! Optimizers step by step against PyTorch (`tests/golden/optimizers.json`, from
 //! `make_golden.py`'s `optimizers()`: one 2x3 parameter, six fixed gradients), and what they do
 //! beyond one step: groups, clipping, accumulation, saved state.
 

@@ -1,4 +1,4 @@
-//! Schedules against PyTorch (`../shared/golden/schedules.json`, from `make_golden.py`'s
+//! Schedules against PyTorch (`tests/golden/schedules.json`, from `make_golden.py`'s
 //! `schedules()`): OneCycleLR's rate and momentum over 100 steps, CosineAnnealingLR over 60.
 
 mod common;

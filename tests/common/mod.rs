@@ -1,14 +1,14 @@
-//! Helpers shared by the integration tests: reading `../shared/golden/` (made by PyTorch with
-//! `../shared/golden/make_golden.py`) and the bundled MNIST.
+//! Helpers shared by the integration tests: reading `tests/golden/` (made by PyTorch with
+//! `tests/golden/make_golden.py`) and the bundled MNIST.
 #![allow(dead_code)]
 
 use candle_core::{Device, Tensor};
 use serde_json::Value;
 use std::path::PathBuf;
 
-/// The folder of PyTorch's reference values, beside the project root.
+/// The folder of PyTorch's reference values, in the repository.
 pub fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
 /// A golden JSON file.

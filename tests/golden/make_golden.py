@@ -1,0 +1,187 @@
+"""Writes the reference values in this folder, computed by PyTorch.
+
+Run from anywhere: python3 tests/golden/make_golden.py [path/to/mnist] (default: the bundled data/mnist)  (needs torch and numpy)
+Each JSON file holds tensors as {"shape": [...], "data": [...flat, row-major...]}.
+"""
+import gzip, json, math, os, sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.manual_seed(0)
+OUT = os.path.dirname(os.path.abspath(__file__))
+
+
+def t(x):
+    x = x.detach().to(torch.float64) if x.is_floating_point() else x.detach()
+    return {"shape": list(x.shape), "data": x.flatten().tolist()}
+
+
+def dump(name, obj):
+    with open(os.path.join(OUT, name), "w") as f:
+        json.dump(obj, f, indent=1)
+        f.write("\n")
+
+
+def losses():
+    g = torch.Generator().manual_seed(1)
+    cases = {
+        "small": torch.randn(6, 10, generator=g),
+        "large_logits": torch.randn(4, 10, generator=g) * 1000.0,  # exp overflows without LogSumExp
+        "one_hot_like": torch.tensor([[1e4, 0.0, -1e4], [0.0, 0.0, 0.0], [-50.0, 50.0, 0.0]]),
+    }
+    out = {}
+    for name, logits in cases.items():
+        logits = logits.clone().requires_grad_(True)
+        n, c = logits.shape
+        target = torch.arange(n) % c
+        ce = F.cross_entropy(logits, target)
+        ce.backward()
+        out[name] = {
+            "logits": t(logits),
+            "target": t(target),
+            "softmax": t(F.softmax(logits, -1)),
+            "log_softmax": t(F.log_softmax(logits, -1)),
+            "logsumexp": t(logits.logsumexp(-1)),
+            "nll_of_log_softmax": float(F.nll_loss(F.log_softmax(logits, -1), target)),
+            "cross_entropy": float(ce),
+            "cross_entropy_grad": t(logits.grad),
+            "accuracy": float((logits.argmax(-1) == target).float().mean()),
+        }
+    dump("losses.json", out)
+
+
+def linear_and_reprs():
+    torch.manual_seed(2)
+    lin = nn.Linear(5, 3)
+    x = torch.randn(4, 5, requires_grad=True)
+    y = F.relu(lin(x))
+    y.sum().backward()
+    out = {
+        "weight": t(lin.weight), "bias": t(lin.bias), "x": t(x), "relu_linear_out": t(y),
+        "grad_weight": t(lin.weight.grad), "grad_bias": t(lin.bias.grad), "grad_x": t(x.grad),
+        "init_note": "nn.Linear init: weight ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform a=sqrt(5)); bias the same bound",
+    }
+    dump("linear.json", out)
+
+    class Model(nn.Module):
+        def __init__(self, n_in, nh, n_out):
+            super().__init__()
+            self.l1, self.l2 = nn.Linear(n_in, nh), nn.Linear(nh, n_out)
+
+    class Registered(nn.Module):
+        def __init__(self, layers):
+            super().__init__()
+            for i, l in enumerate(layers): self.add_module(f"layer_{i}", l)
+
+    class SequentialModel(nn.Module):
+        def __init__(self, layers):
+            super().__init__()
+            self.layers = nn.ModuleList(layers)
+
+    layers = lambda: [nn.Linear(784, 50), nn.ReLU(), nn.Linear(50, 10)]
+    seq = nn.Sequential(*layers())
+    dump("reprs.json", {
+        "linear": repr(nn.Linear(784, 50)),
+        "linear_no_bias": repr(nn.Linear(3, 2, bias=False)),
+        "relu": repr(nn.ReLU()),
+        "model_l1_l2": repr(Model(784, 50, 10)),
+        "registered_layers": repr(Registered(layers())),
+        "module_list_model": repr(SequentialModel(layers())),
+        "sequential": repr(seq),
+        "sequential_named_parameters": [[n, list(p.shape)] for n, p in seq.named_parameters()],
+        "model_named_children": [n for n, _ in Model(784, 50, 10).named_children()],
+    })
+
+
+def optimizers():
+    g = torch.Generator().manual_seed(3)
+    p0 = torch.randn(2, 3, generator=g)
+    grads = [torch.randn(2, 3, generator=g) for _ in range(6)]
+    configs = {
+        "sgd": (torch.optim.SGD, dict(lr=0.1)),
+        "sgd_momentum": (torch.optim.SGD, dict(lr=0.1, momentum=0.9)),
+        "sgd_momentum_dampening": (torch.optim.SGD, dict(lr=0.1, momentum=0.9, dampening=0.5)),
+        "sgd_nesterov_wd": (torch.optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+        "adam": (torch.optim.Adam, dict(lr=0.01)),
+        "adam_wd": (torch.optim.Adam, dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
+        "adamw": (torch.optim.AdamW, dict(lr=0.01, weight_decay=0.1)),
+        "rmsprop": (torch.optim.RMSprop, dict(lr=0.01, alpha=0.9)),
+    }
+    out = {"p0": t(p0), "grads": [t(x) for x in grads], "runs": {}}
+    for name, (cls, kw) in configs.items():
+        p = nn.Parameter(p0.clone())
+        opt = cls([p], **kw)
+        traj = []
+        for gr in grads:
+            p.grad = gr.clone()
+            opt.step()
+            traj.append(t(p))
+        out["runs"][name] = {"optimizer": cls.__name__, "kwargs": kw, "after_each_step": traj}
+    dump("optimizers.json", out)
+
+
+def schedules():
+    out = {}
+    p = nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1, momentum=0.95)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=100)
+    lrs, moms = [], []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"]); moms.append(opt.param_groups[0]["momentum"])
+        opt.step(); sched.step()
+    out["one_cycle"] = {"kwargs": {"max_lr": 0.1, "total_steps": 100, "pct_start": 0.3, "div_factor": 25.0,
+                                   "final_div_factor": 1e4, "anneal": "cos", "base_momentum": 0.85,
+                                   "max_momentum": 0.95}, "lr": lrs, "momentum": moms}
+    opt = torch.optim.SGD([p], lr=0.1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=50, eta_min=0.001)
+    lrs = []
+    for _ in range(60):
+        lrs.append(opt.param_groups[0]["lr"]); opt.step(); sched.step()
+    out["cosine"] = {"kwargs": {"lr": 0.1, "T_max": 50, "eta_min": 0.001}, "lr": lrs}
+    dump("schedules.json", out)
+
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def mnist_steps(mnist_dir):
+    """The notebook's model and SGD on the first 640 training images, in order: 10 steps of bs 64."""
+    x = read_idx(os.path.join(mnist_dir, "train-images-idx3-ubyte.gz"))[:640].reshape(640, 784)
+    y = read_idx(os.path.join(mnist_dir, "train-labels-idx1-ubyte.gz"))[:640]
+    x = torch.tensor(x, dtype=torch.float32) / 255.0
+    y = torch.tensor(y, dtype=torch.int64)
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(784, 50), nn.ReLU(), nn.Linear(50, 10))
+    init = {n: t(p) for n, p in model.named_parameters()}
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    losses, accs = [], []
+    for i in range(10):
+        xb, yb = x[i * 64:(i + 1) * 64], y[i * 64:(i + 1) * 64]
+        pred = model(xb)
+        loss = F.cross_entropy(pred, yb)
+        losses.append(float(loss)); accs.append(float((pred.argmax(1) == yb).float().mean()))
+        loss.backward(); opt.step(); opt.zero_grad()
+    final = {n: t(p) for n, p in model.named_parameters()}
+    dump("mnist_sgd_steps.json", {
+        "what": "nn.Sequential(Linear(784,50), ReLU(), Linear(50,10)), SGD lr 0.5, cross_entropy, "
+                "first 640 training images / 255 in order, batches of 64; loss and accuracy before each step",
+        "initial_parameters": init, "loss_before_step": losses, "batch_accuracy_before_step": accs,
+        "final_parameters": final,
+    })
+
+
+if __name__ == "__main__":
+    losses()
+    linear_and_reprs()
+    optimizers()
+    schedules()
+    mnist_steps(sys.argv[1] if len(sys.argv) > 1 else os.path.join(OUT, "..", "..", "data", "mnist"))
+    print("torch", torch.__version__)
