@@ -5,8 +5,9 @@ use std::path::PathBuf;
 /// What can go wrong in minibatch. Every variant that concerns a file names it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file or folder could not be read or written.
-    #[error("{}: {source}", path.display())]
+    /// A file or folder could not be read or written (`path` is empty for an I/O error converted
+    /// with `?` from code that named no file).
+    #[error("{}", io_message(path, source))]
     Io {
         /// The file that failed.
         path: PathBuf,
@@ -51,6 +52,36 @@ pub enum Error {
         /// What the parser said.
         reason: String,
     },
+    /// A file of one of minibatch's own formats (a checkpoint's `state.json`, a training log)
+    /// that cannot be read as that format.
+    #[error("{}: not a valid {format}: {reason}", path.display())]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// The format expected (`checkpoint state (JSON)`, `training log (JSON lines)`).
+        format: &'static str,
+        /// What is wrong, with the line or field where there is one.
+        reason: String,
+    },
+    /// A file holds the same data twice (raw and `.gz`, or under both spellings of its name) and
+    /// the copies differ, so that neither can be trusted.
+    #[error("{} and {} both hold the {what} but differ: remove the wrong one", first.display(), second.display())]
+    DifferingCopies {
+        /// One copy.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+        /// The role of the file (`training images`, ...).
+        what: &'static str,
+    },
+    /// An input batch holds a NaN or an infinity, found when its loss came out non-finite.
+    #[error("the input of training batch {batch} of epoch {epoch} holds a non-finite value (NaN or infinity)")]
+    NonFiniteInput {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The batch within the epoch, from 1.
+        batch: usize,
+    },
     /// A chart could not be drawn or written.
     #[error("{}: cannot draw the plot: {reason}", path.display())]
     Plot {
@@ -86,6 +117,14 @@ pub enum Error {
     /// An error from candle's tensors.
     #[error(transparent)]
     Tensor(#[from] candle_core::Error),
+}
+
+/// An I/O error with no file to name (a user's own reading code, say); errors of minibatch's own
+/// file handling name the file.
+impl From<std::io::Error> for Error {
+    fn from(source: std::io::Error) -> Self {
+        Error::Io { path: PathBuf::new(), source }
+    }
 }
 
 /// How an IDX file is malformed.
@@ -151,6 +190,20 @@ pub enum IdxProblem {
         /// Number of classes allowed.
         classes: usize,
     },
+    /// The labels leave most classes empty: likely a corrupted byte rather than a data set of that
+    /// many classes (say how many there are to accept it).
+    #[error(
+        "the labels take {} distinct values ({}), which would make {classes} classes with most of them empty; \
+         if there really are {classes} classes, say so (`classes`, or --classes {classes})",
+        values.len(),
+        list_values(values)
+    )]
+    SparseLabels {
+        /// The distinct values found, ascending.
+        values: Vec<u8>,
+        /// The class count they imply (largest label + 1).
+        classes: usize,
+    },
     /// The validation split does not fit in the training file.
     #[error("validation size {valid} leaves no training images out of {total}")]
     Split {
@@ -159,6 +212,29 @@ pub enum IdxProblem {
         /// Images in the training file.
         total: usize,
     },
+}
+
+fn io_message(path: &std::path::Path, source: &std::io::Error) -> String {
+    if path.as_os_str().is_empty() {
+        source.to_string()
+    } else {
+        format!("{}: {source}", path.display())
+    }
+}
+
+/// `0-9, 200`: runs of consecutive values shortened.
+fn list_values(values: &[u8]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < values.len() {
+        let mut j = i;
+        while j + 1 < values.len() && values[j + 1] == values[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j > i { format!("{}-{}", values[i], values[j]) } else { values[i].to_string() });
+        i = j + 1;
+    }
+    parts.join(", ")
 }
 
 /// The library's result type.

@@ -137,14 +137,17 @@ fn a_run_killed_at_random_points_leaves_a_loadable_checkpoint() {
 }
 
 #[test]
-fn a_diverging_run_stops_and_a_full_disk_is_reported() {
+fn a_diverging_run_fails_and_bad_outputs_are_refused() {
     let out = minibatch(&["train", "--lr", "100", "--epochs", "3", "--valid-size", "55000", "--json"]);
     let err = stderr(&out);
-    assert!(err.contains("stopped: diverged: the loss is") && err.contains("at step"), "{err}");
+    assert_eq!(out.status.code(), Some(3), "a diverged run is a failure: {err}");
+    assert!(err.contains("diverged: the loss is") && err.contains("at step"), "{err}");
+    assert!(err.contains("they were not kept (use --save or --checkpoint-dir)"), "{err}");
 
+    // A device is not replaced by a file, before anything trains.
     let out = minibatch(&["train", "--epochs", "1", "--valid-size", "55000", "--log", "/dev/full"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("/dev/full") && stderr(&out).contains("No space left"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--log /dev/full: not a regular file"), "{}", stderr(&out));
 
     let out =
         minibatch(&["train", "--epochs", "1", "--valid-size", "55000", "--save", "/nonexistent/dir/m.safetensors"]);

@@ -137,3 +137,132 @@ fn logs_plots_predict_and_summary() {
     std::fs::remove_file(&log).unwrap();
     std::fs::remove_file(&png).unwrap();
 }
+
+#[test]
+fn a_resumed_run_keeps_every_callbacks_state() {
+    let dir = std::env::temp_dir().join(format!("minibatch-ckpt-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut first = learner(1280, 0.5)
+        .with_callback(DivergenceGuard::new(1))
+        .with_callback(EarlyStopping::new("valid_loss", 100))
+        .with_callback(Checkpoint::new(&dir, serde_json::json!({})));
+    first.fit(3).unwrap();
+    let info = minibatch::learner::latest_checkpoint(&dir).unwrap();
+    let names: Vec<&str> = info.callbacks.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["DivergenceGuard", "EarlyStopping"]);
+    assert_eq!(info.callbacks[0].1["first_loss"], first.recorder.batches[0].loss);
+
+    // The resumed guard judges against the run's first loss, not the resumed process's: with
+    // that loss replaced by a tiny one, the first resumed step counts as divergence.
+    let mut state =
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(info.dir.join("state.json")).unwrap())
+            .unwrap();
+    state["callbacks"][0][1]["first_loss"] = serde_json::json!(1e-3);
+    std::fs::write(info.dir.join("state.json"), state.to_string()).unwrap();
+    let mut resumed = learner(1280, 0.5).with_callback(DivergenceGuard::new(1));
+    resumed.load_checkpoint(&dir).unwrap();
+    let report = resumed.fit(4).unwrap();
+    assert!(report.diverged, "{report:?}");
+    assert_eq!(resumed.state.iter, 60, "stopped before its first resumed step");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn early_stopping_state_travels_and_a_misspelt_metric_is_refused() {
+    let mut es = EarlyStopping::new("valid_loss", 3);
+    es.load_state(&serde_json::json!({"best": 0.25, "waited": 2})).unwrap();
+    assert_eq!((es.best, es.waited), (Some(0.25), 2));
+    assert_eq!(es.state().unwrap(), serde_json::json!({"best": 0.25, "waited": 2}));
+    assert!(es.load_state(&serde_json::json!({"best": "x"})).is_err());
+
+    let mut l = learner(640, 0.5).with_callback(EarlyStopping::new("val_loss", 3));
+    let err = l.fit(1).unwrap_err().to_string();
+    assert!(err.contains("EarlyStopping watches `val_loss`") && err.contains("valid_loss, accuracy"), "{err}");
+    assert_eq!(l.state.iter, 0, "refused before training");
+    let mut l = learner(640, 0.5).with_callback(SaveBest::new("acc", "/nonexistent/best.safetensors"));
+    assert!(l.fit(1).unwrap_err().to_string().contains("SaveBest watches `acc`"));
+}
+
+// Skips the first batch of every epoch.
+struct SkipFirst;
+impl Callback for SkipFirst {
+    fn before_batch(&mut self, cx: &mut Ctx) -> Flow {
+        if cx.state.batch == 0 {
+            Flow::SkipBatch
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+#[test]
+fn a_skipped_first_batch_is_not_recorded_or_logged() {
+    let log = std::env::temp_dir().join(format!("minibatch-skip-{}.jsonl", std::process::id()));
+    let mut l = learner(640, 0.5).with_callback(SkipFirst).with_callback(JsonlLogger::create(&log).unwrap());
+    l.fit(2).unwrap();
+    let iters: Vec<usize> = l.recorder.batches.iter().map(|b| b.iter).collect();
+    assert_eq!(iters, (0..18).collect::<Vec<_>>(), "9 steps an epoch, numbered from 0");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().filter(|l| l.contains("\"batch\"")).count(), 18);
+    std::fs::remove_file(&log).unwrap();
+}
+
+// Counts the log's lines at every batch, while the logger is still writing.
+struct CountLines(std::path::PathBuf, std::rc::Rc<std::cell::RefCell<Vec<usize>>>);
+impl Callback for CountLines {
+    fn after_batch(&mut self, _: &mut Ctx) -> Flow {
+        self.1.borrow_mut().push(std::fs::read_to_string(&self.0).unwrap().lines().count());
+        Flow::Continue
+    }
+}
+
+#[test]
+fn the_log_is_on_disk_a_line_at_a_time_and_a_torn_last_line_is_left_out() {
+    let log = std::env::temp_dir().join(format!("minibatch-lines-{}.jsonl", std::process::id()));
+    let png = log.with_extension("png");
+    let counts = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut l = learner(640, 0.5)
+        .with_callback(JsonlLogger::create(&log).unwrap())
+        .with_callback(CountLines(log.clone(), counts.clone()));
+    l.fit(1).unwrap();
+    assert_eq!(*counts.borrow(), (1..=10).collect::<Vec<_>>(), "each batch's line is written when it is logged");
+
+    // Killed mid-write: the last line is cut. The plot leaves it out and says so.
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(&log, &text[..text.len() - 20]).unwrap();
+    let warnings = minibatch::learner::plot_log(&log, &png).unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].contains("line 11 is cut short"), "{warnings:?}");
+    // A bad line elsewhere is an error naming the line and the format.
+    std::fs::write(&log, format!("{{\"kind\": \"batch\"}}\n{text}")).unwrap();
+    let err = minibatch::learner::plot_log(&log, &png).unwrap_err().to_string();
+    assert!(err.contains("not a valid training log (JSON lines): line 1: no whole number `iter`"), "{err}");
+    std::fs::remove_file(&log).unwrap();
+    std::fs::remove_file(&png).unwrap();
+}
+
+/// Items whose image is all NaN from index 100 on.
+struct Poisoned(minibatch::ImageDataset);
+impl minibatch::Dataset for Poisoned {
+    type Item = (candle_core::Tensor, candle_core::Tensor);
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn get(&self, i: usize) -> minibatch::Result<Self::Item> {
+        let (x, y) = self.0.gather(&[i])?;
+        let x = x.squeeze(0)?;
+        let x = if i >= 100 { (x * f64::NAN)? } else { x };
+        Ok((x, y.squeeze(0)?))
+    }
+}
+
+#[test]
+fn a_non_finite_input_batch_is_reported_by_the_loop() {
+    let data = Mnist::load(mnist_dir()).unwrap();
+    let train = minibatch::DataLoader::new(Poisoned(data.train.slice(0, 640).unwrap()), 64).unwrap();
+    let valid_dl = minibatch::DataLoader::new(data.valid.slice(0, 128).unwrap(), 64).unwrap();
+    let (model, opt) = get_model(784, 50, 10, 0.5, 0).unwrap();
+    let mut l = Learner::new(model, cross_entropy, opt, train, valid_dl);
+    let err = l.fit(1).unwrap_err().to_string();
+    assert_eq!(err, "the input of training batch 2 of epoch 1 holds a non-finite value (NaN or infinity)");
+}

@@ -39,7 +39,7 @@ impl LinearOp {
             if !self.relu {
                 return Ok(g.to_vec());
             }
-            with_f32(res, "output", |r| Ok(g.iter().zip(r).map(|(&g, &r)| if r > 0.0 { g } else { 0.0 }).collect()))
+            with_f32(res, "output", |r| Ok(g.iter().zip(r).map(|(&g, &r)| if r <= 0.0 { 0.0 } else { g }).collect()))
         })
     }
 }
@@ -75,7 +75,8 @@ impl CustomOp3 for LinearOp {
         }
         forward_product(x, self.input, w, &mut y, order, dims);
         if self.relu {
-            y.iter_mut().for_each(|v| *v = v.max(0.0));
+            // Not `max`: NaN stays NaN, as in PyTorch.
+            y.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v });
         }
         let y = if order == self.output { y } else { reordered(&y, order, dims.batch, dims.out) };
         Ok((CpuStorage::F32(y), self.output.shape(dims.batch, dims.out)))

@@ -16,10 +16,12 @@ mod gemm;
 mod layout;
 mod linear;
 mod mlp;
+mod relu;
 mod storage;
 
 pub use cross_entropy::cross_entropy;
 pub use gemm::matmul_floor;
 pub use linear::{linear, linear_params};
 pub use mlp::Mlp;
+pub use relu::relu;
 pub(crate) use storage::sgd_in_place;

@@ -1,9 +1,11 @@
 //! The callback trait, the loop's state and what a hook may tell the loop.
 
+use crate::error::Result;
 use crate::module::Module;
 use crate::optim::Optimizer;
 use candle_core::Tensor;
 use serde::Serialize;
+use serde_json::Value;
 
 /// What a hook tells the loop to do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,6 +58,9 @@ pub struct State {
     pub training: bool,
     /// The last training batch's loss.
     pub loss: f64,
+    /// Whether the last training batch was skipped (a hook returned [`Flow::SkipBatch`]): no
+    /// step was taken, and `iter` did not move.
+    pub skipped: bool,
     /// Its size.
     pub batch_size: usize,
     /// The learning rate of the last step.
@@ -64,6 +69,10 @@ pub struct State {
     pub train_loss: f64,
     /// Validation loss and metrics of the last epoch: `("valid_loss", ..), ("accuracy", ..)`.
     pub metrics: Vec<(String, f64)>,
+    /// Every name [`metric`](State::metric) answers in this run (`train_loss`, `valid_loss` and
+    /// the learner's metrics), known from `before_fit` on: a callback watching a metric checks
+    /// its name there.
+    pub metric_names: Vec<String>,
 }
 
 impl State {
@@ -74,7 +83,23 @@ impl State {
         }
         self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
     }
+
+    /// An error unless this run produces the metric `name` (what a callback watching a metric
+    /// says in `before_fit`, rather than waiting for ever on a misspelt name).
+    pub fn check_metric(&self, watcher: &str, name: &str) -> std::result::Result<(), String> {
+        if self.metric_names.iter().any(|n| n == name) {
+            return Ok(());
+        }
+        Err(format!(
+            "{watcher} watches `{name}`, which this run does not produce (it has {})",
+            self.metric_names.join(", ")
+        ))
+    }
 }
+
+/// A callback's saved state, by the callback's [`name`](Callback::name): what a checkpoint
+/// stores so that a resumed run behaves as the uninterrupted one.
+pub type CallbackState = (String, Value);
 
 /// What a hook can see and touch: the loop's state, the model (to read or save its weights) and
 /// the optimizer (to set its rate, clip gradients...). `preds` and `loss` are there from
@@ -163,9 +188,35 @@ pub trait Callback {
     fn after_batch(&mut self, cx: &mut Ctx) -> Flow {
         Flow::Continue
     }
+    /// After `after_epoch` (and so also after an interrupted epoch), with the state of every
+    /// callback that has one: where a callback that saves the run ([`Checkpoint`](super::Checkpoint))
+    /// does so, once every other callback has seen the epoch.
+    fn checkpoint(&mut self, cx: &mut Ctx, states: &[CallbackState]) -> Flow {
+        Flow::Continue
+    }
     /// Why this callback stopped training, if it did (read after `fit`).
     fn stop_reason(&self) -> Option<String> {
         None
+    }
+    /// Whether this callback stopped training because the run diverged (the program then exits
+    /// with a failure status).
+    fn diverged(&self) -> bool {
+        false
+    }
+    /// The name its state is saved under: the type's name by default.
+    fn name(&self) -> String {
+        let full = std::any::type_name::<Self>();
+        let base = full.split('<').next().unwrap_or(full);
+        base.rsplit("::").next().unwrap_or(base).to_string()
+    }
+    /// What must survive a checkpoint for a resumed run to behave as the uninterrupted one (a
+    /// best score, a patience count, a reference loss); `None` for a callback without such state.
+    fn state(&self) -> Option<Value> {
+        None
+    }
+    /// Takes back what [`state`](Callback::state) returned, when a run resumes.
+    fn load_state(&mut self, state: &Value) -> Result<()> {
+        Ok(())
     }
     /// What failed, if this callback stopped training because it could not do its job (a log
     /// or checkpoint that could not be written): `fit` then returns an error rather than a report.

@@ -2,11 +2,41 @@
 //! gradient clipping.
 
 use super::{Callback, Ctx, Flow};
+use crate::error::{Error, Result};
 use crate::module::{save_state, Param};
 use crate::optim::clip_grad_norm;
 use crate::schedule::Schedule;
 use candle_core::Tensor;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::Value;
 use std::path::PathBuf;
+
+/// A callback's saved state as JSON.
+fn to_state(state: impl Serialize) -> Option<Value> {
+    serde_json::to_value(state).ok()
+}
+
+/// A callback's state back from JSON; a checkpoint whose state does not fit is an error naming
+/// the callback.
+fn from_state<T: DeserializeOwned>(callback: &str, state: &Value) -> Result<T> {
+    serde_json::from_value(state.clone()).map_err(|e| Error::BadFile {
+        path: PathBuf::from("state.json"),
+        format: "checkpoint state",
+        reason: format!("the state of {callback}: {e}"),
+    })
+}
+
+/// Checks in `before_fit` that the run produces the metric a callback watches; on failure, keeps
+/// the message and asks the loop to stop.
+fn check_monitor(cx: &Ctx, watcher: &str, monitor: &str, error: &mut Option<String>) -> Flow {
+    match cx.state.check_metric(watcher, monitor) {
+        Ok(()) => Flow::Continue,
+        Err(e) => {
+            *error = Some(e);
+            Flow::StopFit
+        }
+    }
+}
 
 /// Whether `new` improves on `best` by more than `min_delta` (lower is better for losses,
 /// higher for everything else).
@@ -28,15 +58,33 @@ pub struct EarlyStopping {
     pub patience: usize,
     /// The smallest change that counts as an improvement.
     pub min_delta: f64,
+    /// The best value so far.
+    pub best: Option<f64>,
+    /// Epochs since it improved.
+    pub waited: usize,
+    reason: Option<String>,
+    error: Option<String>,
+}
+
+/// What of [`EarlyStopping`] a checkpoint keeps.
+#[derive(Serialize, Deserialize)]
+struct EarlyStoppingState {
     best: Option<f64>,
     waited: usize,
-    reason: Option<String>,
 }
 
 impl EarlyStopping {
     /// Watches `monitor` with the given patience and a `min_delta` of 0.
     pub fn new(monitor: &str, patience: usize) -> Self {
-        EarlyStopping { monitor: monitor.into(), patience, min_delta: 0.0, best: None, waited: 0, reason: None }
+        EarlyStopping {
+            monitor: monitor.into(),
+            patience,
+            min_delta: 0.0,
+            best: None,
+            waited: 0,
+            reason: None,
+            error: None,
+        }
     }
 
     /// The same with the smallest change that counts as an improvement.
@@ -47,6 +95,9 @@ impl EarlyStopping {
 }
 
 impl Callback for EarlyStopping {
+    fn before_fit(&mut self, cx: &mut Ctx) -> Flow {
+        check_monitor(cx, "EarlyStopping", &self.monitor, &mut self.error)
+    }
     fn after_epoch(&mut self, cx: &mut Ctx) -> Flow {
         let Some(v) = cx.state.metric(&self.monitor) else { return Flow::Continue };
         if improves(&self.monitor, v, self.best, self.min_delta) {
@@ -67,6 +118,17 @@ impl Callback for EarlyStopping {
     }
     fn stop_reason(&self) -> Option<String> {
         self.reason.clone()
+    }
+    fn failure(&self) -> Option<String> {
+        self.error.clone()
+    }
+    fn state(&self) -> Option<Value> {
+        to_state(EarlyStoppingState { best: self.best, waited: self.waited })
+    }
+    fn load_state(&mut self, state: &Value) -> Result<()> {
+        let s: EarlyStoppingState = from_state("EarlyStopping", state)?;
+        (self.best, self.waited) = (s.best, s.waited);
+        Ok(())
     }
 }
 
@@ -91,7 +153,17 @@ impl SaveBest {
     }
 }
 
+/// What of [`SaveBest`] a checkpoint keeps.
+#[derive(Serialize, Deserialize)]
+struct SaveBestState {
+    best: Option<f64>,
+    best_epoch: Option<usize>,
+}
+
 impl Callback for SaveBest {
+    fn before_fit(&mut self, cx: &mut Ctx) -> Flow {
+        check_monitor(cx, "SaveBest", &self.monitor, &mut self.error)
+    }
     fn after_epoch(&mut self, cx: &mut Ctx) -> Flow {
         let Some(v) = cx.state.metric(&self.monitor) else { return Flow::Continue };
         if improves(&self.monitor, v, self.best, 0.0) {
@@ -107,13 +179,22 @@ impl Callback for SaveBest {
     fn failure(&self) -> Option<String> {
         self.error.clone()
     }
+    fn state(&self) -> Option<Value> {
+        to_state(SaveBestState { best: self.best, best_epoch: self.best_epoch })
+    }
+    fn load_state(&mut self, state: &Value) -> Result<()> {
+        let s: SaveBestState = from_state("SaveBest", state)?;
+        (self.best, self.best_epoch) = (s.best, s.best_epoch);
+        Ok(())
+    }
 }
 
 /// Stops a diverging run before the step that would make it worse, and puts back the weights
 /// of the last good step (kept every `every` steps). A loss diverges when it is not finite, or
 /// when it exceeds `factor` (default 10) times the first loss of the run: with LogSumExp the
 /// cross-entropy of exploding weights stays finite (at learning rate 100 on MNIST it climbs to
-/// about 30,000), so waiting for a NaN would wait for ever.
+/// about 30,000), so waiting for a NaN would wait for ever. The first loss is the run's, not the
+/// resumed process's: it travels in checkpoints.
 #[derive(Debug)]
 pub struct DivergenceGuard {
     every: usize,
@@ -172,6 +253,20 @@ impl Callback for DivergenceGuard {
     }
     fn stop_reason(&self) -> Option<String> {
         self.reason.clone()
+    }
+    fn diverged(&self) -> bool {
+        self.reason.is_some()
+    }
+    fn state(&self) -> Option<Value> {
+        Some(serde_json::json!({ "first_loss": self.first }))
+    }
+    fn load_state(&mut self, state: &Value) -> Result<()> {
+        #[derive(Deserialize)]
+        struct S {
+            first_loss: Option<f64>,
+        }
+        self.first = from_state::<S>("DivergenceGuard", state)?.first_loss;
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Checkpoints: everything needed to resume training exactly, written so that a crash never
 //! leaves a broken one.
 
-use super::{Callback, Ctx, Flow, Learner};
+use super::{Callback, CallbackState, Ctx, Flow, Learner};
 use crate::error::{Error, Result};
 use crate::module::{load_state, read_state, save_state, save_tensors};
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,10 @@ pub struct CheckpointInfo {
     /// The hyperparameters of the run (the program's flags), so that it resumes or evaluates
     /// without being told them again.
     pub hyper: serde_json::Value,
+    /// The state of each callback that has one (a best score, a patience count, the divergence
+    /// guard's reference loss), restored into the learner's callbacks when the run resumes.
+    #[serde(default)]
+    pub callbacks: Vec<CallbackState>,
     /// The checkpoint's folder.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -47,7 +51,7 @@ impl Checkpoint {
         Checkpoint { dir: dir.into(), hyper, error: None }
     }
 
-    fn save(&self, cx: &Ctx) -> Result<()> {
+    fn save(&self, cx: &Ctx, callbacks: &[CallbackState]) -> Result<()> {
         let s = cx.state;
         // Stopped mid-epoch (Ctrl-C, a callback): resume at the next batch of this epoch.
         let (epoch, batch) = if s.batch < s.batches_per_epoch { (s.epoch, s.batch) } else { (s.epoch + 1, 0) };
@@ -58,6 +62,7 @@ impl Checkpoint {
             train_loss: s.train_loss,
             batch_size: s.batch_size,
             hyper: self.hyper.clone(),
+            callbacks: callbacks.to_vec(),
             dir: PathBuf::new(),
         };
         let name = format!("epoch-{epoch:04}-batch-{batch:06}");
@@ -70,7 +75,11 @@ impl Checkpoint {
         std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
         save_state(cx.model, tmp.join("model.safetensors"))?;
         save_tensors(&cx.opt.state_dict(), &tmp.join("optimizer.safetensors"))?;
-        let json = serde_json::to_vec_pretty(&info).map_err(|e| Error::invalid("checkpoint state", "JSON", e))?;
+        let json = serde_json::to_vec_pretty(&info).map_err(|e| Error::BadFile {
+            path: tmp.join("state.json"),
+            format: "checkpoint state (JSON)",
+            reason: e.to_string(),
+        })?;
         std::fs::write(tmp.join("state.json"), json).map_err(io(&tmp.join("state.json")))?;
         let done = self.dir.join(&name);
         let _ = std::fs::remove_dir_all(&done);
@@ -97,8 +106,8 @@ impl Checkpoint {
 }
 
 impl Callback for Checkpoint {
-    fn after_epoch(&mut self, cx: &mut Ctx) -> Flow {
-        match self.save(cx) {
+    fn checkpoint(&mut self, cx: &mut Ctx, states: &[CallbackState]) -> Flow {
+        match self.save(cx, states) {
             Ok(()) => Flow::Continue,
             Err(e) => {
                 self.error = Some(format!("checkpoint failed: {e}"));
@@ -123,17 +132,50 @@ pub fn latest_checkpoint(dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
     };
     let state = folder.join("state.json");
     let text = std::fs::read_to_string(&state).map_err(|source| Error::Io { path: state.clone(), source })?;
-    let mut info: CheckpointInfo =
-        serde_json::from_str(&text).map_err(|e| Error::BadStateFile { path: state.clone(), reason: e.to_string() })?;
+    let mut info = parse_checkpoint_state(&text, &state)?;
     info.dir = folder;
+    Ok(info)
+}
+
+/// A checkpoint's `state.json` (`path` names it in errors): what the fuzzer drives. A position
+/// that no run reaches (a batch of an epoch counted past the steps taken) is refused, naming the
+/// field; whether it fits a given loader is checked by [`Learner::load_checkpoint`].
+pub fn parse_checkpoint_state(text: &str, path: &Path) -> Result<CheckpointInfo> {
+    let bad = |reason: String| Error::BadFile { path: path.to_path_buf(), format: "checkpoint state (JSON)", reason };
+    let info: CheckpointInfo = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    if info.batch > 0 && info.batch_size == 0 {
+        return Err(bad(format!("`batch_size` is 0 but `batch` is {}: batches were trained", info.batch)));
+    }
+    if !info.train_loss.is_finite() {
+        return Err(bad(format!("`train_loss` is {}", info.train_loss)));
+    }
     Ok(info)
 }
 
 impl Learner {
     /// Restores the newest checkpoint of `dir`: weights, optimizer state (schedule position
     /// included) and loop position, so that `fit` continues as if never interrupted.
+    ///
+    /// A position that this learner's data cannot reach (a batch past the end of an epoch, more
+    /// steps than the epochs and batches before it hold) is an [`Error::BadFile`] naming the field.
     pub fn load_checkpoint(&mut self, dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
         let info = latest_checkpoint(dir)?;
+        let per_epoch = self.train_dl.len();
+        let bad = |reason: String| Error::BadFile {
+            path: info.dir.join("state.json"),
+            format: "checkpoint state (JSON)",
+            reason,
+        };
+        if info.batch >= per_epoch.max(1) {
+            return Err(bad(format!("`batch` is {}, past the {per_epoch} batches of an epoch", info.batch)));
+        }
+        let reachable = info.epoch.checked_mul(per_epoch).and_then(|n| n.checked_add(info.batch));
+        if reachable.is_none_or(|n| info.iter > n) {
+            return Err(bad(format!(
+                "`iter` is {}, more steps than epoch {} batch {} can have taken ({per_epoch} batches an epoch)",
+                info.iter, info.epoch, info.batch
+            )));
+        }
         load_state(self.model.as_ref(), info.dir.join("model.safetensors"))?;
         self.opt.load_state_dict(&read_state(&info.dir.join("optimizer.safetensors"))?)?;
         self.state.epoch = info.epoch;
@@ -141,6 +183,7 @@ impl Learner {
         self.state.iter = info.iter;
         self.state.train_loss = info.train_loss;
         self.state.batch_size = info.batch_size;
+        self.restored = info.callbacks.clone();
         Ok(info)
     }
 }

@@ -1,7 +1,7 @@
 //! The loop.
 
-use super::{interrupted, Callback, Ctx, FitReport, Flow, Learner};
-use crate::error::Result;
+use super::{interrupted, Callback, CallbackState, Ctx, FitReport, Flow, Learner};
+use crate::error::{Error, Result};
 use crate::module::{backward, no_grad};
 use crate::train::batch_len;
 use candle_core::Tensor;
@@ -22,6 +22,9 @@ fn call(l: &mut Learner, hook: Hook, preds: Option<&Tensor>, loss: Option<&Tenso
 pub(super) fn fit(l: &mut Learner, epochs: usize) -> Result<FitReport> {
     l.state.epochs = epochs;
     l.state.batches_per_epoch = l.train_dl.len();
+    l.state.metric_names = ["train_loss", "valid_loss"].map(String::from).into();
+    l.state.metric_names.extend(l.metrics.iter().map(|m| m.name()));
+    restore_states(l)?;
     let mut stop = call(l, |c, x| c.before_fit(x), None, None) == Flow::StopFit;
     while !stop && l.state.epoch < epochs {
         if call(l, |c, x| c.before_epoch(x), None, None) == Flow::StopFit {
@@ -32,6 +35,7 @@ pub(super) fn fit(l: &mut Learner, epochs: usize) -> Result<FitReport> {
         validate(l)?;
         // after_epoch sees the epoch that ran and the batch where it stopped.
         stop |= call(l, |c, x| c.after_epoch(x), None, None) == Flow::StopFit;
+        stop |= checkpoint(l) == Flow::StopFit;
         // Stopped mid-epoch (Ctrl-C): stay there, so that `fit` resumes at the next batch.
         if !(stop && l.state.batch < l.state.batches_per_epoch) {
             l.state.epoch += 1;
@@ -49,7 +53,33 @@ pub(super) fn fit(l: &mut Learner, epochs: usize) -> Result<FitReport> {
         (true, None) => Some("stopped by a callback".into()),
         (false, None) => None,
     };
-    Ok(FitReport { epochs_done: l.state.epoch, stopped })
+    let diverged = l.callbacks.iter().any(|c| c.diverged());
+    Ok(FitReport { epochs_done: l.state.epoch, stopped, diverged })
+}
+
+/// The state of every callback that has one, by name.
+fn callback_states(l: &Learner) -> Vec<CallbackState> {
+    l.callbacks.iter().filter_map(|c| Some((c.name(), c.state()?))).collect()
+}
+
+/// Calls the `checkpoint` hook with every callback's state, once all have seen the epoch.
+fn checkpoint(l: &mut Learner) -> Flow {
+    let states = callback_states(l);
+    let Learner { model, opt, callbacks, state, .. } = l;
+    let mut cx = Ctx { state, model: model.as_ref(), opt: opt.as_mut(), preds: None, loss: None };
+    callbacks.iter_mut().fold(Flow::Continue, |flow, cb| flow.max(cb.checkpoint(&mut cx, &states)))
+}
+
+/// Gives each callback the state a checkpoint kept for it (by name, in order), once.
+fn restore_states(l: &mut Learner) -> Result<()> {
+    let mut pending = std::mem::take(&mut l.restored);
+    for cb in l.callbacks.iter_mut().filter(|c| c.state().is_some()) {
+        let name = cb.name();
+        if let Some(i) = pending.iter().position(|(n, _)| *n == name) {
+            cb.load_state(&pending.remove(i).1)?;
+        }
+    }
+    Ok(())
 }
 
 /// The training part of one epoch, from `state.batch` on; returns `StopFit` if training must end.
@@ -99,6 +129,7 @@ fn run_batches(l: &mut Learner, train_dl: &dyn super::Loader) -> Result<Flow> {
 /// One batch: forward, loss, backward, step, with their hooks. `SkipBatch` from a hook skips the
 /// rest; `StopEpoch`/`StopFit` are passed up after the batch.
 fn step(l: &mut Learner, xb: &Tensor, yb: &Tensor) -> Result<Flow> {
+    l.state.skipped = true;
     let mut flow = call(l, |c, x| c.before_batch(x), None, None);
     if flow != Flow::Continue {
         return Ok(flow);
@@ -110,6 +141,9 @@ fn step(l: &mut Learner, xb: &Tensor, yb: &Tensor) -> Result<Flow> {
     }
     let loss = (l.loss_fn)(&preds, yb)?;
     l.state.loss = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+    if !l.state.loss.is_finite() && !all_finite(xb)? {
+        return Err(Error::NonFiniteInput { epoch: l.state.epoch + 1, batch: l.state.batch + 1 });
+    }
     flow = call(l, |c, x| c.after_loss(x), Some(&preds), Some(&loss));
     if flow != Flow::Continue {
         return Ok(flow);
@@ -121,6 +155,7 @@ fn step(l: &mut Learner, xb: &Tensor, yb: &Tensor) -> Result<Flow> {
         return Ok(flow);
     }
     l.opt.step()?;
+    l.state.skipped = false;
     l.state.lr = l.opt.lr();
     l.state.iter += 1;
     let after = call(l, |c, x| c.after_step(x), Some(&preds), Some(&loss));
@@ -154,6 +189,16 @@ pub(super) fn validate(l: &mut Learner) -> Result<Vec<(String, f64)>> {
     l.model.train();
     l.state.training = true;
     Ok(out)
+}
+
+/// Whether a float batch holds only finite values (integer batches always do). Looked at only
+/// when a loss comes out non-finite, to tell bad data from a diverging model.
+fn all_finite(xb: &Tensor) -> Result<bool> {
+    if !xb.dtype().is_float() {
+        return Ok(true);
+    }
+    let values = xb.flatten_all()?.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
+    Ok(values.iter().all(|v| v.is_finite()))
 }
 
 /// The placeholder loader while the real one runs.

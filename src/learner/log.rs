@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 
 /// Writes a JSON object per training batch (`{"kind": "batch", "iter", "epoch", "loss", "lr"}`)
 /// and per epoch (`{"kind": "epoch", "epoch", "iter", "train_loss", "valid_loss", ...metrics}`)
-/// to a file. `minibatch plot` redraws a run from it.
+/// to a file, a line at a time: a run killed at any moment loses at most the line being written.
+/// `minibatch plot` redraws a run from it.
 pub struct JsonlLogger {
     path: PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
+    out: std::io::LineWriter<std::fs::File>,
     error: Option<String>,
 }
 
@@ -21,7 +22,7 @@ impl JsonlLogger {
     pub fn create(path: impl Into<PathBuf>) -> Result<Self> {
         let path = path.into();
         let file = std::fs::File::create(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-        Ok(JsonlLogger { path, out: std::io::BufWriter::new(file), error: None })
+        Ok(JsonlLogger { path, out: std::io::LineWriter::new(file), error: None })
     }
 
     fn write(&mut self, v: serde_json::Value) -> Flow {
@@ -36,6 +37,9 @@ impl JsonlLogger {
 impl Callback for JsonlLogger {
     fn after_batch(&mut self, cx: &mut Ctx) -> Flow {
         let s = cx.state;
+        if s.skipped {
+            return Flow::Continue;
+        }
         self.write(json!({"kind": "batch", "iter": s.iter - 1, "epoch": s.epoch, "loss": s.loss, "lr": s.lr}))
     }
     fn after_epoch(&mut self, cx: &mut Ctx) -> Flow {
@@ -110,44 +114,77 @@ fn smoothed(losses: impl Iterator<Item = f64>) -> Vec<f64> {
         .collect()
 }
 
-/// Redraws a run from its JSON-lines log (what [`JsonlLogger`] wrote) into a PNG.
-pub fn plot_log(log: impl AsRef<Path>, png: impl AsRef<Path>) -> Result<()> {
+/// Redraws a run from its JSON-lines log (what [`JsonlLogger`] wrote) into a PNG. A last line cut
+/// short (a run killed mid-write) is left out with a warning, which is returned; any other bad
+/// line is an [`Error::BadFile`] naming it.
+pub fn plot_log(log: impl AsRef<Path>, png: impl AsRef<Path>) -> Result<Vec<String>> {
     let log = log.as_ref();
     let text = std::fs::read_to_string(log).map_err(|source| Error::Io { path: log.to_path_buf(), source })?;
-    let (mut batches, mut epochs) = (Vec::new(), Vec::new());
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let bad =
-            |what: &str| Error::BadStateFile { path: log.to_path_buf(), reason: format!("line {}: {what}", n + 1) };
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(&e.to_string()))?;
-        let num = |k: &str| v[k].as_f64().ok_or_else(|| bad(&format!("no number `{k}`")));
-        match v["kind"].as_str() {
-            Some("batch") => batches.push(BatchRecord {
-                iter: num("iter")? as usize,
-                epoch: num("epoch")? as usize,
-                loss: num("loss")?,
-                lr: num("lr")?,
-            }),
-            Some("epoch") => {
-                let skip = ["kind", "epoch", "iter", "train_loss"];
-                let metrics = v
-                    .as_object()
-                    .map(|o| {
-                        o.iter()
-                            .filter(|(k, _)| !skip.contains(&k.as_str()))
-                            .filter_map(|(k, x)| Some((k.clone(), x.as_f64()?)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                epochs.push(EpochRecord {
-                    epoch: num("epoch")? as usize,
-                    iter: num("iter")? as usize,
-                    train_loss: num("train_loss")?,
-                    metrics,
-                    seconds: 0.0,
-                });
+    let (batches, epochs, warnings) = parse_log(&text, log)?;
+    plot_records(&batches, &epochs, png)?;
+    Ok(warnings)
+}
+
+/// The batch records, the epoch records and the warnings of a log.
+pub type Parsed = (Vec<BatchRecord>, Vec<EpochRecord>, Vec<String>);
+
+/// The records of a JSON-lines log in memory (`log` names it in errors), and a warning for a torn
+/// last line: what [`plot_log`] reads and the fuzzer drives.
+pub fn parse_log(text: &str, log: &Path) -> Result<Parsed> {
+    let (mut batches, mut epochs, mut warnings) = (Vec::new(), Vec::new(), Vec::new());
+    let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
+    for (i, &(n, line)) in lines.iter().enumerate() {
+        match parse_line(line) {
+            Ok(Record::Batch(b)) => batches.push(b),
+            Ok(Record::Epoch(e)) => epochs.push(e),
+            // The last line of a file that does not end in a newline was cut mid-write.
+            Err(what) if i + 1 == lines.len() && !text.ends_with('\n') => {
+                warnings.push(format!("{}: line {} is cut short and was left out ({what})", log.display(), n + 1))
             }
-            _ => return Err(bad("`kind` is neither `batch` nor `epoch`")),
+            Err(what) => {
+                let reason = format!("line {}: {what}", n + 1);
+                return Err(Error::BadFile { path: log.to_path_buf(), format: "training log (JSON lines)", reason });
+            }
         }
     }
-    plot_records(&batches, &epochs, png)
+    Ok((batches, epochs, warnings))
+}
+
+enum Record {
+    Batch(BatchRecord),
+    Epoch(EpochRecord),
+}
+
+fn parse_line(line: &str) -> std::result::Result<Record, String> {
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let num = |k: &str| v[k].as_f64().ok_or_else(|| format!("no number `{k}`"));
+    let count = |k: &str| v[k].as_u64().map(|n| n as usize).ok_or_else(|| format!("no whole number `{k}`"));
+    match v["kind"].as_str() {
+        Some("batch") => Ok(Record::Batch(BatchRecord {
+            iter: count("iter")?,
+            epoch: count("epoch")?,
+            loss: num("loss")?,
+            lr: num("lr")?,
+        })),
+        Some("epoch") => {
+            let skip = ["kind", "epoch", "iter", "train_loss"];
+            let metrics = v
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter(|(k, _)| !skip.contains(&k.as_str()))
+                        .filter_map(|(k, x)| Some((k.clone(), x.as_f64()?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok(Record::Epoch(EpochRecord {
+                epoch: count("epoch")?,
+                iter: count("iter")?,
+                train_loss: num("train_loss")?,
+                metrics,
+                seconds: 0.0,
+            }))
+        }
+        _ => Err("`kind` is neither `batch` nor `epoch`".into()),
+    }
 }

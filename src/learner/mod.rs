@@ -26,11 +26,11 @@ mod progress;
 mod recorder;
 mod summary;
 
-pub use callback::{Callback, Ctx, Flow, State};
+pub use callback::{Callback, CallbackState, Ctx, Flow, State};
 pub use callbacks::{DivergenceGuard, EarlyStopping, GradientClip, ParamScheduler, SaveBest};
-pub use checkpoint::{latest_checkpoint, Checkpoint, CheckpointInfo};
+pub use checkpoint::{latest_checkpoint, parse_checkpoint_state, Checkpoint, CheckpointInfo};
 pub use loader::Loader;
-pub use log::{plot_log, plot_records, JsonlLogger};
+pub use log::{parse_log, plot_log, plot_records, JsonlLogger};
 pub use metrics::{Accuracy, Metric, TopK};
 pub use progress::Progress;
 pub use recorder::{BatchRecord, EpochRecord, Recorder};
@@ -65,6 +65,9 @@ pub struct FitReport {
     pub epochs_done: usize,
     /// Why training stopped early, if it did (a callback's reason).
     pub stopped: Option<String>,
+    /// Whether it stopped because the run diverged ([`DivergenceGuard`]): a failed run, whose
+    /// weights are the last good ones.
+    pub diverged: bool,
 }
 
 /// The model, its loss, its optimizer, its data, its metrics and its callbacks.
@@ -88,6 +91,8 @@ pub struct Learner {
     /// Where training is: `fit` continues from here (epoch and batch), so a learner restored
     /// from a checkpoint resumes where it stopped.
     pub state: State,
+    /// Callback states read from a checkpoint, handed to the callbacks when `fit` starts.
+    restored: Vec<CallbackState>,
 }
 
 impl Learner {
@@ -109,6 +114,7 @@ impl Learner {
             callbacks: Vec::new(),
             recorder: Recorder::default(),
             state: State::default(),
+            restored: Vec::new(),
         }
     }
 

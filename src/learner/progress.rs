@@ -6,8 +6,11 @@ use std::time::{Duration, Instant};
 
 /// A progress bar on standard error while an epoch trains (live loss, images per second, time
 /// left), redrawn at most ten times a second and only when standard error is a terminal; and a
-/// table row per epoch on standard output (`epoch train_loss valid_loss accuracy img/s time`).
+/// table row per epoch on standard output (`epoch train_loss valid_loss accuracy img/s time`),
+/// or on the writer given to [`with_output`](Progress::with_output). A closed or full output
+/// stops the table, never the training.
 pub struct Progress {
+    out: Box<dyn Write>,
     bar: bool,
     started: Instant,
     last_draw: Option<Instant>,
@@ -25,12 +28,19 @@ impl Progress {
     /// A bar if standard error is a terminal, plain table rows otherwise.
     pub fn new() -> Self {
         Progress {
+            out: Box::new(std::io::stdout()),
             bar: std::io::stderr().is_terminal(),
             started: Instant::now(),
             last_draw: None,
             images: 0,
             header: false,
         }
+    }
+
+    /// The same, writing the table to `out`.
+    pub fn with_output(mut self, out: impl Write + 'static) -> Self {
+        self.out = Box::new(out);
+        self
     }
 
     fn draw(&mut self, cx: &Ctx) {
@@ -73,7 +83,7 @@ impl Callback for Progress {
             for (n, _) in &s.metrics {
                 h.push_str(&format!("  {n:>10}"));
             }
-            println!("{h}  {:>9}  {:>6}", "img/s", "time");
+            let _ = writeln!(self.out, "{h}  {:>9}  {:>6}", "img/s", "time");
             self.header = true;
         }
         let mut row = format!("{:>5}  {:>10.4}", s.epoch + 1, s.train_loss);
@@ -81,7 +91,7 @@ impl Callback for Progress {
             row.push_str(&format!("  {v:>10.4}"));
         }
         let secs = self.started.elapsed().as_secs_f64();
-        println!("{row}  {:>9.0}  {secs:>5.2}s", self.images as f64 / secs.max(1e-9));
+        let _ = writeln!(self.out, "{row}  {:>9.0}  {secs:>5.2}s", self.images as f64 / secs.max(1e-9));
         Flow::Continue
     }
 }

@@ -4,7 +4,7 @@ use super::{Callback, Ctx, Flow};
 use serde::Serialize;
 use std::time::Instant;
 
-/// One training batch.
+/// One training step (a skipped batch, which takes none, is not recorded).
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchRecord {
     /// Training step, from 0.
@@ -50,6 +50,9 @@ impl Callback for Recorder {
     }
     fn after_batch(&mut self, cx: &mut Ctx) -> Flow {
         let s = cx.state;
+        if s.skipped {
+            return Flow::Continue;
+        }
         self.batches.push(BatchRecord { iter: s.iter - 1, epoch: s.epoch, loss: s.loss, lr: s.lr });
         Flow::Continue
     }

@@ -24,7 +24,9 @@ pub struct MnistConfig {
     /// Images taken from the end of the training file for validation. `None`: 10,000 for a file of
     /// 60,000 (MNIST's split), and the last sixth for a file of another size.
     pub valid_size: Option<usize>,
-    /// The number of classes. `None`: one more than the largest training label.
+    /// The number of classes. `None`: one more than the largest training label, refused when that
+    /// would leave most classes without a single training label (a corrupted byte, not a data set
+    /// of that many classes).
     pub classes: Option<usize>,
 }
 
@@ -58,7 +60,10 @@ impl Mnist {
         let train = load_pair(dir, "train")?;
         let test = load_pair(dir, "t10k")?;
         let n = train.labels.len();
-        let classes = config.classes.unwrap_or_else(|| train.labels.iter().max().map_or(0, |&m| m as usize + 1));
+        let classes = match config.classes {
+            Some(c) => c,
+            None => classes_from_labels(&train.labels_path, &train.labels)?,
+        };
         check_labels(&train.labels_path, &train.labels, classes)?;
         check_labels(&test.labels_path, &test.labels, classes)?;
         let valid = config.valid_size.unwrap_or(if n == 60_000 { 10_000 } else { n / 6 });
@@ -90,10 +95,8 @@ struct Pair {
 /// Reads `{prefix}-images` and `{prefix}-labels` and checks that they agree in count.
 fn load_pair(dir: &Path, prefix: &str) -> Result<Pair> {
     let what = if prefix == "train" { ["training images", "training labels"] } else { ["test images", "test labels"] };
-    let xp = find_file(dir, &format!("{prefix}-images"), "idx3-ubyte", what[0])?;
-    let yp = find_file(dir, &format!("{prefix}-labels"), "idx1-ubyte", what[1])?;
-    let x = read_idx(&xp, 3)?;
-    let y = read_idx(&yp, 1)?;
+    let (xp, x) = read_data_file(dir, &format!("{prefix}-images"), "idx3-ubyte", what[0], 3)?;
+    let (yp, y) = read_data_file(dir, &format!("{prefix}-labels"), "idx1-ubyte", what[1], 1)?;
     if x.dims[0] != y.dims[0] {
         let problem = IdxProblem::CountMismatch { images: x.dims[0], labels: y.dims[0] };
         return Err(Error::Idx { path: yp, problem });
@@ -101,16 +104,38 @@ fn load_pair(dir: &Path, prefix: &str) -> Result<Pair> {
     Ok(Pair { images_path: xp, images: x, labels_path: yp, labels: y.data.into() })
 }
 
-/// The first existing name among the standard (`train-images-idx3-ubyte[.gz]`) and dotted
-/// (`train-images.idx3-ubyte[.gz]`) spellings.
-fn find_file(dir: &Path, stem: &str, kind: &str, what: &'static str) -> Result<PathBuf> {
+/// Reads a data file under the first existing of its names: the standard spelling raw
+/// (`train-images-idx3-ubyte`), then gzipped (`.gz`), then the dotted spelling
+/// (`train-images.idx3-ubyte`) raw and gzipped. When a folder holds more than one of them (a raw
+/// and a `.gz` copy, say), every copy is read and they must hold the same data: copies that
+/// differ are an [`Error::DifferingCopies`] rather than a silent pick.
+fn read_data_file(dir: &Path, stem: &str, kind: &str, what: &'static str, ndim: u8) -> Result<(PathBuf, Idx)> {
     let tried: Vec<String> =
         ["-", "."].iter().flat_map(|sep| [format!("{stem}{sep}{kind}"), format!("{stem}{sep}{kind}.gz")]).collect();
-    tried.iter().map(|name| dir.join(name)).find(|p| p.is_file()).ok_or_else(|| Error::MissingFile {
-        dir: dir.to_path_buf(),
-        what,
-        tried,
-    })
+    let found: Vec<PathBuf> = tried.iter().map(|name| dir.join(name)).filter(|p| p.is_file()).collect();
+    let Some(first) = found.first() else {
+        return Err(Error::MissingFile { dir: dir.to_path_buf(), what, tried });
+    };
+    let data = read_idx(first, ndim)?;
+    for other in &found[1..] {
+        if read_idx(other, ndim)? != data {
+            return Err(Error::DifferingCopies { first: first.clone(), second: other.clone(), what });
+        }
+    }
+    Ok((first.clone(), data))
+}
+
+/// The class count the labels imply (largest + 1), refused when most of those classes would be
+/// empty: one corrupted byte reading 200 in MNIST's labels would otherwise build a 201-class model.
+fn classes_from_labels(path: &Path, labels: &[u8]) -> Result<usize> {
+    let mut seen = [false; 256];
+    labels.iter().for_each(|&l| seen[l as usize] = true);
+    let values: Vec<u8> = (0..=255u8).filter(|&v| seen[v as usize]).collect();
+    let classes = values.last().map_or(0, |&m| m as usize + 1);
+    if values.len() * 2 < classes {
+        return Err(Error::Idx { path: path.to_path_buf(), problem: IdxProblem::SparseLabels { values, classes } });
+    }
+    Ok(classes)
 }
 
 fn check_labels(path: &Path, labels: &[u8], classes: usize) -> Result<()> {

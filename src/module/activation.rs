@@ -4,7 +4,8 @@ use super::{Module, Registered};
 use crate::error::Result;
 use candle_core::Tensor;
 
-/// `max(x, 0)`, element-wise. No parameters.
+/// `max(x, 0)`, element-wise, keeping NaN as NaN as PyTorch does (so a poisoned input yields a
+/// NaN loss that the loop reports, not a finite one). No parameters.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReLU;
 
@@ -12,7 +13,7 @@ impl Registered for ReLU {}
 
 impl Module for ReLU {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        Ok(xs.relu()?)
+        Ok(crate::fast::relu(xs)?)
     }
 }
 

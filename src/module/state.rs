@@ -22,7 +22,8 @@ pub fn save_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
 /// Writes named tensors to a safetensors file atomically: to a temporary file beside it, flushed
 /// to disk, then renamed over it, so that a crash mid-write leaves the old file whole. Used for
 /// weights and for optimizer state (`save_tensors(&opt.state_dict(), path)`). Every failure
-/// (a missing folder, a full disk) is an error naming `path`.
+/// (a missing folder, a full disk, a folder of that name) is an error naming `path`, and leaves
+/// no temporary file.
 pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), None)
         .map_err(|e| Error::BadStateFile { path: path.to_path_buf(), reason: e.to_string() })?;
@@ -35,11 +36,12 @@ pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()
         std::io::Write::write_all(&mut f, &bytes)?;
         f.sync_all()
     })();
-    if let Err(e) = written {
+    // Whatever fails (the write, or the rename onto a folder), no temporary file is left behind.
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
         let _ = std::fs::remove_file(&tmp);
         return Err(io(e));
     }
-    std::fs::rename(&tmp, path).map_err(io)
+    Ok(())
 }
 
 /// Reads every tensor of a safetensors file; a file that is not one is an

@@ -4,8 +4,9 @@ use super::{Adam, AdamConfig, AdamW, IntoNamedParams, Optimizer, RmsProp, RmsPro
 use crate::error::{Error, Result};
 use crate::schedule::{Constant, Cosine, Linear, OneCycle, Phases, Schedule, Scheduled};
 
-/// An optimizer family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An optimizer family (serialised as its lower-case name, `sgd`, `adamw`...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OptKind {
     /// [`Sgd`].
     Sgd,
@@ -111,8 +112,9 @@ impl OptSpec {
     }
 }
 
-/// A schedule family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A schedule family (serialised as its lower-case name, `const`, `cosine`, `onecycle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ScheduleKind {
     /// The same rate throughout.
     Const,

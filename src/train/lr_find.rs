@@ -13,7 +13,7 @@ pub struct LrFindConfig {
     pub start_lr: f64,
     /// The last rate tried.
     pub end_lr: f64,
-    /// Steps in the sweep (at most one epoch of batches).
+    /// Steps in the sweep; past one epoch of batches it goes on into the next epochs.
     pub num_it: usize,
     /// Smoothing of the loss: an exponential moving average with this decay, debiased.
     pub beta: f64,
@@ -34,15 +34,22 @@ pub struct LrFind {
     pub lrs: Vec<f64>,
     /// The smoothed loss after each step.
     pub losses: Vec<f64>,
-    /// The rate where the smoothed loss falls fastest against `log(lr)`.
-    pub steepest: f64,
-    /// The rate of the lowest smoothed loss, divided by 10 (a rate where the loss still falls).
-    pub minimum: f64,
+    /// The rate where the smoothed loss falls fastest against `log(lr)`; `None` when the sweep
+    /// is too short to say (fewer than [`MIN_POINTS`] steps before it stopped).
+    pub steepest: Option<f64>,
+    /// The rate of the lowest smoothed loss, divided by 10 (a rate where the loss still falls);
+    /// `None` as for `steepest`.
+    pub minimum: Option<f64>,
 }
 
+/// The fewest steps from which the sweep suggests a rate: fastai leaves out the first tenth and
+/// the last five points, and a slope needs two more.
+pub const MIN_POINTS: usize = 8;
+
 /// Trains with a rate growing exponentially from `start_lr` to `end_lr`, one batch per rate,
-/// until the loss diverges or the sweep (or the epoch) ends; then puts the model's weights and the
-/// optimizer's state back as they were.
+/// until the loss diverges or the sweep ends (going on into further epochs when `num_it` is more
+/// than one epoch of batches); then puts the model's weights and the optimizer's state back as
+/// they were.
 pub fn lr_find<'a, M, L, O, T>(model: &M, loss_fn: L, opt: &mut O, dl: &'a T, config: LrFindConfig) -> Result<LrFind>
 where
     M: Module + ?Sized,
@@ -81,35 +88,45 @@ where
     model.train();
     let (mut lrs, mut losses) = (vec![], vec![]);
     let (mut avg, mut best) = (0.0, f64::INFINITY);
-    for (i, batch) in dl.into_iter().take(c.num_it).enumerate() {
-        let (xb, yb) = batch?;
-        let lr = c.start_lr * (c.end_lr / c.start_lr).powf(i as f64 / (c.num_it - 1) as f64);
-        opt.set_lr(lr);
-        let loss = loss_fn(&model.forward(&xb)?, &yb)?;
-        opt.backward_step(&loss)?;
-        let l = loss.to_scalar::<f32>()? as f64;
-        avg = c.beta * avg + (1.0 - c.beta) * l;
-        let smooth = avg / (1.0 - c.beta.powi(i as i32 + 1));
-        lrs.push(lr);
-        losses.push(smooth);
-        best = best.min(smooth);
-        if !smooth.is_finite() || smooth > c.diverge * best {
+    let mut i = 0;
+    // Each pass over `dl` is an epoch; an epoch that yields nothing ends the sweep.
+    while i < c.num_it {
+        let before = i;
+        for batch in dl.into_iter().take(c.num_it - i) {
+            let (xb, yb) = batch?;
+            let lr = c.start_lr * (c.end_lr / c.start_lr).powf(i as f64 / (c.num_it - 1) as f64);
+            opt.set_lr(lr);
+            let loss = loss_fn(&model.forward(&xb)?, &yb)?;
+            opt.backward_step(&loss)?;
+            let l = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+            avg = c.beta * avg + (1.0 - c.beta) * l;
+            let smooth = avg / (1.0 - c.beta.powi(i as i32 + 1));
+            lrs.push(lr);
+            losses.push(smooth);
+            best = best.min(smooth);
+            i += 1;
+            if !smooth.is_finite() || smooth > c.diverge * best {
+                return Ok((lrs, losses));
+            }
+        }
+        if i == before {
             break;
         }
     }
     Ok((lrs, losses))
 }
 
-/// fastai's suggestions, over the curve without its first tenth and last five points.
-fn suggest(lrs: &[f64], losses: &[f64], num_it: usize) -> (f64, f64) {
+/// fastai's suggestions, over the curve without its first tenth and last five points; `None`
+/// when fewer than two points are left.
+fn suggest(lrs: &[f64], losses: &[f64], num_it: usize) -> (Option<f64>, Option<f64>) {
     let lo = num_it / 10;
     let hi = lrs.len().saturating_sub(5).max(lo + 2).min(lrs.len());
-    if hi < lo + 2 {
-        return (f64::NAN, f64::NAN);
+    if lrs.len() < MIN_POINTS || hi < lo + 2 {
+        return (None, None);
     }
     let (l, s) = (&lrs[lo..hi], &losses[lo..hi]);
     let slope = |i: usize| (s[i + 1] - s[i]) / (l[i + 1].ln() - l[i].ln());
-    let steep = (0..l.len() - 1).min_by(|&a, &b| slope(a).total_cmp(&slope(b))).map_or(f64::NAN, |i| l[i]);
-    let min = (0..l.len()).min_by(|&a, &b| s[a].total_cmp(&s[b])).map_or(f64::NAN, |i| l[i] / 10.0);
+    let steep = (0..l.len() - 1).min_by(|&a, &b| slope(a).total_cmp(&slope(b))).map(|i| l[i]);
+    let min = (0..l.len()).min_by(|&a, &b| s[a].total_cmp(&s[b])).map(|i| l[i] / 10.0);
     (steep, min)
 }

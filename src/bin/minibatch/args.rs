@@ -2,28 +2,48 @@
 
 use clap::Args;
 use minibatch::optim::{OptKind, OptSpec, ScheduleKind};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-#[derive(Args)]
+/// The largest sizes the flags take: beyond them a typo would spawn thousands of threads or
+/// allocate gigabytes before anything could say so.
+pub const MAX_WORKERS: usize = 64;
+/// See [`MAX_WORKERS`].
+pub const MAX_THREADS: usize = 256;
+/// See [`MAX_WORKERS`] (a 784-16384-10 model holds 13 million parameters).
+pub const MAX_HIDDEN: usize = 16_384;
+/// See [`MAX_WORKERS`].
+pub const MAX_BATCH: usize = 65_536;
+/// See [`MAX_WORKERS`].
+pub const MAX_STEPS: usize = 1_000_000;
+
+#[derive(Args, Serialize, Deserialize)]
 pub struct DataArgs {
     /// Folder of the four IDX files (standard or dotted names, raw or .gz). Default: the
     /// bundled data/mnist.
     #[arg(long, env = "MINIBATCH_DATA")]
+    #[serde(with = "crate::paths::optional")]
     pub data_dir: Option<PathBuf>,
     /// Images taken from the end of the training file for validation (default: 10,000 of
     /// MNIST's 60,000, the last sixth otherwise).
     #[arg(long, value_parser = positive)]
     pub valid_size: Option<usize>,
+    /// Number of classes (default: one more than the largest training label, refused when most
+    /// of those classes would have no label at all, as a corrupted byte would make).
+    #[arg(long, value_parser = at_most::<256>)]
+    pub classes: Option<usize>,
 }
 
-#[derive(Args)]
+/// `train`'s flags; those that shape the run are also its settings, stored in each checkpoint
+/// (serialised) so that `--resume` and `eval` need not be told them again.
+#[derive(Args, Serialize, Deserialize)]
 #[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// Passes over the training set.
-    #[arg(long, default_value_t = 5, value_parser = positive)]
+    #[arg(long, default_value_t = 5, value_parser = at_most::<MAX_STEPS>)]
     pub epochs: usize,
     /// Batch size for training (validation uses twice as many).
-    #[arg(long, default_value_t = 64, value_parser = positive)]
+    #[arg(long, default_value_t = 64, value_parser = at_most::<MAX_BATCH>)]
     pub bs: usize,
     #[command(flatten)]
     pub opt: OptArgs,
@@ -32,32 +52,38 @@ pub struct TrainArgs {
     #[arg(long, default_value = "const")]
     pub schedule: ScheduleKind,
     /// Batches of linear warmup from 0 to the schedule's first rate.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = zero_to::<MAX_STEPS>)]
     pub warmup: usize,
     /// Hidden units of the model.
-    #[arg(long, default_value_t = 50, value_parser = positive)]
+    #[arg(long, default_value_t = 50, value_parser = at_most::<MAX_HIDDEN>)]
     pub hidden: usize,
     /// Seed of the initial weights and of the shuffles: the same seed gives the same run.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Save the trained weights as safetensors (names as PyTorch's nn.Sequential has them).
     #[arg(long)]
+    #[serde(skip)]
     pub save: Option<PathBuf>,
     /// One JSON object per epoch instead of the progress bar and table.
     #[arg(long)]
+    #[serde(skip)]
     pub json: bool,
     /// Write a JSON object per batch and per epoch to this file (`minibatch plot` redraws it).
     #[arg(long)]
+    #[serde(skip)]
     pub log: Option<PathBuf>,
     /// Draw the loss, metric and learning-rate curves into this PNG at the end.
     #[arg(long)]
+    #[serde(skip)]
     pub plot: Option<PathBuf>,
     /// Write a checkpoint here at each epoch's end and on Ctrl-C (the two newest are kept).
     #[arg(long)]
+    #[serde(skip)]
     pub checkpoint_dir: Option<PathBuf>,
     /// Continue the run checkpointed in this folder, with its own settings (other flags but
     /// --epochs, --json, --log, --plot and --save are ignored); it keeps checkpointing there.
     #[arg(long)]
+    #[serde(skip)]
     pub resume: Option<PathBuf>,
     /// Stop when the validation loss has not improved for this many epochs.
     #[arg(long, value_parser = positive)]
@@ -67,18 +93,19 @@ pub struct TrainArgs {
     pub clip: Option<f64>,
     /// Loader worker threads preparing batches while the model trains (0: in the training
     /// thread). One is fastest on this 2-core machine for MNIST (see the README).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = zero_to::<MAX_WORKERS>)]
     pub workers: usize,
     /// Threads for large matrix multiplies (default: one per core); small ones, and candle's
     /// other operations, always run on one, which is fastest for them. Results do not depend
     /// on it.
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = at_most::<MAX_THREADS>)]
+    #[serde(skip)]
     pub threads: Option<usize>,
     #[command(flatten)]
     pub data: DataArgs,
 }
 
-#[derive(Args)]
+#[derive(Args, Serialize, Deserialize)]
 #[command(allow_negative_numbers = true)]
 pub struct OptArgs {
     /// Optimizer: sgd, adam, adamw or rmsprop.
@@ -114,10 +141,10 @@ pub struct PlotArgs {
 #[derive(Args)]
 pub struct SummaryArgs {
     /// Hidden units of the model.
-    #[arg(long, default_value_t = 50, value_parser = positive)]
+    #[arg(long, default_value_t = 50, value_parser = at_most::<MAX_HIDDEN>)]
     pub hidden: usize,
     /// Batch size of the example input.
-    #[arg(long, default_value_t = 64, value_parser = positive)]
+    #[arg(long, default_value_t = 64, value_parser = at_most::<MAX_BATCH>)]
     pub bs: usize,
     /// Summarise the model saved here (a weights file or a checkpoint folder) instead.
     #[arg(long)]
@@ -128,10 +155,10 @@ pub struct SummaryArgs {
 #[command(allow_negative_numbers = true)]
 pub struct LrFindArgs {
     /// Batch size.
-    #[arg(long, default_value_t = 64, value_parser = positive)]
+    #[arg(long, default_value_t = 64, value_parser = at_most::<MAX_BATCH>)]
     pub bs: usize,
     /// Hidden units of the model.
-    #[arg(long, default_value_t = 50, value_parser = positive)]
+    #[arg(long, default_value_t = 50, value_parser = at_most::<MAX_HIDDEN>)]
     pub hidden: usize,
     /// Seed of the initial weights and of the shuffle.
     #[arg(long, default_value_t = 0)]
@@ -144,8 +171,8 @@ pub struct LrFindArgs {
     /// Last rate of the sweep.
     #[arg(long, default_value_t = 10.0, value_parser = learning_rate)]
     pub end_lr: f64,
-    /// Batches in the sweep (at most one epoch).
-    #[arg(long, default_value_t = 100, value_parser = positive)]
+    /// Batches in the sweep (past one epoch, it goes on into the next).
+    #[arg(long, default_value_t = 100, value_parser = at_most::<MAX_STEPS>)]
     pub num_it: usize,
     /// Print the sweep as JSON.
     #[arg(long)]
@@ -166,7 +193,7 @@ pub struct EvalArgs {
     #[arg(long, default_value = "test", value_parser = ["train", "valid", "test"])]
     pub split: String,
     /// Batch size (128, train's validation batch, gives its numbers to the last digit).
-    #[arg(long, default_value_t = 128, value_parser = positive)]
+    #[arg(long, default_value_t = 128, value_parser = at_most::<MAX_BATCH>)]
     pub bs: usize,
     /// One JSON object instead of a readable line.
     #[arg(long)]
@@ -192,6 +219,23 @@ pub fn positive(s: &str) -> Result<usize, String> {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("`{s}` is not a positive whole number")),
+    }
+}
+
+/// A whole number from 1 to `MAX`.
+pub fn at_most<const MAX: usize>(s: &str) -> Result<usize, String> {
+    match positive(s)? {
+        n if n > MAX => Err(format!("must be at most {MAX}, not {n}")),
+        n => Ok(n),
+    }
+}
+
+/// A whole number from 0 to `MAX`.
+pub fn zero_to<const MAX: usize>(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > MAX => Err(format!("must be at most {MAX}, not {n}")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
     }
 }
 
@@ -224,7 +268,7 @@ pub struct BenchArgs {
     #[arg(default_value = "train", value_parser = ["train", "data"])]
     pub what: String,
     /// Training epochs per configuration (the median is reported).
-    #[arg(long, default_value_t = 3, value_parser = positive)]
+    #[arg(long, default_value_t = 3, value_parser = at_most::<1000>)]
     pub epochs: usize,
     /// Configurations, comma-separated: notebook, wide, deep.
     #[arg(long, default_value = "notebook,wide,deep", value_delimiter = ',')]

@@ -3,6 +3,7 @@
 
 use crate::args::BenchArgs;
 use crate::commands::load_data;
+use crate::out::outln;
 use anyhow::{bail, Context};
 use minibatch::bench::{configs, loader_batches_per_second, peak_rss_bytes, run, Path};
 use minibatch::DataLoader;
@@ -32,7 +33,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
             }
             let row: Value = serde_json::from_slice(&out.stdout).context("reading a benchmark child's result")?;
             if a.json {
-                println!("{row}");
+                outln!("{row}");
             }
             rows.push(row);
         }
@@ -52,23 +53,31 @@ fn run_child(a: &BenchArgs, spec: &str) -> anyhow::Result<()> {
         "fast" => Path::Fast,
         other => bail!("no path {other}: plain or fast"),
     };
-    let data = load_data(&a.data)?;
+    let data = load_data(&a.data)?.0;
     let startup = started.elapsed().as_secs_f64();
     let result = run(&config, path, a.epochs, &data)?;
     let mut v = serde_json::to_value(&result)?;
     v["peak_rss_mb"] = json!(peak_rss_bytes().map(|b| b as f64 / 1048576.0));
     v["seconds_to_first_step"] = json!(startup);
-    println!("{v}");
+    outln!("{v}");
     Ok(())
 }
 
 fn print_table(rows: &[Value]) {
-    println!(
+    outln!(
         "{:<9} {:<5} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>7}",
-        "config", "path", "s/epoch", "samples/s", "us/step", "peak MB", "acc", "floor s", "x floor"
+        "config",
+        "path",
+        "s/epoch",
+        "samples/s",
+        "us/step",
+        "peak MB",
+        "acc",
+        "floor s",
+        "x floor"
     );
     for r in rows {
-        println!(
+        outln!(
             "{:<9} {:<5} {:>9.3} {:>10.0} {:>9.1} {:>8.1} {:>8.4} {:>9.3} {:>7.2}",
             r["config"].as_str().unwrap_or(""),
             r["path"].as_str().unwrap_or(""),
@@ -84,7 +93,7 @@ fn print_table(rows: &[Value]) {
 }
 
 fn bench_data(a: &BenchArgs) -> anyhow::Result<()> {
-    let data = load_data(&a.data)?;
+    let data = load_data(&a.data)?.0;
     let runs = a.epochs.max(3);
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -113,14 +122,14 @@ fn bench_data(a: &BenchArgs) -> anyhow::Result<()> {
     }
     for r in &rows {
         if a.json {
-            println!("{r}");
+            outln!("{r}");
         } else {
             let (w, s) = (r["workers"].as_u64().unwrap_or(0), r["batches_per_second"].as_f64().unwrap_or(f64::NAN));
-            println!("shuffled MNIST batches of 64, {w} workers: {s:>8.0} batches/s ({:.2} of memcpy)", s / memcpy);
+            outln!("shuffled MNIST batches of 64, {w} workers: {s:>8.0} batches/s ({:.2} of memcpy)", s / memcpy);
         }
     }
     if !a.json {
-        println!("memcpy of the same bytes:            {memcpy:>8.0} batches/s");
+        outln!("memcpy of the same bytes:            {memcpy:>8.0} batches/s");
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The subcommands that train, evaluate and look.
 
-use crate::args::{DataArgs, EvalArgs, LrFindArgs, PlotArgs, ShowArgs, SummaryArgs};
+use crate::args::{DataArgs, EvalArgs, LrFindArgs, PlotArgs, ShowArgs, SummaryArgs, TrainArgs};
+use crate::out::{out, outln};
+use crate::outputs::check_png;
 use anyhow::Context;
 use minibatch::fast::{self, Mlp};
 use minibatch::learner::latest_checkpoint;
@@ -11,8 +13,9 @@ use minibatch::{
 };
 use std::path::{Path, PathBuf};
 
-/// The data folder: `--data-dir`, `$MINIBATCH_DATA`, `./data/mnist`, or the bundled copy.
-pub fn load_data(args: &DataArgs) -> anyhow::Result<Mnist> {
+/// The data, and the folder it came from: `--data-dir`, `$MINIBATCH_DATA`, `./data/mnist`, or
+/// the bundled copy.
+pub fn load_data(args: &DataArgs) -> anyhow::Result<(Mnist, PathBuf)> {
     let dir = args.data_dir.clone().unwrap_or_else(|| {
         let local = PathBuf::from("data/mnist");
         if local.is_dir() {
@@ -21,8 +24,9 @@ pub fn load_data(args: &DataArgs) -> anyhow::Result<Mnist> {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
         }
     });
-    let config = MnistConfig { valid_size: args.valid_size, classes: None };
-    Ok(Mnist::load_with(&dir, &config)?)
+    let config = MnistConfig { valid_size: args.valid_size, classes: args.classes };
+    let data = Mnist::load_with(&dir, &config)?;
+    Ok((data, dir))
 }
 
 fn split(data: Mnist, name: &str) -> ImageDataset {
@@ -46,7 +50,10 @@ pub fn load_model(path: &Path) -> anyhow::Result<(Mlp, Vec<usize>)> {
 }
 
 pub fn plot(a: PlotArgs) -> anyhow::Result<()> {
-    minibatch::learner::plot_log(&a.log, &a.output)?;
+    check_png("--output", &a.output)?;
+    for warning in minibatch::learner::plot_log(&a.log, &a.output)? {
+        eprintln!("minibatch: warning: {warning}");
+    }
     Ok(())
 }
 
@@ -56,13 +63,28 @@ pub fn summary(a: SummaryArgs) -> anyhow::Result<()> {
         None => Mlp::new(&[784, a.hidden, 10], 0)?,
     };
     let n_in = model.layers()[0].in_features();
-    print!("{}", minibatch::learner::summary(&model, &[a.bs, n_in])?);
+    out!("{}", minibatch::learner::summary(&model, &[a.bs, n_in])?);
     Ok(())
+}
+
+/// The data flags of a checkpoint's run under those given now: evaluating a checkpoint reads the
+/// run's own data folder and validation split unless told otherwise.
+fn run_data(load: &Path, given: &DataArgs) -> anyhow::Result<DataArgs> {
+    let mut data = DataArgs { data_dir: given.data_dir.clone(), valid_size: given.valid_size, classes: given.classes };
+    if load.is_dir() {
+        let info = latest_checkpoint(load)?;
+        if let Ok(run) = serde_json::from_value::<TrainArgs>(info.hyper) {
+            data.data_dir = data.data_dir.or(run.data.data_dir);
+            data.valid_size = data.valid_size.or(run.data.valid_size);
+            data.classes = data.classes.or(run.data.classes);
+        }
+    }
+    Ok(data)
 }
 
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let (model, sizes) = load_model(&a.load)?;
-    let data = split(load_data(&a.data)?, &a.split);
+    let data = split(load_data(&run_data(&a.load, &a.data)?)?.0, &a.split);
     if data.image_len() != sizes[0] {
         anyhow::bail!(
             "{}: the model takes {} inputs but the images have {} pixels",
@@ -75,15 +97,18 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let dl = DataLoader::new(data, a.bs)?;
     let e = evaluate(&model, fast::cross_entropy, &dl)?;
     if a.json {
-        println!("{}", serde_json::json!({"split": a.split, "loss": e.loss, "accuracy": e.accuracy, "count": e.count}));
+        outln!("{}", serde_json::json!({"split": a.split, "loss": e.loss, "accuracy": e.accuracy, "count": e.count}));
     } else {
-        println!("{}: loss {:.4}  accuracy {:.4}  ({n} images)", a.split, e.loss, e.accuracy);
+        outln!("{}: loss {:.4}  accuracy {:.4}  ({n} images)", a.split, e.loss, e.accuracy);
     }
     Ok(())
 }
 
 pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
-    let data = load_data(&a.data)?;
+    if let Some(path) = &a.plot {
+        check_png("--plot", path)?;
+    }
+    let data = load_data(&a.data)?.0;
     let (n_in, n_out) = (data.train.image_len(), data.classes());
     let options = DlsOptions { seed: a.seed, ..Default::default() };
     let (train_dl, _) = get_dls_with(data.train, data.valid, a.bs, options)?;
@@ -93,7 +118,10 @@ pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
     let found = minibatch::lr_find(&model, cross_entropy, &mut opt, &train_dl, config)?;
     if let Some(path) = &a.plot {
         let chart = Chart {
-            title: format!("lr_find: steepest {:.2e}, minimum/10 {:.2e}", found.steepest, found.minimum),
+            title: match (found.steepest, found.minimum) {
+                (Some(steep), Some(min)) => format!("lr_find: steepest {steep:.2e}, minimum/10 {min:.2e}"),
+                _ => "lr_find: too short to suggest a rate".into(),
+            },
             x_label: "learning rate".into(),
             y_label: "smoothed loss".into(),
             log_x: true,
@@ -105,24 +133,32 @@ pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
         plot_png(path, &[chart], (800, 500))?;
     }
     if a.json {
-        println!("{}", serde_json::to_string(&found)?);
+        outln!("{}", serde_json::to_string(&found)?);
         return Ok(());
     }
-    println!("{:>12}  {:>10}", "lr", "loss");
+    outln!("{:>12}  {:>10}", "lr", "loss");
     for (lr, loss) in found.lrs.iter().zip(&found.losses) {
-        println!("{lr:>12.3e}  {loss:>10.4}");
+        outln!("{lr:>12.3e}  {loss:>10.4}");
     }
-    println!("suggested: {:.3e} (steepest descent), {:.3e} (minimum / 10)", found.steepest, found.minimum);
+    match (found.steepest, found.minimum) {
+        (Some(steep), Some(min)) => outln!("suggested: {steep:.3e} (steepest descent), {min:.3e} (minimum / 10)"),
+        _ => outln!(
+            "no suggestion: the sweep stopped after {} steps, too few to judge (at least {} are needed); \
+             try a lower --start-lr or more --num-it",
+            found.lrs.len(),
+            minibatch::train::MIN_POINTS
+        ),
+    }
     Ok(())
 }
 
 pub fn show(a: ShowArgs) -> anyhow::Result<()> {
-    let data = split(load_data(&a.data)?, &a.split);
+    let data = split(load_data(&a.data)?.0, &a.split);
     let (rows, cols) = data.image_shape();
     let pixels = data
         .pixels(a.index)
         .with_context(|| format!("index {} is past the {} images of the {} split", a.index, data.len(), a.split))?;
-    println!("{} #{}: label {}", a.split, a.index, data.label(a.index).unwrap_or_default());
-    print!("{}", minibatch::render_digit(pixels, rows, cols));
+    outln!("{} #{}: label {}", a.split, a.index, data.label(a.index).unwrap_or_default());
+    out!("{}", minibatch::render_digit(pixels, rows, cols));
     Ok(())
 }

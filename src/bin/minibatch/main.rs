@@ -3,6 +3,9 @@
 mod args;
 mod bench;
 mod commands;
+mod out;
+mod outputs;
+mod paths;
 mod train;
 
 use args::{BenchArgs, EvalArgs, LrFindArgs, PlotArgs, ShowArgs, SummaryArgs, TrainArgs};
@@ -39,6 +42,32 @@ enum Command {
     Bench(BenchArgs),
 }
 
+/// How a command that did its work ended; every exit status is decided here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Status 0.
+    Done,
+    /// Training diverged and was stopped (status 3): the last good weights were kept.
+    Diverged,
+    /// Ctrl-C ended training after a checkpoint (status 130, the shell's for SIGINT).
+    Interrupted,
+}
+
+/// An error with its causes, each said once: the library's errors already print their source
+/// (`path: No such file or directory`), which anyhow's chain would repeat.
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if text.is_empty() {
+            text = cause;
+        } else if !text.ends_with(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     minibatch::set_num_threads(1);
@@ -49,18 +78,25 @@ fn main() -> ExitCode {
     let _ = ctrlc::set_handler(minibatch::learner::interrupt);
     let result = match cli.command {
         Command::Train(a) => train::train(a),
-        Command::Eval(a) => commands::eval(a),
-        Command::Show(a) => commands::show(a),
-        Command::LrFind(a) => commands::lr_find(a),
-        Command::Bench(a) => bench::bench(a),
-        Command::Plot(a) => commands::plot(a),
-        Command::Summary(a) => commands::summary(a),
+        Command::Eval(a) => commands::eval(a).map(|()| Outcome::Done),
+        Command::Show(a) => commands::show(a).map(|()| Outcome::Done),
+        Command::LrFind(a) => commands::lr_find(a).map(|()| Outcome::Done),
+        Command::Bench(a) => bench::bench(a).map(|()| Outcome::Done),
+        Command::Plot(a) => commands::plot(a).map(|()| Outcome::Done),
+        Command::Summary(a) => commands::summary(a).map(|()| Outcome::Done),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("minibatch: error: {e:#}");
+    let stdout = out::failure();
+    match (result, stdout) {
+        (Err(e), _) => {
+            eprintln!("minibatch: error: {}", message(&e));
             ExitCode::FAILURE
         }
+        (Ok(Outcome::Diverged), _) => ExitCode::from(3),
+        (Ok(Outcome::Interrupted), _) => ExitCode::from(130),
+        (Ok(Outcome::Done), Some(e)) => {
+            eprintln!("minibatch: error: standard output: {e} (the command's files were written)");
+            ExitCode::FAILURE
+        }
+        (Ok(Outcome::Done), None) => ExitCode::SUCCESS,
     }
 }

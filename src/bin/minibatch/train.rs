@@ -3,50 +3,19 @@
 
 use crate::args::TrainArgs;
 use crate::commands::load_data;
-use anyhow::Context;
+use crate::out::{outln, Stdout};
+use crate::outputs::{check_file, check_folder, check_png};
+use crate::Outcome;
+use anyhow::{bail, Context};
 use minibatch::fast::{self, Mlp};
 use minibatch::learner::{
-    latest_checkpoint, plot_records, Callback, Checkpoint, Ctx, DivergenceGuard, EarlyStopping, Flow, GradientClip,
-    JsonlLogger, Learner, Progress,
+    latest_checkpoint, plot_records, Callback, CheckpointInfo, Ctx, DivergenceGuard, EarlyStopping, FitReport, Flow,
+    GradientClip, JsonlLogger, Learner, Progress,
 };
 use minibatch::optim::scheduled;
 use minibatch::{get_dls_with, save_state, DlsOptions, Module};
-use serde_json::{json, Value};
-use std::path::PathBuf;
+use serde_json::json;
 use std::time::Instant;
-
-/// The run's settings, stored in each checkpoint.
-fn hyper(a: &TrainArgs) -> Value {
-    json!({
-        "epochs": a.epochs, "bs": a.bs, "hidden": a.hidden, "seed": a.seed,
-        "opt": a.opt.opt.to_string(), "lr": a.opt.lr, "momentum": a.opt.momentum, "wd": a.opt.wd,
-        "schedule": a.schedule.to_string(), "warmup": a.warmup, "workers": a.workers,
-        "data_dir": a.data.data_dir, "valid_size": a.data.valid_size, "early_stop": a.early_stop, "clip": a.clip,
-    })
-}
-
-/// Takes the stored settings of a checkpoint over the flags.
-fn restore(a: &mut TrainArgs, h: &Value) -> anyhow::Result<()> {
-    let bad = || anyhow::anyhow!("the checkpoint's settings are incomplete");
-    let num = |k: &str| h[k].as_u64().map(|v| v as usize).ok_or_else(bad);
-    a.bs = num("bs")?;
-    a.hidden = num("hidden")?;
-    a.seed = h["seed"].as_u64().ok_or_else(bad)?;
-    a.warmup = num("warmup")?;
-    a.workers = num("workers")?;
-    a.opt.opt = h["opt"].as_str().ok_or_else(bad)?.parse()?;
-    a.opt.lr = h["lr"].as_f64();
-    a.opt.momentum = h["momentum"].as_f64();
-    a.opt.wd = h["wd"].as_f64().ok_or_else(bad)?;
-    a.schedule = h["schedule"].as_str().ok_or_else(bad)?.parse()?;
-    a.data.data_dir = h["data_dir"].as_str().map(PathBuf::from);
-    a.data.valid_size = h["valid_size"].as_u64().map(|v| v as usize);
-    a.early_stop = h["early_stop"].as_u64().map(|v| v as usize);
-    a.clip = h["clip"].as_f64();
-    // The schedule spans the run's epochs as first planned.
-    a.epochs = a.epochs.max(num("epochs")?);
-    Ok(())
-}
 
 /// `--json`: one object per epoch on standard output.
 struct JsonEpochs(Instant);
@@ -60,25 +29,66 @@ impl Callback for JsonEpochs {
         let s = cx.state;
         let v = json!({"epoch": s.epoch + 1, "train_loss": s.train_loss, "valid_loss": s.metric("valid_loss"),
             "valid_accuracy": s.metric("accuracy"), "seconds": self.0.elapsed().as_secs_f64()});
-        println!("{v}");
+        outln!("{v}");
         Flow::Continue
     }
 }
 
-pub fn train(mut a: TrainArgs) -> anyhow::Result<()> {
-    let resumed = match a.resume.clone() {
-        Some(dir) => {
-            let info = latest_checkpoint(&dir)?;
-            restore(&mut a, &info.hyper)?;
-            a.checkpoint_dir.get_or_insert(dir);
-            Some(info)
-        }
-        None => None,
-    };
-    let data = load_data(&a.data)?;
-    if a.bs > data.train.len() {
-        anyhow::bail!("batch size {} is larger than the {} training images", a.bs, data.train.len());
+/// The flags of this invocation over the settings stored in the checkpoint of `--resume`: the
+/// run's own settings, with this invocation's outputs and an epoch count at least the planned one.
+fn resume_settings(a: TrainArgs) -> anyhow::Result<(TrainArgs, Option<CheckpointInfo>)> {
+    let Some(dir) = a.resume.clone() else { return Ok((a, None)) };
+    let info = latest_checkpoint(&dir)?;
+    let state = info.dir.join("state.json");
+    let stored: TrainArgs = serde_json::from_value(info.hyper.clone())
+        .with_context(|| format!("{}: the run's settings are incomplete", state.display()))?;
+    if info.epoch > stored.epochs {
+        bail!("{}: `epoch` is {}, past the run's {} epochs", state.display(), info.epoch, stored.epochs);
     }
+    let a = TrainArgs {
+        // The schedule spans the run's epochs as first planned.
+        epochs: a.epochs.max(stored.epochs),
+        save: a.save,
+        json: a.json,
+        log: a.log,
+        plot: a.plot,
+        checkpoint_dir: a.checkpoint_dir.or(Some(dir)),
+        resume: a.resume,
+        threads: a.threads,
+        ..stored
+    };
+    Ok((a, Some(info)))
+}
+
+/// Checks every output before anything is trained.
+fn check_outputs(a: &TrainArgs) -> anyhow::Result<()> {
+    if let Some(p) = &a.save {
+        check_file("--save", p)?;
+    }
+    if let Some(p) = &a.log {
+        check_file("--log", p)?;
+    }
+    if let Some(p) = &a.plot {
+        check_png("--plot", p)?;
+    }
+    if let Some(d) = &a.checkpoint_dir {
+        check_folder("--checkpoint-dir", d)?;
+    }
+    Ok(())
+}
+
+pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
+    let (mut a, resumed) = resume_settings(a)?;
+    check_outputs(&a)?;
+    let (data, dir) = load_data(&a.data)?;
+    if a.bs > data.train.len() {
+        bail!("batch size {} is larger than the {} training images", a.bs, data.train.len());
+    }
+    // The checkpoint records the data as it was found, so that resuming or evaluating elsewhere
+    // reads the same images.
+    a.data.data_dir = Some(std::path::absolute(&dir).unwrap_or(dir));
+    a.data.valid_size = Some(data.valid.len());
+    a.data.classes = Some(data.classes());
     let (n_in, n_out) = (data.train.image_len(), data.classes());
     let options = DlsOptions { seed: a.seed, workers: a.workers, ..Default::default() };
     let (train_dl, valid_dl) = get_dls_with(data.train, data.valid, a.bs, options)?;
@@ -86,17 +96,23 @@ pub fn train(mut a: TrainArgs) -> anyhow::Result<()> {
     let total_steps = train_dl.len() * a.epochs;
     let opt = scheduled(&a.opt.spec(), model.named_parameters(), a.schedule, total_steps, a.warmup)?;
     if !a.json && resumed.is_none() {
-        println!("{model}");
+        outln!("{model}");
         let (nt, nv) = (train_dl.dataset().len(), valid_dl.dataset().len());
-        println!("{nt} training and {nv} validation images, {} parameters", model.num_parameters());
+        outln!("{nt} training and {nv} validation images, {} parameters", model.num_parameters());
     }
     let mut learn = Learner::new(model, fast::cross_entropy, opt, train_dl, valid_dl);
-    if let Some(dir) = &a.resume {
-        let info = learn.load_checkpoint(dir)?;
+    if let Some(info) = &resumed {
+        learn.load_checkpoint(&info.dir)?;
         if !a.json {
-            println!("resuming {} at epoch {}, batch {}", info.dir.display(), info.epoch + 1, info.batch);
+            outln!("resuming {} at epoch {}, batch {}", info.dir.display(), info.epoch + 1, info.batch);
         }
     }
+    add_callbacks(&mut learn, &a)?;
+    let report = learn.fit(a.epochs)?;
+    finish(&learn, &a, report)
+}
+
+fn add_callbacks(learn: &mut Learner, a: &TrainArgs) -> anyhow::Result<()> {
     learn.add_callback(DivergenceGuard::new(10));
     if let Some(clip) = a.clip {
         learn.add_callback(GradientClip(clip));
@@ -107,34 +123,60 @@ pub fn train(mut a: TrainArgs) -> anyhow::Result<()> {
     if a.json {
         learn.add_callback(JsonEpochs(Instant::now()));
     } else {
-        learn.add_callback(Progress::new());
+        learn.add_callback(Progress::new().with_output(Stdout));
     }
     if let Some(log) = &a.log {
         learn.add_callback(JsonlLogger::create(log)?);
     }
     if let Some(dir) = &a.checkpoint_dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("{}: cannot create the checkpoint folder", dir.display()))?;
-        learn.add_callback(Checkpoint::new(dir, hyper(&a)));
-    }
-    let report = learn.fit(a.epochs)?;
-    if let Some(path) = &a.plot {
-        plot_records(&learn.recorder.batches, &learn.recorder.epochs, path)?;
-    }
-    if let Some(path) = &a.save {
-        save_state(learn.model.as_ref(), path)?;
-        if !a.json {
-            println!("saved {}", path.display());
-        }
-    }
-    match report.stopped {
-        Some(reason) if minibatch::learner::interrupted() => {
-            let saved = a.checkpoint_dir.map(|d| format!("; checkpoint in {}", d.display())).unwrap_or_default();
-            eprintln!("minibatch: {reason}{saved}");
-            std::process::exit(130);
-        }
-        Some(reason) => eprintln!("minibatch: stopped: {reason}"),
-        None => {}
+        let settings = serde_json::to_value(a).context("storing the run's settings")?;
+        learn.add_callback(minibatch::learner::Checkpoint::new(dir, settings));
     }
     Ok(())
+}
+
+/// Writes the weights, then the plot (one failing never costs the other), and says how the run
+/// ended.
+fn finish(learn: &Learner, a: &TrainArgs, report: FitReport) -> anyhow::Result<Outcome> {
+    let saved = a.save.as_ref().map(|path| save_state(learn.model.as_ref(), path).map(|()| path));
+    let plotted = a.plot.as_ref().map(|path| plot_records(&learn.recorder.batches, &learn.recorder.epochs, path));
+    if let (Some(Ok(path)), false) = (&saved, a.json) {
+        outln!("saved {}", path.display());
+    }
+    let kept = {
+        let mut places: Vec<String> = Vec::new();
+        if let Some(Ok(path)) = &saved {
+            places.push(path.display().to_string());
+        }
+        if let Some(dir) = &a.checkpoint_dir {
+            places.push(format!("the checkpoint in {}", dir.display()));
+        }
+        places
+    };
+    let outcome = match report.stopped {
+        Some(reason) if report.diverged => {
+            let there = if kept.is_empty() {
+                "; they were not kept (use --save or --checkpoint-dir)".to_string()
+            } else {
+                format!("; they are in {}", kept.join(" and "))
+            };
+            eprintln!("minibatch: {reason}{there}");
+            Outcome::Diverged
+        }
+        Some(reason) if minibatch::learner::interrupted() => {
+            let there = a.checkpoint_dir.as_ref().map(|d| format!("; checkpoint in {}", d.display()));
+            eprintln!("minibatch: {reason}{}", there.unwrap_or_default());
+            Outcome::Interrupted
+        }
+        Some(reason) => {
+            eprintln!("minibatch: stopped: {reason}");
+            Outcome::Done
+        }
+        None => Outcome::Done,
+    };
+    match (saved, plotted) {
+        (Some(Err(e)), _) => Err(e.into()),
+        (_, Some(Err(e))) => Err(e.into()),
+        _ => Ok(outcome),
+    }
 }
