@@ -1,0 +1,315 @@
+//! The program under the mistakes and accidents of real use: outputs that cannot be written,
+//! closed standard output, resumed runs, impossible checkpoints, odd paths and corrupted labels.
+//! Each case runs the real program.
+
+mod common;
+use common::mnist_dir;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn minibatch() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_minibatch"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    minibatch().args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("minibatch-robust-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A small, quick run: 5,000 training images.
+const SMALL: [&str; 4] = ["--valid-size", "55000", "--epochs", "1"];
+
+fn fails_before_training(args: &[&str], message: &str) {
+    let out = run(&[&["train"], &SMALL[..], args].concat());
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+    assert!(stderr(&out).contains(message), "{args:?}: expected {message:?} in {}", stderr(&out));
+    assert!(out.stdout.is_empty(), "nothing trained: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn every_output_is_checked_before_the_first_epoch() {
+    let d = tmp("outputs");
+    let w = d.join("w.safetensors");
+    fails_before_training(&["--save", s(&d.join("missing/w.safetensors"))], "does not exist");
+    fails_before_training(&["--plot", s(&d.join("curves.txt")), "--save", s(&w)], "give a name ending in .png");
+    fails_before_training(&["--save", s(&d)], "is a folder");
+    fails_before_training(&["--log", "/dev/full"], "not a regular file");
+    fails_before_training(&["--save", "/dev/full"], "not a regular file");
+    assert!(!Path::new("/dev/full").is_file(), "the device node is still one");
+    let fifo = d.join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    fails_before_training(&["--save", s(&fifo)], "not a regular file");
+    fails_before_training(&["--plot", "/proc/curves.png"], "cannot write in /proc");
+    fails_before_training(&["--checkpoint-dir", "/proc/version/ck"], "cannot create the folder");
+    assert!(!w.exists());
+    let names: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["fifo"], "no stray files");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_plot_that_fails_at_the_end_does_not_cost_the_weights() {
+    let d = tmp("plot-fails");
+    let (w, plots, ck) = (d.join("w.safetensors"), d.join("plots"), d.join("ck"));
+    std::fs::create_dir(&plots).unwrap();
+    let mut child = minibatch()
+        .args(["train", "--epochs", "6", "--save", s(&w), "--checkpoint-dir", s(&ck)])
+        .args(["--plot", s(&plots.join("curves.png"))])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first epoch is checkpointed, the plot's folder goes away.
+    let t0 = std::time::Instant::now();
+    while !ck.join("latest").exists() && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::fs::remove_dir(&plots).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("curves.png"), "{}", stderr(&out));
+    assert_eq!(minibatch::module::read_state(&w).unwrap().len(), 4, "the weights were written");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_closed_or_full_standard_output_is_no_panic_and_the_weights_are_saved() {
+    let d = tmp("stdout");
+    for (name, stdout) in
+        [("closed", None), ("full", Some(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap()))]
+    {
+        let w = d.join(format!("{name}.safetensors"));
+        let mut cmd = minibatch();
+        cmd.args(["train"]).args(SMALL).args(["--save", s(&w)]).stderr(Stdio::piped());
+        let out = match stdout {
+            Some(file) => cmd.stdout(file).output().unwrap(),
+            None => {
+                // A pipe whose reader is gone: `minibatch train | head -0`.
+                let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+                drop(child.stdout.take());
+                child.wait_with_output().unwrap()
+            }
+        };
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains("standard output") && !err.contains("panicked"), "{name}: {err}");
+        assert!(w.is_file(), "{name}: the weights were saved");
+    }
+    for cmd in [&["show"][..], &["summary"], &["eval", "--load", "/nonexistent.safetensors"]] {
+        let out =
+            minibatch().args(cmd).stdout(std::fs::File::options().write(true).open("/dev/full").unwrap()).output();
+        let err = stderr(&out.unwrap());
+        assert!(!err.contains("panicked"), "{cmd:?}: {err}");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let mut t: Vec<_> = minibatch::module::read_state(path)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .collect();
+    t.sort_by(|a, b| a.0.cmp(&b.0));
+    t
+}
+
+#[test]
+fn resuming_late_in_a_long_run_ends_where_the_uninterrupted_run_does() {
+    let d = tmp("resume");
+    let (whole, resumed, ck) = (d.join("whole.safetensors"), d.join("resumed.safetensors"), d.join("ck"));
+    let common = ["train", "--valid-size", "55000", "--json", "--early-stop", "30"];
+    let out = run(&[&common[..], &["--epochs", "40", "--save", s(&whole)]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&[&common[..], &["--epochs", "20", "--checkpoint-dir", s(&ck)]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["train", "--epochs", "40", "--json", "--resume", s(&ck), "--save", s(&resumed)]);
+    assert!(out.status.success(), "the guard's reference loss travels: {}", stderr(&out));
+    assert!(weights(&whole) == weights(&resumed), "bit for bit");
+
+    // Impossible positions and broken files are refused, naming the field and the format.
+    let state = std::fs::read_to_string(ck.join("latest")).unwrap();
+    let state = ck.join(state.trim()).join("state.json");
+    let good = std::fs::read_to_string(&state).unwrap();
+    let edit = |key: &str, value: u64| {
+        let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+        v[key] = value.into();
+        std::fs::write(&state, v.to_string()).unwrap();
+        run(&["train", "--resume", s(&ck)])
+    };
+    for (key, value, message) in [
+        ("batch", 99_999, "`batch` is 99999, past the 78 batches of an epoch"),
+        ("epoch", 999, "`epoch` is 999, past the run's 40 epochs"),
+        ("iter", 999_999, "`iter` is 999999, more steps than"),
+    ] {
+        let out = edit(key, value);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(message), "{key}: {}", stderr(&out));
+    }
+    std::fs::write(&state, "{ not json").unwrap();
+    let out = run(&["train", "--resume", s(&ck)]);
+    assert!(stderr(&out).contains("not a valid checkpoint state (JSON)"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("safetensors"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_diverged_run_says_where_its_last_good_weights_are() {
+    let d = tmp("diverged");
+    let w = d.join("w.safetensors");
+    let out = run(&["train", "--lr", "100", "--epochs", "3", "--valid-size", "55000", "--save", s(&w)]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains(&format!("they are in {}", w.display())), "{}", stderr(&out));
+    let good = weights(&w);
+    assert!(good.iter().flat_map(|(_, v)| v).all(|x| x.is_finite() && x.abs() < 10.0));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_checkpoint_evaluates_its_own_validation_set_wherever_it_is_run_from() {
+    let d = tmp("eval");
+    let ck = d.join("ck");
+    // Run from another folder, with a relative data folder.
+    let out = minibatch()
+        .current_dir(mnist_dir().parent().unwrap())
+        .args(["train", "--epochs", "1", "--valid-size", "100", "--json", "--data-dir", "mnist"])
+        .args(["--checkpoint-dir", s(&ck)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let trained: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out =
+        minibatch().current_dir(&d).args(["eval", "--load", "ck", "--split", "valid", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["count"], 100);
+    assert_eq!(v["loss"], trained["valid_loss"]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A copy of the bundled data in `dir`, with the training labels given.
+fn data_copy(dir: &Path, train_labels: Option<&[u8]>) {
+    std::fs::create_dir_all(dir).unwrap();
+    for f in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
+        std::fs::copy(mnist_dir().join(f), dir.join(f)).unwrap();
+    }
+    if let Some(bytes) = train_labels {
+        std::fs::remove_file(dir.join("train-labels-idx1-ubyte.gz")).unwrap();
+        std::fs::write(dir.join("train-labels-idx1-ubyte"), bytes).unwrap();
+    }
+}
+
+/// MNIST's training labels, raw.
+fn raw_labels() -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let gz = std::fs::File::open(mnist_dir().join("train-labels-idx1-ubyte.gz")).unwrap();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn a_corrupted_label_is_refused_unless_the_classes_are_given() {
+    let d = tmp("labels");
+    let mut labels = raw_labels();
+    labels[8 + 123] = 200;
+    data_copy(&d, Some(&labels));
+    let out = run(&["train", "--epochs", "1", "--data-dir", s(&d)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("train-labels-idx1-ubyte") && err.contains("11 distinct values (0-9, 200)"), "{err}");
+    assert!(err.contains("--classes 201"), "{err}");
+    let out =
+        run(&["train", "--epochs", "1", "--valid-size", "55000", "--data-dir", s(&d), "--classes", "201", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn raw_and_gzipped_copies_must_agree() {
+    let d = tmp("copies");
+    let mut labels = raw_labels();
+    data_copy(&d, None);
+    std::fs::write(d.join("train-labels-idx1-ubyte"), &labels).unwrap();
+    let out = run(&["train", "--epochs", "1", "--valid-size", "55000", "--json", "--data-dir", s(&d)]);
+    assert!(out.status.success(), "identical copies are fine: {}", stderr(&out));
+    labels[8 + 5] = (labels[8 + 5] + 1) % 10;
+    std::fs::write(d.join("train-labels-idx1-ubyte"), &labels).unwrap();
+    let out = run(&["train", "--epochs", "1", "--data-dir", s(&d)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("both hold the training labels but differ"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_data_folder_whose_name_is_not_utf8_checkpoints_and_resumes() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = tmp("utf8");
+    let data = d.join(std::ffi::OsStr::from_bytes(b"mnist-\xff"));
+    data_copy(&data, None);
+    let ck = d.join("ck");
+    let first = minibatch()
+        .args(["train", "--epochs", "1", "--valid-size", "55000", "--json", "--checkpoint-dir", s(&ck)])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    std::fs::rename(&data, d.join("elsewhere")).unwrap();
+    let out = run(&["train", "--epochs", "2", "--json", "--resume", s(&ck)]);
+    assert_eq!(out.status.code(), Some(1), "the run's own folder is read, and it is gone");
+    std::fs::rename(d.join("elsewhere"), &data).unwrap();
+    let out = run(&["train", "--epochs", "2", "--json", "--resume", s(&ck)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn sizes_have_limits_and_errors_are_said_once() {
+    for args in [
+        &["train", "--workers", "100000"][..],
+        &["train", "--threads", "4294967296"],
+        &["train", "--hidden", "100000000"],
+        &["summary", "--hidden", "100000000"],
+        &["lr-find", "--num-it", "100000000"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains("must be at most"), "{args:?}: {}", stderr(&out));
+    }
+    let out = run(&["eval", "--load", "/nonexistent/x.safetensors"]);
+    assert_eq!(stderr(&out).matches("os error 2").count(), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn lr_find_goes_on_past_one_epoch_and_says_when_it_cannot_suggest() {
+    let out = run(&["lr-find", "--valid-size", "58000", "--num-it", "100", "--json", "--end-lr", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["lrs"].as_array().unwrap().len(), 100, "2,000 images are 31 batches: the sweep crossed epochs");
+    let out = run(&["lr-find", "--start-lr", "10", "--end-lr", "1000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("no suggestion") && !text.contains("NaN"), "{text}");
+}
