@@ -48,3 +48,29 @@ fn weights_loader_takes_any_bytes() {
     }
     assert_eq!(loaded, 2, "the two seed models load");
 }
+
+#[test]
+fn checkpoint_state_and_log_parsers_take_any_text() {
+    use minibatch::learner::{check_position, parse_checkpoint_state, parse_log};
+    let mut inputs = corpus("records");
+    assert_eq!(inputs.len(), 2);
+    let seed_state = inputs.iter().find(|b| b.windows(7).any(|w| w == b"\"hyper\"")).unwrap().clone();
+    // Positions no loader reaches, numbers that overflow, a torn last line, the wrong kinds.
+    let text = String::from_utf8(seed_state[1..].to_vec()).unwrap();
+    inputs.push([&[16u8][..], text.replace("\"iter\": 30", "\"iter\": 18446744073709551615").as_bytes()].concat());
+    inputs.push([&[0u8][..], text.replace("\"epoch\": 2", "\"epoch\": 18446744073709551615").as_bytes()].concat());
+    inputs.push(b"\x10{\"kind\": \"batch\", \"iter\": 0, \"epoch\": 0, \"loss\": 1, \"lr\": 0.1}\n{\"kind\": \"ep".to_vec());
+    inputs.push(b"\x10{\"kind\": 3}\n\n[]\n".to_vec());
+    let (mut states, mut positions, mut logs) = (0, 0, 0);
+    for bytes in &inputs {
+        let Some((&per_epoch, rest)) = bytes.split_first() else { continue };
+        let Ok(text) = std::str::from_utf8(rest) else { continue };
+        if let Ok(info) = parse_checkpoint_state(text, Path::new("state.json")) {
+            states += 1;
+            positions += check_position(&info, per_epoch as usize).is_ok() as usize;
+        }
+        logs += parse_log(text, Path::new("log.jsonl")).is_ok() as usize;
+    }
+    assert_eq!((states, positions), (3, 1), "the seed and two edits parse; only the seed's position is reachable");
+    assert_eq!(logs, 2, "the seed log and the torn one");
+}

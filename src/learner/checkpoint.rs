@@ -152,6 +152,28 @@ pub fn parse_checkpoint_state(text: &str, path: &Path) -> Result<CheckpointInfo>
     Ok(info)
 }
 
+/// Refuses a checkpoint position that a loader of `per_epoch` batches cannot reach: a batch past
+/// the end of an epoch, or more steps than the epochs and batches before the position hold. The
+/// error is an [`Error::BadFile`] naming the field.
+pub fn check_position(info: &CheckpointInfo, per_epoch: usize) -> Result<()> {
+    let bad = |reason: String| Error::BadFile {
+        path: info.dir.join("state.json"),
+        format: "checkpoint state (JSON)",
+        reason,
+    };
+    if info.batch >= per_epoch.max(1) {
+        return Err(bad(format!("`batch` is {}, past the {per_epoch} batches of an epoch", info.batch)));
+    }
+    let reachable = info.epoch.checked_mul(per_epoch).and_then(|n| n.checked_add(info.batch));
+    if reachable.is_none_or(|n| info.iter > n) {
+        return Err(bad(format!(
+            "`iter` is {}, more steps than epoch {} batch {} can have taken ({per_epoch} batches an epoch)",
+            info.iter, info.epoch, info.batch
+        )));
+    }
+    Ok(())
+}
+
 impl Learner {
     /// Restores the newest checkpoint of `dir`: weights, optimizer state (schedule position
     /// included) and loop position, so that `fit` continues as if never interrupted.
@@ -160,22 +182,7 @@ impl Learner {
     /// steps than the epochs and batches before it hold) is an [`Error::BadFile`] naming the field.
     pub fn load_checkpoint(&mut self, dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
         let info = latest_checkpoint(dir)?;
-        let per_epoch = self.train_dl.len();
-        let bad = |reason: String| Error::BadFile {
-            path: info.dir.join("state.json"),
-            format: "checkpoint state (JSON)",
-            reason,
-        };
-        if info.batch >= per_epoch.max(1) {
-            return Err(bad(format!("`batch` is {}, past the {per_epoch} batches of an epoch", info.batch)));
-        }
-        let reachable = info.epoch.checked_mul(per_epoch).and_then(|n| n.checked_add(info.batch));
-        if reachable.is_none_or(|n| info.iter > n) {
-            return Err(bad(format!(
-                "`iter` is {}, more steps than epoch {} batch {} can have taken ({per_epoch} batches an epoch)",
-                info.iter, info.epoch, info.batch
-            )));
-        }
+        check_position(&info, self.train_dl.len())?;
         load_state(self.model.as_ref(), info.dir.join("model.safetensors"))?;
         self.opt.load_state_dict(&read_state(&info.dir.join("optimizer.safetensors"))?)?;
         self.state.epoch = info.epoch;

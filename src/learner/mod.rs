@@ -28,7 +28,7 @@ mod summary;
 
 pub use callback::{Callback, CallbackState, Ctx, Flow, State};
 pub use callbacks::{DivergenceGuard, EarlyStopping, GradientClip, ParamScheduler, SaveBest};
-pub use checkpoint::{latest_checkpoint, parse_checkpoint_state, Checkpoint, CheckpointInfo};
+pub use checkpoint::{check_position, latest_checkpoint, parse_checkpoint_state, Checkpoint, CheckpointInfo};
 pub use loader::Loader;
 pub use log::{parse_log, plot_log, plot_records, JsonlLogger};
 pub use metrics::{Accuracy, Metric, TopK};
