@@ -14,6 +14,14 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// A path given as a file to read is a folder, a device, a FIFO or a socket.
+    #[error("{}: not a regular file ({found})", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead (`a device`, `a FIFO`...).
+        found: &'static str,
+    },
     /// An IDX file is malformed; `problem` says how.
     #[error("{}: {problem}", path.display())]
     Idx {
@@ -179,6 +187,14 @@ pub enum IdxProblem {
         images: usize,
         /// Labels in the label file.
         labels: usize,
+    },
+    /// Test images whose size differs from the training images'.
+    #[error("images of {found:?} pixels, but the training images are {expected:?}")]
+    ImageShape {
+        /// The training images' rows and columns.
+        expected: Vec<usize>,
+        /// This file's.
+        found: Vec<usize>,
     },
     /// A label outside `0..classes`.
     #[error("label {label} at index {index} is out of range: expected 0..{classes}")]

@@ -55,6 +55,7 @@ pub mod bench;
 pub mod data;
 pub mod error;
 pub mod fast;
+mod files;
 pub mod guide;
 pub mod learner;
 pub mod loss;

@@ -59,7 +59,9 @@ fn checkpoint_state_and_log_parsers_take_any_text() {
     let text = String::from_utf8(seed_state[1..].to_vec()).unwrap();
     inputs.push([&[16u8][..], text.replace("\"iter\": 30", "\"iter\": 18446744073709551615").as_bytes()].concat());
     inputs.push([&[0u8][..], text.replace("\"epoch\": 2", "\"epoch\": 18446744073709551615").as_bytes()].concat());
-    inputs.push(b"\x10{\"kind\": \"batch\", \"iter\": 0, \"epoch\": 0, \"loss\": 1, \"lr\": 0.1}\n{\"kind\": \"ep".to_vec());
+    inputs.push(
+        b"\x10{\"kind\": \"batch\", \"iter\": 0, \"epoch\": 0, \"loss\": 1, \"lr\": 0.1}\n{\"kind\": \"ep".to_vec(),
+    );
     inputs.push(b"\x10{\"kind\": 3}\n\n[]\n".to_vec());
     let (mut states, mut positions, mut logs) = (0, 0, 0);
     for bytes in &inputs {

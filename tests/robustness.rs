@@ -164,7 +164,7 @@ fn resuming_late_in_a_long_run_ends_where_the_uninterrupted_run_does() {
     }
     std::fs::write(&state, "{ not json").unwrap();
     let out = run(&["train", "--resume", s(&ck)]);
-    assert!(stderr(&out).contains("not a valid checkpoint state (JSON)"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a valid checkpoint state:"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("safetensors"), "{}", stderr(&out));
     std::fs::remove_dir_all(&d).unwrap();
 }
@@ -312,4 +312,87 @@ fn lr_find_goes_on_past_one_epoch_and_says_when_it_cannot_suggest() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("no suggestion") && !text.contains("NaN"), "{text}");
+}
+
+#[test]
+fn inputs_that_are_not_regular_files_are_refused_not_read() {
+    let d = tmp("inputs");
+    let fifo = d.join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for args in [
+        vec!["eval", "--load", "/dev/zero"],
+        vec!["summary", "--load", "/dev/zero"],
+        vec!["eval", "--load", s(&fifo)],
+        vec!["plot", s(&fifo), "-o", s(&d.join("p.png"))],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains("not a regular file"), "{args:?}: {}", stderr(&out));
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn two_outputs_naming_one_file_are_refused() {
+    let d = tmp("same");
+    let p = d.join("out.png");
+    fails_before_training(&["--plot", s(&p), "--log", s(&p)], "--log and --plot name the same file");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn checkpoints_out_of_range_finished_or_partly_removed() {
+    let d = tmp("ck-cases");
+    let ck = d.join("ck");
+    let out = run(&["train", "--valid-size", "58000", "--epochs", "3", "--json", "--checkpoint-dir", s(&ck)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let newest = ck.join(std::fs::read_to_string(ck.join("latest")).unwrap().trim());
+
+    // A finished run says so rather than training nothing.
+    let out = run(&["train", "--resume", s(&ck), "--epochs", "3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("the run has done its 3 epochs"), "{}", stderr(&out));
+
+    // Settings read back go through the flags' checks.
+    let good = std::fs::read_to_string(newest.join("state.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+    v["hyper"]["workers"] = 100_000.into();
+    std::fs::write(newest.join("state.json"), v.to_string()).unwrap();
+    let out = run(&["train", "--resume", s(&ck), "--epochs", "4"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("`workers` is 100000: must be at most 64"), "{}", stderr(&out));
+    std::fs::write(newest.join("state.json"), &good).unwrap();
+
+    // `latest` may only name a folder of the checkpoint folder.
+    std::fs::write(ck.join("latest"), "../elsewhere").unwrap();
+    let out = run(&["train", "--resume", s(&ck), "--epochs", "4"]);
+    assert!(stderr(&out).contains("not a checkpoint folder of"), "{}", stderr(&out));
+
+    // The newest removed by hand: the one before it is used.
+    std::fs::write(ck.join("latest"), newest.file_name().unwrap().to_str().unwrap()).unwrap();
+    std::fs::remove_dir_all(&newest).unwrap();
+    let out = run(&["train", "--resume", s(&ck), "--epochs", "4", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2, "epochs 3 and 4 ran");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn test_images_of_another_size_are_refused() {
+    let d = tmp("shape");
+    data_copy(&d, None);
+    let mut bytes = Vec::new();
+    let gz = std::fs::File::open(mnist_dir().join("t10k-images-idx3-ubyte.gz")).unwrap();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut bytes).unwrap();
+    bytes[8..16].copy_from_slice(&[0, 0, 0, 14, 0, 0, 0, 56]);
+    std::fs::remove_file(d.join("t10k-images-idx3-ubyte.gz")).unwrap();
+    std::fs::write(d.join("t10k-images-idx3-ubyte"), &bytes).unwrap();
+    let out = run(&["train", "--data-dir", s(&d)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("images of [14, 56] pixels, but the training images are [28, 28]"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&d).unwrap();
 }

@@ -77,7 +77,7 @@ impl Checkpoint {
         save_tensors(&cx.opt.state_dict(), &tmp.join("optimizer.safetensors"))?;
         let json = serde_json::to_vec_pretty(&info).map_err(|e| Error::BadFile {
             path: tmp.join("state.json"),
-            format: "checkpoint state (JSON)",
+            format: STATE_FORMAT,
             reason: e.to_string(),
         })?;
         std::fs::write(tmp.join("state.json"), json).map_err(io(&tmp.join("state.json")))?;
@@ -120,20 +120,43 @@ impl Callback for Checkpoint {
     }
 }
 
-/// The newest complete checkpoint of `dir` (or `dir` itself, when it is a checkpoint folder).
+/// The newest complete checkpoint of `dir` (or `dir` itself, when it is a checkpoint folder):
+/// the one `latest` names, or, when that one is gone (removed by hand, say), the newest other
+/// `epoch-*` folder that reads whole. `latest` must name a folder inside `dir`.
 pub fn latest_checkpoint(dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
     let dir = dir.as_ref();
-    let folder = if dir.join("state.json").is_file() {
-        dir.to_path_buf()
-    } else {
-        let latest = dir.join("latest");
-        let name = std::fs::read_to_string(&latest).map_err(|source| Error::Io { path: latest.clone(), source })?;
-        dir.join(name.trim())
-    };
+    if dir.join("state.json").exists() {
+        return read_checkpoint(dir);
+    }
+    let latest = dir.join("latest");
+    let name = crate::files::read_text(&latest, STATE_FORMAT)?;
+    let name = name.trim();
+    let plain = Path::new(name).components().count() == 1 && name.starts_with("epoch-");
+    if !plain {
+        let reason = format!("`latest` names {name:?}, not a checkpoint folder of {}", dir.display());
+        return Err(Error::BadFile { path: latest, format: STATE_FORMAT, reason });
+    }
+    let named = read_checkpoint(&dir.join(name));
+    if named.is_ok() || dir.join(name).exists() {
+        return named;
+    }
+    let mut older: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|source| Error::Io { path: dir.to_path_buf(), source })?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("epoch-"))
+        .collect();
+    older.sort();
+    older.iter().rev().find_map(|n| read_checkpoint(&dir.join(n)).ok()).map_or(named, Ok)
+}
+
+/// How errors name a checkpoint's `state.json` and `latest`.
+const STATE_FORMAT: &str = "checkpoint state";
+
+fn read_checkpoint(folder: &Path) -> Result<CheckpointInfo> {
     let state = folder.join("state.json");
-    let text = std::fs::read_to_string(&state).map_err(|source| Error::Io { path: state.clone(), source })?;
+    let text = crate::files::read_text(&state, STATE_FORMAT)?;
     let mut info = parse_checkpoint_state(&text, &state)?;
-    info.dir = folder;
+    info.dir = folder.to_path_buf();
     Ok(info)
 }
 
@@ -141,7 +164,7 @@ pub fn latest_checkpoint(dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
 /// that no run reaches (a batch of an epoch counted past the steps taken) is refused, naming the
 /// field; whether it fits a given loader is checked by [`Learner::load_checkpoint`].
 pub fn parse_checkpoint_state(text: &str, path: &Path) -> Result<CheckpointInfo> {
-    let bad = |reason: String| Error::BadFile { path: path.to_path_buf(), format: "checkpoint state (JSON)", reason };
+    let bad = |reason: String| Error::BadFile { path: path.to_path_buf(), format: STATE_FORMAT, reason };
     let info: CheckpointInfo = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
     if info.batch > 0 && info.batch_size == 0 {
         return Err(bad(format!("`batch_size` is 0 but `batch` is {}: batches were trained", info.batch)));
@@ -156,11 +179,7 @@ pub fn parse_checkpoint_state(text: &str, path: &Path) -> Result<CheckpointInfo>
 /// the end of an epoch, or more steps than the epochs and batches before the position hold. The
 /// error is an [`Error::BadFile`] naming the field.
 pub fn check_position(info: &CheckpointInfo, per_epoch: usize) -> Result<()> {
-    let bad = |reason: String| Error::BadFile {
-        path: info.dir.join("state.json"),
-        format: "checkpoint state (JSON)",
-        reason,
-    };
+    let bad = |reason: String| Error::BadFile { path: info.dir.join("state.json"), format: STATE_FORMAT, reason };
     if info.batch >= per_epoch.max(1) {
         return Err(bad(format!("`batch` is {}, past the {per_epoch} batches of an epoch", info.batch)));
     }
@@ -184,7 +203,12 @@ impl Learner {
         let info = latest_checkpoint(dir)?;
         check_position(&info, self.train_dl.len())?;
         load_state(self.model.as_ref(), info.dir.join("model.safetensors"))?;
-        self.opt.load_state_dict(&read_state(&info.dir.join("optimizer.safetensors"))?)?;
+        let opt = info.dir.join("optimizer.safetensors");
+        self.opt.load_state_dict(&read_state(&opt)?).map_err(|e| Error::BadFile {
+            path: opt.clone(),
+            format: "optimizer state",
+            reason: e.to_string(),
+        })?;
         self.state.epoch = info.epoch;
         self.state.batch = info.batch;
         self.state.iter = info.iter;

@@ -119,11 +119,18 @@ fn smoothed(losses: impl Iterator<Item = f64>) -> Vec<f64> {
 /// line is an [`Error::BadFile`] naming it.
 pub fn plot_log(log: impl AsRef<Path>, png: impl AsRef<Path>) -> Result<Vec<String>> {
     let log = log.as_ref();
-    let text = std::fs::read_to_string(log).map_err(|source| Error::Io { path: log.to_path_buf(), source })?;
+    let text = crate::files::read_text(log, LOG_FORMAT)?;
     let (batches, epochs, warnings) = parse_log(&text, log)?;
+    if batches.is_empty() && epochs.is_empty() {
+        let reason = "no batch or epoch records".to_string();
+        return Err(Error::BadFile { path: log.to_path_buf(), format: LOG_FORMAT, reason });
+    }
     plot_records(&batches, &epochs, png)?;
     Ok(warnings)
 }
+
+/// How errors name the log's format.
+const LOG_FORMAT: &str = "training log (JSON lines)";
 
 /// The batch records, the epoch records and the warnings of a log.
 pub type Parsed = (Vec<BatchRecord>, Vec<EpochRecord>, Vec<String>);
@@ -143,7 +150,7 @@ pub fn parse_log(text: &str, log: &Path) -> Result<Parsed> {
             }
             Err(what) => {
                 let reason = format!("line {}: {what}", n + 1);
-                return Err(Error::BadFile { path: log.to_path_buf(), format: "training log (JSON lines)", reason });
+                return Err(Error::BadFile { path: log.to_path_buf(), format: LOG_FORMAT, reason });
             }
         }
     }

@@ -26,7 +26,7 @@ const MAX_GZIP_RATIO: u64 = 1100;
 /// with [`Error::Idx`] naming the file, before any allocation larger than the file justifies.
 pub fn read_idx(path: &Path, ndim: u8) -> Result<Idx> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = crate::files::open_regular(path)?;
     let file_len = file.metadata().map_err(io)?.len();
     read_idx_from(std::io::BufReader::new(file), file_len, path, ndim)
 }

@@ -59,6 +59,13 @@ impl Mnist {
         let dir = dir.as_ref();
         let train = load_pair(dir, "train")?;
         let test = load_pair(dir, "t10k")?;
+        if test.images.dims[1..] != train.images.dims[1..] {
+            let problem = IdxProblem::ImageShape {
+                expected: train.images.dims[1..].to_vec(),
+                found: test.images.dims[1..].to_vec(),
+            };
+            return Err(Error::Idx { path: test.images_path, problem });
+        }
         let n = train.labels.len();
         let classes = match config.classes {
             Some(c) => c,
@@ -112,7 +119,9 @@ fn load_pair(dir: &Path, prefix: &str) -> Result<Pair> {
 fn read_data_file(dir: &Path, stem: &str, kind: &str, what: &'static str, ndim: u8) -> Result<(PathBuf, Idx)> {
     let tried: Vec<String> =
         ["-", "."].iter().flat_map(|sep| [format!("{stem}{sep}{kind}"), format!("{stem}{sep}{kind}.gz")]).collect();
-    let found: Vec<PathBuf> = tried.iter().map(|name| dir.join(name)).filter(|p| p.is_file()).collect();
+    // `exists`, not `is_file`: a name that is there but not a file (a folder, a device) is
+    // reported as such by the reader rather than as missing.
+    let found: Vec<PathBuf> = tried.iter().map(|name| dir.join(name)).filter(|p| p.exists()).collect();
     let Some(first) = found.first() else {
         return Err(Error::MissingFile { dir: dir.to_path_buf(), what, tried });
     };

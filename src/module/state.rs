@@ -47,7 +47,7 @@ pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()
 /// Reads every tensor of a safetensors file; a file that is not one is an
 /// [`Error::BadStateFile`] naming it.
 pub fn read_state(path: &Path) -> Result<HashMap<String, Tensor>> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let bytes = crate::files::read_regular(path)?;
     parse_state(&bytes, path)
 }
 

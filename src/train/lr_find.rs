@@ -59,7 +59,8 @@ where
 {
     let c = config;
     if !(c.start_lr > 0.0 && c.end_lr > c.start_lr && c.num_it >= 2) {
-        return Err(Error::invalid("lr_find range", "0 < start_lr < end_lr and num_it >= 2", format!("{c:?}")));
+        let found = format!("start_lr {}, end_lr {}, num_it {}", c.start_lr, c.end_lr, c.num_it);
+        return Err(Error::invalid("lr_find range", "0 < start_lr < end_lr and num_it >= 2", found));
     }
     let params = model.parameters();
     let saved: Vec<Tensor> = params.iter().map(|p| p.tensor().detach().copy()).collect::<candle_core::Result<_>>()?;

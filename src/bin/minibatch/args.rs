@@ -123,6 +123,43 @@ pub struct OptArgs {
     pub wd: f64,
 }
 
+/// Runs a flag's own check on a value that came from elsewhere (a checkpoint's settings).
+fn recheck<T: std::fmt::Display, U>(flag: &str, value: T, parse: fn(&str) -> Result<U, String>) -> anyhow::Result<()> {
+    parse(&value.to_string()).map(|_| ()).map_err(|e| anyhow::anyhow!("`{flag}` is {value}: {e}"))
+}
+
+impl TrainArgs {
+    /// The checks of the flags, on settings read back from a checkpoint (which a hand edit or a
+    /// corrupted file may have put out of range).
+    pub fn check(&self) -> anyhow::Result<()> {
+        recheck("epochs", self.epochs, at_most::<MAX_STEPS>)?;
+        recheck("bs", self.bs, at_most::<MAX_BATCH>)?;
+        recheck("warmup", self.warmup, zero_to::<MAX_STEPS>)?;
+        recheck("hidden", self.hidden, at_most::<MAX_HIDDEN>)?;
+        recheck("workers", self.workers, zero_to::<MAX_WORKERS>)?;
+        recheck("wd", self.opt.wd, non_negative)?;
+        if let Some(v) = self.opt.lr {
+            recheck("lr", v, learning_rate)?;
+        }
+        if let Some(v) = self.opt.momentum {
+            recheck("momentum", v, fraction)?;
+        }
+        if let Some(v) = self.clip {
+            recheck("clip", v, learning_rate)?;
+        }
+        if let Some(v) = self.early_stop {
+            recheck("early_stop", v, positive)?;
+        }
+        if let Some(v) = self.data.valid_size {
+            recheck("valid_size", v, positive)?;
+        }
+        if let Some(v) = self.data.classes {
+            recheck("classes", v, at_most::<256>)?;
+        }
+        Ok(())
+    }
+}
+
 impl OptArgs {
     pub fn spec(&self) -> OptSpec {
         OptSpec { kind: self.opt, lr: self.lr, momentum: self.momentum, weight_decay: self.wd }
@@ -172,7 +209,7 @@ pub struct LrFindArgs {
     #[arg(long, default_value_t = 10.0, value_parser = learning_rate)]
     pub end_lr: f64,
     /// Batches in the sweep (past one epoch, it goes on into the next).
-    #[arg(long, default_value_t = 100, value_parser = at_most::<MAX_STEPS>)]
+    #[arg(long, default_value_t = 100, value_parser = two_to::<MAX_STEPS>)]
     pub num_it: usize,
     /// Print the sweep as JSON.
     #[arg(long)]
@@ -226,6 +263,14 @@ pub fn positive(s: &str) -> Result<usize, String> {
 pub fn at_most<const MAX: usize>(s: &str) -> Result<usize, String> {
     match positive(s)? {
         n if n > MAX => Err(format!("must be at most {MAX}, not {n}")),
+        n => Ok(n),
+    }
+}
+
+/// A whole number from 2 to `MAX`.
+pub fn two_to<const MAX: usize>(s: &str) -> Result<usize, String> {
+    match at_most::<MAX>(s)? {
+        1 => Err("must be at least 2".into()),
         n => Ok(n),
     }
 }

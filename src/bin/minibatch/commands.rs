@@ -108,7 +108,13 @@ pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
     if let Some(path) = &a.plot {
         check_png("--plot", path)?;
     }
+    if a.start_lr >= a.end_lr {
+        anyhow::bail!("--start-lr {} must be below --end-lr {}", a.start_lr, a.end_lr);
+    }
     let data = load_data(&a.data)?.0;
+    if a.bs > data.train.len() {
+        anyhow::bail!("batch size {} is larger than the {} training images", a.bs, data.train.len());
+    }
     let (n_in, n_out) = (data.train.image_len(), data.classes());
     let options = DlsOptions { seed: a.seed, ..Default::default() };
     let (train_dl, _) = get_dls_with(data.train, data.valid, a.bs, options)?;

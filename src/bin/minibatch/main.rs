@@ -94,7 +94,7 @@ fn main() -> ExitCode {
         (Ok(Outcome::Diverged), _) => ExitCode::from(3),
         (Ok(Outcome::Interrupted), _) => ExitCode::from(130),
         (Ok(Outcome::Done), Some(e)) => {
-            eprintln!("minibatch: error: standard output: {e} (the command's files were written)");
+            eprintln!("minibatch: error: standard output: {e}");
             ExitCode::FAILURE
         }
         (Ok(Outcome::Done), None) => ExitCode::SUCCESS,

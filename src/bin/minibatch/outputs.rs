@@ -37,6 +37,9 @@ pub fn check_png(flag: &str, path: &Path) -> anyhow::Result<()> {
 
 /// Creates `dir` if need be and checks that files can be written in it.
 pub fn check_folder(flag: &str, dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("{flag} {}: is not a folder", dir.display());
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("{flag} {}: cannot create the folder", dir.display()))?;
     check_writable(dir).with_context(|| format!("{flag} {}: cannot write in the folder", dir.display()))
 }

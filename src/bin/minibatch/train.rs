@@ -15,6 +15,7 @@ use minibatch::learner::{
 use minibatch::optim::scheduled;
 use minibatch::{get_dls_with, save_state, DlsOptions, Module};
 use serde_json::json;
+use std::path::Path;
 use std::time::Instant;
 
 /// `--json`: one object per epoch on standard output.
@@ -42,9 +43,19 @@ fn resume_settings(a: TrainArgs) -> anyhow::Result<(TrainArgs, Option<Checkpoint
     let state = info.dir.join("state.json");
     let stored: TrainArgs = serde_json::from_value(info.hyper.clone())
         .with_context(|| format!("{}: the run's settings are incomplete", state.display()))?;
+    stored.check().with_context(|| format!("{}: the run's settings", state.display()))?;
     if info.epoch > stored.epochs {
         bail!("{}: `epoch` is {}, past the run's {} epochs", state.display(), info.epoch, stored.epochs);
     }
+    if info.epoch >= a.epochs.max(stored.epochs) {
+        bail!(
+            "{}: the run has done its {} epochs; give --epochs above that to train further",
+            dir.display(),
+            info.epoch
+        );
+    }
+    // Resumed from one checkpoint folder: the run keeps checkpointing beside it.
+    let dir = if info.dir == dir { dir.parent().map_or(dir.clone(), Path::to_path_buf) } else { dir };
     let a = TrainArgs {
         // The schedule spans the run's epochs as first planned.
         epochs: a.epochs.max(stored.epochs),
@@ -62,6 +73,14 @@ fn resume_settings(a: TrainArgs) -> anyhow::Result<(TrainArgs, Option<Checkpoint
 
 /// Checks every output before anything is trained.
 fn check_outputs(a: &TrainArgs) -> anyhow::Result<()> {
+    let files = [("--save", &a.save), ("--log", &a.log), ("--plot", &a.plot)];
+    let given: Vec<(&str, std::path::PathBuf)> =
+        files.iter().filter_map(|(flag, p)| Some((*flag, std::path::absolute(p.as_ref()?).ok()?))).collect();
+    for (i, (flag, path)) in given.iter().enumerate() {
+        if let Some((other, _)) = given[i + 1..].iter().find(|(_, q)| q == path) {
+            bail!("{flag} and {other} name the same file, {}: one would overwrite the other", path.display());
+        }
+    }
     if let Some(p) = &a.save {
         check_file("--save", p)?;
     }
