@@ -68,7 +68,7 @@ fn a_plot_that_fails_at_the_end_does_not_cost_the_weights() {
     let d = tmp("plot-fails");
     let (w, plots, ck) = (d.join("w.safetensors"), d.join("plots"), d.join("ck"));
     std::fs::create_dir(&plots).unwrap();
-    let mut child = minibatch()
+    let child = minibatch()
         .args(["train", "--epochs", "6", "--save", s(&w), "--checkpoint-dir", s(&ck)])
         .args(["--plot", s(&plots.join("curves.png"))])
         .stdout(Stdio::null())
