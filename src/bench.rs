@@ -4,12 +4,11 @@
 
 use crate::data::DataLoader;
 use crate::error::Result;
-use crate::fast::{matmul_floor, Mlp};
+use crate::fast::{matmul_floor, with_candle_ops};
 use crate::mnist::Mnist;
 use crate::module::Module;
 use crate::optim::{Optimizer, Sgd};
 use crate::train::{evaluate, train_epoch};
-use candle_core::Tensor;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -40,9 +39,11 @@ pub fn configs() -> Vec<BenchConfig> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Path {
-    /// `Sequential` of `Linear` and `ReLU`, `cross_entropy` as `nll(log_softmax)`.
+    /// The same model on candle's own operations ([`with_candle_ops`]): `cross_entropy` as
+    /// `nll(log_softmax)`.
     Plain,
-    /// [`Mlp`] on the fused kernels, the fused cross-entropy, in-place SGD.
+    /// [`crate::mlp`] as every user gets it: the fused kernels, feature-major hidden
+    /// activations, the fused cross-entropy, in-place SGD.
     Fast,
 }
 
@@ -71,24 +72,25 @@ pub struct BenchResult {
 
 /// Trains `config` for `epochs` epochs (seed 0) with `path` and measures it.
 pub fn run(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Result<BenchResult> {
+    match path {
+        Path::Plain => with_candle_ops(|| measure(config, path, epochs, data)),
+        Path::Fast => measure(config, path, epochs, data),
+    }
+}
+
+fn measure(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Result<BenchResult> {
     let (train_dl, valid_dl) = crate::get_dls(data.train.clone(), data.valid.clone(), config.bs)?;
-    let model: Box<dyn Module> = match path {
-        Path::Plain => Box::new(crate::mlp(&config.sizes, 0)?),
-        Path::Fast => Box::new(Mlp::new(&config.sizes, 0)?),
-    };
-    let loss_fn: fn(&Tensor, &Tensor) -> Result<Tensor> = match path {
-        Path::Plain => crate::loss::cross_entropy,
-        Path::Fast => crate::fast::cross_entropy,
-    };
+    let model = crate::mlp(&config.sizes, 0)?;
+    let loss_fn = crate::loss::cross_entropy;
     let mut opt = Sgd::new(model.parameters(), config.lr)?;
     let mut epoch_seconds = Vec::with_capacity(epochs);
     for _ in 0..epochs {
         let start = Instant::now();
-        train_epoch(model.as_ref(), loss_fn, &mut opt, &train_dl)?;
+        train_epoch(&model, loss_fn, &mut opt, &train_dl)?;
         epoch_seconds.push(start.elapsed().as_secs_f64());
     }
     opt.zero_grad();
-    let valid = evaluate(model.as_ref(), loss_fn, &valid_dl)?;
+    let valid = evaluate(&model, loss_fn, &valid_dl)?;
     let median = median(&epoch_seconds);
     let n = train_dl.len() * config.bs;
     let floor = matmul_floor(&config.sizes, n, config.bs).as_secs_f64();

@@ -111,6 +111,16 @@ pub enum Error {
         /// What was given.
         found: String,
     },
+    /// A layer was given an input of the wrong shape.
+    #[error("{layer} got input {found:?}: expected {expected}")]
+    Shape {
+        /// The layer as it prints (`Linear(in_features=2, out_features=64, bias=True)`).
+        layer: String,
+        /// What it takes (`2 features`).
+        expected: String,
+        /// The input's dimensions.
+        found: Vec<usize>,
+    },
     /// A dataset item could not be produced.
     #[error("item {index}: {source}")]
     Item {

@@ -61,6 +61,8 @@ pub fn nll(input: &Tensor, target: &Tensor) -> Result<Tensor> {
 }
 
 /// `nll(log_softmax(logits), target)`: the loss of classification, PyTorch's `F.cross_entropy`.
+/// For `f32` logits on the CPU it runs as one fused pass ([`crate::fast::cross_entropy`]), whose
+/// backward reuses the forward's softmax.
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
@@ -71,6 +73,14 @@ pub fn nll(input: &Tensor, target: &Tensor) -> Result<Tensor> {
 /// # Ok::<(), minibatch::Error>(())
 /// ```
 pub fn cross_entropy(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
+    // The fused kernel checks the classes itself; the shape is checked here for its message.
+    let indices = matches!(target.dtype(), DType::U8 | DType::U32 | DType::I64);
+    if let (Ok((n, _)), true, true) = (logits.dims2(), indices, crate::fast::fits(&[logits])) {
+        if target.dims() != [n] {
+            return Err(Error::invalid("target shape", format!("[{n}]"), format!("{:?}", target.dims())));
+        }
+        return crate::fast::cross_entropy(logits, target);
+    }
     nll(&log_softmax(logits)?, target)
 }
 

@@ -140,3 +140,21 @@ fn lr_find_prints_a_curve_and_a_suggestion_and_plots_it() {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     std::fs::remove_file(&png).unwrap();
 }
+
+#[test]
+fn layers_trains_a_deeper_mlp_that_eval_rebuilds() {
+    let path = std::env::temp_dir().join(format!("minibatch-layers-{}.safetensors", std::process::id()));
+    let p = path.to_str().unwrap();
+    let out =
+        minibatch(&["train", "--layers", "64,32", "--epochs", "1", "--valid-size", "55000", "--json", "--save", p]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let trained = &json_lines(&out)[0];
+    assert!(trained["valid_accuracy"].as_f64().unwrap() > 0.8, "{trained}");
+    let mut names: Vec<String> = minibatch::module::read_state(&path).unwrap().into_keys().collect();
+    names.sort();
+    assert_eq!(names, ["0.bias", "0.weight", "2.bias", "2.weight", "4.bias", "4.weight"]);
+    let ev = minibatch(&["eval", "--load", p, "--split", "valid", "--valid-size", "55000", "--json"]);
+    assert!(ev.status.success(), "{}", stderr(&ev));
+    assert_eq!(json_lines(&ev)[0]["loss"], trained["valid_loss"]);
+    std::fs::remove_file(&path).unwrap();
+}

@@ -1,10 +1,14 @@
 //! The fused kernels against PyTorch's numbers (`tests/golden/`, made by `make_golden.py`)
-//! and against the plain path.
+//! and against the plain path (`fast::with_candle_ops`), through every way a user composes the
+//! layers: a `Sequential`, a derived struct with its own `forward`, a `ModuleList`.
 
 mod common;
+use candle_core::Tensor;
 use common::*;
-use minibatch::fast::{self, Mlp};
-use minibatch::{cross_entropy, DataLoader, Mnist, Module, Optimizer, Param, Sgd};
+use minibatch::fast::{self, with_candle_ops};
+use minibatch::{
+    cross_entropy, mlp, DataLoader, Linear, Mnist, Module, ModuleList, Optimizer, Param, ReLU, Registered, Rng, Sgd,
+};
 
 #[test]
 fn fused_cross_entropy_matches_pytorch_values_and_gradients() {
@@ -48,9 +52,9 @@ fn fused_linear_relu_matches_pytorch_values_and_gradients() {
     assert!(grads.get(w.var().as_tensor()).is_some());
 }
 
-fn golden_mlp() -> Mlp {
+fn golden_mlp() -> minibatch::Sequential {
     let g = golden("mnist_sgd_steps.json");
-    let model = Mlp::new(&[784, 50, 10], 0).unwrap();
+    let model = mlp(&[784, 50, 10], 0).unwrap();
     for (name, p) in model.named_parameters() {
         p.set(&tensor(&g["initial_parameters"][&name])).unwrap();
     }
@@ -58,8 +62,7 @@ fn golden_mlp() -> Mlp {
 }
 
 #[test]
-fn fast_mlp_reproduces_the_notebooks_ten_steps() {
-    minibatch::set_num_threads(1);
+fn the_fused_layers_reproduce_the_notebooks_ten_steps() {
     let g = golden("mnist_sgd_steps.json");
     let model = golden_mlp();
     let mut opt = Sgd::new(model.parameters(), 0.5).unwrap();
@@ -67,7 +70,7 @@ fn fast_mlp_reproduces_the_notebooks_ten_steps() {
     let mut losses = vec![];
     for batch in &DataLoader::new(data.train.slice(0, 640).unwrap(), 64).unwrap() {
         let (xb, yb) = batch.unwrap();
-        let loss = fast::cross_entropy(&model.forward(&xb).unwrap(), &yb).unwrap();
+        let loss = cross_entropy(&model.forward(&xb).unwrap(), &yb).unwrap();
         losses.push(loss.to_scalar::<f32>().unwrap() as f64);
         opt.backward_step(&loss).unwrap();
     }
@@ -79,48 +82,136 @@ fn fast_mlp_reproduces_the_notebooks_ten_steps() {
 }
 
 #[test]
-fn fast_and_plain_paths_agree_over_an_epoch_of_a_slice() {
-    minibatch::set_num_threads(1);
+fn fused_and_plain_paths_agree_over_an_epoch_of_a_slice() {
     let data = Mnist::load(mnist_dir()).unwrap();
     let dl = DataLoader::builder(data.train.slice(0, 3200).unwrap()).batch_size(64).shuffle(5).build().unwrap();
-    let run = |model: &dyn Module, fused: bool| {
+    let run = || {
+        let model = mlp(&[784, 50, 10], 9).unwrap();
         let mut opt = Sgd::new(model.parameters(), 0.5).unwrap();
         let mut losses = vec![];
         for batch in dl.iter_epoch(0) {
             let (xb, yb) = batch.unwrap();
-            let out = model.forward(&xb).unwrap();
-            let loss = if fused { fast::cross_entropy(&out, &yb) } else { cross_entropy(&out, &yb) }.unwrap();
+            let loss = cross_entropy(&model.forward(&xb).unwrap(), &yb).unwrap();
             losses.push(loss.to_scalar::<f32>().unwrap() as f64);
             opt.backward_step(&loss).unwrap();
         }
         losses
     };
-    let fast_losses = run(&Mlp::new(&[784, 50, 10], 9).unwrap(), true);
-    let plain_losses = run(&minibatch::mlp(&[784, 50, 10], 9).unwrap(), false);
-    assert_close("fast against plain", &fast_losses, &plain_losses, 1e-4, 1e-4);
+    let (fused, plain) = (run(), with_candle_ops(run));
+    assert_ne!(fused, plain, "two different paths, so not the same bits");
+    assert_close("fast against plain", &fused, &plain, 1e-4, 1e-4);
 }
 
-/// A deep model stores its hidden activations feature-major and multiplies in other layouts than
-/// the plain path: the gradients of every parameter must still be the plain path's.
+/// A user's own model: layers in fields, a `forward` of its own, candle's `relu` between them.
+#[derive(Registered)]
+struct Deep {
+    l1: Linear,
+    l2: Linear,
+    l3: Linear,
+    l4: Linear,
+}
+
+impl Module for Deep {
+    fn forward(&self, x: &Tensor) -> minibatch::Result<Tensor> {
+        let x = self.l1.forward(x)?.relu()?;
+        let x = ReLU.forward(&self.l2.forward(&x)?)?;
+        let x = self.l3.forward(&x)?.relu()?;
+        self.l4.forward(&x)
+    }
+}
+
+/// The same layers in a `ModuleList`, called in a loop.
+#[derive(Registered)]
+struct Listed {
+    layers: ModuleList,
+}
+
+impl Module for Listed {
+    fn forward(&self, x: &Tensor) -> minibatch::Result<Tensor> {
+        let mut x = x.clone();
+        for (i, l) in self.layers.iter().enumerate() {
+            x = l.forward(&x)?;
+            if i + 1 < self.layers.len() {
+                x = ReLU.forward(&x)?;
+            }
+        }
+        Ok(x)
+    }
+}
+
+const SIZES: [usize; 5] = [784, 40, 24, 16, 10];
+
+fn layers(seed: u64) -> Vec<Linear> {
+    let mut rng = Rng::new(seed);
+    SIZES.windows(2).map(|w| Linear::new(w[0], w[1], &mut rng).unwrap()).collect()
+}
+
+fn deep() -> Box<dyn Module> {
+    let mut l = layers(3).into_iter();
+    let mut next = || l.next().unwrap();
+    Box::new(Deep { l1: next(), l2: next(), l3: next(), l4: next() })
+}
+
+fn listed() -> Box<dyn Module> {
+    let mut list = ModuleList::default();
+    layers(3).into_iter().for_each(|l| list.push(l));
+    Box::new(Listed { layers: list })
+}
+
+fn sequential() -> Box<dyn Module> {
+    Box::new(mlp(&SIZES, 3).unwrap())
+}
+
+/// The logits and every parameter's gradient of one batch.
+fn logits_and_grads(model: &dyn Module, xb: &Tensor, yb: &Tensor) -> (Vec<f64>, Vec<(String, Vec<f64>)>) {
+    let out = model.forward(xb).unwrap();
+    assert_eq!(out.dims(), &[48, 10]);
+    minibatch::backward(&cross_entropy(&out, yb).unwrap(), &model.parameters()).unwrap();
+    let grads = model.named_parameters().into_iter().map(|(n, p)| (n, flat(&p.grad().unwrap()))).collect();
+    (flat(&out), grads)
+}
+
+/// Hidden activations stored feature-major, products in other layouts than the plain path's:
+/// whichever way the layers are composed, the gradients of every parameter must be the plain
+/// path's, and the three compositions must agree with each other.
 #[test]
-fn deep_fast_mlp_has_the_plain_paths_gradients() {
+fn every_composition_of_the_layers_has_the_plain_paths_gradients() {
     let data = Mnist::load(mnist_dir()).unwrap();
     let (xb, yb) = DataLoader::new(data.train.slice(0, 48).unwrap(), 48).unwrap().iter().next().unwrap().unwrap();
-    let sizes = [784, 40, 24, 16, 10];
-    let (fast_model, plain_model) = (Mlp::new(&sizes, 3).unwrap(), minibatch::mlp(&sizes, 3).unwrap());
-    let fast_out = fast_model.forward(&xb).unwrap();
-    let plain_out = plain_model.forward(&xb).unwrap();
-    assert_eq!(fast_out.dims(), &[48, 10]);
-    assert_close("logits", &flat(&fast_out), &flat(&plain_out), 1e-5, 1e-5);
-    minibatch::backward(&fast::cross_entropy(&fast_out, &yb).unwrap(), &fast_model.parameters()).unwrap();
-    minibatch::backward(&cross_entropy(&plain_out, &yb).unwrap(), &plain_model.parameters()).unwrap();
-    let (fast_params, plain_params) = (fast_model.named_parameters(), plain_model.named_parameters());
-    assert_eq!(fast_params.len(), 8);
-    for ((name, f), (_, p)) in fast_params.iter().zip(&plain_params) {
-        let (fg, pg) = (flat(&f.grad().unwrap()), flat(&p.grad().unwrap()));
-        assert!(pg.iter().any(|v| v.abs() > 1e-4), "{name}: a gradient of zeros proves nothing");
-        assert_close(&format!("grad {name}"), &fg, &pg, 1e-5, 1e-4);
+    let (want_logits, want_grads) = with_candle_ops(|| logits_and_grads(sequential().as_ref(), &xb, &yb));
+    assert_eq!(want_grads.len(), 8);
+    for (what, model) in [("Sequential", sequential()), ("derived struct", deep()), ("ModuleList", listed())] {
+        let (logits, grads) = logits_and_grads(model.as_ref(), &xb, &yb);
+        assert_close(&format!("{what} logits"), &logits, &want_logits, 1e-5, 1e-5);
+        for ((name, g), (_, want)) in grads.iter().zip(&want_grads) {
+            assert!(want.iter().any(|v| v.abs() > 1e-4), "{name}: a gradient of zeros proves nothing");
+            assert_close(&format!("{what} grad {name}"), g, want, 1e-5, 1e-4);
+        }
     }
+}
+
+#[test]
+fn a_wide_layers_output_is_an_ordinary_batch_major_tensor() {
+    let mut rng = Rng::new(1);
+    let layer = Linear::new(4, 32, &mut rng).unwrap();
+    let x = Tensor::new(&[[1f32, -2., 0.5, 3.], [0., 1., 1., -1.]], &candle_core::Device::Cpu).unwrap();
+    let y = layer.forward(&x).unwrap();
+    assert_eq!(y.dims(), &[2, 32]);
+    assert!(y.is_contiguous());
+    let plain = with_candle_ops(|| layer.forward(&x)).unwrap();
+    assert_close("wide layer", &flat(&y), &flat(&plain), 1e-6, 1e-6);
+    // Read by candle's own ops, then by the layers again.
+    let z = ReLU.forward(&(y.relu().unwrap() * 2.0).unwrap()).unwrap();
+    let z_plain = with_candle_ops(|| ReLU.forward(&(plain.relu().unwrap() * 2.0).unwrap())).unwrap();
+    assert_close("after candle ops", &flat(&z), &flat(&z_plain), 1e-6, 1e-6);
+}
+
+#[test]
+fn a_shape_error_names_the_layer() {
+    let layer = Linear::new(2, 64, &mut Rng::new(0)).unwrap();
+    let x = Tensor::zeros((8, 3), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    let err = layer.forward(&x).unwrap_err().to_string();
+    assert_eq!(err, "Linear(in_features=2, out_features=64, bias=True) got input [8, 3]: expected 2 features");
 }
 
 /// The backward reuses the softmax its forward kept; a second backward of the same loss finds it
@@ -143,18 +234,18 @@ fn fused_cross_entropy_backward_twice_gives_the_same_gradient() {
 #[test]
 fn an_empty_batch_gives_zero_weight_gradients() {
     let dev = candle_core::Device::Cpu;
-    let w = Param::new(&candle_core::Tensor::ones((300, 200), candle_core::DType::F32, &dev).unwrap()).unwrap();
-    let b = Param::new(&candle_core::Tensor::ones(300, candle_core::DType::F32, &dev).unwrap()).unwrap();
+    let ones = |dims: &[usize]| Tensor::ones(dims, candle_core::DType::F32, &dev).unwrap();
+    let layer = Linear::from_tensors(ones(&[300, 200]), Some(ones(&[300]))).unwrap();
+    let (w, b) = (layer.weight().clone(), layer.bias().unwrap().clone());
     for _ in 0..3 {
         // Earlier steps leave freed gradient memory behind for the allocator to hand out again.
-        let x = candle_core::Tensor::ones((4, 200), candle_core::DType::F32, &dev).unwrap();
-        let y = fast::linear_params(&x, &w, &b, false).unwrap();
+        let y = layer.forward(&ones(&[4, 200])).unwrap();
         minibatch::backward(&y.sum_all().unwrap(), &[w.clone(), b.clone()]).unwrap();
         w.zero_grad();
         b.zero_grad();
     }
-    let x = candle_core::Tensor::zeros((0, 200), candle_core::DType::F32, &dev).unwrap();
-    let y = fast::linear_params(&x, &w, &b, true).unwrap();
+    let x = Tensor::zeros((0, 200), candle_core::DType::F32, &dev).unwrap();
+    let y = ReLU.forward(&layer.forward(&x).unwrap()).unwrap();
     assert_eq!(y.dims(), &[0, 300]);
     minibatch::backward(&y.sum_all().unwrap(), &[w.clone(), b.clone()]).unwrap();
     assert!(flat(&w.grad().unwrap()).iter().all(|&v| v == 0.0));

@@ -41,7 +41,7 @@ fn weights_loader_takes_any_bytes() {
         let _ = serde_json::from_slice::<minibatch::learner::CheckpointInfo>(bytes);
         let Ok(tensors) = minibatch::module::parse_state(bytes, Path::new("input")) else { continue };
         if let Some(sizes) = minibatch::mlp_sizes(&tensors) {
-            let model = minibatch::fast::Mlp::new(&sizes, 0).unwrap();
+            let model = minibatch::mlp(&sizes, 0).unwrap();
             minibatch::module::load_tensors(&model, &tensors, Path::new("input")).unwrap();
             loaded += 1;
         }

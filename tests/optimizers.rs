@@ -11,9 +11,14 @@ use minibatch::{
 };
 
 fn run<R: Rule>(config: R::Config, name: &str) {
+    run_with(|p| Optim::<R>::with_config(vec![p], config.clone()).unwrap(), name);
+}
+
+/// Six steps of the optimizer that `make` builds on PyTorch's parameter, against PyTorch's.
+fn run_with<R: Rule>(make: impl Fn(Param) -> Optim<R>, name: &str) {
     let g = golden("optimizers.json");
     let p = Param::new(&tensor(&g["p0"])).unwrap();
-    let mut opt = Optim::<R>::with_config(vec![p.clone()], config).unwrap();
+    let mut opt = make(p.clone());
     let steps = g["runs"][name]["after_each_step"].as_array().unwrap();
     for (i, (grad, want)) in g["grads"].as_array().unwrap().iter().zip(steps).enumerate() {
         p.accumulate_grad(tensor(grad)).unwrap();
@@ -39,6 +44,12 @@ fn adam_family_matches_pytorch() {
     let wd = AdamConfig { lr: 0.01, beta1: 0.8, beta2: 0.99, eps: 1e-6, weight_decay: 0.1, ..Default::default() };
     run::<minibatch::optim::AdamRule>(wd, "adam_wd");
     run::<minibatch::optim::AdamWRule>(AdamConfig { lr: 0.01, weight_decay: 0.1, ..Default::default() }, "adamw");
+}
+
+#[test]
+fn the_short_constructors_take_pytorchs_defaults() {
+    run_with(|p| Adam::new(vec![p], 0.01).unwrap(), "adam");
+    run_with(|p| Sgd::new(vec![p], 0.1).unwrap(), "sgd");
 }
 
 #[test]

@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(tensors) = minibatch::module::parse_state(data, Path::new("fuzz")) else { return };
     if let Some(sizes) = minibatch::mlp_sizes(&tensors) {
         // Only shapes whose data was in the input reach here, so the model is no larger than it.
-        if let Ok(model) = minibatch::fast::Mlp::new(&sizes, 0) {
+        if let Ok(model) = minibatch::mlp(&sizes, 0) {
             let _ = minibatch::module::load_tensors(&model, &tensors, Path::new("fuzz"));
         }
     }

@@ -1,7 +1,7 @@
 //! Matrix multiplies on `f32` slices through the `gemm` crate (the kernel candle itself uses).
 
 use super::layout::{compute_order, forward_product, input_product, weight_product, Dims, Order};
-use super::mlp::orders;
+use super::linear::orders;
 use gemm::Parallelism;
 use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
@@ -197,12 +197,11 @@ unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], 
 
 /// The time of the matrix multiplies alone of one training epoch of an MLP with these layer
 /// sizes: per batch, each layer's forward product and its weight gradient, and the input
-/// gradient of every layer but the first, each in the layouts [`super::Mlp`] multiplies in.
+/// gradient of every layer but the first, each in the layouts the layers multiply in.
 /// Buffers are allocated once: this is the floor that no training loop on this machine can beat
 /// with these kernels.
 pub fn matmul_floor(sizes: &[usize], n: usize, bs: usize) -> Duration {
     let bs = bs.max(1);
-    let layers = sizes.len().saturating_sub(1);
     let acts: Vec<Vec<f32>> = sizes.iter().map(|&s| vec![0.5f32; bs * s]).collect();
     let mut outs: Vec<Vec<f32>> = sizes.iter().map(|&s| vec![0f32; bs * s]).collect();
     let weights: Vec<Vec<f32>> = sizes.windows(2).map(|w| vec![0.01f32; w[0] * w[1]]).collect();
@@ -215,12 +214,12 @@ pub fn matmul_floor(sizes: &[usize], n: usize, bs: usize) -> Duration {
         // makes first are not multiplies.
         for (l, w) in sizes.windows(2).enumerate() {
             let dims = Dims { batch: bs, inp: w[0], out: w[1] };
-            let order = compute_order(orders(l, layers).0, orders(l, layers).1);
+            let order = compute_order(orders(sizes, l).0, orders(sizes, l).1);
             forward_product(&acts[l], order, &weights[l], &mut outs[l + 1], order, dims);
         }
         for (l, w) in sizes.windows(2).enumerate().rev() {
             let dims = Dims { batch: bs, inp: w[0], out: w[1] };
-            let (input, output) = orders(l, layers);
+            let (input, output) = orders(sizes, l);
             let (order, g) = (compute_order(input, output), &acts[l + 1]);
             weight_product(g, order, &acts[l], Order::Batch, &mut wgrads[l], dims);
             if l > 0 {

@@ -3,6 +3,7 @@
 use super::gemm::filled;
 use super::layout::{compute_order, forward_product, input_product, reordered, weight_product, Dims, Order};
 use super::storage::{cpu_f32, with_f32};
+use super::stored::{batch_major_copy, feature_major};
 use crate::error::{Error, Result};
 use crate::module::{is_grad_enabled, Param};
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
@@ -127,6 +128,7 @@ fn bias_grad(g: &[f32], order: Order, dims: Dims) -> Vec<f32> {
             }
             db
         }
+        Order::Feature if dims.batch == 0 => vec![0f32; dims.out],
         Order::Feature => g.chunks_exact(dims.batch).map(sum_lanes).collect(),
     }
 }
@@ -163,14 +165,47 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> 
     apply(x, w, b, relu, (Order::Batch, Order::Batch), None)
 }
 
-/// [`linear`] on a weight and bias parameter: the same value, and a backward that adds their
-/// gradients straight into the parameters (as `backward` would), skipping candle's extra copy.
-pub fn linear_params(x: &Tensor, w: &Param, b: &Param, relu: bool) -> Result<Tensor> {
-    linear_in_order(x, w, b, relu, (Order::Batch, Order::Batch))
+/// Output sizes from which a layer computes its output feature-major: hidden activations, whose
+/// next layer's products all run in fast layouts from that order. Narrower outputs (the 10
+/// logits of MNIST) are computed batch-major, the order the loss reads.
+const FEATURE_MAJOR_FROM: usize = 16;
+
+/// The order a layer of `out` outputs computes them in.
+fn output_order(out: usize) -> Order {
+    if out >= FEATURE_MAJOR_FROM {
+        Order::Feature
+    } else {
+        Order::Batch
+    }
 }
 
-/// [`linear_params`] on activations stored in the given `(input, output)` orders.
-pub(crate) fn linear_in_order(x: &Tensor, w: &Param, b: &Param, relu: bool, orders: (Order, Order)) -> Result<Tensor> {
+/// The `(input, output)` orders of layer `l` of a chain of layers of these sizes fed a batch as
+/// the loader makes it: what [`super::matmul_floor`] multiplies in.
+pub(crate) fn orders(sizes: &[usize], l: usize) -> (Order, Order) {
+    let input = if l == 0 { Order::Batch } else { output_order(sizes[l]) };
+    (input, output_order(sizes[l + 1]))
+}
+
+/// The layer `x Wᵀ + b` (then ReLU if `relu`) on a weight and bias parameter, as
+/// [`Linear`](crate::Linear) runs it: from the feature-major original of `x` when `x` is a wide
+/// layer's output (see [`super::stored`]), to a feature-major output when the layer is wide
+/// (returned as a batch-major copy); the backward adds the parameters' gradients straight into
+/// them (as `backward` would), skipping candle's extra copy.
+pub(crate) fn layer(x: &Tensor, w: &Param, b: &Param, relu: bool) -> Result<Tensor> {
+    let (x, input) = match feature_major(x) {
+        Some(stored) => (stored, Order::Feature),
+        None => (x.clone(), Order::Batch),
+    };
+    let output = output_order(w.dims()[0]);
+    let y = linear_in_order(&x, w, b, relu, (input, output))?;
+    Ok(match output {
+        Order::Feature => batch_major_copy(&y)?,
+        Order::Batch => y,
+    })
+}
+
+/// The fused op on activations stored in the given `(input, output)` orders.
+fn linear_in_order(x: &Tensor, w: &Param, b: &Param, relu: bool, orders: (Order, Order)) -> Result<Tensor> {
     let params = is_grad_enabled().then(|| (w.clone(), b.clone()));
     apply(x, &w.tensor(), &b.tensor(), relu, orders, params)
 }

@@ -1,27 +1,72 @@
-//! The fast path: fused CPU kernels as candle custom ops, and the model that uses them.
+//! The fused CPU kernels behind the layers, as candle custom ops.
 //!
-//! candle runs the notebook's model as a dozen small operations per layer, each allocating its
-//! output, and its backward also computes the gradient of the input batch, which nothing needs (a
-//! matrix multiply as large as the layer's own). These kernels do each layer in one pass:
-//! [`linear()`] is `x Wᵀ + b` (and ReLU) in one matrix multiply with the bias and activation
-//! folded in, whose backward skips the input's gradient when the input needs none; and
-//! [`cross_entropy()`] is `log_softmax` and `nll` in one pass over the logits. [`Mlp`] chains the
-//! layers with its hidden activations stored feature-major (`[features, batch]`), the order in
-//! which the AVX-512 multiplies of every layer run in a fast layout (up to 3x faster than `x Wᵀ`
-//! on row-major data). They compute the same maths as the plain modules, to float rounding: the
-//! tests hold both to PyTorch's numbers, and a deep model's gradients to the plain path's.
+//! candle runs a linear layer as a dozen small operations, each allocating its output, and its
+//! backward also computes the gradient of the input batch, which nothing needs (a matrix multiply
+//! as large as the layer's own). These kernels do each layer in one pass, and every model built
+//! from the library's modules runs on them, whatever its shape: [`Linear`](crate::Linear) is
+//! `x Wᵀ + b` in one matrix multiply with the bias folded in (and the ReLU, when a
+//! [`Sequential`](crate::Sequential) puts a [`ReLU`](crate::ReLU) after it), whose backward skips
+//! the input's gradient when the input needs none; [`cross_entropy`](crate::cross_entropy) is
+//! `log_softmax` and `nll` in one pass over the logits; [`relu`] keeps NaN as PyTorch does.
+//!
+//! A wide layer computes its output feature-major (`[features, batch]`) and hands back an
+//! ordinary batch-major copy; the next of the library's layers reads the feature-major original
+//! (see `stored.rs`), so every product of a layer between two such activations runs in a layout
+//! the AVX-512 kernels are fast on (up to 3x faster than `x Wᵀ` on row-major data), whether the
+//! layers sit in a `Sequential`, a `ModuleList` or a user's own struct.
+//!
+//! [`with_candle_ops`] runs a closure on candle's own operations instead: the reference the
+//! kernels are tested against (fused against plain against PyTorch's numbers), and the `plain`
+//! column of `minibatch bench`.
 
 mod cross_entropy;
 mod gemm;
 mod layout;
 mod linear;
-mod mlp;
 mod relu;
 mod storage;
+mod stored;
 
 pub use cross_entropy::cross_entropy;
 pub use gemm::matmul_floor;
-pub use linear::{linear, linear_params};
-pub use mlp::Mlp;
+pub(crate) use linear::layer;
+pub use linear::linear;
 pub use relu::relu;
 pub(crate) use storage::sgd_in_place;
+
+use std::cell::Cell;
+
+thread_local! {
+    static CANDLE_OPS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every layer and loss on candle's own operations rather than the fused kernels
+/// (on this thread): the reference path, for tests and benchmarks. The maths is the same; the
+/// float rounding and the speed differ.
+///
+/// ```
+/// use minibatch::{mlp, Module};
+/// use candle_core::{Device, Tensor};
+/// let model = mlp(&[4, 32, 3], 0)?;
+/// let x = Tensor::new(&[[0.5f32, -1., 2., 0.]], &Device::Cpu)?;
+/// let fused = model.forward(&x)?.to_vec2::<f32>()?;
+/// let plain = minibatch::fast::with_candle_ops(|| model.forward(&x))?.to_vec2::<f32>()?;
+/// assert!(fused[0].iter().zip(&plain[0]).all(|(a, b)| (a - b).abs() < 1e-6));
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+pub fn with_candle_ops<R>(f: impl FnOnce() -> R) -> R {
+    let before = CANDLE_OPS.with(|c| c.replace(true));
+    let out = f();
+    CANDLE_OPS.with(|c| c.set(before));
+    out
+}
+
+/// Whether the fused kernels are in use on this thread (see [`with_candle_ops`]).
+pub(crate) fn fused() -> bool {
+    !CANDLE_OPS.with(Cell::get)
+}
+
+/// Whether the fused kernels can take these tensors: `f32` on the CPU.
+pub(crate) fn fits(ts: &[&candle_core::Tensor]) -> bool {
+    fused() && ts.iter().all(|t| t.dtype() == candle_core::DType::F32 && t.device().is_cpu())
+}

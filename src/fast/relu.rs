@@ -2,6 +2,7 @@
 //! would turn a poisoned batch into a finite loss that no guard can see).
 
 use super::storage::{cpu_f32, with_f32};
+use super::stored::{batch_major_copy, feature_major};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 
 struct Relu;
@@ -29,13 +30,16 @@ impl CustomOp1 for Relu {
     }
 }
 
-/// `max(x, 0)` element-wise, NaN kept as NaN, as PyTorch's `relu`. One pass on `f32` CPU tensors;
-/// other tensors go through candle's `maximum`, which keeps NaN too.
+/// `max(x, 0)` element-wise, NaN kept as NaN, as PyTorch's `relu`. One pass on `f32` CPU tensors
+/// (on the feature-major original of a wide layer's output, which the next layer then reads; see
+/// [`super::stored`]); other tensors go through candle's `maximum`, which keeps NaN too.
 pub fn relu(x: &Tensor) -> candle_core::Result<Tensor> {
-    if x.dtype() == DType::F32 && x.device().is_cpu() {
-        x.contiguous()?.apply_op1(Relu)
-    } else {
-        x.maximum(0.0)
+    if x.dtype() != DType::F32 || !x.device().is_cpu() {
+        return x.maximum(0.0);
+    }
+    match feature_major(x) {
+        Some(stored) => batch_major_copy(&stored.apply_op1(Relu)?),
+        None => x.contiguous()?.apply_op1(Relu),
     }
 }
 

@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Tensor};
 
 /// Each direct child of `model` with its type, output shape for an input of `input_shape` and
 /// parameter count, then the totals, like fastai's `summary`. Output shapes are found by running
-/// the children in order on zeros, which is right for a chain (`Sequential`, `Mlp`); for another
+/// the children in order on zeros, which is right for a chain (`Sequential`); for another
 /// structure, where that does not give the model's own output shape, they are shown as `?`.
 ///
 /// ```

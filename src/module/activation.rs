@@ -13,7 +13,15 @@ impl Registered for ReLU {}
 
 impl Module for ReLU {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        Ok(crate::fast::relu(xs)?)
+        if crate::fast::fused() {
+            Ok(crate::fast::relu(xs)?)
+        } else {
+            Ok(xs.maximum(0.0)?)
+        }
+    }
+
+    fn is_relu(&self) -> bool {
+        true
     }
 }
 

@@ -58,10 +58,15 @@ impl Registered for Sequential {
 }
 
 impl Module for Sequential {
+    /// Each layer in turn; a layer followed by a [`ReLU`](super::ReLU) runs as one
+    /// ([`Module::forward_relu`]), so `Linear, ReLU` is one pass of the fused kernel.
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let mut x = xs.clone();
-        for l in &self.layers {
-            x = l.forward(&x)?;
+        let mut i = 0;
+        while i < self.layers.len() {
+            let fold = crate::fast::fused() && self.layers.get(i + 1).is_some_and(|next| next.is_relu());
+            x = if fold { self.layers[i].forward_relu(&x)? } else { self.layers[i].forward(&x)? };
+            i += 1 + fold as usize;
         }
         Ok(x)
     }

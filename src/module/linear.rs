@@ -81,14 +81,41 @@ impl Registered for Linear {
     }
 }
 
+impl Linear {
+    /// `x Wᵀ + b`, then ReLU if `relu`: on the fused kernel for a `[batch, in]` `f32` input with
+    /// a bias (see [`crate::fast`]), on candle's operations otherwise. An input whose last
+    /// dimension is not `in_features` is an error naming the layer.
+    fn apply(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
+        if xs.dims().last() != Some(&self.in_features()) {
+            return Err(Error::Shape {
+                layer: crate::module::repr(self),
+                expected: format!("{} features", self.in_features()),
+                found: xs.dims().to_vec(),
+            });
+        }
+        let w = self.weight.tensor();
+        match &self.bias {
+            Some(b) if xs.rank() == 2 && crate::fast::fits(&[xs, &w]) => crate::fast::layer(xs, &self.weight, b, relu),
+            _ => {
+                let y = if xs.rank() == 2 { xs.matmul(&w.t()?)? } else { xs.broadcast_matmul(&w.t()?)? };
+                let y = match &self.bias {
+                    Some(b) => y.broadcast_add(&b.tensor())?,
+                    None => y,
+                };
+                Ok(if relu { crate::fast::relu(&y)? } else { y })
+            }
+        }
+    }
+}
+
 impl Module for Linear {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let w = self.weight.tensor();
-        let y = if xs.rank() == 2 { xs.matmul(&w.t()?)? } else { xs.broadcast_matmul(&w.t()?)? };
-        Ok(match &self.bias {
-            Some(b) => y.broadcast_add(&b.tensor())?,
-            None => y,
-        })
+        self.apply(xs, false)
+    }
+
+    /// The layer and a ReLU in one pass of the fused kernel.
+    fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
+        self.apply(xs, true)
     }
 }
 

@@ -74,6 +74,17 @@ pub trait Module: Registered {
     /// The output for a batch of inputs.
     fn forward(&self, xs: &Tensor) -> Result<Tensor>;
 
+    /// `relu(self.forward(xs))`: what a [`Sequential`] calls for a module followed by [`ReLU`],
+    /// so that a layer that can fold the ReLU into its own pass ([`Linear`]) does.
+    fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
+        Ok(crate::fast::relu(&self.forward(xs)?)?)
+    }
+
+    /// Whether this module is a ReLU, which a [`Sequential`] folds into the layer before it.
+    fn is_relu(&self) -> bool {
+        false
+    }
+
     /// Every parameter, own ones first, then each child's in order: PyTorch's order, which
     /// optimizers and saved weights rely on.
     fn named_parameters(&self) -> Vec<(String, Param)> {

@@ -2,7 +2,7 @@
 
 use super::sgd::non_negative;
 use super::steps::{div_scalar, l2, lerp_avg, scale, square_avg};
-use super::{Hyper, Optim, Rule, Slot};
+use super::{Hyper, IntoNamedParams, Optim, Rule, Slot};
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 
@@ -96,6 +96,20 @@ impl Rule for AdamWRule {
 
 /// Adam, PyTorch's `optim.Adam`.
 pub type Adam = Optim<AdamRule>;
+
+impl Optim<AdamRule> {
+    /// Adam with learning rate `lr` and PyTorch's other defaults (betas 0.9 and 0.999, eps 1e-8).
+    pub fn new(params: impl IntoNamedParams, lr: f64) -> Result<Self> {
+        Self::with_config(params, AdamConfig { lr, ..Default::default() })
+    }
+}
+
+impl Optim<AdamWRule> {
+    /// AdamW with learning rate `lr` and PyTorch's other defaults (weight decay 0.01).
+    pub fn new(params: impl IntoNamedParams, lr: f64) -> Result<Self> {
+        Self::with_config(params, AdamConfig { lr, weight_decay: 0.01, ..Default::default() })
+    }
+}
 
 /// AdamW, PyTorch's `optim.AdamW` (set `weight_decay`; PyTorch's default is 0.01).
 pub type AdamW = Optim<AdamWRule>;

@@ -86,3 +86,10 @@ impl Rule for RmsPropRule {
 
 /// RMSprop, PyTorch's `optim.RMSprop`.
 pub type RmsProp = Optim<RmsPropRule>;
+
+impl Optim<RmsPropRule> {
+    /// RMSprop with learning rate `lr` and PyTorch's other defaults (alpha 0.99, eps 1e-8).
+    pub fn new(params: impl super::IntoNamedParams, lr: f64) -> Result<Self> {
+        Self::with_config(params, RmsPropConfig { lr, ..Default::default() })
+    }
+}

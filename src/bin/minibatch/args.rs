@@ -13,6 +13,8 @@ pub const MAX_THREADS: usize = 256;
 /// See [`MAX_WORKERS`] (a 784-16384-10 model holds 13 million parameters).
 pub const MAX_HIDDEN: usize = 16_384;
 /// See [`MAX_WORKERS`].
+pub const MAX_LAYERS: usize = 64;
+/// See [`MAX_WORKERS`].
 pub const MAX_BATCH: usize = 65_536;
 /// See [`MAX_WORKERS`].
 pub const MAX_STEPS: usize = 1_000_000;
@@ -54,9 +56,13 @@ pub struct TrainArgs {
     /// Batches of linear warmup from 0 to the schedule's first rate.
     #[arg(long, default_value_t = 0, value_parser = zero_to::<MAX_STEPS>)]
     pub warmup: usize,
-    /// Hidden units of the model.
+    /// Hidden units of the model (one hidden layer; --layers gives several).
     #[arg(long, default_value_t = 50, value_parser = at_most::<MAX_HIDDEN>)]
     pub hidden: usize,
+    /// Hidden layer sizes, comma-separated (`512,512,512` is the bench's `deep`); overrides
+    /// --hidden.
+    #[arg(long, value_delimiter = ',', value_parser = at_most::<MAX_HIDDEN>, conflicts_with = "hidden")]
+    pub layers: Option<Vec<usize>>,
     /// Seed of the initial weights and of the shuffles: the same seed gives the same run.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -129,6 +135,12 @@ fn recheck<T: std::fmt::Display, U>(flag: &str, value: T, parse: fn(&str) -> Res
 }
 
 impl TrainArgs {
+    /// The model's layer sizes for `n_in` inputs and `n_out` classes.
+    pub fn sizes(&self, n_in: usize, n_out: usize) -> Vec<usize> {
+        let hidden = self.layers.clone().unwrap_or_else(|| vec![self.hidden]);
+        [vec![n_in], hidden, vec![n_out]].concat()
+    }
+
     /// The checks of the flags, on settings read back from a checkpoint (which a hand edit or a
     /// corrupted file may have put out of range).
     pub fn check(&self) -> anyhow::Result<()> {
@@ -136,6 +148,12 @@ impl TrainArgs {
         recheck("bs", self.bs, at_most::<MAX_BATCH>)?;
         recheck("warmup", self.warmup, zero_to::<MAX_STEPS>)?;
         recheck("hidden", self.hidden, at_most::<MAX_HIDDEN>)?;
+        for &size in self.layers.iter().flatten() {
+            recheck("layers", size, at_most::<MAX_HIDDEN>)?;
+        }
+        if let Some(layers) = &self.layers {
+            recheck("layers", layers.len(), at_most::<MAX_LAYERS>)?;
+        }
         recheck("workers", self.workers, zero_to::<MAX_WORKERS>)?;
         recheck("wd", self.opt.wd, non_negative)?;
         if let Some(v) = self.opt.lr {

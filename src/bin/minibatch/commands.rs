@@ -4,7 +4,6 @@ use crate::args::{DataArgs, EvalArgs, LrFindArgs, PlotArgs, ShowArgs, SummaryArg
 use crate::out::{out, outln};
 use crate::outputs::check_png;
 use anyhow::Context;
-use minibatch::fast::{self, Mlp};
 use minibatch::learner::latest_checkpoint;
 use minibatch::plot::{plot_png, Chart, Series};
 use minibatch::{
@@ -39,12 +38,12 @@ fn split(data: Mnist, name: &str) -> ImageDataset {
 
 /// A model saved by `train --save` or checkpointed by `train --checkpoint-dir`, with its layer
 /// sizes read from the file.
-pub fn load_model(path: &Path) -> anyhow::Result<(Mlp, Vec<usize>)> {
+pub fn load_model(path: &Path) -> anyhow::Result<(minibatch::Sequential, Vec<usize>)> {
     let file = if path.is_dir() { latest_checkpoint(path)?.dir.join("model.safetensors") } else { path.to_path_buf() };
     let tensors = minibatch::module::read_state(&file)?;
     let sizes = minibatch::mlp_sizes(&tensors)
         .with_context(|| format!("{}: not the weights of a Linear/ReLU stack", file.display()))?;
-    let model = Mlp::new(&sizes, 0)?;
+    let model = minibatch::mlp(&sizes, 0)?;
     load_state(&model, &file)?;
     Ok((model, sizes))
 }
@@ -60,9 +59,9 @@ pub fn plot(a: PlotArgs) -> anyhow::Result<()> {
 pub fn summary(a: SummaryArgs) -> anyhow::Result<()> {
     let model = match &a.load {
         Some(path) => load_model(path)?.0,
-        None => Mlp::new(&[784, a.hidden, 10], 0)?,
+        None => minibatch::mlp(&[784, a.hidden, 10], 0)?,
     };
-    let n_in = model.layers()[0].in_features();
+    let n_in = model.named_parameters()[0].1.dims()[1];
     out!("{}", minibatch::learner::summary(&model, &[a.bs, n_in])?);
     Ok(())
 }
@@ -95,7 +94,7 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     }
     let n = data.len();
     let dl = DataLoader::new(data, a.bs)?;
-    let e = evaluate(&model, fast::cross_entropy, &dl)?;
+    let e = evaluate(&model, cross_entropy, &dl)?;
     if a.json {
         outln!("{}", serde_json::json!({"split": a.split, "loss": e.loss, "accuracy": e.accuracy, "count": e.count}));
     } else {

@@ -7,13 +7,12 @@ use crate::out::{outln, Stdout};
 use crate::outputs::{check_file, check_folder, check_png};
 use crate::Outcome;
 use anyhow::{bail, Context};
-use minibatch::fast::{self, Mlp};
 use minibatch::learner::{
     latest_checkpoint, plot_records, Callback, CheckpointInfo, Ctx, DivergenceGuard, EarlyStopping, FitReport, Flow,
     GradientClip, JsonlLogger, Learner, Progress,
 };
 use minibatch::optim::scheduled;
-use minibatch::{get_dls_with, save_state, DlsOptions, Module};
+use minibatch::{cross_entropy, get_dls_with, mlp, save_state, DlsOptions, Module};
 use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
@@ -98,6 +97,7 @@ fn check_outputs(a: &TrainArgs) -> anyhow::Result<()> {
 
 pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
     let (mut a, resumed) = resume_settings(a)?;
+    a.check()?;
     check_outputs(&a)?;
     let (data, dir) = load_data(&a.data)?;
     if a.bs > data.train.len() {
@@ -111,7 +111,7 @@ pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
     let (n_in, n_out) = (data.train.image_len(), data.classes());
     let options = DlsOptions { seed: a.seed, workers: a.workers, ..Default::default() };
     let (train_dl, valid_dl) = get_dls_with(data.train, data.valid, a.bs, options)?;
-    let model = Mlp::new(&[n_in, a.hidden, n_out], a.seed)?;
+    let model = mlp(&a.sizes(n_in, n_out), a.seed)?;
     let total_steps = train_dl.len() * a.epochs;
     let opt = scheduled(&a.opt.spec(), model.named_parameters(), a.schedule, total_steps, a.warmup)?;
     if !a.json && resumed.is_none() {
@@ -119,7 +119,7 @@ pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
         let (nt, nv) = (train_dl.dataset().len(), valid_dl.dataset().len());
         outln!("{nt} training and {nv} validation images, {} parameters", model.num_parameters());
     }
-    let mut learn = Learner::new(model, fast::cross_entropy, opt, train_dl, valid_dl);
+    let mut learn = Learner::new(model, cross_entropy, opt, train_dl, valid_dl);
     if let Some(info) = &resumed {
         learn.load_checkpoint(&info.dir)?;
         if !a.json {

@@ -1,0 +1,72 @@
+//! Activations kept feature-major between the layers, while every tensor a user sees is an
+//! ordinary batch-major `[batch, features]` one.
+//!
+//! A wide layer computes its output feature-major (`[features, batch]`), the order in which the
+//! next layer's products run fastest, and returns a batch-major copy made by [`AsBatchMajor`]
+//! (one AVX transpose). It also records which feature-major tensor that copy came from: when the
+//! copy is handed to another of the library's layers (a `Linear`, a `ReLU`), that layer reads the
+//! feature-major original instead, and the gradient flows along the original, so the copy costs
+//! nothing in the backward. Code that reads the copy (candle's own `relu`, a user's op) sees a
+//! plain contiguous tensor, and its gradient reaches the original through the copy's backward,
+//! one transpose.
+
+use super::gemm::transpose;
+use super::storage::{cpu_f32, with_f32};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, TensorId};
+use std::cell::RefCell;
+
+/// How many recent copies are remembered: a layer looks its input up right after the layer
+/// before made it, so a few suffice; a bounded list keeps nothing alive for long.
+const REMEMBERED: usize = 8;
+
+thread_local! {
+    static ORIGINALS: RefCell<Vec<(TensorId, Tensor)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The feature-major `[features, batch]` original of a batch-major copy made by
+/// [`batch_major_copy`], if `x` is one.
+pub(crate) fn feature_major(x: &Tensor) -> Option<Tensor> {
+    let id = x.id();
+    ORIGINALS.with_borrow(|v| v.iter().rev().find(|(i, _)| *i == id).map(|(_, t)| t.clone()))
+}
+
+/// The batch-major `[batch, features]` copy of the feature-major `stored` (`[features, batch]`),
+/// remembered as coming from it.
+pub(crate) fn batch_major_copy(stored: &Tensor) -> candle_core::Result<Tensor> {
+    let copy = stored.apply_op1(AsBatchMajor)?;
+    ORIGINALS.with_borrow_mut(|v| {
+        if v.len() == REMEMBERED {
+            v.remove(0);
+        }
+        v.push((copy.id(), stored.clone()));
+    });
+    Ok(copy)
+}
+
+/// The transpose of a contiguous `f32` matrix, with the transpose of the gradient as its backward.
+struct AsBatchMajor;
+
+fn transposed(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    transpose(x, rows, cols, &mut out, rows);
+    out
+}
+
+impl CustomOp1 for AsBatchMajor {
+    fn name(&self) -> &'static str {
+        "as-batch-major"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (rows, cols) = l.shape().dims2()?;
+        let x = cpu_f32(s, l, "activations")?;
+        Ok((CpuStorage::F32(transposed(x, rows, cols)), Shape::from((cols, rows))))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let (rows, cols) = grad.dims2()?;
+        let grad = grad.contiguous()?;
+        let g = with_f32(&grad, "gradient", |g| Ok(transposed(g, rows, cols)))?;
+        Ok(Some(Tensor::from_vec(g, (cols, rows), grad.device())?))
+    }
+}
