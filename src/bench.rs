@@ -1,15 +1,18 @@
 //! The training benchmark behind `minibatch bench` and `cargo bench`: named configurations,
-//! each trained on MNIST by the plain modules and by the fused fast path, against the floor of
-//! their matrix multiplies.
+//! each trained on MNIST by the loop `minibatch train` runs (a `Learner`, its callbacks
+//! included), on the fused kernels and on candle's own operations, against the floor of their
+//! matrix multiplies.
 
 use crate::data::DataLoader;
 use crate::error::Result;
 use crate::fast::{matmul_floor, with_candle_ops};
+use crate::learner::{Callback, Ctx, DivergenceGuard, Flow, Learner};
 use crate::mnist::Mnist;
 use crate::module::Module;
-use crate::optim::{Optimizer, Sgd};
-use crate::train::{evaluate, train_epoch};
+use crate::optim::Sgd;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Instant;
 
 /// A model and its training settings.
@@ -78,29 +81,42 @@ pub fn run(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Res
     }
 }
 
+/// Seconds of the training part of each epoch (validation left out).
+struct TrainTimes(Rc<RefCell<Vec<f64>>>, Option<Instant>);
+
+impl Callback for TrainTimes {
+    fn before_train(&mut self, _: &mut Ctx) -> Flow {
+        self.1 = Some(Instant::now());
+        Flow::Continue
+    }
+    fn after_train(&mut self, _: &mut Ctx) -> Flow {
+        self.0.borrow_mut().extend(self.1.map(|t| t.elapsed().as_secs_f64()));
+        Flow::Continue
+    }
+}
+
+/// The loop `minibatch train` runs (a [`Learner`] with the divergence guard), timed.
 fn measure(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Result<BenchResult> {
     let (train_dl, valid_dl) = crate::get_dls(data.train.clone(), data.valid.clone(), config.bs)?;
+    let batches = train_dl.len();
     let model = crate::mlp(&config.sizes, 0)?;
-    let loss_fn = crate::loss::cross_entropy;
-    let mut opt = Sgd::new(model.parameters(), config.lr)?;
-    let mut epoch_seconds = Vec::with_capacity(epochs);
-    for _ in 0..epochs {
-        let start = Instant::now();
-        train_epoch(&model, loss_fn, &mut opt, &train_dl)?;
-        epoch_seconds.push(start.elapsed().as_secs_f64());
-    }
-    opt.zero_grad();
-    let valid = evaluate(&model, loss_fn, &valid_dl)?;
+    let opt = Sgd::new(model.parameters(), config.lr)?;
+    let times = Rc::new(RefCell::new(Vec::with_capacity(epochs)));
+    let mut learn = Learner::new(model, crate::loss::cross_entropy, opt, train_dl, valid_dl)
+        .with_callback(DivergenceGuard::new(10))
+        .with_callback(TrainTimes(times.clone(), None));
+    learn.fit(epochs)?;
+    let epoch_seconds = times.borrow().clone();
     let median = median(&epoch_seconds);
-    let n = train_dl.len() * config.bs;
+    let n = batches * config.bs;
     let floor = matmul_floor(&config.sizes, n, config.bs).as_secs_f64();
     Ok(BenchResult {
         config: config.name,
         path,
         median_epoch_seconds: median,
         samples_per_second: n as f64 / median,
-        us_per_step: median / train_dl.len() as f64 * 1e6,
-        valid_accuracy: valid.accuracy,
+        us_per_step: median / batches as f64 * 1e6,
+        valid_accuracy: learn.state.metric("accuracy").unwrap_or(f64::NAN),
         floor_seconds: floor,
         ratio_to_floor: median / floor,
         epoch_seconds,

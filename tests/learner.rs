@@ -266,3 +266,78 @@ fn a_non_finite_input_batch_is_reported_by_the_loop() {
     let err = l.fit(1).unwrap_err().to_string();
     assert_eq!(err, "the input of training batch 2 of epoch 1 holds a non-finite value (NaN or infinity)");
 }
+
+/// Writes down every hook the loop calls, with the batch it is at.
+struct Events(std::rc::Rc<std::cell::RefCell<Vec<String>>>);
+impl Events {
+    fn log(&self, hook: &str, cx: &Ctx) -> Flow {
+        self.0.borrow_mut().push(format!("{hook}@{}", cx.state.batch));
+        Flow::Continue
+    }
+}
+impl Callback for Events {
+    fn before_fit(&mut self, cx: &mut Ctx) -> Flow {
+        self.log("before_fit", cx)
+    }
+    fn before_epoch(&mut self, cx: &mut Ctx) -> Flow {
+        self.log("before_epoch", cx)
+    }
+    fn before_train(&mut self, cx: &mut Ctx) -> Flow {
+        self.log("before_train", cx)
+    }
+    fn before_batch(&mut self, cx: &mut Ctx) -> Flow {
+        self.log("before_batch", cx)
+    }
+    fn after_forward(&mut self, cx: &mut Ctx) -> Flow {
+        self.log("after_forward", cx)
+    }
+    fn after_loss(&mut self, cx: &mut Ctx) -> Flow {
+        self.log("after_loss", cx)
+    }
+    fn after_backward(&mut self, cx: &mut Ctx) -> Flow {
+        self.log("after_backward", cx)
+    }
+    fn after_step(&mut self, cx: &mut Ctx) -> Flow {
+        self.log("after_step", cx)
+    }
+    fn after_batch(&mut self, cx: &mut Ctx) -> Flow {
+        self.log("after_batch", cx)
+    }
+}
+
+#[test]
+fn fit_lr_find_and_the_notebooks_fit_run_one_loop() {
+    // The learning-rate finder drives the learner's own loop: a callback sees the same hooks,
+    // in the same order, for each of its batches as for a training batch.
+    let (fit_events, sweep_events) = (Default::default(), Default::default());
+    let mut l = learner(640, 0.5).with_callback(Events(std::rc::Rc::clone(&fit_events)));
+    l.fit(1).unwrap();
+    let mut s = learner(640, 0.5).with_callback(Events(std::rc::Rc::clone(&sweep_events)));
+    let before = weights(&s);
+    let config = minibatch::LrFindConfig { num_it: 4, ..Default::default() };
+    assert_eq!(s.lr_find(config).unwrap().lrs.len(), 4);
+    let (fit_events, sweep_events) = (fit_events.borrow(), sweep_events.borrow());
+    assert_eq!(sweep_events.len(), 3 + 4 * 6, "before_fit/epoch/train, then six hooks per batch");
+    assert_eq!(sweep_events[..], fit_events[..sweep_events.len()]);
+    assert!(weights(&s) == before && s.state.iter == 0 && s.recorder.batches.is_empty(), "all put back");
+
+    // The notebook's three lines give what a Learner with no callback gives, to the bit.
+    let data = Mnist::load(mnist_dir()).unwrap();
+    let (train, valid) = (data.train.slice(0, 1280).unwrap(), data.valid.slice(0, 500).unwrap());
+    let (train_dl, valid_dl) = get_dls(train.clone(), valid.clone(), 64).unwrap();
+    let (model, mut opt) = get_model(784, 50, 10, 0.5, 0).unwrap();
+    let stats = minibatch::fit(2, &model, cross_entropy, &mut opt, &train_dl, &valid_dl).unwrap();
+    let (train_dl, valid_dl) = get_dls(train, valid, 64).unwrap();
+    let (model2, opt2) = get_model(784, 50, 10, 0.5, 0).unwrap();
+    let boxed: Box<dyn minibatch::Module> = Box::new(model2);
+    let mut learn = Learner::new(boxed, cross_entropy, opt2, train_dl, valid_dl);
+    learn.fit(2).unwrap();
+    for (s, e) in stats.iter().zip(&learn.recorder.epochs) {
+        assert_eq!((s.train_loss, s.valid_loss), (e.train_loss, e.metrics[0].1));
+    }
+    assert!(minibatch::module::state_dict(&model).keys().all(|k| {
+        let (a, b) =
+            (&minibatch::module::state_dict(&model)[k], &minibatch::module::state_dict(learn.model.as_ref())[k]);
+        flat(a) == flat(b)
+    }));
+}

@@ -63,7 +63,7 @@ thread_local! {
 
 /// Padding between the rows of a transposed copy: a power-of-two row length (512 or 1024
 /// floats) puts the eight rows a transpose writes at once in the same cache sets.
-const PAD: usize = 16;
+pub(crate) const PAD: usize = 16;
 
 /// Runs `f` on the `[batch, features]` matrix `data` (stored in `order`) as a view in `want`
 /// order, transposing it into a reused buffer when the orders differ.

@@ -189,9 +189,10 @@ pub(crate) fn orders(sizes: &[usize], l: usize) -> (Order, Order) {
 /// The layer `x Wᵀ + b` (then ReLU if `relu`) on a weight and bias parameter, as
 /// [`Linear`](crate::Linear) runs it: from the feature-major original of `x` when `x` is a wide
 /// layer's output (see [`super::stored`]), to a feature-major output when the layer is wide
-/// (returned as a batch-major copy); the backward adds the parameters' gradients straight into
-/// them (as `backward` would), skipping candle's extra copy.
-pub(crate) fn layer(x: &Tensor, w: &Param, b: &Param, relu: bool) -> Result<Tensor> {
+/// (returned as a batch-major copy, or a transposed view when `chained`: see
+/// [`super::stored::batch_major_copy`]); the backward adds the parameters' gradients straight
+/// into them (as `backward` would), skipping candle's extra copy.
+pub(crate) fn layer(x: &Tensor, w: &Param, b: &Param, relu: bool, chained: bool) -> Result<Tensor> {
     let (x, input) = match feature_major(x) {
         Some(stored) => (stored, Order::Feature),
         None => (x.clone(), Order::Batch),
@@ -199,7 +200,7 @@ pub(crate) fn layer(x: &Tensor, w: &Param, b: &Param, relu: bool) -> Result<Tens
     let output = output_order(w.dims()[0]);
     let y = linear_in_order(&x, w, b, relu, (input, output))?;
     Ok(match output {
-        Order::Feature => batch_major_copy(&y)?,
+        Order::Feature => batch_major_copy(&y, chained)?,
         Order::Batch => y,
     })
 }

@@ -38,7 +38,7 @@ pub fn relu(x: &Tensor) -> candle_core::Result<Tensor> {
         return x.maximum(0.0);
     }
     match feature_major(x) {
-        Some(stored) => batch_major_copy(&stored.apply_op1(Relu)?),
+        Some(stored) => batch_major_copy(&stored.apply_op1(Relu)?, false),
         None => x.contiguous()?.apply_op1(Relu),
     }
 }

@@ -69,6 +69,8 @@ pub struct State {
     pub train_loss: f64,
     /// Validation loss and metrics of the last epoch: `("valid_loss", ..), ("accuracy", ..)`.
     pub metrics: Vec<(String, f64)>,
+    /// Examples in the last validation.
+    pub valid_count: usize,
     /// Every name [`metric`](State::metric) answers in this run (`train_loss`, `valid_loss` and
     /// the learner's metrics), known from `before_fit` on: a callback watching a metric checks
     /// its name there.

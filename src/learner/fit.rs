@@ -1,25 +1,60 @@
-//! The loop.
+//! The training loop: the only one. [`Learner::fit`](super::Learner::fit), the notebook's
+//! [`fit`](crate::fit) and the benchmark all run it, on the pieces they borrow ([`Parts`]).
 
-use super::{interrupted, Callback, CallbackState, Ctx, FitReport, Flow, Learner};
+use super::{interrupted, Callback, CallbackState, Ctx, FitReport, Flow, Learner, Loader, Metric, Recorder, State};
 use crate::error::{Error, Result};
+use crate::module::Module;
 use crate::module::{backward, no_grad};
+use crate::optim::Optimizer;
 use crate::train::batch_len;
 use candle_core::Tensor;
 
 type Hook = fn(&mut dyn Callback, &mut Ctx) -> Flow;
 
+/// What the loop runs on, borrowed: from a [`Learner`]'s fields, or from the arguments of the
+/// notebook's `fit`.
+pub(crate) struct Parts<'a> {
+    pub model: &'a dyn Module,
+    pub loss_fn: &'a dyn Fn(&Tensor, &Tensor) -> Result<Tensor>,
+    pub opt: &'a mut dyn Optimizer,
+    pub train_dl: &'a dyn Loader,
+    pub valid_dl: &'a dyn Loader,
+    pub metrics: &'a [Box<dyn Metric>],
+    pub callbacks: &'a mut [Box<dyn Callback>],
+    pub recorder: &'a mut Recorder,
+    pub state: &'a mut State,
+    pub restored: &'a mut Vec<CallbackState>,
+}
+
+impl Learner {
+    pub(crate) fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            model: self.model.as_ref(),
+            loss_fn: &self.loss_fn,
+            opt: self.opt.as_mut(),
+            train_dl: self.train_dl.as_ref(),
+            valid_dl: self.valid_dl.as_ref(),
+            metrics: &self.metrics,
+            callbacks: &mut self.callbacks,
+            recorder: &mut self.recorder,
+            state: &mut self.state,
+            restored: &mut self.restored,
+        }
+    }
+}
+
 /// Calls `hook` on the recorder and every callback; the strongest request wins.
-fn call(l: &mut Learner, hook: Hook, preds: Option<&Tensor>, loss: Option<&Tensor>) -> Flow {
-    let Learner { model, opt, callbacks, recorder, state, .. } = l;
-    let mut cx = Ctx { state, model: model.as_ref(), opt: opt.as_mut(), preds, loss };
-    let mut flow = hook(recorder, &mut cx);
+fn call(l: &mut Parts, hook: Hook, preds: Option<&Tensor>, loss: Option<&Tensor>) -> Flow {
+    let Parts { model, opt, callbacks, recorder, state, .. } = l;
+    let mut cx = Ctx { state, model: *model, opt: &mut **opt, preds, loss };
+    let mut flow = hook(&mut **recorder, &mut cx);
     for cb in callbacks.iter_mut() {
         flow = flow.max(hook(cb.as_mut(), &mut cx));
     }
     flow
 }
 
-pub(super) fn fit(l: &mut Learner, epochs: usize) -> Result<FitReport> {
+pub(crate) fn fit(l: &mut Parts, epochs: usize) -> Result<FitReport> {
     l.state.epochs = epochs;
     l.state.batches_per_epoch = l.train_dl.len();
     l.state.metric_names = ["train_loss", "valid_loss"].map(String::from).into();
@@ -58,21 +93,21 @@ pub(super) fn fit(l: &mut Learner, epochs: usize) -> Result<FitReport> {
 }
 
 /// The state of every callback that has one, by name.
-fn callback_states(l: &Learner) -> Vec<CallbackState> {
+fn callback_states(l: &Parts) -> Vec<CallbackState> {
     l.callbacks.iter().filter_map(|c| Some((c.name(), c.state()?))).collect()
 }
 
 /// Calls the `checkpoint` hook with every callback's state, once all have seen the epoch.
-fn checkpoint(l: &mut Learner) -> Flow {
+fn checkpoint(l: &mut Parts) -> Flow {
     let states = callback_states(l);
-    let Learner { model, opt, callbacks, state, .. } = l;
-    let mut cx = Ctx { state, model: model.as_ref(), opt: opt.as_mut(), preds: None, loss: None };
+    let Parts { model, opt, callbacks, state, .. } = l;
+    let mut cx = Ctx { state, model: *model, opt: &mut **opt, preds: None, loss: None };
     callbacks.iter_mut().fold(Flow::Continue, |flow, cb| flow.max(cb.checkpoint(&mut cx, &states)))
 }
 
 /// Gives each callback the state a checkpoint kept for it (by name, in order), once.
-fn restore_states(l: &mut Learner) -> Result<()> {
-    let mut pending = std::mem::take(&mut l.restored);
+fn restore_states(l: &mut Parts) -> Result<()> {
+    let mut pending = std::mem::take(l.restored);
     for cb in l.callbacks.iter_mut().filter(|c| c.state().is_some()) {
         let name = cb.name();
         if let Some(i) = pending.iter().position(|(n, _)| *n == name) {
@@ -83,23 +118,20 @@ fn restore_states(l: &mut Learner) -> Result<()> {
 }
 
 /// The training part of one epoch, from `state.batch` on; returns `StopFit` if training must end.
-fn train_epoch(l: &mut Learner) -> Result<Flow> {
+fn train_epoch(l: &mut Parts) -> Result<Flow> {
     l.model.train();
     l.state.training = true;
     if call(l, |c, x| c.before_train(x), None, None) == Flow::StopFit {
         return Ok(Flow::StopFit);
     }
-    // The loader is taken out while it runs, so that the batch steps can borrow the learner.
-    let train_dl = std::mem::replace(&mut l.train_dl, Box::new(NoBatches));
-    let result = run_batches(l, train_dl.as_ref());
-    l.train_dl = train_dl;
-    let result = result?;
+    let train_dl = l.train_dl;
+    let result = run_batches(l, train_dl)?;
     call(l, |c, x| c.after_train(x), None, None);
     Ok(if result == Flow::StopFit { Flow::StopFit } else { Flow::Continue })
 }
 
 /// The batches of the current epoch from `state.batch` on; returns the request that ended them.
-fn run_batches(l: &mut Learner, train_dl: &dyn super::Loader) -> Result<Flow> {
+fn run_batches(l: &mut Parts, train_dl: &dyn Loader) -> Result<Flow> {
     let (epoch, start) = (l.state.epoch, l.state.batch);
     if start == 0 {
         l.state.train_loss = 0.0;
@@ -128,7 +160,7 @@ fn run_batches(l: &mut Learner, train_dl: &dyn super::Loader) -> Result<Flow> {
 
 /// One batch: forward, loss, backward, step, with their hooks. `SkipBatch` from a hook skips the
 /// rest; `StopEpoch`/`StopFit` are passed up after the batch.
-fn step(l: &mut Learner, xb: &Tensor, yb: &Tensor) -> Result<Flow> {
+fn step(l: &mut Parts, xb: &Tensor, yb: &Tensor) -> Result<Flow> {
     l.state.skipped = true;
     let mut flow = call(l, |c, x| c.before_batch(x), None, None);
     if flow != Flow::Continue {
@@ -163,7 +195,7 @@ fn step(l: &mut Learner, xb: &Tensor, yb: &Tensor) -> Result<Flow> {
     Ok(flow.max(after))
 }
 
-pub(super) fn validate(l: &mut Learner) -> Result<Vec<(String, f64)>> {
+pub(crate) fn validate(l: &mut Parts) -> Result<Vec<(String, f64)>> {
     l.model.eval();
     l.state.training = false;
     call(l, |c, x| c.before_validate(x), None, None);
@@ -175,7 +207,7 @@ pub(super) fn validate(l: &mut Learner) -> Result<Vec<(String, f64)>> {
             let n = batch_len(&xb);
             let preds = l.model.forward(&xb)?;
             sums[0] += (l.loss_fn)(&preds, &yb)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()? * n as f64;
-            for (s, m) in sums[1..].iter_mut().zip(&l.metrics) {
+            for (s, m) in sums[1..].iter_mut().zip(l.metrics) {
                 *s += m.batch(&preds, &yb)? * n as f64;
             }
             count += n;
@@ -185,6 +217,7 @@ pub(super) fn validate(l: &mut Learner) -> Result<Vec<(String, f64)>> {
     let names = std::iter::once("valid_loss".to_string()).chain(l.metrics.iter().map(|m| m.name()));
     let out: Vec<(String, f64)> = names.zip(sums.iter().map(|s| s / count.max(1) as f64)).collect();
     l.state.metrics = out.clone();
+    l.state.valid_count = count;
     call(l, |c, x| c.after_validate(x), None, None);
     l.model.train();
     l.state.training = true;
@@ -199,16 +232,4 @@ fn all_finite(xb: &Tensor) -> Result<bool> {
     }
     let values = xb.flatten_all()?.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
     Ok(values.iter().all(|v| v.is_finite()))
-}
-
-/// The placeholder loader while the real one runs.
-struct NoBatches;
-
-impl super::Loader for NoBatches {
-    fn batches(&self, _: u64, _: usize) -> Box<dyn Iterator<Item = Result<(Tensor, Tensor)>> + '_> {
-        Box::new(std::iter::empty())
-    }
-    fn len(&self) -> usize {
-        0
-    }
 }

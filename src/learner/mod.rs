@@ -18,8 +18,8 @@
 mod callback;
 mod callbacks;
 mod checkpoint;
-mod fit;
-mod loader;
+pub(crate) mod fit;
+pub(crate) mod loader;
 mod log;
 mod metrics;
 mod progress;
@@ -138,7 +138,7 @@ impl Learner {
     /// Trains until `epochs` epochs are done in total (from where `state` is), validating after
     /// each.
     pub fn fit(&mut self, epochs: usize) -> Result<FitReport> {
-        fit::fit(self, epochs)
+        fit::fit(&mut self.parts(), epochs)
     }
 
     /// [`fit`](Learner::fit) with the one-cycle policy peaking at `max_lr` over the remaining
@@ -156,7 +156,7 @@ impl Learner {
     /// Loss and metrics on the validation set (evaluation mode, no gradients, batch-size
     /// weighted), as `("valid_loss", ..)` then each metric.
     pub fn validate(&mut self) -> Result<Vec<(String, f64)>> {
-        fit::validate(self)
+        fit::validate(&mut self.parts())
     }
 
     /// The model's output for `x`, in evaluation mode and without recording gradients.

@@ -59,14 +59,21 @@ impl Registered for Sequential {
 
 impl Module for Sequential {
     /// Each layer in turn; a layer followed by a [`ReLU`](super::ReLU) runs as one
-    /// ([`Module::forward_relu`]), so `Linear, ReLU` is one pass of the fused kernel.
+    /// ([`Module::forward_relu`]), so `Linear, ReLU` is one pass of the fused kernel, and every
+    /// layer but the last hands its output on in the storage the next reads fastest
+    /// ([`Module::forward_chained`]).
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let mut x = xs.clone();
         let mut i = 0;
         while i < self.layers.len() {
             let fold = crate::fast::fused() && self.layers.get(i + 1).is_some_and(|next| next.is_relu());
-            x = if fold { self.layers[i].forward_relu(&x)? } else { self.layers[i].forward(&x)? };
-            i += 1 + fold as usize;
+            let next = i + 1 + fold as usize;
+            x = match (next < self.layers.len(), fold) {
+                (true, _) => self.layers[i].forward_chained(&x, fold)?,
+                (false, true) => self.layers[i].forward_relu(&x)?,
+                (false, false) => self.layers[i].forward(&x)?,
+            };
+            i = next;
         }
         Ok(x)
     }

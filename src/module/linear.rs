@@ -85,7 +85,7 @@ impl Linear {
     /// `x Wᵀ + b`, then ReLU if `relu`: on the fused kernel for a `[batch, in]` `f32` input with
     /// a bias (see [`crate::fast`]), on candle's operations otherwise. An input whose last
     /// dimension is not `in_features` is an error naming the layer.
-    fn apply(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
+    fn apply(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
         if xs.dims().last() != Some(&self.in_features()) {
             return Err(Error::Shape {
                 layer: crate::module::repr(self),
@@ -95,7 +95,9 @@ impl Linear {
         }
         let w = self.weight.tensor();
         match &self.bias {
-            Some(b) if xs.rank() == 2 && crate::fast::fits(&[xs, &w]) => crate::fast::layer(xs, &self.weight, b, relu),
+            Some(b) if xs.rank() == 2 && crate::fast::fits(&[xs, &w]) => {
+                crate::fast::layer(xs, &self.weight, b, relu, chained)
+            }
             _ => {
                 let y = if xs.rank() == 2 { xs.matmul(&w.t()?)? } else { xs.broadcast_matmul(&w.t()?)? };
                 let y = match &self.bias {
@@ -110,12 +112,16 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.apply(xs, false)
+        self.apply(xs, false, false)
     }
 
     /// The layer and a ReLU in one pass of the fused kernel.
     fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
-        self.apply(xs, true)
+        self.apply(xs, true, false)
+    }
+
+    fn forward_chained(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
+        self.apply(xs, relu, true)
     }
 }
 

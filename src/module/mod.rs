@@ -80,6 +80,17 @@ pub trait Module: Registered {
         Ok(crate::fast::relu(&self.forward(xs)?)?)
     }
 
+    /// The output (then ReLU if `relu`) for a module of a [`Sequential`] that is not its last:
+    /// the same values, in whatever storage the next module reads fastest (a wide [`Linear`]
+    /// hands on a transposed view of its feature-major output rather than a copy).
+    fn forward_chained(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
+        if relu {
+            self.forward_relu(xs)
+        } else {
+            self.forward(xs)
+        }
+    }
+
     /// Whether this module is a ReLU, which a [`Sequential`] folds into the layer before it.
     fn is_relu(&self) -> bool {
         false
@@ -160,3 +171,47 @@ macro_rules! impl_display_as_repr {
         }
     )*};
 }
+
+/// Forwards every method of [`Registered`] and [`Module`] through a box, so that a
+/// `Box<dyn Module>` is a module wherever one is taken (`Learner::new(boxed, ..)`, `fit(.., &boxed, ..)`).
+macro_rules! forward_module {
+    ($($ptr:ty),*) => {$(
+        impl Registered for $ptr {
+            fn named_children(&self) -> Vec<(String, &dyn Module)> {
+                (**self).named_children()
+            }
+            fn own_parameters(&self) -> Vec<(String, Param)> {
+                (**self).own_parameters()
+            }
+            fn type_name(&self) -> String {
+                (**self).type_name()
+            }
+            fn extra_repr(&self) -> String {
+                (**self).extra_repr()
+            }
+            fn set_training(&self, training: bool) {
+                (**self).set_training(training)
+            }
+        }
+
+        impl Module for $ptr {
+            fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+                (**self).forward(xs)
+            }
+            fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
+                (**self).forward_relu(xs)
+            }
+            fn is_relu(&self) -> bool {
+                (**self).is_relu()
+            }
+            fn forward_chained(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
+                (**self).forward_chained(xs, relu)
+            }
+            fn named_parameters(&self) -> Vec<(String, Param)> {
+                (**self).named_parameters()
+            }
+        }
+    )*};
+}
+
+forward_module!(Box<dyn Module>);

@@ -1,12 +1,13 @@
-//! The training loop with validation.
+//! The notebook's `fit` and `evaluate`, on the one training loop (`learner/fit.rs`).
 
 use crate::error::Result;
-use crate::loss::accuracy;
-use crate::module::{no_grad, Module};
+use crate::learner::fit::{validate, Parts};
+use crate::learner::loader::{NoBatches, Passes};
+use crate::learner::{Accuracy, Callback, CallbackState, Loader, Metric, Recorder, State};
+use crate::module::Module;
 use crate::optim::Optimizer;
 use candle_core::Tensor;
 use serde::Serialize;
-use std::time::Instant;
 
 /// A loss or metric averaged over a data set.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -35,31 +36,53 @@ pub struct EpochStats {
     pub seconds: f64,
 }
 
-/// One epoch of training: for each batch, the four steps the loop repeats: compute the
-/// predictions, compute the loss, compute the gradients (backward), update the parameters (step)
-/// and zero the gradients. Returns the mean loss per example.
-pub fn train_epoch<'a, M, L, O, T>(model: &M, loss_fn: L, opt: &mut O, train_dl: &'a T) -> Result<f64>
-where
-    M: Module + ?Sized,
-    L: Fn(&Tensor, &Tensor) -> Result<Tensor>,
-    O: Optimizer,
-    &'a T: IntoIterator<Item = Result<(Tensor, Tensor)>>,
-{
-    model.train();
-    let (mut total, mut count) = (0.0, 0usize);
-    for batch in train_dl {
-        let (xb, yb) = batch?;
-        let loss = loss_fn(&model.forward(&xb)?, &yb)?;
-        opt.backward_step(&loss)?;
-        let n = batch_len(&xb);
-        total += loss.to_scalar::<f32>()? as f64 * n as f64;
-        count += n;
+/// The loop's pieces for a model, loss and optimizer borrowed from the caller, with accuracy as
+/// the metric and no callback but the recorder and those pushed here: what the notebook's
+/// functions run.
+pub(crate) struct Borrowed {
+    pub callbacks: Vec<Box<dyn Callback>>,
+    metrics: Vec<Box<dyn Metric>>,
+    recorder: Recorder,
+    state: State,
+    restored: Vec<CallbackState>,
+}
+
+impl Borrowed {
+    pub fn new() -> Self {
+        Borrowed {
+            callbacks: Vec::new(),
+            metrics: vec![Box::new(Accuracy)],
+            recorder: Recorder::default(),
+            state: State::default(),
+            restored: Vec::new(),
+        }
     }
-    Ok(if count == 0 { f64::NAN } else { total / count as f64 })
+
+    pub fn parts<'a>(
+        &'a mut self,
+        model: &'a dyn Module,
+        loss_fn: &'a dyn Fn(&Tensor, &Tensor) -> Result<Tensor>,
+        opt: &'a mut dyn Optimizer,
+        train_dl: &'a dyn Loader,
+        valid_dl: &'a dyn Loader,
+    ) -> Parts<'a> {
+        Parts {
+            model,
+            loss_fn,
+            opt,
+            train_dl,
+            valid_dl,
+            metrics: &self.metrics,
+            callbacks: &mut self.callbacks,
+            recorder: &mut self.recorder,
+            state: &mut self.state,
+            restored: &mut self.restored,
+        }
+    }
 }
 
 /// Loss and accuracy of `model` on every batch of `dl`, in evaluation mode and without recording
-/// gradients.
+/// gradients: the training loop's own validation.
 ///
 /// The averages are weighted by batch size: each batch's mean counts as many times as it has
 /// examples. The notebook sums the batch means and divides by the number of batches, which is
@@ -67,29 +90,21 @@ where
 /// the last batch has 16, and unweighted it would count as much as a full one.
 pub fn evaluate<'a, M, L, T>(model: &M, loss_fn: L, dl: &'a T) -> Result<Evaluation>
 where
-    M: Module + ?Sized,
+    M: Module,
     L: Fn(&Tensor, &Tensor) -> Result<Tensor>,
     &'a T: IntoIterator<Item = Result<(Tensor, Tensor)>>,
+    T: ?Sized,
 {
-    model.eval();
-    let (mut loss, mut acc, mut count) = (0.0, 0.0, 0usize);
-    no_grad(|| {
-        for batch in dl {
-            let (xb, yb) = batch?;
-            let out = model.forward(&xb)?;
-            let n = batch_len(&xb) as f64;
-            loss += loss_fn(&out, &yb)?.to_scalar::<f32>()? as f64 * n;
-            acc += accuracy(&out, &yb)?.to_scalar::<f32>()? as f64 * n;
-            count += batch_len(&xb);
-        }
-        Ok::<_, crate::Error>(())
-    })?;
-    let c = count as f64;
-    Ok(Evaluation { loss: loss / c, accuracy: acc / c, count })
+    let mut opt = NoStep;
+    let mut b = Borrowed::new();
+    let metrics = validate(&mut b.parts(model, &loss_fn, &mut opt, &NoBatches, &Passes(dl)))?;
+    let value = |name: &str| metrics.iter().find(|(n, _)| n == name).map_or(f64::NAN, |(_, v)| *v);
+    Ok(Evaluation { loss: value("valid_loss"), accuracy: value("accuracy"), count: b.state.valid_count })
 }
 
 /// Trains for `epochs` epochs, validating after each, and returns each epoch's figures: the
-/// notebook's `fit`.
+/// notebook's `fit`, in three lines. It runs the loop every [`Learner`](crate::learner::Learner)
+/// runs, with no callback: the same steps, the same numbers.
 ///
 /// ```no_run
 /// use minibatch::{cross_entropy, fit, get_dls, get_model, Mnist};
@@ -109,21 +124,39 @@ pub fn fit<'a, 'b, M, L, O, T, V>(
     valid_dl: &'b V,
 ) -> Result<Vec<EpochStats>>
 where
-    M: Module + ?Sized,
-    L: Fn(&Tensor, &Tensor) -> Result<Tensor> + Copy,
+    M: Module,
+    L: Fn(&Tensor, &Tensor) -> Result<Tensor>,
     O: Optimizer,
     &'a T: IntoIterator<Item = Result<(Tensor, Tensor)>>,
     &'b V: IntoIterator<Item = Result<(Tensor, Tensor)>>,
+    T: ?Sized,
+    V: ?Sized,
 {
-    (1..=epochs)
-        .map(|epoch| {
-            let start = Instant::now();
-            let train_loss = train_epoch(model, loss_fn, opt, train_dl)?;
-            let valid = evaluate(model, loss_fn, valid_dl)?;
-            let seconds = start.elapsed().as_secs_f64();
-            Ok(EpochStats { epoch, train_loss, valid_loss: valid.loss, valid_accuracy: valid.accuracy, seconds })
-        })
-        .collect()
+    let mut b = Borrowed::new();
+    crate::learner::fit::fit(&mut b.parts(model, &loss_fn, opt, &Passes(train_dl), &Passes(valid_dl)), epochs)?;
+    let stats = b.recorder.epochs.iter().map(|e| {
+        let value = |name: &str| e.metrics.iter().find(|(n, _)| n == name).map_or(f64::NAN, |(_, v)| *v);
+        EpochStats {
+            epoch: e.epoch + 1,
+            train_loss: e.train_loss,
+            valid_loss: value("valid_loss"),
+            valid_accuracy: value("accuracy"),
+            seconds: e.seconds,
+        }
+    });
+    Ok(stats.collect())
+}
+
+/// The optimizer of a loop that only validates.
+struct NoStep;
+
+impl Optimizer for NoStep {
+    fn step(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn params(&self) -> &[crate::module::Param] {
+        &[]
+    }
 }
 
 /// The number of examples in a batch: its first dimension (1 for a scalar input).

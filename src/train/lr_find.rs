@@ -1,10 +1,16 @@
 //! The learning-rate finder (Smith; fastai's `lr_find`).
 
+use super::fit::Borrowed;
 use crate::error::{Error, Result};
+use crate::learner::fit::fit;
+use crate::learner::loader::{NoBatches, Passes};
+use crate::learner::{Callback, Ctx, Flow, Learner};
 use crate::module::{Module, Param};
 use crate::optim::Optimizer;
 use candle_core::Tensor;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// How the finder sweeps.
 #[derive(Debug, Clone, Copy)]
@@ -49,72 +55,150 @@ pub const MIN_POINTS: usize = 8;
 /// Trains with a rate growing exponentially from `start_lr` to `end_lr`, one batch per rate,
 /// until the loss diverges or the sweep ends (going on into further epochs when `num_it` is more
 /// than one epoch of batches); then puts the model's weights and the optimizer's state back as
-/// they were.
+/// they were. The sweep is the training loop itself, driven by a callback (fastai's `LRFinder`),
+/// without validation.
 pub fn lr_find<'a, M, L, O, T>(model: &M, loss_fn: L, opt: &mut O, dl: &'a T, config: LrFindConfig) -> Result<LrFind>
 where
-    M: Module + ?Sized,
+    M: Module,
     L: Fn(&Tensor, &Tensor) -> Result<Tensor>,
     O: Optimizer,
     &'a T: IntoIterator<Item = Result<(Tensor, Tensor)>>,
+    T: ?Sized,
 {
-    let c = config;
-    if !(c.start_lr > 0.0 && c.end_lr > c.start_lr && c.num_it >= 2) {
-        let found = format!("start_lr {}, end_lr {}, num_it {}", c.start_lr, c.end_lr, c.num_it);
-        return Err(Error::invalid("lr_find range", "0 < start_lr < end_lr and num_it >= 2", found));
-    }
+    let (sweep, curve) = Sweep::new(config)?;
     let params = model.parameters();
-    let saved: Vec<Tensor> = params.iter().map(|p| p.tensor().detach().copy()).collect::<candle_core::Result<_>>()?;
-    let (saved_state, saved_lr) = (opt.state_dict(), opt.lr());
-    let result = sweep(model, loss_fn, opt, dl, c);
-    for (p, v) in params.iter().zip(&saved) {
-        p.set(v)?;
-    }
-    params.iter().for_each(Param::zero_grad);
-    opt.load_state_dict(&saved_state)?;
-    opt.set_lr(saved_lr);
-    let (lrs, losses) = result?;
-    let (steepest, minimum) = suggest(&lrs, &losses, c.num_it);
-    Ok(LrFind { lrs, losses, steepest, minimum })
+    let saved = Saved::take(&params, opt)?;
+    let mut borrowed = Borrowed::new();
+    borrowed.callbacks.push(Box::new(sweep));
+    let result = fit(&mut borrowed.parts(model, &loss_fn, opt, &Passes(dl), &NoBatches), usize::MAX);
+    saved.restore(&params, opt)?;
+    result?;
+    let found = curve.borrow().found(config.num_it);
+    Ok(found)
 }
 
-type Curve = (Vec<f64>, Vec<f64>);
+impl Learner {
+    /// [`lr_find`](crate::lr_find) on this learner's model, optimizer and training data, through
+    /// its own loop and callbacks (as fastai's `learn.lr_find()`); the weights, the optimizer's
+    /// state, the loop's position and the recorder are put back after.
+    pub fn lr_find(&mut self, config: LrFindConfig) -> Result<LrFind> {
+        let (sweep, curve) = Sweep::new(config)?;
+        let params = self.model.parameters();
+        let saved = Saved::take(&params, self.opt.as_ref())?;
+        let (state, recorded) = (self.state.clone(), (self.recorder.batches.len(), self.recorder.epochs.len()));
+        self.callbacks.push(Box::new(sweep));
+        let result = {
+            let mut parts = self.parts();
+            parts.valid_dl = &NoBatches;
+            fit(&mut parts, usize::MAX)
+        };
+        self.callbacks.pop();
+        saved.restore(&params, self.opt.as_mut())?;
+        self.state = state;
+        self.recorder.batches.truncate(recorded.0);
+        self.recorder.epochs.truncate(recorded.1);
+        result?;
+        let found = curve.borrow().found(config.num_it);
+        Ok(found)
+    }
+}
 
-fn sweep<'a, M, L, O, T>(model: &M, loss_fn: L, opt: &mut O, dl: &'a T, c: LrFindConfig) -> Result<Curve>
-where
-    M: Module + ?Sized,
-    L: Fn(&Tensor, &Tensor) -> Result<Tensor>,
-    O: Optimizer,
-    &'a T: IntoIterator<Item = Result<(Tensor, Tensor)>>,
-{
-    model.train();
-    let (mut lrs, mut losses) = (vec![], vec![]);
-    let (mut avg, mut best) = (0.0, f64::INFINITY);
-    let mut i = 0;
-    // Each pass over `dl` is an epoch; an epoch that yields nothing ends the sweep.
-    while i < c.num_it {
-        let before = i;
-        for batch in dl.into_iter().take(c.num_it - i) {
-            let (xb, yb) = batch?;
-            let lr = c.start_lr * (c.end_lr / c.start_lr).powf(i as f64 / (c.num_it - 1) as f64);
-            opt.set_lr(lr);
-            let loss = loss_fn(&model.forward(&xb)?, &yb)?;
-            opt.backward_step(&loss)?;
-            let l = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-            avg = c.beta * avg + (1.0 - c.beta) * l;
-            let smooth = avg / (1.0 - c.beta.powi(i as i32 + 1));
-            lrs.push(lr);
-            losses.push(smooth);
-            best = best.min(smooth);
-            i += 1;
-            if !smooth.is_finite() || smooth > c.diverge * best {
-                return Ok((lrs, losses));
-            }
+/// The weights, the optimizer's state and its rate before a sweep.
+struct Saved {
+    weights: Vec<Tensor>,
+    opt: std::collections::HashMap<String, Tensor>,
+    lr: f64,
+}
+
+impl Saved {
+    fn take(params: &[Param], opt: &dyn Optimizer) -> Result<Self> {
+        let weights = params.iter().map(|p| p.tensor().detach().copy()).collect::<candle_core::Result<_>>()?;
+        Ok(Saved { weights, opt: opt.state_dict(), lr: opt.lr() })
+    }
+
+    fn restore(&self, params: &[Param], opt: &mut dyn Optimizer) -> Result<()> {
+        for (p, v) in params.iter().zip(&self.weights) {
+            p.set(v)?;
         }
-        if i == before {
-            break;
+        params.iter().for_each(Param::zero_grad);
+        opt.load_state_dict(&self.opt)?;
+        opt.set_lr(self.lr);
+        Ok(())
+    }
+}
+
+/// The points of a sweep: each step's rate and smoothed loss.
+#[derive(Default)]
+struct Curve {
+    lrs: Vec<f64>,
+    losses: Vec<f64>,
+    avg: f64,
+    best: f64,
+}
+
+impl Curve {
+    fn found(&self, num_it: usize) -> LrFind {
+        let (steepest, minimum) = suggest(&self.lrs, &self.losses, num_it);
+        LrFind { lrs: self.lrs.clone(), losses: self.losses.clone(), steepest, minimum }
+    }
+}
+
+/// The sweep as a callback: sets each batch's rate, records its smoothed loss, and stops the loop
+/// when the loss diverges, the sweep is done, or an epoch brings no batch.
+struct Sweep {
+    c: LrFindConfig,
+    curve: Rc<RefCell<Curve>>,
+    at_epoch_start: usize,
+}
+
+impl Sweep {
+    fn new(c: LrFindConfig) -> Result<(Self, Rc<RefCell<Curve>>)> {
+        if !(c.start_lr > 0.0 && c.end_lr > c.start_lr && c.num_it >= 2) {
+            let found = format!("start_lr {}, end_lr {}, num_it {}", c.start_lr, c.end_lr, c.num_it);
+            return Err(Error::invalid("lr_find range", "0 < start_lr < end_lr and num_it >= 2", found));
+        }
+        let curve = Rc::new(RefCell::new(Curve { best: f64::INFINITY, ..Default::default() }));
+        Ok((Sweep { c, curve: curve.clone(), at_epoch_start: 0 }, curve))
+    }
+}
+
+impl Callback for Sweep {
+    fn before_epoch(&mut self, _: &mut Ctx) -> Flow {
+        self.at_epoch_start = self.curve.borrow().lrs.len();
+        Flow::Continue
+    }
+    fn before_batch(&mut self, cx: &mut Ctx) -> Flow {
+        let (c, i) = (self.c, self.curve.borrow().lrs.len());
+        cx.opt.set_lr(c.start_lr * (c.end_lr / c.start_lr).powf(i as f64 / (c.num_it - 1) as f64));
+        Flow::Continue
+    }
+    fn after_loss(&mut self, cx: &mut Ctx) -> Flow {
+        let (c, mut curve) = (self.c, self.curve.borrow_mut());
+        let i = curve.lrs.len();
+        curve.avg = c.beta * curve.avg + (1.0 - c.beta) * cx.state.loss;
+        let smooth = curve.avg / (1.0 - c.beta.powi(i as i32 + 1));
+        curve.lrs.push(cx.opt.lr());
+        curve.losses.push(smooth);
+        curve.best = curve.best.min(smooth);
+        if !smooth.is_finite() || smooth > c.diverge * curve.best {
+            return Flow::StopFit;
+        }
+        Flow::Continue
+    }
+    fn after_batch(&mut self, _: &mut Ctx) -> Flow {
+        if self.curve.borrow().lrs.len() >= self.c.num_it {
+            Flow::StopFit
+        } else {
+            Flow::Continue
         }
     }
-    Ok((lrs, losses))
+    fn after_epoch(&mut self, _: &mut Ctx) -> Flow {
+        if self.curve.borrow().lrs.len() == self.at_epoch_start {
+            Flow::StopFit
+        } else {
+            Flow::Continue
+        }
+    }
 }
 
 /// fastai's suggestions, over the curve without its first tenth and last five points; `None`

@@ -5,6 +5,6 @@ mod lr_find;
 mod model;
 
 pub(crate) use fit::batch_len;
-pub use fit::{evaluate, fit, train_epoch, EpochStats, Evaluation};
+pub use fit::{evaluate, fit, EpochStats, Evaluation};
 pub use lr_find::{lr_find, LrFind, LrFindConfig, MIN_POINTS};
 pub use model::{get_model, mlp, mlp_sizes};
