@@ -26,6 +26,9 @@ mod linear;
 mod relu;
 mod storage;
 mod stored;
+mod tune;
+
+pub(crate) use tune::once as tune;
 
 pub use cross_entropy::cross_entropy;
 pub use gemm::matmul_floor;
@@ -66,7 +69,9 @@ pub(crate) fn fused() -> bool {
     !CANDLE_OPS.with(Cell::get)
 }
 
-/// Whether the fused kernels can take these tensors: `f32` on the CPU.
+/// Whether the fused kernels can take these tensors: `f32` on the CPU. (The first call also
+/// applies the process-wide settings of `tune.rs`.)
 pub(crate) fn fits(ts: &[&candle_core::Tensor]) -> bool {
+    tune();
     fused() && ts.iter().all(|t| t.dtype() == candle_core::DType::F32 && t.device().is_cpu())
 }

@@ -29,6 +29,8 @@ impl Linear {
 
     /// A layer with the given weight `[out, in]` and bias `[out]` (copied).
     pub fn from_tensors(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        // Before candle's thread pool starts: see `fast/tune.rs`.
+        crate::fast::tune();
         let &[out_f, _] = weight.dims() else {
             return Err(Error::invalid("linear weight shape", "[out, in]", format!("{:?}", weight.dims())));
         };
