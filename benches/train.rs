@@ -1,16 +1,13 @@
 //! `cargo bench`: the training benchmark of `minibatch bench`, in-process, on the notebook's
 //! configuration (plain and fast paths) and, with `--all`, on `wide` and `deep` too.
 //!
-//! For peak memory per configuration and PyTorch side by side, use `minibatch bench` and
-//! `python3 bench/pytorch_bench.py` (see the README).
+//! It runs as a library user's code runs: the system allocator and no set-up call (the program
+//! uses mimalloc; the two should measure alike). For peak memory per configuration and PyTorch
+//! side by side, use `minibatch bench` and `python3 bench/pytorch_bench.py` (see the README).
 
 use minibatch::bench::{configs, run, Path};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> minibatch::Result<()> {
-    minibatch::set_num_threads(1);
     let all = std::env::args().any(|a| a == "--all");
     let data = minibatch::Mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))?;
     println!("{:<9} {:<5} {:>9} {:>9} {:>8}", "config", "path", "s/epoch", "us/step", "x floor");

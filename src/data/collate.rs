@@ -1,7 +1,6 @@
 //! Collate functions: from a batch of items to the tensors a model takes.
 
 use crate::error::{Error, Result};
-use crate::mnist::{images_to_batch, ImageItem};
 use candle_core::Tensor;
 
 /// Turns the items of one batch into a batch. Any `Fn(Vec<Item>) -> Result<Batch>` is one, so a
@@ -30,8 +29,9 @@ impl<I, B, F: Fn(Vec<I>) -> Result<B>> Collate<I> for F {
     }
 }
 
-/// PyTorch's default: stacks inputs and targets along a new first dimension. For
-/// [`ImageItem`]s, pixels become `f32` scaled to `[0, 1]` and labels `u32`.
+/// PyTorch's default: stacks inputs and targets along a new first dimension. (For MNIST's
+/// [`ImageItem`](crate::ImageItem)s, whose collate lives with them, pixels become `f32` scaled to
+/// `[0, 1]` and labels `u32`.)
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultCollate;
 
@@ -43,13 +43,5 @@ impl Collate<(Tensor, Tensor)> for DefaultCollate {
         }
         let (xs, ys): (Vec<Tensor>, Vec<Tensor>) = items.into_iter().unzip();
         Ok((Tensor::stack(&xs, 0)?, Tensor::stack(&ys, 0)?))
-    }
-}
-
-impl Collate<ImageItem> for DefaultCollate {
-    type Batch = (Tensor, Tensor);
-    fn collate(&self, items: Vec<ImageItem>) -> Result<(Tensor, Tensor)> {
-        let rows: Vec<&[u8]> = items.iter().map(|i| &*i.pixels).collect();
-        images_to_batch(&rows, items.iter().map(|i| i.label).collect())
     }
 }

@@ -1,7 +1,7 @@
 //! A labelled set of `u8` images, shared between its splits without copying.
 
 use super::Idx;
-use crate::data::Dataset;
+use crate::data::{Collate, Dataset, DefaultCollate};
 use crate::error::{Error, Result};
 use candle_core::{Device, Tensor};
 use std::sync::Arc;
@@ -229,6 +229,15 @@ impl Dataset for ImageDataset {
         for &i in indices.iter().filter(|&&i| i < self.len) {
             prefetch(&self.pixels[(self.start + i) * n..][..n]);
         }
+    }
+}
+
+/// A batch of images as the default collate makes it: pixels `f32` in `[0, 1]`, labels `u32`.
+impl Collate<ImageItem> for DefaultCollate {
+    type Batch = (Tensor, Tensor);
+    fn collate(&self, items: Vec<ImageItem>) -> Result<(Tensor, Tensor)> {
+        let rows: Vec<&[u8]> = items.iter().map(|i| &*i.pixels).collect();
+        images_to_batch(&rows, items.iter().map(|i| i.label).collect())
     }
 }
 

@@ -10,7 +10,6 @@ mod images;
 mod render;
 
 pub use idx::{parse_idx, read_idx, Idx};
-pub(crate) use images::images_to_batch;
 pub use images::{ImageDataset, ImageItem, Pixels};
 pub use render::render_digit;
 

@@ -15,6 +15,7 @@ mod optimizer;
 mod rmsprop;
 mod rule;
 mod sgd;
+mod sgd_step;
 mod steps;
 
 pub use accumulate::Accumulate;

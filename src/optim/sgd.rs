@@ -87,7 +87,7 @@ impl Rule for SgdRule {
         if c.momentum != 0.0 || c.weight_decay != 0.0 {
             return Ok(false);
         }
-        Ok(crate::fast::sgd_in_place(p, g, c.lr)?)
+        Ok(super::sgd_step::sgd_in_place(p, g, c.lr)?)
     }
 }
 

@@ -20,7 +20,7 @@ pub fn load_data(args: &DataArgs) -> anyhow::Result<(Mnist, PathBuf)> {
         if local.is_dir() {
             local
         } else {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mnist"))
         }
     });
     let config = MnistConfig { valid_size: args.valid_size, classes: args.classes };
