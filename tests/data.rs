@@ -117,3 +117,30 @@ fn get_dls_shuffles_training_only_and_doubles_the_validation_batch() {
     assert_eq!(t.len(), 96);
     assert_ne!(t, (0..96).collect::<Vec<_>>(), "training is shuffled");
 }
+
+#[test]
+fn items_of_plain_numbers_collate_and_train() {
+    use minibatch::{Collate, DefaultCollate, VecDataset};
+    let (x, y) = DefaultCollate.collate(vec![(vec![1f32, 2., 3.], 2usize), (vec![4., 5., 6.], 0)]).unwrap();
+    assert_eq!(x.to_vec2::<f32>().unwrap(), [[1., 2., 3.], [4., 5., 6.]]);
+    assert_eq!(y.to_vec1::<u32>().unwrap(), [2, 0]);
+    let ragged = DefaultCollate.collate(vec![(vec![1f32, 2.], 0u32), (vec![3.], 1)]).unwrap_err().to_string();
+    assert_eq!(ragged, "invalid batch: expected inputs of 2 values each, found 1");
+    let negative = DefaultCollate.collate(vec![([1f32], -1i64)]).unwrap_err().to_string();
+    assert!(negative.contains("invalid label") && negative.contains("-1"), "{negative}");
+
+    // XOR-like points, learnt by the notebook's loop with no tensor written by hand.
+    let mut rng = minibatch::Rng::new(0);
+    let items: Vec<([f32; 2], u32)> = (0..512)
+        .map(|_| {
+            let (a, b) = (rng.uniform(-1.0, 1.0) as f32, rng.uniform(-1.0, 1.0) as f32);
+            ([a, b], u32::from((a > 0.0) != (b > 0.0)))
+        })
+        .collect();
+    let (train, valid) = (VecDataset(items[..384].to_vec()), VecDataset(items[384..].to_vec()));
+    let (train_dl, valid_dl) = (DataLoader::new(train, 32).unwrap(), DataLoader::new(valid, 64).unwrap());
+    let model = minibatch::mlp(&[2, 32, 2], 0).unwrap();
+    let mut opt = minibatch::Sgd::new(minibatch::Module::parameters(&model), 0.5).unwrap();
+    let stats = minibatch::fit(30, &model, minibatch::cross_entropy, &mut opt, &train_dl, &valid_dl).unwrap();
+    assert!(stats[29].valid_accuracy > 0.9, "{:?}", stats[29]);
+}

@@ -110,7 +110,7 @@ fn resuming_from_a_checkpoint_gives_the_same_weights() {
 
     let mut resumed = learner(3200, 0.5);
     resumed.load_checkpoint(&dir).unwrap();
-    resumed.fit(2).unwrap();
+    resumed.fit_until(2).unwrap();
     assert_eq!(resumed.state.iter, 100);
     assert!(weights(&resumed) == weights(&whole), "resumed training must match uninterrupted training to the bit");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -161,7 +161,7 @@ fn a_resumed_run_keeps_every_callbacks_state() {
     std::fs::write(info.dir.join("state.json"), state.to_string()).unwrap();
     let mut resumed = learner(1280, 0.5).with_callback(DivergenceGuard::new(1));
     resumed.load_checkpoint(&dir).unwrap();
-    let report = resumed.fit(4).unwrap();
+    let report = resumed.fit_until(4).unwrap();
     assert!(report.diverged, "{report:?}");
     assert_eq!(resumed.state.iter, 60, "stopped before its first resumed step");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -340,4 +340,15 @@ fn fit_lr_find_and_the_notebooks_fit_run_one_loop() {
             (&minibatch::module::state_dict(&model)[k], &minibatch::module::state_dict(learn.model.as_ref())[k]);
         flat(a) == flat(b)
     }));
+}
+
+#[test]
+fn fit_trains_that_many_more_epochs_and_fit_until_a_total() {
+    let mut l = learner(640, 0.5);
+    l.fit(1).unwrap();
+    l.fit(2).unwrap();
+    assert_eq!((l.state.epoch, l.recorder.epochs.len()), (3, 3), "fastai's fit(n): n more");
+    l.fit_until(4).unwrap();
+    l.fit_until(2).unwrap();
+    assert_eq!(l.state.epoch, 4, "fit_until(total) stops at the total, and does nothing past it");
 }

@@ -127,7 +127,7 @@ pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
         }
     }
     add_callbacks(&mut learn, &a)?;
-    let report = learn.fit(a.epochs)?;
+    let report = learn.fit_until(a.epochs)?;
     finish(&learn, &a, report)
 }
 

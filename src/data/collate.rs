@@ -45,3 +45,54 @@ impl Collate<(Tensor, Tensor)> for DefaultCollate {
         Ok((Tensor::stack(&xs, 0)?, Tensor::stack(&ys, 0)?))
     }
 }
+
+/// Rows of `f32` inputs, all of one length, and their labels, as `[n, len]` and `[n]` tensors.
+fn rows_and_labels<'a>(rows: impl Iterator<Item = &'a [f32]>, labels: Vec<u32>) -> Result<(Tensor, Tensor)> {
+    let mut data = Vec::new();
+    let mut width = None;
+    for row in rows {
+        match width {
+            None => width = Some(row.len()),
+            Some(w) if w != row.len() => {
+                return Err(Error::invalid("batch", format!("inputs of {w} values each"), row.len()));
+            }
+            Some(_) => {}
+        }
+        data.extend_from_slice(row);
+    }
+    let n = labels.len();
+    if n == 0 {
+        return Err(Error::invalid("batch", "at least one item", 0));
+    }
+    let device = candle_core::Device::Cpu;
+    Ok((Tensor::from_vec(data, (n, width.unwrap_or(0)), &device)?, Tensor::from_vec(labels, n, &device)?))
+}
+
+/// A class label as the `u32` a batch holds; a negative or too large one is an error.
+fn label_u32<L: TryInto<u32> + Copy + std::fmt::Display>(label: L) -> Result<u32> {
+    label.try_into().map_err(|_| Error::invalid("label", "a class index from 0", label))
+}
+
+/// Items of plain numbers collate without hand-written tensors: an input as a `Vec<f32>` or an
+/// `[f32; N]`, and an integer label, become an `[n, len]` `f32` batch and `u32` labels.
+macro_rules! collate_plain_items {
+    ($($label:ty),*) => {$(
+        impl Collate<(Vec<f32>, $label)> for DefaultCollate {
+            type Batch = (Tensor, Tensor);
+            fn collate(&self, items: Vec<(Vec<f32>, $label)>) -> Result<(Tensor, Tensor)> {
+                let labels = items.iter().map(|(_, y)| label_u32(*y)).collect::<Result<_>>()?;
+                rows_and_labels(items.iter().map(|(x, _)| x.as_slice()), labels)
+            }
+        }
+
+        impl<const N: usize> Collate<([f32; N], $label)> for DefaultCollate {
+            type Batch = (Tensor, Tensor);
+            fn collate(&self, items: Vec<([f32; N], $label)>) -> Result<(Tensor, Tensor)> {
+                let labels = items.iter().map(|(_, y)| label_u32(*y)).collect::<Result<_>>()?;
+                rows_and_labels(items.iter().map(|(x, _)| x.as_slice()), labels)
+            }
+        }
+    )*};
+}
+
+collate_plain_items!(u8, u16, u32, u64, usize, i32, i64);

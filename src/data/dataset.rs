@@ -47,6 +47,31 @@ pub trait Dataset {
     }
 }
 
+/// A list of items as a dataset (the notebook's list of `(x, y)` pairs), each cloned out. Items of
+/// plain numbers (`(Vec<f32>, u32)`, `([f32; N], usize)`...) collate by default.
+///
+/// ```
+/// use minibatch::{DataLoader, Dataset, VecDataset};
+/// let items = VecDataset(vec![([0.0f32, 1.0], 1u32), ([1.0, 0.0], 0), ([0.5, 0.5], 1)]);
+/// assert_eq!(items.len(), 3);
+/// let dl = DataLoader::new(items, 2)?;
+/// let (x, y) = dl.iter().next().unwrap()?;
+/// assert_eq!((x.dims(), y.to_vec1::<u32>()?), (&[2usize, 2][..], vec![1, 0]));
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct VecDataset<T>(pub Vec<T>);
+
+impl<T: Clone> Dataset for VecDataset<T> {
+    type Item = T;
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn get(&self, index: usize) -> Result<T> {
+        self.0.get(index).cloned().ok_or_else(|| Error::invalid("index", format!("below {}", self.0.len()), index))
+    }
+}
+
 impl<D: Dataset + ?Sized> Dataset for std::sync::Arc<D> {
     type Item = D::Item;
     fn len(&self) -> usize {

@@ -16,7 +16,7 @@ mod workers;
 
 pub use builder::{Batched, DataLoaderBuilder, Ordered, SizedBatches, Unordered};
 pub use collate::{Collate, DefaultCollate};
-pub use dataset::{Dataset, TensorDataset};
+pub use dataset::{Dataset, TensorDataset, VecDataset};
 pub use loader::{get_dls, get_dls_with, Batches, DataLoader, DlsOptions};
 pub use sampler::{BatchSampler, RandomSampler, Sampler, SequentialSampler};
 pub use stream::{IterableDataset, StreamLoader};

@@ -99,6 +99,19 @@ impl State {
     }
 }
 
+/// Any `'static` value as [`std::any::Any`]: what lets [`Learner::callback`](super::Learner::callback)
+/// find a callback by its type. Implemented for every type; nothing to write.
+pub trait AsAny {
+    /// `self` as `Any`.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+impl<T: std::any::Any> AsAny for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 /// A callback's saved state, by the callback's [`name`](Callback::name): what a checkpoint
 /// stores so that a resumed run behaves as the uninterrupted one.
 pub type CallbackState = (String, Value);
@@ -133,7 +146,7 @@ pub struct Ctx<'a> {
 /// }
 /// ```
 #[allow(unused_variables)]
-pub trait Callback {
+pub trait Callback: AsAny {
     /// Before the first epoch.
     fn before_fit(&mut self, cx: &mut Ctx) -> Flow {
         Flow::Continue

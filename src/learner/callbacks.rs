@@ -289,7 +289,7 @@ impl<S: Schedule> ParamScheduler<S> {
     }
 }
 
-impl<S: Schedule> Callback for ParamScheduler<S> {
+impl<S: Schedule + 'static> Callback for ParamScheduler<S> {
     fn before_batch(&mut self, cx: &mut Ctx) -> Flow {
         let step = cx.state.iter.saturating_sub(self.start);
         cx.opt.set_lr(self.schedule.lr_at(step));

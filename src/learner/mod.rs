@@ -26,7 +26,7 @@ mod progress;
 mod recorder;
 mod summary;
 
-pub use callback::{Callback, CallbackState, Ctx, Flow, State};
+pub use callback::{AsAny, Callback, CallbackState, Ctx, Flow, State};
 pub use callbacks::{DivergenceGuard, EarlyStopping, GradientClip, ParamScheduler, SaveBest};
 pub use checkpoint::{check_position, latest_checkpoint, parse_checkpoint_state, Checkpoint, CheckpointInfo};
 pub use loader::Loader;
@@ -135,22 +135,50 @@ impl Learner {
         self
     }
 
-    /// Trains until `epochs` epochs are done in total (from where `state` is), validating after
-    /// each.
+    /// Trains `epochs` more epochs, validating after each, as fastai's `fit(n)`: called twice
+    /// with 2, it trains 4. (An epoch stopped part-way, as a resumed checkpoint's, counts as one
+    /// when finished.)
     pub fn fit(&mut self, epochs: usize) -> Result<FitReport> {
+        self.fit_until(self.state.epoch.saturating_add(epochs))
+    }
+
+    /// Trains until `epochs` epochs are done in total, from where [`state`](Learner::state) is
+    /// (what a run resumed from a checkpoint wants: the rest of its planned epochs).
+    pub fn fit_until(&mut self, epochs: usize) -> Result<FitReport> {
         fit::fit(&mut self.parts(), epochs)
     }
 
-    /// [`fit`](Learner::fit) with the one-cycle policy peaking at `max_lr` over the remaining
-    /// steps (rate and momentum, as fastai's `fit_one_cycle`).
+    /// `epochs` more epochs with the one-cycle policy peaking at `max_lr` over their steps (rate
+    /// and momentum, as fastai's `fit_one_cycle`).
     pub fn fit_one_cycle(&mut self, epochs: usize, max_lr: f64) -> Result<FitReport> {
-        let steps = epochs.saturating_sub(self.state.epoch) * self.train_dl.len();
+        let steps = epochs * self.train_dl.len();
         let start = self.state.iter;
         let one_cycle = crate::schedule::OneCycle::new(max_lr, steps.max(1));
         self.callbacks.push(Box::new(ParamScheduler::starting_at(one_cycle, start)));
         let report = self.fit(epochs);
         self.callbacks.pop();
         report
+    }
+
+    /// The first callback of type `T`, to read its state after `fit` (an `EarlyStopping`'s best
+    /// score, a user's own record).
+    ///
+    /// ```
+    /// # use minibatch::learner::{EarlyStopping, Learner};
+    /// # use minibatch::{cross_entropy, get_dls, get_model, Mnist};
+    /// # let data = Mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))?;
+    /// # let (train_dl, valid_dl) = get_dls(data.train.slice(0, 640)?, data.valid.slice(0, 200)?, 64)?;
+    /// # let (model, opt) = get_model(784, 50, 10, 0.5, 0)?;
+    /// let mut learn = Learner::new(model, cross_entropy, opt, train_dl, valid_dl)
+    ///     .with_callback(EarlyStopping::new("valid_loss", 3));
+    /// learn.fit(2)?;
+    /// let best = learn.callback::<EarlyStopping>().unwrap().best.unwrap();
+    /// assert_eq!(best, learn.recorder.epochs.iter().map(|e| e.metrics[0].1).fold(f64::INFINITY, f64::min));
+    /// # Ok::<(), minibatch::Error>(())
+    /// ```
+    pub fn callback<T: Callback + 'static>(&self) -> Option<&T> {
+        // `(**c)`: the callback inside the box, not the box (which is `Any` too).
+        self.callbacks.iter().find_map(|c| (**c).as_any().downcast_ref::<T>())
     }
 
     /// Loss and metrics on the validation set (evaluation mode, no gradients, batch-size
