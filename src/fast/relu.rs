@@ -32,7 +32,7 @@ impl CustomOp1 for Relu {
 
 /// `max(x, 0)` element-wise, NaN kept as NaN, as PyTorch's `relu`. One pass on `f32` CPU tensors
 /// (on the feature-major original of a wide layer's output, which the next layer then reads; see
-/// [`super::stored`]); other tensors go through candle's `maximum`, which keeps NaN too.
+/// `fast/stored.rs`); other tensors go through candle's `maximum`, which keeps NaN too.
 pub fn relu(x: &Tensor) -> candle_core::Result<Tensor> {
     if x.dtype() != DType::F32 || !x.device().is_cpu() {
         return x.maximum(0.0);

@@ -78,7 +78,7 @@ where
 }
 
 impl Learner {
-    /// [`lr_find`](crate::lr_find) on this learner's model, optimizer and training data, through
+    /// [`lr_find`] on this learner's model, optimizer and training data, through
     /// its own loop and callbacks (as fastai's `learn.lr_find()`); the weights, the optimizer's
     /// state, the loop's position and the recorder are put back after.
     pub fn lr_find(&mut self, config: LrFindConfig) -> Result<LrFind> {
