@@ -111,15 +111,15 @@ pub enum Error {
         /// What was given.
         found: String,
     },
-    /// A layer was given an input of the wrong shape.
-    #[error("{layer} got input {found:?}: expected {expected}")]
+    /// A layer was given an input of the wrong shape or element type.
+    #[error("{layer} got input {found}: expected {expected}")]
     Shape {
         /// The layer as it prints (`Linear(in_features=2, out_features=64, bias=True)`).
         layer: String,
-        /// What it takes (`2 features`).
+        /// What it takes (`2 features`, `F32, as its weight`).
         expected: String,
-        /// The input's dimensions.
-        found: Vec<usize>,
+        /// The input's dimensions (`[8, 3]`), with its element type when that is what is wrong.
+        found: String,
     },
     /// A dataset item could not be produced.
     #[error("item {index}: {source}")]

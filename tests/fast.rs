@@ -212,6 +212,11 @@ fn a_shape_error_names_the_layer() {
     let x = Tensor::zeros((8, 3), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
     let err = layer.forward(&x).unwrap_err().to_string();
     assert_eq!(err, "Linear(in_features=2, out_features=64, bias=True) got input [8, 3]: expected 2 features");
+    let err = layer.forward(&x.narrow(1, 0, 2).unwrap().to_dtype(candle_core::DType::F64).unwrap()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Linear(in_features=2, out_features=64, bias=True) got input F64 [8, 2]: expected F32, as its weight"
+    );
 }
 
 /// The backward reuses the softmax its forward kept; a second backward of the same loss finds it

@@ -312,7 +312,9 @@ fn fit_lr_find_and_the_notebooks_fit_run_one_loop() {
     let (fit_events, sweep_events) = (Default::default(), Default::default());
     let mut l = learner(640, 0.5).with_callback(Events(std::rc::Rc::clone(&fit_events)));
     l.fit(1).unwrap();
-    let mut s = learner(640, 0.5).with_callback(Events(std::rc::Rc::clone(&sweep_events)));
+    let mut s = learner(640, 0.5)
+        .with_callback(Events(std::rc::Rc::clone(&sweep_events)))
+        .with_callback(EarlyStopping::new("valid_loss", 1));
     let before = weights(&s);
     let config = minibatch::LrFindConfig { num_it: 4, ..Default::default() };
     assert_eq!(s.lr_find(config).unwrap().lrs.len(), 4);
@@ -320,6 +322,8 @@ fn fit_lr_find_and_the_notebooks_fit_run_one_loop() {
     assert_eq!(sweep_events.len(), 3 + 4 * 6, "before_fit/epoch/train, then six hooks per batch");
     assert_eq!(sweep_events[..], fit_events[..sweep_events.len()]);
     assert!(weights(&s) == before && s.state.iter == 0 && s.recorder.batches.is_empty(), "all put back");
+    let es = s.callback::<EarlyStopping>().unwrap();
+    assert_eq!((es.best, es.waited), (None, 0), "callbacks' state put back too");
 
     // The notebook's three lines give what a Learner with no callback gives, to the bit.
     let data = Mnist::load(mnist_dir()).unwrap();

@@ -215,7 +215,8 @@ pub(crate) fn validate(l: &mut Parts) -> Result<Vec<(String, f64)>> {
         Ok(())
     })?;
     let names = std::iter::once("valid_loss".to_string()).chain(l.metrics.iter().map(|m| m.name()));
-    let out: Vec<(String, f64)> = names.zip(sums.iter().map(|s| s / count.max(1) as f64)).collect();
+    // No examples, no figures: NaN, never a perfect-looking 0 that a callback would believe.
+    let out: Vec<(String, f64)> = names.zip(sums.iter().map(|s| s / count as f64)).collect();
     l.state.metrics = out.clone();
     l.state.valid_count = count;
     call(l, |c, x| c.after_validate(x), None, None);

@@ -92,10 +92,17 @@ impl Linear {
             return Err(Error::Shape {
                 layer: crate::module::repr(self),
                 expected: format!("{} features", self.in_features()),
-                found: xs.dims().to_vec(),
+                found: format!("{:?}", xs.dims()),
             });
         }
         let w = self.weight.tensor();
+        if xs.dtype() != w.dtype() {
+            return Err(Error::Shape {
+                layer: crate::module::repr(self),
+                expected: format!("{:?}, as its weight", w.dtype()),
+                found: format!("{:?} {:?}", xs.dtype(), xs.dims()),
+            });
+        }
         match &self.bias {
             Some(b) if xs.rank() == 2 && crate::fast::fits(&[xs, &w]) => {
                 crate::fast::layer(xs, &self.weight, b, relu, chained)

@@ -80,11 +80,14 @@ where
 impl Learner {
     /// [`lr_find`] on this learner's model, optimizer and training data, through
     /// its own loop and callbacks (as fastai's `learn.lr_find()`); the weights, the optimizer's
-    /// state, the loop's position and the recorder are put back after.
+    /// state, the loop's position, the recorder and every callback's
+    /// [`state`](crate::learner::Callback::state) (an early stopping's best score) are put back
+    /// after.
     pub fn lr_find(&mut self, config: LrFindConfig) -> Result<LrFind> {
         let (sweep, curve) = Sweep::new(config)?;
         let params = self.model.parameters();
         let saved = Saved::take(&params, self.opt.as_ref())?;
+        let states: Vec<_> = self.callbacks.iter().map(|c| c.state()).collect();
         let (state, recorded) = (self.state.clone(), (self.recorder.batches.len(), self.recorder.epochs.len()));
         self.callbacks.push(Box::new(sweep));
         let result = {
@@ -93,6 +96,11 @@ impl Learner {
             fit(&mut parts, usize::MAX)
         };
         self.callbacks.pop();
+        for (cb, state) in self.callbacks.iter_mut().zip(&states) {
+            if let Some(state) = state {
+                cb.load_state(state)?;
+            }
+        }
         saved.restore(&params, self.opt.as_mut())?;
         self.state = state;
         self.recorder.batches.truncate(recorded.0);
@@ -111,7 +119,11 @@ struct Saved {
 }
 
 impl Saved {
+    /// What to put back; an optimizer that holds none of the parameters would sweep nothing.
     fn take(params: &[Param], opt: &dyn Optimizer) -> Result<Self> {
+        if opt.params().is_empty() {
+            return Err(Error::invalid("lr_find optimizer", "one holding the model's parameters", "no parameters"));
+        }
         let weights = params.iter().map(|p| p.tensor().detach().copy()).collect::<candle_core::Result<_>>()?;
         Ok(Saved { weights, opt: opt.state_dict(), lr: opt.lr() })
     }
