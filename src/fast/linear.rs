@@ -5,7 +5,6 @@ use super::layout::{compute_order, forward_product, input_product, reordered, we
 use super::storage::{cpu_f32, with_f32};
 use super::stored::{batch_major_copy, feature_major};
 use crate::error::{Error, Result};
-use crate::module::{is_grad_enabled, Param};
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 
 struct LinearOp {
@@ -15,10 +14,10 @@ struct LinearOp {
     output: Order,
     /// Whether backward must compute the input's gradient (it need not for a batch of data).
     input_grad: bool,
-    /// The parameters behind the weight and bias, when known: backward adds their gradients to
-    /// them directly, rather than handing them to candle, which would add each to a fresh
-    /// tensor of zeros first (two more passes over every weight gradient, each step).
-    params: Option<(Param, Param)>,
+    /// Where the weight and bias gradients go, when the layer's parameters are known: backward
+    /// adds them there directly, rather than handing them to candle, which would add each to a
+    /// fresh tensor of zeros first (two more passes over every weight gradient, each step).
+    sink: Option<GradSink>,
 }
 
 impl LinearOp {
@@ -108,10 +107,8 @@ impl CustomOp3 for LinearOp {
             None
         };
         let (dw, db) = (Tensor::from_vec(dw, (out, inp), &Device::Cpu)?, Tensor::from_vec(db, out, &Device::Cpu)?);
-        if let Some((w, b)) = &self.params {
-            let into = |p: &Param, g| p.accumulate_grad(g).map_err(|e| candle_core::Error::Msg(e.to_string()));
-            into(w, dw)?;
-            into(b, db)?;
+        if let Some(sink) = &self.sink {
+            sink(dw, db)?;
             return Ok((dx, None, None));
         }
         Ok((dx, Some(dw), Some(db)))
@@ -186,29 +183,34 @@ pub(crate) fn orders(sizes: &[usize], l: usize) -> (Order, Order) {
     (input, output_order(sizes[l + 1]))
 }
 
-/// The layer `x Wᵀ + b` (then ReLU if `relu`) on a weight and bias parameter, as
-/// [`Linear`](crate::Linear) runs it: from the feature-major original of `x` when `x` is a wide
-/// layer's output (see [`super::stored`]), to a feature-major output when the layer is wide
-/// (returned as a batch-major copy, or a transposed view when `chained`: see
-/// [`super::stored::batch_major_copy`]); the backward adds the parameters' gradients straight
-/// into them (as `backward` would), skipping candle's extra copy.
-pub(crate) fn layer(x: &Tensor, w: &Param, b: &Param, relu: bool, chained: bool) -> Result<Tensor> {
+/// Where a layer's backward puts the weight and bias gradients (the layer's parameters add them
+/// to what they hold). The kernels know nothing of the module that owns the parameters.
+pub(crate) type GradSink = std::sync::Arc<dyn Fn(Tensor, Tensor) -> candle_core::Result<()> + Send + Sync>;
+
+/// The layer `x Wᵀ + b` (then ReLU if `relu`), as [`Linear`](crate::Linear) runs it: from the
+/// feature-major original of `x` when `x` is a wide layer's output (see [`super::stored`]), to a
+/// feature-major output when the layer is wide (returned as a batch-major copy, or a transposed
+/// view when `chained`: see [`super::stored::batch_major_copy`]); the backward hands the weight
+/// and bias gradients to `sink` when there is one (the parameters, skipping candle's extra copy),
+/// to candle otherwise.
+pub(crate) fn layer(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    sink: Option<GradSink>,
+    relu: bool,
+    chained: bool,
+) -> Result<Tensor> {
     let (x, input) = match feature_major(x) {
         Some(stored) => (stored, Order::Feature),
         None => (x.clone(), Order::Batch),
     };
     let output = output_order(w.dims()[0]);
-    let y = linear_in_order(&x, w, b, relu, (input, output))?;
+    let y = apply(&x, w, b, relu, (input, output), sink)?;
     Ok(match output {
         Order::Feature => batch_major_copy(&y, chained)?,
         Order::Batch => y,
     })
-}
-
-/// The fused op on activations stored in the given `(input, output)` orders.
-fn linear_in_order(x: &Tensor, w: &Param, b: &Param, relu: bool, orders: (Order, Order)) -> Result<Tensor> {
-    let params = is_grad_enabled().then(|| (w.clone(), b.clone()));
-    apply(x, &w.tensor(), &b.tensor(), relu, orders, params)
 }
 
 fn apply(
@@ -217,12 +219,12 @@ fn apply(
     b: &Tensor,
     relu: bool,
     (input, output): (Order, Order),
-    params: Option<(Param, Param)>,
+    sink: Option<GradSink>,
 ) -> Result<Tensor> {
     if x.rank() != 2 {
         return Err(Error::invalid("fast linear input", "[batch, features]", format!("{:?}", x.dims())));
     }
     let x = x.contiguous()?;
-    let op = LinearOp { relu, input, output, input_grad: x.track_op(), params };
+    let op = LinearOp { relu, input, output, input_grad: x.track_op(), sink };
     Ok(x.apply_op3_arc(&w.contiguous()?, &b.contiguous()?, std::sync::Arc::new(Box::new(op)))?)
 }

@@ -33,8 +33,8 @@ pub(crate) use tune::once as tune;
 pub use cross_entropy::cross_entropy;
 pub use gemm::matmul_floor;
 pub(crate) use gemm::pool as kernel_pool;
-pub(crate) use linear::layer;
 pub use linear::linear;
+pub(crate) use linear::{layer, GradSink};
 pub use relu::relu;
 pub(crate) use storage::cpu_f32;
 

@@ -1,6 +1,6 @@
 //! The fully connected layer.
 
-use super::{Module, Param, Registered};
+use super::{is_grad_enabled, Module, Param, Registered};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use candle_core::{Device, Tensor};
@@ -105,7 +105,8 @@ impl Linear {
         }
         match &self.bias {
             Some(b) if xs.rank() == 2 && crate::fast::fits(&[xs, &w]) => {
-                crate::fast::layer(xs, &self.weight, b, relu, chained)
+                let sink = is_grad_enabled().then(|| self.grad_sink(b));
+                crate::fast::layer(xs, &w, &b.tensor(), sink, relu, chained)
             }
             _ => {
                 let y = if xs.rank() == 2 { xs.matmul(&w.t()?)? } else { xs.broadcast_matmul(&w.t()?)? };
@@ -116,6 +117,18 @@ impl Linear {
                 Ok(if relu { crate::fast::relu(&y)? } else { y })
             }
         }
+    }
+}
+
+impl Linear {
+    /// The fused kernel's backward adds the weight and bias gradients to these parameters.
+    fn grad_sink(&self, bias: &Param) -> crate::fast::GradSink {
+        let (w, b) = (self.weight.clone(), bias.clone());
+        std::sync::Arc::new(move |dw, db| {
+            let into = |p: &Param, g| p.accumulate_grad(g).map_err(|e| candle_core::Error::Msg(e.to_string()));
+            into(&w, dw)?;
+            into(&b, db)
+        })
     }
 }
 
