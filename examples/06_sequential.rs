@@ -8,7 +8,6 @@
 use minibatch::{accuracy, cross_entropy, no_grad, Linear, Mnist, Module, ReLU, Result, Rng, Sequential};
 
 fn main() -> Result<()> {
-    minibatch::set_num_threads(1);
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(50_000);
     let data = Mnist::load("data/mnist")?;
     let (x_train, y_train) = data.train.slice(0, n)?.tensors()?;

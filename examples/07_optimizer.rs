@@ -44,7 +44,6 @@ fn train(model: &dyn Module, opt: &mut dyn Optimizer, dl: &DataLoader<minibatch:
 }
 
 fn main() -> Result<()> {
-    minibatch::set_num_threads(1);
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(50_000);
     let data = Mnist::load("data/mnist")?;
     let train_dl = DataLoader::new(data.train.slice(0, n)?, 64)?;

@@ -32,7 +32,6 @@ impl Dataset for MyDataset {
 }
 
 fn main() -> Result<()> {
-    minibatch::set_num_threads(1);
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(50_000);
     let data = Mnist::load("data/mnist")?;
     let (x, y) = data.train.slice(0, n)?.tensors()?;

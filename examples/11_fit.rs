@@ -11,7 +11,6 @@
 use minibatch::{cross_entropy, fit, get_dls, get_model, Mnist, Result};
 
 fn main() -> Result<()> {
-    minibatch::set_num_threads(1);
     let mut args = std::env::args().skip(1).map(|s| s.parse::<usize>().ok());
     let n = args.next().flatten().unwrap_or(50_000);
     let epochs = args.next().flatten().unwrap_or(5);

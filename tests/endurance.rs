@@ -26,7 +26,6 @@ impl Callback for Watch {
 
 #[test]
 fn memory_and_threads_stay_flat_across_epochs() {
-    minibatch::set_num_threads(1);
     let data = Mnist::load(mnist_dir()).unwrap();
     let options = DlsOptions { workers: 2, ..Default::default() };
     let (train_dl, valid_dl) = get_dls_with(data.train.slice(0, 10_000).unwrap(), data.valid, 64, options).unwrap();

@@ -47,7 +47,6 @@ fn validation_averages_are_weighted_by_batch_size() {
 
 #[test]
 fn three_lines_train_mnist_to_93_percent_in_one_epoch_reproducibly() {
-    minibatch::set_num_threads(1);
     let data = Mnist::load(mnist_dir()).unwrap();
     let run = || {
         let (train_dl, valid_dl) = get_dls(data.train.clone(), data.valid.clone(), 64).unwrap();
@@ -67,7 +66,6 @@ fn three_lines_train_mnist_to_93_percent_in_one_epoch_reproducibly() {
 
 #[test]
 fn the_loss_curve_is_bit_identical_for_zero_one_and_four_workers() {
-    minibatch::set_num_threads(1);
     let data = Mnist::load(mnist_dir()).unwrap();
     let train = data.train.slice(0, 5000).unwrap();
     let curve = |workers: usize| {

@@ -8,7 +8,6 @@ use minibatch::learner::{
 use minibatch::{cross_entropy, get_dls, get_model, Mnist};
 
 fn learner(n_train: usize, lr: f64) -> Learner {
-    minibatch::set_num_threads(1);
     let data = Mnist::load(mnist_dir()).unwrap();
     let (train, valid) = (data.train.slice(0, n_train).unwrap(), data.valid.slice(0, 1000).unwrap());
     let (train_dl, valid_dl) = get_dls(train, valid, 64).unwrap();

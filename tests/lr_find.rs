@@ -7,7 +7,6 @@ use minibatch::{cross_entropy, get_dls, get_model, lr_find, LrFindConfig, Mnist,
 
 #[test]
 fn sweeps_suggests_and_restores() {
-    minibatch::set_num_threads(1);
     let data = Mnist::load(mnist_dir()).unwrap();
     let (train_dl, _) = get_dls(data.train, data.valid, 64).unwrap();
     let (model, mut opt) = get_model(784, 50, 10, 0.5, 0).unwrap();

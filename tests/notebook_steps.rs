@@ -8,7 +8,6 @@ use minibatch::{accuracy, cross_entropy, DataLoader, Linear, Mnist, Module, Opti
 
 #[test]
 fn ten_sgd_steps_match_pytorch() {
-    minibatch::set_num_threads(1);
     let g = golden("mnist_sgd_steps.json");
     let init = &g["initial_parameters"];
     let layer = |i: usize| {

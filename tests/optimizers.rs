@@ -115,7 +115,6 @@ fn clipping_matches_pytorch_rules() {
 
 #[test]
 fn accumulating_two_half_batches_equals_one_full_batch() {
-    minibatch::set_num_threads(1);
     let data = minibatch::Mnist::load(mnist_dir()).unwrap();
     let (x, y) = data.train.gather(&(0..64).collect::<Vec<_>>()).unwrap();
     let step = |halves: bool| {
