@@ -3,7 +3,7 @@
 //! Each case runs the real program.
 
 mod common;
-use common::mnist_dir;
+use common::{mnist_dir, weights};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -118,16 +118,6 @@ fn a_closed_or_full_standard_output_is_no_panic_and_the_weights_are_saved() {
         assert!(!err.contains("panicked"), "{cmd:?}: {err}");
     }
     std::fs::remove_dir_all(&d).unwrap();
-}
-
-fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
-    let mut t: Vec<_> = minibatch::module::read_state(path)
-        .unwrap()
-        .into_iter()
-        .map(|(k, v)| (k, v.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
-        .collect();
-    t.sort_by(|a, b| a.0.cmp(&b.0));
-    t
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Ctrl-C in the middle of training, then `--resume`: the same final weights as a run never
 //! interrupted. (Its own test binary: it sends a real SIGINT to a child process.)
 
+mod common;
+use common::weights;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -8,16 +10,6 @@ fn minibatch() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_minibatch"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
     c
-}
-
-fn weights(path: &std::path::Path) -> Vec<(String, Vec<f32>)> {
-    let mut t: Vec<_> = minibatch::module::read_state(path)
-        .unwrap()
-        .into_iter()
-        .map(|(k, v)| (k, v.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
-        .collect();
-    t.sort_by(|a, b| a.0.cmp(&b.0));
-    t
 }
 
 #[test]

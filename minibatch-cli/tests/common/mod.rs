@@ -1,9 +1,20 @@
 //! Helpers shared by the program's tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The bundled MNIST folder, at the workspace's root.
 pub fn mnist_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")
+}
+
+/// The tensors of a weights file, by name, flattened.
+pub fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let mut t: Vec<_> = minibatch::module::read_state(path)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .collect();
+    t.sort_by(|a, b| a.0.cmp(&b.0));
+    t
 }
