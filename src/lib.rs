@@ -15,9 +15,9 @@
 //!
 //! Beyond the notebook: [`learner`] (fastai's Learner with callbacks, progress, logs, plots and
 //! checkpoints), [`optim`] (Adam, AdamW, RMSprop, parameter groups, clipping, accumulation),
-//! [`schedule`] (one-cycle, cosine, warmup) and [`lr_find`], [`fast`] (fused CPU kernels, the
-//! program's training path), [`bench`](mod@bench), and [`guide`]: the lesson's questions answered with
-//! tested code.
+//! [`schedule`] (one-cycle, cosine, warmup) and [`lr_find`], [`fast`] (the fused CPU kernels that
+//! every `Linear`, `ReLU` and `cross_entropy` runs on, with no set-up call), [`bench`](mod@bench),
+//! and [`guide`]: the lesson's questions answered with tested code.
 //!
 //! Training in three lines, as in the notebook:
 //!

@@ -1,12 +1,12 @@
 //! Thread counts: candle's kernels on one thread, the fused kernels' large multiplies on several.
 //!
-//! candle-core reads `RAYON_NUM_THREADS` on every matrix multiply; when it is unset it parses
-//! `/proc/cpuinfo` each time (about 31 µs, a tenth of a training step of the notebook's model).
-//! For the notebook's small matrices one thread is also the fastest: rayon's start-up costs more
-//! than the second core gives back. The program calls [`set_num_threads`] first thing. The fused
-//! kernels ([`crate::fast`]) split only large multiplies, over a pool of their own whose size
-//! [`set_kernel_threads`] sets (all cores by default). Results do not depend on either count: a
-//! split multiply computes each output element in the same order.
+//! Training needs no call here: the layers multiply with the fused kernels ([`crate::fast`]),
+//! which split only large multiplies, over a pool of their own whose size [`set_kernel_threads`]
+//! sets (all cores by default), and the library runs candle's element-wise pool on one thread by
+//! itself. [`set_num_threads`] is for code that multiplies with candle directly: candle-core reads
+//! `RAYON_NUM_THREADS` on every matrix multiply, and when it is unset parses `/proc/cpuinfo` each
+//! time (about 31 µs). Results do not depend on either count: a split multiply computes each
+//! output element in the same order.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
