@@ -1,5 +1,7 @@
 //! The program end to end: train, save, eval, show, and its answers to bad flags and files.
 
+mod common;
+use common::stderr;
 use std::process::{Command, Output};
 
 fn minibatch(args: &[&str]) -> Output {
@@ -8,10 +10,6 @@ fn minibatch(args: &[&str]) -> Output {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn json_lines(o: &Output) -> Vec<serde_json::Value> {

@@ -3,7 +3,7 @@
 //! is reported; thread counts do not change results.
 
 mod common;
-use common::mnist_dir;
+use common::{mnist_dir, stderr};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -11,15 +11,8 @@ fn minibatch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("minibatch-faults-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tmp(&format!("faults-{name}"))
 }
 
 /// A copy of the bundled data with `file` replaced by `bytes` (or by a folder, for `None`).

@@ -3,7 +3,7 @@
 //! Each case runs the real program.
 
 mod common;
-use common::{mnist_dir, weights};
+use common::{mnist_dir, stderr, weights};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -17,15 +17,8 @@ fn run(args: &[&str]) -> Output {
     minibatch().args(args).output().unwrap()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("minibatch-robust-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tmp(&format!("robust-{name}"))
 }
 
 fn s(p: &Path) -> &str {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 /// The bundled MNIST folder, at the workspace's root.
 pub fn mnist_dir() -> PathBuf {
@@ -17,4 +18,17 @@ pub fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
         .collect();
     t.sort_by(|a, b| a.0.cmp(&b.0));
     t
+}
+
+/// A child's standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// An empty temporary folder of this test process, named `name`.
+pub fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("minibatch-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }
