@@ -1,5 +1,6 @@
 //! Modules against PyTorch: `Linear`'s forward and gradients (`tests/golden/linear.json`),
-//! the printed reprs and parameter names (`reprs.json`), registration by derive and by hand.
+//! `GeneralRelu`'s (`general_relu.json`), the printed reprs and parameter names (`reprs.json`),
+//! registration by derive and by hand, the reshape layers.
 
 mod common;
 use common::*;
@@ -174,4 +175,34 @@ fn no_grad_records_nothing_and_module_list_has_no_forward() {
     assert!(minibatch::module::is_grad_enabled());
     let list = ModuleList::new(layers(&mut rng));
     assert!(list.forward(&x).unwrap_err().to_string().contains("no forward"));
+}
+
+#[test]
+fn general_relu_matches_pytorch_values_and_gradients() {
+    let g = golden("general_relu.json");
+    let opt = |v: &serde_json::Value| v.as_f64();
+    for case in g["cases"].as_array().unwrap() {
+        let act = minibatch::GeneralRelu { leak: opt(&case["leak"]), sub: opt(&case["sub"]), maxv: opt(&case["maxv"]) };
+        let x = Param::new(&tensor(&g["x"])).unwrap();
+        let y = act.forward(&x.tensor()).unwrap();
+        assert_close(&format!("{act:?} y"), &flat(&y), &golden_flat(&case["y"]), 1e-6, 1e-6);
+        let weights =
+            candle_core::Tensor::arange(1f32, 25., &candle_core::Device::Cpu).unwrap().reshape((4, 6)).unwrap();
+        minibatch::backward(&(y * weights).unwrap().sum_all().unwrap(), std::slice::from_ref(&x)).unwrap();
+        assert_close(&format!("{act:?} grad"), &flat(&x.grad().unwrap()), &golden_flat(&case["grad_x"]), 1e-6, 1e-6);
+    }
+}
+
+#[test]
+fn the_lessons_reshape_layers() {
+    use minibatch::{Flatten, View};
+    let x = candle_core::Tensor::arange(0f32, 2. * 784., &candle_core::Device::Cpu).unwrap().reshape((2, 784)).unwrap();
+    let images = View::new(&[-1, 1, 28, 28]).forward(&x).unwrap();
+    assert_eq!(images.dims(), &[2, 1, 28, 28]);
+    assert_eq!(flat(&Flatten.forward(&images).unwrap()), flat(&x), "Flatten undoes the view");
+    assert_eq!(View::new(&[-1, 1, 28, 28]).to_string(), "View(-1, 1, 28, 28)");
+    assert_eq!(Flatten.to_string(), "Flatten(start_dim=1, end_dim=-1)");
+    for bad in [&[-1i64, -1, 28][..], &[-1, 5], &[3, 784], &[-2, 784]] {
+        assert!(View::new(bad).forward(&x).is_err(), "{bad:?}");
+    }
 }

@@ -12,13 +12,15 @@ mod container;
 mod linear;
 mod param;
 mod repr;
+mod shape;
 mod state;
 
-pub use activation::ReLU;
+pub use activation::{GeneralRelu, ReLU};
 pub use container::{ModuleList, Sequential};
 pub use linear::Linear;
 pub use param::{backward, is_grad_enabled, no_grad, Param};
 pub use repr::repr;
+pub use shape::{Flatten, View};
 pub use state::{load_state, load_tensors, parse_state, read_state, save_state, save_tensors, state_dict};
 
 use crate::error::Result;

@@ -178,10 +178,28 @@ def mnist_steps(mnist_dir):
     })
 
 
+def general_relu():
+    """The lesson's GeneralRelu (06_cuda_cnn_hooks_init): leaky ReLU, then subtract, then clamp."""
+    g = torch.Generator().manual_seed(2)
+    x = (torch.randn(4, 6, generator=g) * 3.0)
+    out = {"x": t(x), "cases": []}
+    for leak, sub, maxv in [(None, None, None), (0.1, 0.4, 6.0), (0.2, None, 1.5), (None, 0.5, None)]:
+        xg = x.clone().requires_grad_(True)
+        y = F.leaky_relu(xg, leak) if leak is not None else F.relu(xg)
+        if sub is not None:
+            y = y - sub
+        if maxv is not None:
+            y = y.clamp_max(maxv)
+        (y * torch.arange(1.0, 25.0).reshape(4, 6)).sum().backward()
+        out["cases"].append({"leak": leak, "sub": sub, "maxv": maxv, "y": t(y), "grad_x": t(xg.grad)})
+    dump("general_relu.json", out)
+
+
 if __name__ == "__main__":
     losses()
     linear_and_reprs()
     optimizers()
     schedules()
+    general_relu()
     mnist_steps(sys.argv[1] if len(sys.argv) > 1 else os.path.join(OUT, "..", "..", "data", "mnist"))
     print("torch", torch.__version__)
