@@ -67,6 +67,13 @@ impl Rng {
         lo + (hi - lo) * self.next_f64()
     }
 
+    /// A standard normal float (mean 0, standard deviation 1), by the Box-Muller transform.
+    pub fn normal(&mut self) -> f64 {
+        // 1 - u is in (0, 1], so the logarithm is finite.
+        let (u, v) = (1.0 - self.next_f64(), self.next_f64());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+
     /// A random permutation of `0..n` (Fisher-Yates): PyTorch's `randperm`.
     pub fn permutation(&mut self, n: usize) -> Vec<usize> {
         let mut v: Vec<usize> = (0..n).collect();

@@ -206,3 +206,28 @@ fn the_lessons_reshape_layers() {
         assert!(View::new(bad).forward(&x).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn dropout_drops_while_training_and_not_in_eval_mode() {
+    use minibatch::Dropout;
+    let x =
+        Param::new(&candle_core::Tensor::ones(100_000, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap())
+            .unwrap();
+    let drop = Dropout::new(0.3, 5).unwrap();
+    let y = drop.forward(&x.tensor()).unwrap();
+    let v = flat(&y);
+    let zeros = v.iter().filter(|&&a| a == 0.0).count() as f64 / v.len() as f64;
+    assert!((zeros - 0.3).abs() < 0.01, "{zeros}");
+    assert!(v.iter().all(|&a| a == 0.0 || (a - 1.0 / 0.7).abs() < 1e-6));
+    minibatch::backward(&y.sum_all().unwrap(), std::slice::from_ref(&x)).unwrap();
+    assert_eq!(flat(&x.grad().unwrap()), v, "the gradient passes where the mask kept");
+    assert_eq!(flat(&Dropout::new(0.3, 5).unwrap().forward(&x.tensor()).unwrap()), v, "seeded");
+    // The loop's eval() reaches it inside a container.
+    let model = Sequential::new().add(Dropout::new(0.5, 0).unwrap());
+    model.eval();
+    assert_eq!(flat(&model.forward(&x.tensor()).unwrap()), flat(&x.tensor()));
+    model.train();
+    assert_ne!(flat(&model.forward(&x.tensor()).unwrap()), flat(&x.tensor()));
+    assert_eq!(drop.to_string(), "Dropout(p=0.3, inplace=False)");
+    assert!(Dropout::new(1.0, 0).is_err());
+}

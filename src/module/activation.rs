@@ -75,3 +75,61 @@ impl Module for GeneralRelu {
 }
 
 crate::impl_display_as_repr!(GeneralRelu);
+
+/// Zeroes each element with probability `p` while training, scaling the others by `1 / (1 - p)`
+/// so that the expected output is the input (PyTorch's `nn.Dropout`); the identity in evaluation
+/// mode ([`Module::eval`]), which the training loop switches to while validating. The masks come
+/// from a seeded generator: the same seed gives the same run.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use minibatch::{Dropout, Module};
+/// let drop = Dropout::new(0.5, 0)?;
+/// let x = Tensor::ones(1000, candle_core::DType::F32, &Device::Cpu)?;
+/// let kept: Vec<f32> = drop.forward(&x)?.to_vec1()?;
+/// assert!(kept.iter().all(|&v| v == 0.0 || v == 2.0));
+/// drop.eval();
+/// assert_eq!(drop.forward(&x)?.to_vec1::<f32>()?, vec![1.0; 1000]);
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Dropout {
+    p: f64,
+    training: std::sync::atomic::AtomicBool,
+    rng: std::sync::Mutex<crate::rng::Rng>,
+}
+
+impl Dropout {
+    /// Dropout with probability `p` (in `[0, 1)`), its masks drawn from `seed`.
+    pub fn new(p: f64, seed: u64) -> Result<Self> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(crate::error::Error::invalid("dropout probability", "in [0, 1)", p));
+        }
+        let rng = std::sync::Mutex::new(crate::rng::Rng::new(seed));
+        Ok(Dropout { p, training: std::sync::atomic::AtomicBool::new(true), rng })
+    }
+}
+
+impl Registered for Dropout {
+    fn extra_repr(&self) -> String {
+        format!("p={}, inplace=False", self.p)
+    }
+    fn set_training(&self, training: bool) {
+        self.training.store(training, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Module for Dropout {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if self.p == 0.0 || !self.training.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(xs.clone());
+        }
+        let scale = (1.0 / (1.0 - self.p)) as f32;
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        let mask: Vec<f32> = (0..xs.elem_count()).map(|_| if rng.next_f64() < self.p { 0.0 } else { scale }).collect();
+        let mask = Tensor::from_vec(mask, xs.shape(), xs.device())?.to_dtype(xs.dtype())?;
+        Ok((xs * mask)?)
+    }
+}
+
+crate::impl_display_as_repr!(Dropout);

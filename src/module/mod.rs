@@ -9,13 +9,14 @@
 
 mod activation;
 mod container;
+pub mod init;
 mod linear;
 mod param;
 mod repr;
 mod shape;
 mod state;
 
-pub use activation::{GeneralRelu, ReLU};
+pub use activation::{Dropout, GeneralRelu, ReLU};
 pub use container::{ModuleList, Sequential};
 pub use linear::Linear;
 pub use param::{backward, is_grad_enabled, no_grad, Param};
