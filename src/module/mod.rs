@@ -9,6 +9,7 @@
 
 mod activation;
 mod container;
+mod conv;
 pub mod init;
 mod linear;
 mod param;
@@ -18,10 +19,11 @@ mod state;
 
 pub use activation::{Dropout, GeneralRelu, ReLU};
 pub use container::{ModuleList, Sequential};
+pub use conv::{Conv2d, Conv2dConfig};
 pub use linear::Linear;
 pub use param::{backward, is_grad_enabled, no_grad, Param};
 pub use repr::repr;
-pub use shape::{Flatten, View};
+pub use shape::{AdaptiveAvgPool2d, Flatten, View};
 pub use state::{load_state, load_tensors, parse_state, read_state, save_state, save_tensors, state_dict};
 
 use crate::error::Result;

@@ -73,3 +73,71 @@ impl Module for View {
 }
 
 crate::impl_display_as_repr!(Flatten, View);
+
+/// Averages each channel over windows that tile the image into `size` cells (PyTorch's
+/// `nn.AdaptiveAvgPool2d`): cell `i` of `n` along a side of length `l` covers
+/// `floor(i * l / n) .. ceil((i + 1) * l / n)`, so sizes that do not divide overlap as
+/// PyTorch's do. `AdaptiveAvgPool2d::new(1, 1)` is the lesson's global average before the
+/// classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdaptiveAvgPool2d {
+    size: (usize, usize),
+}
+
+impl AdaptiveAvgPool2d {
+    /// Pooling to `height` x `width` cells.
+    pub fn new(height: usize, width: usize) -> Self {
+        AdaptiveAvgPool2d { size: (height, width) }
+    }
+}
+
+/// The windows of an adaptive pooling of `len` into `cells`, as `(start, length)`.
+fn windows(len: usize, cells: usize) -> Vec<(usize, usize)> {
+    (0..cells).map(|i| (i * len / cells, ((i + 1) * len).div_ceil(cells) - i * len / cells)).collect()
+}
+
+impl Registered for AdaptiveAvgPool2d {
+    fn extra_repr(&self) -> String {
+        match self.size {
+            (h, w) if h == w => format!("output_size={h}"),
+            (h, w) => format!("output_size=({h}, {w})"),
+        }
+    }
+}
+
+impl Module for AdaptiveAvgPool2d {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let &[_, _, h, w] = xs.dims() else {
+            return Err(Error::invalid(
+                "adaptive pooling input",
+                "[batch, channels, height, width]",
+                format!("{:?}", xs.dims()),
+            ));
+        };
+        let (oh, ow) = self.size;
+        if oh == 0 || ow == 0 || h == 0 || w == 0 {
+            return Err(Error::invalid(
+                "adaptive pooling",
+                "non-zero sizes",
+                format!("{:?} to {:?}", xs.dims(), self.size),
+            ));
+        }
+        if (oh, ow) == (1, 1) {
+            return Ok(xs.mean_keepdim(3)?.mean_keepdim(2)?);
+        }
+        let rows = windows(h, oh)
+            .into_iter()
+            .map(|(r, rl)| {
+                let band = xs.narrow(2, r, rl)?;
+                let cells = windows(w, ow)
+                    .into_iter()
+                    .map(|(c, cl)| Ok(band.narrow(3, c, cl)?.mean_keepdim(3)?.mean_keepdim(2)?))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Tensor::cat(&cells, 3)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::cat(&rows, 2)?)
+    }
+}
+
+crate::impl_display_as_repr!(AdaptiveAvgPool2d);

@@ -195,11 +195,56 @@ def general_relu():
     dump("general_relu.json", out)
 
 
+def conv():
+    """nn.Conv2d with PyTorch's parameters on odd sizes, stride 2 with padding (the lesson's
+    blocks), with and without bias, and groups: output and gradients of sum(y * w)."""
+    g = torch.Generator().manual_seed(3)
+    cases = []
+    for cin, cout, k, stride, pad, bias, groups, size in [
+        (3, 4, 3, 2, 1, True, 1, 7),
+        (1, 8, 5, 2, 2, True, 1, 9),
+        (4, 6, 3, 1, 0, False, 2, 6),
+    ]:
+        m = nn.Conv2d(cin, cout, k, stride=stride, padding=pad, bias=bias, groups=groups)
+        with torch.no_grad():
+            m.weight.copy_(torch.randn(m.weight.shape, generator=g) * 0.3)
+            if bias:
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.3)
+        x = torch.randn(2, cin, size, size, generator=g).requires_grad_(True)
+        y = m(x)
+        w = torch.randn(y.shape, generator=g)
+        (y * w).sum().backward()
+        case = {"in": cin, "out": cout, "kernel": k, "stride": stride, "padding": pad, "groups": groups,
+                "repr": repr(m), "weight": t(m.weight), "x": t(x), "y": t(y), "w": t(w),
+                "grad_weight": t(m.weight.grad), "grad_x": t(x.grad)}
+        if bias:
+            case["bias"] = t(m.bias)
+            case["grad_bias"] = t(m.bias.grad)
+        cases.append(case)
+    dump("conv.json", {"cases": cases})
+
+
+def pool():
+    """nn.AdaptiveAvgPool2d on a 7x7 input, to sizes that divide it and that do not."""
+    g = torch.Generator().manual_seed(4)
+    x0 = torch.randn(2, 3, 7, 7, generator=g)
+    cases = []
+    for size in [(1, 1), (3, 3), (2, 4)]:
+        x = x0.clone().requires_grad_(True)
+        y = nn.AdaptiveAvgPool2d(size)(x)
+        w = torch.randn(y.shape, generator=g)
+        (y * w).sum().backward()
+        cases.append({"size": list(size), "y": t(y), "w": t(w), "grad_x": t(x.grad)})
+    dump("pool.json", {"x": t(x0), "cases": cases})
+
+
 if __name__ == "__main__":
     losses()
     linear_and_reprs()
     optimizers()
     schedules()
     general_relu()
+    conv()
+    pool()
     mnist_steps(sys.argv[1] if len(sys.argv) > 1 else os.path.join(OUT, "..", "..", "data", "mnist"))
     print("torch", torch.__version__)

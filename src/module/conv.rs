@@ -1,0 +1,160 @@
+//! The 2-d convolution layer of the course's CNN (lesson 06).
+
+use super::{Module, Param, Registered};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use candle_core::Tensor;
+
+/// How a [`Conv2d`] slides: PyTorch's `nn.Conv2d` arguments beyond the sizes, square kernels and
+/// strides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dConfig {
+    /// Step between windows.
+    pub stride: usize,
+    /// Zeros added on every side.
+    pub padding: usize,
+    /// Spacing of the kernel's taps.
+    pub dilation: usize,
+    /// Channel groups (input and output channels each split into this many).
+    pub groups: usize,
+    /// Whether the layer adds a bias (batch norm after it makes one redundant).
+    pub bias: bool,
+}
+
+impl Default for Conv2dConfig {
+    fn default() -> Self {
+        Conv2dConfig { stride: 1, padding: 0, dilation: 1, groups: 1, bias: true }
+    }
+}
+
+/// A 2-d convolution over `[batch, channels, height, width]` inputs, with PyTorch's parameter
+/// names (`weight` `[out, in / groups, k, k]`, `bias` `[out]`), default initialisation
+/// (`U(-1/sqrt(fan_in), 1/sqrt(fan_in))` for both, `fan_in = in / groups * k * k`) and repr, so
+/// that weights move between the two. Runs on candle's convolution, forward and backward.
+///
+/// ```
+/// use minibatch::{Conv2d, Conv2dConfig, Module, Rng};
+/// let conv = Conv2d::new(1, 8, 5, Conv2dConfig { stride: 2, padding: 2, ..Default::default() }, &mut Rng::new(0))?;
+/// assert_eq!(conv.to_string(), "Conv2d(1, 8, kernel_size=(5, 5), stride=(2, 2), padding=(2, 2))");
+/// let x = candle_core::Tensor::zeros((4, 1, 28, 28), candle_core::DType::F32, &candle_core::Device::Cpu)?;
+/// assert_eq!(conv.forward(&x)?.dims(), &[4, 8, 14, 14]);
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    weight: Param,
+    bias: Option<Param>,
+    config: Conv2dConfig,
+}
+
+impl Conv2d {
+    /// A layer from `inp` to `out` channels with a `kernel` x `kernel` window, PyTorch's default
+    /// initialisation drawn from `rng`.
+    pub fn new(inp: usize, out: usize, kernel: usize, config: Conv2dConfig, rng: &mut Rng) -> Result<Self> {
+        let groups = config.groups.max(1);
+        if inp == 0 || out == 0 || kernel == 0 || inp % groups != 0 || out % groups != 0 {
+            let found = format!("{inp} -> {out} channels, kernel {kernel}, {groups} groups");
+            return Err(Error::invalid("conv2d sizes", "non-zero sizes, channels divisible by groups", found));
+        }
+        let fan_in = inp / groups * kernel * kernel;
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let mut draw = |shape: &[usize]| -> Result<Tensor> {
+            let v: Vec<f32> = (0..shape.iter().product()).map(|_| rng.uniform(-bound, bound) as f32).collect();
+            Ok(Tensor::from_vec(v, shape, &candle_core::Device::Cpu)?)
+        };
+        let weight = draw(&[out, inp / groups, kernel, kernel])?;
+        let bias = if config.bias { Some(draw(&[out])?) } else { None };
+        Self::from_tensors(weight, bias, config)
+    }
+
+    /// A layer with the given weight `[out, in / groups, k, k]` and bias `[out]` (copied).
+    pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, config: Conv2dConfig) -> Result<Self> {
+        let &[out, _, kh, kw] = weight.dims() else {
+            return Err(Error::invalid(
+                "conv2d weight shape",
+                "[out, in / groups, k, k]",
+                format!("{:?}", weight.dims()),
+            ));
+        };
+        if kh != kw || config.stride == 0 || config.dilation == 0 || config.groups == 0 {
+            return Err(Error::invalid(
+                "conv2d",
+                "a square kernel, stride, dilation and groups >= 1",
+                format!("{config:?}"),
+            ));
+        }
+        if bias.as_ref().is_some_and(|b| b.dims() != [out]) {
+            return Err(Error::invalid(
+                "conv2d bias shape",
+                format!("[{out}]"),
+                format!("{:?}", bias.map(|b| b.dims().to_vec())),
+            ));
+        }
+        let config = Conv2dConfig { bias: bias.is_some(), ..config };
+        Ok(Conv2d { weight: Param::new(&weight)?, bias: bias.as_ref().map(Param::new).transpose()?, config })
+    }
+
+    /// The weight, `[out, in / groups, k, k]`.
+    pub fn weight(&self) -> &Param {
+        &self.weight
+    }
+
+    /// The bias, `[out]`, if the layer has one.
+    pub fn bias(&self) -> Option<&Param> {
+        self.bias.as_ref()
+    }
+
+    /// `(in_channels, out_channels, kernel)`.
+    fn sizes(&self) -> (usize, usize, usize) {
+        let d = self.weight.dims();
+        (d[1] * self.config.groups, d[0], d[2])
+    }
+}
+
+impl Registered for Conv2d {
+    fn own_parameters(&self) -> Vec<(String, Param)> {
+        let mut v = vec![("weight".to_string(), self.weight.clone())];
+        v.extend(self.bias.iter().map(|b| ("bias".to_string(), b.clone())));
+        v
+    }
+
+    fn extra_repr(&self) -> String {
+        let (inp, out, k) = self.sizes();
+        let c = self.config;
+        let mut s = format!("{inp}, {out}, kernel_size=({k}, {k}), stride=({0}, {0})", c.stride);
+        if c.padding != 0 {
+            s += &format!(", padding=({0}, {0})", c.padding);
+        }
+        if c.dilation != 1 {
+            s += &format!(", dilation=({0}, {0})", c.dilation);
+        }
+        if c.groups != 1 {
+            s += &format!(", groups={}", c.groups);
+        }
+        if self.bias.is_none() {
+            s += ", bias=False";
+        }
+        s
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let (inp, _, _) = self.sizes();
+        if xs.rank() != 4 || xs.dims()[1] != inp {
+            return Err(Error::Shape {
+                layer: crate::module::repr(self),
+                expected: format!("[batch, {inp}, height, width]"),
+                found: format!("{:?}", xs.dims()),
+            });
+        }
+        let c = self.config;
+        let y = xs.conv2d(&self.weight.tensor(), c.padding, c.stride, c.dilation, c.groups)?;
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(&b.tensor().reshape((1, (), 1, 1))?)?,
+            None => y,
+        })
+    }
+}
+
+crate::impl_display_as_repr!(Conv2d);

@@ -1,0 +1,111 @@
+//! `Conv2d` against PyTorch (`tests/golden/conv.json`, from `make_golden.py`'s `conv()`): the
+//! forward, the input, weight and bias gradients and the repr, for stride 2 with padding on odd
+//! sizes (the lesson's blocks), a bias-free layer and groups.
+
+mod common;
+use common::*;
+use minibatch::{Conv2d, Conv2dConfig, Module, Param};
+
+#[test]
+fn conv2d_matches_pytorch_values_gradients_and_repr() {
+    let g = golden("conv.json");
+    for case in g["cases"].as_array().unwrap() {
+        let n = |k: &str| case[k].as_u64().unwrap() as usize;
+        let config =
+            Conv2dConfig { stride: n("stride"), padding: n("padding"), groups: n("groups"), ..Default::default() };
+        let bias = case.get("bias").map(tensor);
+        let conv = Conv2d::from_tensors(tensor(&case["weight"]), bias, config).unwrap();
+        let name = case["repr"].as_str().unwrap();
+        assert_eq!(conv.to_string(), name);
+        let x = Param::new(&tensor(&case["x"])).unwrap();
+        let y = conv.forward(&x.tensor()).unwrap();
+        assert_eq!(y.dims(), tensor(&case["y"]).dims(), "{name}");
+        assert_close(&format!("{name} y"), &flat(&y), &golden_flat(&case["y"]), 1e-5, 1e-5);
+        let loss = (y * tensor(&case["w"])).unwrap().sum_all().unwrap();
+        let mut params = conv.parameters();
+        params.push(x.clone());
+        minibatch::backward(&loss, &params).unwrap();
+        let grad = |p: &Param| flat(&p.grad().unwrap());
+        assert_close(
+            &format!("{name} grad weight"),
+            &grad(conv.weight()),
+            &golden_flat(&case["grad_weight"]),
+            1e-4,
+            1e-4,
+        );
+        assert_close(&format!("{name} grad x"), &grad(&x), &golden_flat(&case["grad_x"]), 1e-4, 1e-4);
+        if let Some(b) = conv.bias() {
+            assert_close(&format!("{name} grad bias"), &grad(b), &golden_flat(&case["grad_bias"]), 1e-4, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn conv2d_names_init_and_shape_errors() {
+    let mut rng = minibatch::Rng::new(0);
+    let conv = Conv2d::new(8, 16, 3, Conv2dConfig { stride: 2, padding: 1, ..Default::default() }, &mut rng).unwrap();
+    let names: Vec<String> = conv.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["weight", "bias"]);
+    let bound = 1.0 / (8.0f64 * 9.0).sqrt();
+    assert!(flat(&conv.weight().tensor()).iter().all(|w| w.abs() <= bound), "PyTorch's default bound");
+    let x = candle_core::Tensor::zeros((2, 3, 7, 7), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    let err = conv.forward(&x).unwrap_err().to_string();
+    assert!(err.starts_with("Conv2d(8, 16, kernel_size=(3, 3)") && err.contains("got input [2, 3, 7, 7]"), "{err}");
+    assert!(Conv2d::new(6, 4, 3, Conv2dConfig { groups: 4, ..Default::default() }, &mut rng).is_err());
+}
+
+#[test]
+fn adaptive_average_pooling_matches_pytorch_for_sizes_that_do_not_divide() {
+    let g = golden("pool.json");
+    for case in g["cases"].as_array().unwrap() {
+        let size: Vec<usize> = case["size"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let pool = minibatch::AdaptiveAvgPool2d::new(size[0], size[1]);
+        let x = Param::new(&tensor(&g["x"])).unwrap();
+        let y = pool.forward(&x.tensor()).unwrap();
+        assert_close(&format!("{size:?} y"), &flat(&y), &golden_flat(&case["y"]), 1e-6, 1e-5);
+        let loss = (y * tensor(&case["w"])).unwrap().sum_all().unwrap();
+        minibatch::backward(&loss, std::slice::from_ref(&x)).unwrap();
+        assert_close(&format!("{size:?} grad"), &flat(&x.grad().unwrap()), &golden_flat(&case["grad_x"]), 1e-6, 1e-5);
+    }
+    assert_eq!(minibatch::AdaptiveAvgPool2d::new(1, 1).to_string(), "AdaptiveAvgPool2d(output_size=1)");
+}
+
+/// The lesson's CNN (notebook 06), as PyTorch writes it, so that weights move under the same names.
+fn lesson_cnn(seed: u64) -> minibatch::Sequential {
+    use minibatch::{AdaptiveAvgPool2d, Flatten, Linear, ReLU, Sequential, View};
+    let mut rng = minibatch::Rng::new(seed);
+    let mut model = Sequential::new().add(View::new(&[-1, 1, 28, 28]));
+    for (inp, out, k) in [(1, 8, 5), (8, 16, 3), (16, 32, 3), (32, 32, 3)] {
+        let config = Conv2dConfig { stride: 2, padding: k / 2, ..Default::default() };
+        model = model.add(Sequential::new().add(Conv2d::new(inp, out, k, config, &mut rng).unwrap()).add(ReLU));
+    }
+    model.add(AdaptiveAvgPool2d::new(1, 1)).add(Flatten).add(Linear::new(32, 10, &mut rng).unwrap())
+}
+
+#[test]
+fn the_lessons_cnn_has_pytorchs_names_and_learns() {
+    let model = lesson_cnn(0);
+    let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
+    let want: Vec<String> = (1..=4)
+        .flat_map(|i| [format!("{i}.0.weight"), format!("{i}.0.bias")])
+        .chain(["7.weight".to_string(), "7.bias".to_string()])
+        .collect();
+    assert_eq!(names, want);
+    // Lesson 06's fix for a CNN that does not start to learn: Kaiming's initialisation.
+    let mut rng = minibatch::Rng::new(1);
+    for (name, p) in model.named_parameters() {
+        let dims = p.dims().to_vec();
+        if name.ends_with("weight") && dims.len() == 4 {
+            p.set(&minibatch::init::kaiming_normal(&dims, 0.0, minibatch::init::Fan::In, &mut rng).unwrap()).unwrap();
+        } else if name.ends_with("bias") {
+            p.set(&candle_core::Tensor::zeros(dims, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap())
+                .unwrap();
+        }
+    }
+    let data = minibatch::Mnist::load(mnist_dir()).unwrap();
+    let (train_dl, valid_dl) =
+        minibatch::get_dls(data.train.slice(0, 4096).unwrap(), data.valid.slice(0, 1000).unwrap(), 64).unwrap();
+    let mut opt = minibatch::Sgd::new(model.parameters(), 0.4).unwrap();
+    let stats = minibatch::fit(2, &model, minibatch::cross_entropy, &mut opt, &train_dl, &valid_dl).unwrap();
+    assert!(stats[1].valid_accuracy > 0.6, "{:?}", stats);
+}
