@@ -52,7 +52,7 @@ impl Conv2d {
     /// initialisation drawn from `rng`.
     pub fn new(inp: usize, out: usize, kernel: usize, config: Conv2dConfig, rng: &mut Rng) -> Result<Self> {
         let groups = config.groups.max(1);
-        if inp == 0 || out == 0 || kernel == 0 || inp % groups != 0 || out % groups != 0 {
+        if inp == 0 || out == 0 || kernel == 0 || !inp.is_multiple_of(groups) || !out.is_multiple_of(groups) {
             let found = format!("{inp} -> {out} channels, kernel {kernel}, {groups} groups");
             return Err(Error::invalid("conv2d sizes", "non-zero sizes, channels divisible by groups", found));
         }
