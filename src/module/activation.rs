@@ -34,9 +34,9 @@ crate::impl_display_as_repr!(ReLU);
 /// ```
 /// use candle_core::{Device, Tensor};
 /// use minibatch::{GeneralRelu, Module};
-/// let act = GeneralRelu { leak: Some(0.1), sub: Some(0.4), maxv: Some(6.0) };
-/// let y = act.forward(&Tensor::new(&[-2f32, 0.5, 10.0], &Device::Cpu)?)?;
-/// assert_eq!(y.to_vec1::<f32>()?, [-0.6, 0.1, 6.0]);
+/// let act = GeneralRelu { leak: Some(0.25), sub: Some(0.5), maxv: Some(6.0) };
+/// let y = act.forward(&Tensor::new(&[-2f32, 0.75, 10.0], &Device::Cpu)?)?;
+/// assert_eq!(y.to_vec1::<f32>()?, [-1.0, 0.25, 6.0]);
 /// # Ok::<(), minibatch::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
