@@ -79,7 +79,7 @@ pub use mnist::{render_digit, ImageDataset, ImageItem, Mnist, MnistConfig};
 pub use module::init;
 pub use module::{
     backward, load_state, no_grad, save_state, state_dict, AdaptiveAvgPool2d, Conv2d, Conv2dConfig, Dropout, Flatten,
-    GeneralRelu, Linear, Module, ModuleList, Param, ReLU, Registered, Sequential, View,
+    GeneralRelu, Linear, MaxPool2d, Module, ModuleList, Param, ReLU, Registered, Sequential, View,
 };
 pub use optim::{
     clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optim, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,

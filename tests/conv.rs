@@ -109,3 +109,26 @@ fn the_lessons_cnn_has_pytorchs_names_and_learns() {
     let stats = minibatch::fit(2, &model, minibatch::cross_entropy, &mut opt, &train_dl, &valid_dl).unwrap();
     assert!(stats[1].valid_accuracy > 0.6, "{:?}", stats);
 }
+
+#[test]
+fn max_pooling_matches_pytorch_where_candles_backward_is_wrong() {
+    let g = golden("max_pool.json");
+    for case in g["cases"].as_array().unwrap() {
+        let n = |k: &str| case[k].as_u64().unwrap() as usize;
+        let pool = minibatch::MaxPool2d::new(n("kernel"), n("stride"), n("padding"));
+        let name = case["repr"].as_str().unwrap();
+        assert_eq!(pool.to_string(), name);
+        let x = Param::new(&tensor(&case["x"])).unwrap();
+        let y = pool.forward(&x.tensor()).unwrap();
+        assert_eq!(y.dims(), tensor(&case["y"]).dims(), "{name}");
+        assert_close(&format!("{name} y"), &flat(&y), &golden_flat(&case["y"]), 0.0, 1e-7);
+        let loss = (y * tensor(&case["w"])).unwrap().sum_all().unwrap();
+        minibatch::backward(&loss, std::slice::from_ref(&x)).unwrap();
+        assert_close(&format!("{name} grad"), &flat(&x.grad().unwrap()), &golden_flat(&case["grad_x"]), 1e-6, 1e-6);
+    }
+    let nan = candle_core::Tensor::new(&[[[[1f32, f32::NAN], [3., 2.]]]], &candle_core::Device::Cpu).unwrap();
+    assert!(
+        flat(&minibatch::MaxPool2d::new(2, 2, 0).forward(&nan).unwrap())[0].is_nan(),
+        "NaN is the maximum, as in PyTorch"
+    );
+}

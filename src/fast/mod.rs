@@ -23,6 +23,7 @@ mod cross_entropy;
 mod gemm;
 mod layout;
 mod linear;
+mod max_pool;
 mod relu;
 mod storage;
 mod stored;
@@ -35,6 +36,7 @@ pub use gemm::matmul_floor;
 pub(crate) use gemm::pool as kernel_pool;
 pub use linear::linear;
 pub(crate) use linear::{layer, GradSink};
+pub(crate) use max_pool::MaxPool;
 pub use relu::relu;
 pub(crate) use storage::cpu_f32;
 

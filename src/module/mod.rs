@@ -23,7 +23,7 @@ pub use conv::{Conv2d, Conv2dConfig};
 pub use linear::Linear;
 pub use param::{backward, is_grad_enabled, no_grad, Param};
 pub use repr::repr;
-pub use shape::{AdaptiveAvgPool2d, Flatten, View};
+pub use shape::{AdaptiveAvgPool2d, Flatten, MaxPool2d, View};
 pub use state::{load_state, load_tensors, parse_state, read_state, save_state, save_tensors, state_dict};
 
 use crate::error::Result;

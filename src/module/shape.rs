@@ -141,3 +141,48 @@ impl Module for AdaptiveAvgPool2d {
 }
 
 crate::impl_display_as_repr!(AdaptiveAvgPool2d);
+
+/// The largest value of each window (PyTorch's `nn.MaxPool2d` with square windows), with a
+/// backward of its own: the gradient goes to each window's maximum, added up where windows
+/// overlap (candle's gives a quarter of it for 2x2 windows and none when the kernel differs from
+/// the stride). Padding counts as minus infinity; sizes that do not divide drop the last partial
+/// window, as PyTorch's default (`ceil_mode=False`).
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use minibatch::{MaxPool2d, Module};
+/// let x = Tensor::arange(0f32, 16., &Device::Cpu)?.reshape((1, 1, 4, 4))?;
+/// let y = MaxPool2d::new(2, 2, 0).forward(&x)?;
+/// assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, [5., 7., 13., 15.]);
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct MaxPool2d {
+    op: crate::fast::MaxPool,
+}
+
+impl MaxPool2d {
+    /// Windows of `kernel` x `kernel`, `stride` apart, over the input padded by `padding` (at
+    /// most half the kernel, as PyTorch requires).
+    pub fn new(kernel: usize, stride: usize, padding: usize) -> Self {
+        MaxPool2d { op: crate::fast::MaxPool { kernel, stride, padding } }
+    }
+}
+
+impl Registered for MaxPool2d {
+    fn extra_repr(&self) -> String {
+        let o = self.op;
+        format!("kernel_size={}, stride={}, padding={}, dilation=1, ceil_mode=False", o.kernel, o.stride, o.padding)
+    }
+}
+
+impl Module for MaxPool2d {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if xs.dtype() != candle_core::DType::F32 || !xs.device().is_cpu() {
+            return Err(Error::invalid("max_pool2d input", "f32 on the CPU", format!("{:?}", xs.dtype())));
+        }
+        Ok(xs.contiguous()?.apply_op1(self.op)?)
+    }
+}
+
+crate::impl_display_as_repr!(MaxPool2d);

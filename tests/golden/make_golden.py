@@ -238,6 +238,21 @@ def pool():
     dump("pool.json", {"x": t(x0), "cases": cases})
 
 
+def max_pool():
+    """nn.MaxPool2d where candle's backward is wrong or missing: 2x2 on 4x4 and 7x7 (a size it
+    does not divide), kernel 3 stride 2 padding 1 (kernel != stride, overlapping windows)."""
+    g = torch.Generator().manual_seed(5)
+    cases = []
+    for size, k, stride, pad in [(4, 2, 2, 0), (7, 2, 2, 0), (7, 3, 2, 1), (6, 3, 1, 0)]:
+        x = torch.randn(2, 3, size, size, generator=g).requires_grad_(True)
+        y = F.max_pool2d(x, k, stride, pad)
+        w = torch.randn(y.shape, generator=g)
+        (y * w).sum().backward()
+        cases.append({"kernel": k, "stride": stride, "padding": pad, "x": t(x), "y": t(y), "w": t(w),
+                      "grad_x": t(x.grad), "repr": repr(nn.MaxPool2d(k, stride, pad))})
+    dump("max_pool.json", {"cases": cases})
+
+
 if __name__ == "__main__":
     losses()
     linear_and_reprs()
@@ -246,5 +261,6 @@ if __name__ == "__main__":
     general_relu()
     conv()
     pool()
+    max_pool()
     mnist_steps(sys.argv[1] if len(sys.argv) > 1 else os.path.join(OUT, "..", "..", "data", "mnist"))
     print("torch", torch.__version__)
