@@ -3,7 +3,7 @@
 //! is reported; thread counts do not change results.
 
 mod common;
-use common::{mnist_dir, stderr};
+use common::stderr;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -18,14 +18,7 @@ fn tmp(name: &str) -> PathBuf {
 /// A copy of the bundled data with `file` replaced by `bytes` (or by a folder, for `None`).
 fn data_with(name: &str, file: &str, bytes: Option<&[u8]>) -> PathBuf {
     let d = tmp(name);
-    for f in [
-        "train-images-idx3-ubyte.gz",
-        "train-labels-idx1-ubyte.gz",
-        "t10k-images-idx3-ubyte.gz",
-        "t10k-labels-idx1-ubyte.gz",
-    ] {
-        std::fs::copy(mnist_dir().join(f), d.join(f)).unwrap();
-    }
+    common::copy_data(&d);
     std::fs::remove_file(d.join(file)).unwrap();
     match bytes {
         Some(b) => std::fs::write(d.join(file), b).unwrap(),

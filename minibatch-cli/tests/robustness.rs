@@ -188,15 +188,7 @@ fn a_checkpoint_evaluates_its_own_validation_set_wherever_it_is_run_from() {
 
 /// A copy of the bundled data in `dir`, with the training labels given.
 fn data_copy(dir: &Path, train_labels: Option<&[u8]>) {
-    std::fs::create_dir_all(dir).unwrap();
-    for f in [
-        "train-images-idx3-ubyte.gz",
-        "train-labels-idx1-ubyte.gz",
-        "t10k-images-idx3-ubyte.gz",
-        "t10k-labels-idx1-ubyte.gz",
-    ] {
-        std::fs::copy(mnist_dir().join(f), dir.join(f)).unwrap();
-    }
+    common::copy_data(dir);
     if let Some(bytes) = train_labels {
         std::fs::remove_file(dir.join("train-labels-idx1-ubyte.gz")).unwrap();
         std::fs::write(dir.join("train-labels-idx1-ubyte"), bytes).unwrap();

@@ -32,3 +32,16 @@ pub fn tmp(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// The four bundled data files copied into `dir` (created if need be), to be spoilt by a test.
+pub fn copy_data(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for f in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
+        std::fs::copy(mnist_dir().join(f), dir.join(f)).unwrap();
+    }
+}
