@@ -78,8 +78,9 @@ pub use minibatch_derive::Registered;
 pub use mnist::{render_digit, ImageDataset, ImageItem, Mnist, MnistConfig};
 pub use module::init;
 pub use module::{
-    backward, load_state, no_grad, save_state, state_dict, AdaptiveAvgPool2d, Conv2d, Conv2dConfig, Dropout, Flatten,
-    GeneralRelu, Linear, MaxPool2d, Module, ModuleList, Param, ReLU, Registered, Sequential, View,
+    backward, load_state, no_grad, save_state, state_dict, AdaptiveAvgPool2d, AvgPool2d, BatchNorm, BatchNormConfig,
+    Buffer, Conv2d, Conv2dConfig, Dropout, Flatten, GeneralRelu, LayerNorm, Linear, MaxPool2d, Module, ModuleList,
+    Param, ReLU, Registered, Sequential, View,
 };
 pub use optim::{
     clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optim, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,

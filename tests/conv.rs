@@ -132,3 +132,23 @@ fn max_pooling_matches_pytorch_where_candles_backward_is_wrong() {
         "NaN is the maximum, as in PyTorch"
     );
 }
+
+#[test]
+fn average_pooling_matches_pytorch_for_any_kernel_stride_and_padding() {
+    let g = golden("avg_pool.json");
+    for case in g["cases"].as_array().unwrap() {
+        let n = |k: &str| case[k].as_u64().unwrap() as usize;
+        let pool = minibatch::AvgPool2d::new(n("kernel"), n("stride"), n("padding"))
+            .ceil_mode(case["ceil_mode"].as_bool().unwrap())
+            .count_include_pad(case["count_include_pad"].as_bool().unwrap());
+        let name = format!("{} {}", case["repr"].as_str().unwrap(), case["count_include_pad"]);
+        assert_eq!(pool.to_string(), case["repr"].as_str().unwrap());
+        let x = Param::new(&tensor(&case["x"])).unwrap();
+        let y = pool.forward(&x.tensor()).unwrap();
+        assert_eq!(y.dims(), tensor(&case["y"]).dims(), "{name}");
+        assert_close(&format!("{name} y"), &flat(&y), &golden_flat(&case["y"]), 1e-6, 1e-6);
+        let loss = (y * tensor(&case["w"])).unwrap().sum_all().unwrap();
+        minibatch::backward(&loss, std::slice::from_ref(&x)).unwrap();
+        assert_close(&format!("{name} grad"), &flat(&x.grad().unwrap()), &golden_flat(&case["grad_x"]), 1e-6, 1e-6);
+    }
+}

@@ -231,3 +231,28 @@ fn dropout_drops_while_training_and_not_in_eval_mode() {
     assert_eq!(drop.to_string(), "Dropout(p=0.3, inplace=False)");
     assert!(Dropout::new(1.0, 0).is_err());
 }
+
+#[test]
+fn derived_buffers_are_saved_with_the_weights_but_never_trained() {
+    use minibatch::{BatchNorm, Buffer, Registered};
+    #[derive(Registered)]
+    struct Model {
+        bn: BatchNorm,
+        #[module(buffer)]
+        steps: Buffer,
+    }
+    let model = Model {
+        bn: BatchNorm::new_1d(2).unwrap(),
+        steps: Buffer::new(candle_core::Tensor::new(&[7f32], &candle_core::Device::Cpu).unwrap()),
+    };
+    impl minibatch::Module for Model {
+        fn forward(&self, xs: &candle_core::Tensor) -> minibatch::Result<candle_core::Tensor> {
+            self.bn.forward(xs)
+        }
+    }
+    let buffers: Vec<String> = model.named_buffers().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(buffers, ["steps", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"]);
+    let params: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(params, ["bn.weight", "bn.bias"]);
+    assert_eq!(minibatch::state_dict(&model)["steps"].to_vec1::<f32>().unwrap(), [7.0]);
+}

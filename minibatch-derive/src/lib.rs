@@ -10,7 +10,8 @@ use syn::{parse_macro_input, Data, DeriveInput, Fields, Index, Member};
 /// Each field is a child module (its type must implement `minibatch::Module`) named after the
 /// field, in declaration order, unless marked:
 /// - `#[module(param)]`: a `minibatch::Param` of this module;
-/// - `#[module(skip)]`: neither (a size, a flag, a cache).
+/// - `#[module(buffer)]`: a `minibatch::Buffer` (saved with the weights, never trained);
+/// - `#[module(skip)]`: none of these (a size, a flag, a cache).
 ///
 /// ```text
 /// #[derive(Registered)]
@@ -28,6 +29,7 @@ pub fn derive_registered(input: TokenStream) -> TokenStream {
 enum Role {
     Child,
     Param,
+    Buffer,
     Skip,
 }
 
@@ -38,11 +40,14 @@ fn role(field: &syn::Field) -> syn::Result<Role> {
             if meta.path.is_ident("param") {
                 role = Role::Param;
                 Ok(())
+            } else if meta.path.is_ident("buffer") {
+                role = Role::Buffer;
+                Ok(())
             } else if meta.path.is_ident("skip") {
                 role = Role::Skip;
                 Ok(())
             } else {
-                Err(meta.error("expected `param` or `skip`"))
+                Err(meta.error("expected `param`, `buffer` or `skip`"))
             }
         })?;
     }
@@ -55,6 +60,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     };
     let mut children = Vec::new();
     let mut params = Vec::new();
+    let mut buffers = Vec::new();
     let fields: Vec<&syn::Field> = match &data.fields {
         Fields::Named(f) => f.named.iter().collect(),
         Fields::Unnamed(f) => f.unnamed.iter().collect(),
@@ -68,6 +74,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
         match role(field)? {
             Role::Child => children.push(quote! { (#name.to_string(), &self.#member as &dyn ::minibatch::Module) }),
             Role::Param => params.push(quote! { (#name.to_string(), ::core::clone::Clone::clone(&self.#member)) }),
+            Role::Buffer => buffers.push(quote! { (#name.to_string(), ::core::clone::Clone::clone(&self.#member)) }),
             Role::Skip => {}
         }
     }
@@ -83,6 +90,9 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             }
             fn own_parameters(&self) -> ::std::vec::Vec<(::std::string::String, ::minibatch::Param)> {
                 ::std::vec![#(#params),*]
+            }
+            fn own_buffers(&self) -> ::std::vec::Vec<(::std::string::String, ::minibatch::Buffer)> {
+                ::std::vec![#(#buffers),*]
             }
             fn type_name(&self) -> ::std::string::String {
                 #type_name.to_string()

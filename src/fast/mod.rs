@@ -19,6 +19,7 @@
 //! kernels are tested against (fused against plain against PyTorch's numbers), and the `plain`
 //! column of `minibatch bench`.
 
+mod avg_pool;
 mod cross_entropy;
 mod gemm;
 mod layout;
@@ -31,6 +32,7 @@ mod tune;
 
 pub(crate) use tune::once as tune;
 
+pub(crate) use avg_pool::AvgPool;
 pub use cross_entropy::cross_entropy;
 pub use gemm::matmul_floor;
 pub(crate) use gemm::pool as kernel_pool;

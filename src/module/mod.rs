@@ -8,22 +8,26 @@
 //! `Vec` implements `Registered` by hand, as the notebook's `add_module` does.
 
 mod activation;
+mod buffer;
 mod container;
 mod conv;
 pub mod init;
 mod linear;
+mod norm;
 mod param;
 mod repr;
 mod shape;
 mod state;
 
 pub use activation::{Dropout, GeneralRelu, ReLU};
+pub use buffer::Buffer;
 pub use container::{ModuleList, Sequential};
 pub use conv::{Conv2d, Conv2dConfig};
 pub use linear::Linear;
+pub use norm::{BatchNorm, BatchNormConfig, LayerNorm};
 pub use param::{backward, is_grad_enabled, no_grad, Param};
 pub use repr::repr;
-pub use shape::{AdaptiveAvgPool2d, Flatten, MaxPool2d, View};
+pub use shape::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d, View};
 pub use state::{load_state, load_tensors, parse_state, read_state, save_state, save_tensors, state_dict};
 
 use crate::error::Result;
@@ -39,6 +43,12 @@ pub trait Registered {
 
     /// The parameters this module holds itself, not those of its children (`weight`, `bias`).
     fn own_parameters(&self) -> Vec<(String, Param)> {
+        Vec::new()
+    }
+
+    /// The buffers this module holds itself (`running_mean`, ...): saved and loaded with the
+    /// parameters, never trained.
+    fn own_buffers(&self) -> Vec<(String, Buffer)> {
         Vec::new()
     }
 
@@ -118,6 +128,16 @@ pub trait Module: Registered {
         self.named_parameters().into_iter().map(|(_, p)| p).collect()
     }
 
+    /// Every buffer (batch norm's running statistics), named and ordered as
+    /// [`named_parameters`](Module::named_parameters).
+    fn named_buffers(&self) -> Vec<(String, Buffer)> {
+        let mut out = self.own_buffers();
+        for (name, child) in self.named_children() {
+            out.extend(child.named_buffers().into_iter().map(|(n, b)| (format!("{name}.{n}"), b)));
+        }
+        out
+    }
+
     /// The number of trainable scalars.
     fn num_parameters(&self) -> usize {
         self.parameters().iter().map(Param::elem_count).sum()
@@ -188,6 +208,9 @@ macro_rules! forward_module {
             fn own_parameters(&self) -> Vec<(String, Param)> {
                 (**self).own_parameters()
             }
+            fn own_buffers(&self) -> Vec<(String, Buffer)> {
+                (**self).own_buffers()
+            }
             fn type_name(&self) -> String {
                 (**self).type_name()
             }
@@ -214,6 +237,9 @@ macro_rules! forward_module {
             }
             fn named_parameters(&self) -> Vec<(String, Param)> {
                 (**self).named_parameters()
+            }
+            fn named_buffers(&self) -> Vec<(String, Buffer)> {
+                (**self).named_buffers()
             }
         }
     )*};

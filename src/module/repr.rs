@@ -34,3 +34,33 @@ pub fn repr(module: &dyn Module) -> String {
 fn indent(s: &str) -> String {
     s.replace('\n', "\n  ")
 }
+
+/// A float as Python's `repr` writes it (`0.1`, `1.0`, `1e-05`), for layer settings in a repr.
+pub(crate) fn py_float(x: f64) -> String {
+    let a = x.abs();
+    if x != 0.0 && x.is_finite() && !(1e-4..1e16).contains(&a) {
+        let s = format!("{x:e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exp.abs());
+    }
+    let s = format!("{x}");
+    if s.contains(['.', 'i', 'N']) {
+        s
+    } else {
+        s + ".0"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn floats_print_as_python() {
+        let cases =
+            [(1e-5, "1e-05"), (0.1, "0.1"), (1.0, "1.0"), (0.0001, "0.0001"), (2.5e-7, "2.5e-07"), (3.0, "3.0")];
+        for (x, want) in cases {
+            assert_eq!(super::py_float(x), want);
+        }
+    }
+}

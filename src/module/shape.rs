@@ -186,3 +186,62 @@ impl Module for MaxPool2d {
 }
 
 crate::impl_display_as_repr!(MaxPool2d);
+
+/// The mean of each window (PyTorch's `nn.AvgPool2d` with square windows), forward and backward
+/// written here for any kernel, stride and padding: each output's gradient is shared equally by
+/// the inputs of its window, added up where windows overlap. `count_include_pad` (on by default,
+/// as in PyTorch) divides by the window's size including padding; `ceil_mode` keeps a last
+/// partial window.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use minibatch::{AvgPool2d, Module};
+/// let x = Tensor::arange(0f32, 16., &Device::Cpu)?.reshape((1, 1, 4, 4))?;
+/// let y = AvgPool2d::new(2, 2, 0).forward(&x)?;
+/// assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, [2.5, 4.5, 10.5, 12.5]);
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct AvgPool2d {
+    op: crate::fast::AvgPool,
+}
+
+impl AvgPool2d {
+    /// Windows of `kernel` x `kernel`, `stride` apart, over the input padded by `padding` (at
+    /// most half the kernel, as PyTorch requires) with zeros that count in the mean.
+    pub fn new(kernel: usize, stride: usize, padding: usize) -> Self {
+        let op = crate::fast::AvgPool { kernel, stride, padding, ceil_mode: false, count_include_pad: true };
+        AvgPool2d { op }
+    }
+
+    /// The same pooling keeping (`true`) or dropping a last window that does not fit.
+    pub fn ceil_mode(mut self, ceil: bool) -> Self {
+        self.op.ceil_mode = ceil;
+        self
+    }
+
+    /// The same pooling dividing by the whole window (`true`) or only by the inputs it covers.
+    pub fn count_include_pad(mut self, include: bool) -> Self {
+        self.op.count_include_pad = include;
+        self
+    }
+}
+
+impl Registered for AvgPool2d {
+    fn extra_repr(&self) -> String {
+        let o = self.op;
+        // PyTorch's repr leaves out `ceil_mode` and `count_include_pad`.
+        format!("kernel_size={}, stride={}, padding={}", o.kernel, o.stride, o.padding)
+    }
+}
+
+impl Module for AvgPool2d {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if xs.dtype() != candle_core::DType::F32 || !xs.device().is_cpu() {
+            return Err(Error::invalid("avg_pool2d input", "f32 on the CPU", format!("{:?}", xs.dtype())));
+        }
+        Ok(xs.contiguous()?.apply_op1(self.op)?)
+    }
+}
+
+crate::impl_display_as_repr!(AvgPool2d);

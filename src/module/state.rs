@@ -6,12 +6,14 @@ use candle_core::{Device, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// The parameters by their `named_parameters` names: PyTorch's `state_dict`.
+/// The parameters and buffers by their names (`0.weight`, `1.1.running_mean`): PyTorch's
+/// `state_dict`.
 pub fn state_dict(module: &dyn Module) -> HashMap<String, Tensor> {
-    module.named_parameters().into_iter().map(|(n, p)| (n, p.tensor().detach())).collect()
+    let params = module.named_parameters().into_iter().map(|(n, p)| (n, p.tensor().detach()));
+    params.chain(module.named_buffers().into_iter().map(|(n, b)| (n, b.get()))).collect()
 }
 
-/// Writes the parameters to a safetensors file under their `named_parameters` names (`0.weight`,
+/// Writes the parameters and buffers to a safetensors file under their names (`0.weight`,
 /// ...), which PyTorch's `load_state_dict(safetensors.torch.load_file(path))` takes for the same
 /// model. The file is written to a temporary name and renamed, so an interrupted save never
 /// leaves a half-written file where a good one was.
@@ -58,9 +60,10 @@ pub fn parse_state(bytes: &[u8], name: &Path) -> Result<HashMap<String, Tensor>>
         .map_err(|e| Error::BadStateFile { path: path.to_path_buf(), reason: e.to_string() })
 }
 
-/// Loads parameters saved by [`save_state`] (or PyTorch's `safetensors.torch.save_file`) into
-/// `module`. Every parameter must be in the file with its shape; nothing is changed unless all
-/// are, and an error names the tensor and both shapes.
+/// Loads parameters and buffers saved by [`save_state`] (or PyTorch's
+/// `safetensors.torch.save_file(model.state_dict(), ..)`) into `module`. Every parameter and buffer
+/// must be in the file with its shape; nothing is changed unless all are, and an error names the
+/// tensor and both shapes.
 pub fn load_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     load_tensors(module, &read_state(path)?, path)
@@ -69,26 +72,30 @@ pub fn load_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
 /// [`load_state`] from tensors already read (`path` names their file in errors).
 pub fn load_tensors(module: &dyn Module, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     let params = module.named_parameters();
+    let buffers = module.named_buffers();
     let mismatch = |name: &str, expected: String, found: String| Error::StateMismatch {
         path: path.to_path_buf(),
         name: name.to_string(),
         expected,
         found,
     };
-    for (name, p) in &params {
+    let wanted = params.iter().map(|(n, p)| (n, p.dims().to_vec())).chain(buffers.iter().map(|(n, b)| (n, b.dims())));
+    for (name, dims) in wanted {
         match tensors.get(name) {
-            None => return Err(mismatch(name, format!("{:?}", p.dims()), "nothing".into())),
-            Some(t) if t.dims() != p.dims() => {
-                return Err(mismatch(name, format!("{:?}", p.dims()), format!("{:?}", t.dims())))
-            }
+            None => return Err(mismatch(name, format!("{dims:?}"), "nothing".into())),
+            Some(t) if t.dims() != dims => return Err(mismatch(name, format!("{dims:?}"), format!("{:?}", t.dims()))),
             Some(_) => {}
         }
     }
-    if let Some(extra) = tensors.keys().find(|k| !params.iter().any(|(n, _)| n == *k)) {
+    let known = |k: &String| params.iter().any(|(n, _)| n == k) || buffers.iter().any(|(n, _)| n == k);
+    if let Some(extra) = tensors.keys().find(|k| !known(k)) {
         return Err(mismatch(extra, "no such parameter".into(), format!("{:?}", tensors[extra].dims())));
     }
     for (name, p) in &params {
         p.set(&tensors[name].to_dtype(p.tensor().dtype())?)?;
+    }
+    for (name, b) in &buffers {
+        b.set(tensors[name].to_dtype(b.get().dtype())?);
     }
     Ok(())
 }

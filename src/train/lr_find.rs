@@ -67,7 +67,7 @@ where
 {
     let (sweep, curve) = Sweep::new(config)?;
     let params = model.parameters();
-    let saved = Saved::take(&params, opt)?;
+    let saved = Saved::take(&params, &model.named_buffers(), opt)?;
     let mut borrowed = Borrowed::new();
     borrowed.callbacks.push(Box::new(sweep));
     let result = fit(&mut borrowed.parts(model, &loss_fn, opt, &Passes(dl), &NoBatches), usize::MAX);
@@ -86,7 +86,7 @@ impl Learner {
     pub fn lr_find(&mut self, config: LrFindConfig) -> Result<LrFind> {
         let (sweep, curve) = Sweep::new(config)?;
         let params = self.model.parameters();
-        let saved = Saved::take(&params, self.opt.as_ref())?;
+        let saved = Saved::take(&params, &self.model.named_buffers(), self.opt.as_ref())?;
         let states: Vec<_> = self.callbacks.iter().map(|c| c.state()).collect();
         let (state, recorded) = (self.state.clone(), (self.recorder.batches.len(), self.recorder.epochs.len()));
         self.callbacks.push(Box::new(sweep));
@@ -111,26 +111,32 @@ impl Learner {
     }
 }
 
-/// The weights, the optimizer's state and its rate before a sweep.
+/// The weights, the buffers (batch norm's running statistics), the optimizer's state and its
+/// rate before a sweep.
 struct Saved {
     weights: Vec<Tensor>,
+    buffers: Vec<(crate::module::Buffer, Tensor)>,
     opt: std::collections::HashMap<String, Tensor>,
     lr: f64,
 }
 
 impl Saved {
     /// What to put back; an optimizer that holds none of the parameters would sweep nothing.
-    fn take(params: &[Param], opt: &dyn Optimizer) -> Result<Self> {
+    fn take(params: &[Param], buffers: &[(String, crate::module::Buffer)], opt: &dyn Optimizer) -> Result<Self> {
         if opt.params().is_empty() {
             return Err(Error::invalid("lr_find optimizer", "one holding the model's parameters", "no parameters"));
         }
         let weights = params.iter().map(|p| p.tensor().detach().copy()).collect::<candle_core::Result<_>>()?;
-        Ok(Saved { weights, opt: opt.state_dict(), lr: opt.lr() })
+        let buffers = buffers.iter().map(|(_, b)| Ok((b.clone(), b.snapshot()?))).collect::<Result<_>>()?;
+        Ok(Saved { weights, buffers, opt: opt.state_dict(), lr: opt.lr() })
     }
 
     fn restore(&self, params: &[Param], opt: &mut dyn Optimizer) -> Result<()> {
         for (p, v) in params.iter().zip(&self.weights) {
             p.set(v)?;
+        }
+        for (b, v) in &self.buffers {
+            b.set(v.clone());
         }
         params.iter().for_each(Param::zero_grad);
         opt.load_state_dict(&self.opt)?;

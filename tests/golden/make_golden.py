@@ -253,6 +253,68 @@ def max_pool():
     dump("max_pool.json", {"cases": cases})
 
 
+def avg_pool():
+    """nn.AvgPool2d: 2x2 on 7x7 (a size it does not divide), kernel 3 stride 2 padding 1 with and
+    without count_include_pad, ceil_mode, kernel != stride."""
+    g = torch.Generator().manual_seed(6)
+    cases = []
+    for size, k, stride, pad, include, ceil in [(4, 2, 2, 0, True, False), (7, 2, 2, 0, True, False),
+                                                (7, 3, 2, 1, True, False), (7, 3, 2, 1, False, False),
+                                                (6, 3, 1, 0, True, False), (7, 2, 2, 1, True, True)]:
+        m = nn.AvgPool2d(k, stride, pad, ceil_mode=ceil, count_include_pad=include)
+        x = torch.randn(2, 3, size, size, generator=g).requires_grad_(True)
+        y = m(x)
+        w = torch.randn(y.shape, generator=g)
+        (y * w).sum().backward()
+        cases.append({"kernel": k, "stride": stride, "padding": pad, "count_include_pad": include,
+                      "ceil_mode": ceil, "x": t(x), "y": t(y), "w": t(w), "grad_x": t(x.grad),
+                      "repr": repr(m)})
+    dump("avg_pool.json", {"cases": cases})
+
+
+def batch_norm():
+    """nn.BatchNorm2d/1d: three training steps (outputs, gradients of sum(y * w) for the input,
+    weight and bias, running statistics after each step), then evaluation mode on the running
+    statistics; and nn.LayerNorm over the last one and two dimensions."""
+    g = torch.Generator().manual_seed(7)
+    cases = []
+    for kind, shape in [("2d", (4, 3, 5, 5)), ("1d", (6, 4)), ("1d", (5, 3, 7))]:
+        c = shape[1]
+        m = nn.BatchNorm2d(c) if kind == "2d" else nn.BatchNorm1d(c)
+        with torch.no_grad():
+            m.weight.copy_(1 + 0.3 * torch.randn(c, generator=g))
+            m.bias.copy_(0.3 * torch.randn(c, generator=g))
+        case = {"kind": kind, "repr": repr(m), "weight": t(m.weight), "bias": t(m.bias), "steps": []}
+        for _ in range(3):
+            x = (2 * torch.randn(shape, generator=g) + 1).requires_grad_(True)
+            m.zero_grad()
+            y = m(x)
+            w = torch.randn(y.shape, generator=g)
+            (y * w).sum().backward()
+            case["steps"].append({"x": t(x), "y": t(y), "w": t(w), "grad_x": t(x.grad),
+                                  "grad_weight": t(m.weight.grad), "grad_bias": t(m.bias.grad),
+                                  "running_mean": t(m.running_mean), "running_var": t(m.running_var),
+                                  "num_batches_tracked": int(m.num_batches_tracked)})
+        m.eval()
+        x = torch.randn(shape, generator=g)
+        case["eval"] = {"x": t(x), "y": t(m(x))}
+        cases.append(case)
+    norms = []
+    for shape, normalized in [((4, 3, 5), (5,)), ((4, 3, 5), (3, 5))]:
+        m = nn.LayerNorm(normalized)
+        with torch.no_grad():
+            m.weight.copy_(1 + 0.3 * torch.randn(normalized, generator=g))
+            m.bias.copy_(0.3 * torch.randn(normalized, generator=g))
+        x = (2 * torch.randn(shape, generator=g) + 1).requires_grad_(True)
+        y = m(x)
+        w = torch.randn(y.shape, generator=g)
+        (y * w).sum().backward()
+        norms.append({"normalized_shape": list(normalized), "repr": repr(m), "weight": t(m.weight),
+                      "bias": t(m.bias), "x": t(x), "y": t(y), "w": t(w), "grad_x": t(x.grad),
+                      "grad_weight": t(m.weight.grad), "grad_bias": t(m.bias.grad)})
+    dump("norm.json", {"batch_norm": cases, "layer_norm": norms})
+
+
 if __name__ == "__main__":
     losses()
     linear_and_reprs()
@@ -262,5 +324,7 @@ if __name__ == "__main__":
     conv()
     pool()
     max_pool()
+    avg_pool()
+    batch_norm()
     mnist_steps(sys.argv[1] if len(sys.argv) > 1 else os.path.join(OUT, "..", "..", "data", "mnist"))
     print("torch", torch.__version__)

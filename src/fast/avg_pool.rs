@@ -1,0 +1,109 @@
+//! 2-d average pooling with any kernel, stride and padding, forward and backward: PyTorch's
+//! `avg_pool2d` rules for the windows (`ceil_mode`, and `count_include_pad` for the divisor),
+//! which candle's `avg_pool2d` (no padding, and a backward by nearest upsampling) does not have.
+
+use super::storage::{cpu_f32, with_f32};
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Shape, Tensor};
+
+/// Window size, step and padding of a square average pooling, and PyTorch's two switches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AvgPool {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub ceil_mode: bool,
+    pub count_include_pad: bool,
+}
+
+/// One output's window, clipped to the input (`y0..y1`, `x0..x1`), and what its sum is divided by.
+struct Window {
+    y0: usize,
+    y1: usize,
+    x0: usize,
+    x1: usize,
+    div: f32,
+}
+
+impl AvgPool {
+    /// The output side for an input side `n` (PyTorch's `pooling_output_shape`).
+    pub fn out(&self, n: usize) -> usize {
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        let span = n + 2 * p - k;
+        let mut out = if self.ceil_mode { span.div_ceil(s) } else { span / s } + 1;
+        // A last window that would start in the right padding is dropped.
+        if self.ceil_mode && (out - 1) * s >= n + p {
+            out -= 1;
+        }
+        out
+    }
+
+    fn window(&self, (oy, ox): (usize, usize), (h, w): (usize, usize)) -> Window {
+        let (k, s, p) = (self.kernel as isize, self.stride as isize, self.padding as isize);
+        let side = |o: usize, n: usize| {
+            let start = o as isize * s - p;
+            let end = (start + k).min(n as isize + p);
+            (start, end, start.max(0) as usize, end.min(n as isize) as usize)
+        };
+        let (ys, ye, y0, y1) = side(oy, h);
+        let (xs, xe, x0, x1) = side(ox, w);
+        let div = if self.count_include_pad { (ye - ys) * (xe - xs) } else { ((y1 - y0) * (x1 - x0)) as isize };
+        Window { y0, y1, x0, x1, div: div.max(1) as f32 }
+    }
+
+    fn dims(&self, dims: &[usize]) -> candle_core::Result<(usize, usize, usize, usize)> {
+        let &[n, c, h, w] = dims else {
+            bail!("avg_pool2d: expected [batch, channels, height, width], found {dims:?}")
+        };
+        let (k, p) = (self.kernel, self.padding);
+        if k == 0 || self.stride == 0 || p * 2 > k || h + 2 * p < k || w + 2 * p < k {
+            bail!("avg_pool2d: kernel {k} stride {} padding {p} on {h}x{w}", self.stride);
+        }
+        Ok((n * c, h, w, n))
+    }
+
+    /// Calls `f(output index, plane, window)` for every output element, in order.
+    fn each(&self, planes: usize, (h, w): (usize, usize), mut f: impl FnMut(usize, usize, &Window)) {
+        let (oh, ow) = (self.out(h), self.out(w));
+        let windows: Vec<Window> = (0..oh * ow).map(|i| self.window((i / ow, i % ow), (h, w))).collect();
+        for plane in 0..planes {
+            for (i, win) in windows.iter().enumerate() {
+                f(plane * oh * ow + i, plane, win);
+            }
+        }
+    }
+}
+
+impl CustomOp1 for AvgPool {
+    fn name(&self) -> &'static str {
+        "avg-pool2d"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (planes, h, w, n) = self.dims(l.dims())?;
+        let x = cpu_f32(s, l, "avg_pool2d input")?;
+        let mut y = vec![0f32; planes * self.out(h) * self.out(w)];
+        self.each(planes, (h, w), |i, plane, win| {
+            let x = &x[plane * h * w..];
+            let sum: f32 = (win.y0..win.y1).map(|r| x[r * w + win.x0..r * w + win.x1].iter().sum::<f32>()).sum();
+            y[i] = sum / win.div;
+        });
+        Ok((CpuStorage::F32(y), Shape::from((n, planes / n, self.out(h), self.out(w)))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let (planes, h, w, _) = self.dims(arg.dims())?;
+        let grad = grad.contiguous()?;
+        let mut dx = vec![0f32; planes * h * w];
+        with_f32(&grad, "avg_pool2d gradient", |g| {
+            self.each(planes, (h, w), |i, plane, win| {
+                let share = g[i] / win.div;
+                for r in win.y0..win.y1 {
+                    let row = plane * h * w + r * w;
+                    dx[row + win.x0..row + win.x1].iter_mut().for_each(|d| *d += share);
+                }
+            });
+            Ok(())
+        })?;
+        Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
+    }
+}

@@ -1,0 +1,305 @@
+//! Normalisation layers of lesson 07: batch norm (1-d and 2-d) and layer norm.
+
+use super::{Buffer, Module, Param, Registered};
+use crate::error::{Error, Result};
+use candle_core::{DType, Device, Tensor};
+
+/// The settings of a batch norm layer beyond its channel count: PyTorch's defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchNormConfig {
+    /// Added to the variance before its square root.
+    pub eps: f64,
+    /// Weight of each batch's statistics in the running ones:
+    /// `running = (1 - momentum) * running + momentum * batch`.
+    pub momentum: f64,
+    /// Whether the layer learns a scale (`weight`) and shift (`bias`) per channel.
+    pub affine: bool,
+}
+
+impl Default for BatchNormConfig {
+    fn default() -> Self {
+        BatchNormConfig { eps: 1e-5, momentum: 0.1, affine: true }
+    }
+}
+
+/// Batch normalisation over the channel dimension (dimension 1): PyTorch's `nn.BatchNorm2d` for
+/// `[batch, channels, height, width]` and `nn.BatchNorm1d` for `[batch, channels]` or
+/// `[batch, channels, length]`, with their parameter and buffer names (`weight`, `bias`,
+/// `running_mean`, `running_var`, `num_batches_tracked`), so that a `state_dict` moves between the
+/// two.
+///
+/// In training mode each channel is normalised with the batch's own mean and (biased) variance,
+/// and the running statistics move towards the batch's by `momentum`, the running variance
+/// taking the unbiased batch variance, as PyTorch's does. In evaluation mode
+/// ([`Module::eval`], which the training loop switches to while validating) the running
+/// statistics are used, so a prediction does not depend on the rest of its batch.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use minibatch::{BatchNorm, Module};
+/// let bn = BatchNorm::new_2d(1)?;
+/// let x = Tensor::new(&[1f32, 2., 3., 4.], &Device::Cpu)?.reshape((4, 1, 1, 1))?;
+/// let y: Vec<f32> = bn.forward(&x)?.flatten_all()?.to_vec1()?;
+/// assert!((y[0] + 1.3416).abs() < 1e-4 && (y[3] - 1.3416).abs() < 1e-4);
+/// // The running mean moved a tenth of the way from 0 to the batch mean 2.5.
+/// assert_eq!(bn.running_mean().to_vec1::<f32>()?, [0.25]);
+/// assert_eq!(bn.to_string(), "BatchNorm2d(1, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)");
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct BatchNorm {
+    weight: Option<Param>,
+    bias: Option<Param>,
+    running_mean: Buffer,
+    running_var: Buffer,
+    num_batches_tracked: Buffer,
+    config: BatchNormConfig,
+    ranks: &'static [usize],
+    training: std::sync::atomic::AtomicBool,
+}
+
+impl BatchNorm {
+    /// `BatchNorm2d(channels)` with PyTorch's defaults: weight 1, bias 0, running mean 0 and
+    /// variance 1.
+    pub fn new_2d(channels: usize) -> Result<Self> {
+        Self::with_config(channels, &[4], BatchNormConfig::default())
+    }
+
+    /// `BatchNorm1d(channels)` with PyTorch's defaults, for `[batch, channels]` or
+    /// `[batch, channels, length]` inputs.
+    pub fn new_1d(channels: usize) -> Result<Self> {
+        Self::with_config(channels, &[2, 3], BatchNormConfig::default())
+    }
+
+    /// `BatchNorm2d` with the given settings.
+    pub fn new_2d_with(channels: usize, config: BatchNormConfig) -> Result<Self> {
+        Self::with_config(channels, &[4], config)
+    }
+
+    /// `BatchNorm1d` with the given settings.
+    pub fn new_1d_with(channels: usize, config: BatchNormConfig) -> Result<Self> {
+        Self::with_config(channels, &[2, 3], config)
+    }
+
+    fn with_config(channels: usize, ranks: &'static [usize], config: BatchNormConfig) -> Result<Self> {
+        if channels == 0 || !(config.eps > 0.0) || !(0.0..=1.0).contains(&config.momentum) {
+            let found = format!("{channels} channels, {config:?}");
+            return Err(Error::invalid("batch norm", "channels >= 1, eps > 0, momentum in [0, 1]", found));
+        }
+        let cpu = &Device::Cpu;
+        let (ones, zeros) = (Tensor::ones(channels, DType::F32, cpu)?, Tensor::zeros(channels, DType::F32, cpu)?);
+        let affine = |t: &Tensor| if config.affine { Param::new(t).map(Some) } else { Ok(None) };
+        Ok(BatchNorm {
+            weight: affine(&ones)?,
+            bias: affine(&zeros)?,
+            running_mean: Buffer::new(zeros),
+            running_var: Buffer::new(ones),
+            num_batches_tracked: Buffer::new(Tensor::new(0i64, cpu)?),
+            config,
+            ranks,
+            training: std::sync::atomic::AtomicBool::new(true),
+        })
+    }
+
+    /// The running mean per channel.
+    pub fn running_mean(&self) -> Tensor {
+        self.running_mean.get()
+    }
+
+    /// The running (unbiased) variance per channel.
+    pub fn running_var(&self) -> Tensor {
+        self.running_var.get()
+    }
+
+    /// The scale per channel, if the layer is affine.
+    pub fn weight(&self) -> Option<&Param> {
+        self.weight.as_ref()
+    }
+
+    /// The shift per channel, if the layer is affine.
+    pub fn bias(&self) -> Option<&Param> {
+        self.bias.as_ref()
+    }
+
+    fn channels(&self) -> usize {
+        self.running_mean.dims()[0]
+    }
+
+    /// The batch's mean and biased variance per channel (`[1, C, 1]` of an `[N, C, M]` view),
+    /// with the number of values behind each.
+    fn batch_stats(&self, x: &Tensor) -> Result<(Tensor, Tensor, usize)> {
+        let (n, _, m) = x.dims3()?;
+        let count = n * m;
+        if count < 2 {
+            return Err(Error::invalid(
+                "batch norm input in training mode",
+                "more than one value per channel",
+                format!("{:?}", x.dims()),
+            ));
+        }
+        let mean = (x.sum_keepdim(2)?.sum_keepdim(0)? / count as f64)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = (centred.sqr()?.sum_keepdim(2)?.sum_keepdim(0)? / count as f64)?;
+        Ok((mean, var, count))
+    }
+
+    fn update_running(&self, mean: &Tensor, var: &Tensor, count: usize) -> Result<()> {
+        let m = self.config.momentum;
+        let unbiased = (var.detach().flatten_all()? * (count as f64 / (count - 1) as f64))?;
+        let mix = |old: &Buffer, new: Tensor| -> Result<()> {
+            old.set(((old.get() * (1.0 - m))? + (new * m)?)?);
+            Ok(())
+        };
+        mix(&self.running_mean, mean.detach().flatten_all()?)?;
+        mix(&self.running_var, unbiased)?;
+        self.num_batches_tracked.set((self.num_batches_tracked.get() + 1.0)?);
+        Ok(())
+    }
+}
+
+impl Registered for BatchNorm {
+    fn own_parameters(&self) -> Vec<(String, Param)> {
+        let named = |n: &str, p: &Option<Param>| p.clone().map(|p| (n.to_string(), p));
+        named("weight", &self.weight).into_iter().chain(named("bias", &self.bias)).collect()
+    }
+
+    fn own_buffers(&self) -> Vec<(String, Buffer)> {
+        vec![
+            ("running_mean".into(), self.running_mean.clone()),
+            ("running_var".into(), self.running_var.clone()),
+            ("num_batches_tracked".into(), self.num_batches_tracked.clone()),
+        ]
+    }
+
+    fn type_name(&self) -> String {
+        if self.ranks == [4] { "BatchNorm2d" } else { "BatchNorm1d" }.to_string()
+    }
+
+    fn extra_repr(&self) -> String {
+        let c = self.config;
+        let affine = if c.affine { "True" } else { "False" };
+        format!(
+            "{}, eps={}, momentum={}, affine={affine}, bias={affine}, track_running_stats=True",
+            self.channels(),
+            crate::module::repr::py_float(c.eps),
+            crate::module::repr::py_float(c.momentum)
+        )
+    }
+
+    fn set_training(&self, training: bool) {
+        self.training.store(training, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Module for BatchNorm {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let c = self.channels();
+        if !self.ranks.contains(&xs.rank()) || xs.dims()[1] != c {
+            let expected = match self.ranks {
+                [4] => format!("[batch, {c}, height, width]"),
+                _ => format!("[batch, {c}] or [batch, {c}, length]"),
+            };
+            return Err(Error::Shape { layer: crate::module::repr(self), expected, found: format!("{:?}", xs.dims()) });
+        }
+        let n = xs.dims()[0];
+        let x = xs.reshape((n, c, ()))?;
+        let (mean, var) = if self.training.load(std::sync::atomic::Ordering::Relaxed) {
+            let (mean, var, count) = self.batch_stats(&x)?;
+            self.update_running(&mean, &var, count)?;
+            (mean, var)
+        } else {
+            let stat = |b: &Buffer| b.get().to_dtype(x.dtype())?.reshape((1, c, 1));
+            (stat(&self.running_mean)?, stat(&self.running_var)?)
+        };
+        let scale = (var + self.config.eps)?.sqrt()?.recip()?;
+        let mut y = x.broadcast_sub(&mean)?.broadcast_mul(&scale)?;
+        if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
+            y = y.broadcast_mul(&w.tensor().reshape((1, c, 1))?)?.broadcast_add(&b.tensor().reshape((1, c, 1))?)?;
+        }
+        Ok(y.reshape(xs.shape())?)
+    }
+}
+
+/// Layer normalisation over the last dimensions (`normalized_shape`): each sample is normalised
+/// with its own mean and biased variance over those, then scaled and shifted elementwise
+/// (PyTorch's `nn.LayerNorm`, names `weight` and `bias`). It behaves the same in training and
+/// evaluation, and does not depend on the batch.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use minibatch::{LayerNorm, Module};
+/// let ln = LayerNorm::new(&[4])?;
+/// let x = Tensor::new(&[[1f32, 2., 3., 4.]], &Device::Cpu)?;
+/// let y: Vec<f32> = ln.forward(&x)?.flatten_all()?.to_vec1()?;
+/// assert!((y[0] + 1.3416).abs() < 1e-4);
+/// assert_eq!(ln.to_string(), "LayerNorm((4,), eps=1e-05, elementwise_affine=True)");
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Param,
+    bias: Param,
+    shape: Vec<usize>,
+    eps: f64,
+}
+
+impl LayerNorm {
+    /// Normalisation over trailing dimensions of sizes `shape`, eps `1e-5`, weight 1 and bias 0.
+    pub fn new(shape: &[usize]) -> Result<Self> {
+        if shape.is_empty() || shape.contains(&0) {
+            return Err(Error::invalid("layer norm shape", "one or more non-zero sizes", format!("{shape:?}")));
+        }
+        let cpu = &Device::Cpu;
+        Ok(LayerNorm {
+            weight: Param::new(&Tensor::ones(shape, DType::F32, cpu)?)?,
+            bias: Param::new(&Tensor::zeros(shape, DType::F32, cpu)?)?,
+            shape: shape.to_vec(),
+            eps: 1e-5,
+        })
+    }
+
+    /// The scale, of the normalised shape.
+    pub fn weight(&self) -> &Param {
+        &self.weight
+    }
+
+    /// The shift, of the normalised shape.
+    pub fn bias(&self) -> &Param {
+        &self.bias
+    }
+}
+
+impl Registered for LayerNorm {
+    fn own_parameters(&self) -> Vec<(String, Param)> {
+        vec![("weight".into(), self.weight.clone()), ("bias".into(), self.bias.clone())]
+    }
+
+    fn extra_repr(&self) -> String {
+        let dims: Vec<String> = self.shape.iter().map(usize::to_string).collect();
+        let tuple = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+        format!("{tuple}, eps={}, elementwise_affine=True, bias=True", crate::module::repr::py_float(self.eps))
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let k = self.shape.len();
+        if xs.rank() < k || xs.dims()[xs.rank() - k..] != self.shape[..] {
+            return Err(Error::Shape {
+                layer: crate::module::repr(self),
+                expected: format!("[..., {}]", self.shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+                found: format!("{:?}", xs.dims()),
+            });
+        }
+        let inner: usize = self.shape.iter().product();
+        let x = xs.reshape(((), inner))?;
+        let mean = x.mean_keepdim(1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(1)?;
+        let y = centred.broadcast_mul(&(var + self.eps)?.sqrt()?.recip()?)?;
+        let (w, b) = (self.weight.tensor().reshape((1, inner))?, self.bias.tensor().reshape((1, inner))?);
+        Ok(y.broadcast_mul(&w)?.broadcast_add(&b)?.reshape(xs.shape())?)
+    }
+}
+
+crate::impl_display_as_repr!(BatchNorm, LayerNorm);
