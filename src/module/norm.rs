@@ -82,7 +82,10 @@ impl BatchNorm {
     }
 
     fn with_config(channels: usize, ranks: &'static [usize], config: BatchNormConfig) -> Result<Self> {
-        if channels == 0 || !(config.eps > 0.0) || !(0.0..=1.0).contains(&config.momentum) {
+        if channels == 0
+            || config.eps.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+            || !(0.0..=1.0).contains(&config.momentum)
+        {
             let found = format!("{channels} channels, {config:?}");
             return Err(Error::invalid("batch norm", "channels >= 1, eps > 0, momentum in [0, 1]", found));
         }
