@@ -87,7 +87,9 @@ pub use optim::{
 };
 pub use rng::Rng;
 pub use threads::set_num_threads;
-pub use train::{evaluate, fit, get_model, lr_find, mlp, mlp_sizes, EpochStats, Evaluation, LrFind, LrFindConfig};
+pub use train::{
+    cnn, evaluate, fit, get_model, lr_find, mlp, mlp_sizes, Arch, EpochStats, Evaluation, LrFind, LrFindConfig,
+};
 
 /// candle's tensor library, re-exported so that users need no second dependency line.
 pub use candle_core;

@@ -152,3 +152,35 @@ fn average_pooling_matches_pytorch_for_any_kernel_stride_and_padding() {
         assert_close(&format!("{name} grad"), &flat(&x.grad().unwrap()), &golden_flat(&case["grad_x"]), 1e-6, 1e-6);
     }
 }
+
+#[test]
+fn the_fused_convolution_matches_candles_with_relu_dilation_and_no_bias() {
+    use minibatch::{ReLU, Sequential};
+    let mut rng = minibatch::Rng::new(11);
+    for (stride, padding, dilation, bias) in [(1, 1, 1, true), (2, 2, 2, false), (3, 0, 1, true)] {
+        let config = Conv2dConfig { stride, padding, dilation, bias, ..Default::default() };
+        let model = Sequential::new()
+            .add(Conv2d::new(3, 5, 3, config, &mut rng).unwrap())
+            .add(ReLU)
+            .add(Conv2d::new(5, 4, 3, Conv2dConfig { padding: 1, ..Default::default() }, &mut rng).unwrap());
+        let x = Param::new(&tensor(&golden("conv.json")["cases"][0]["x"])).unwrap();
+        let run = || {
+            model.zero_grad();
+            x.zero_grad();
+            let y = model.forward(&x.tensor()).unwrap();
+            let loss = (&y * &y).unwrap().sum_all().unwrap();
+            let mut params = model.parameters();
+            params.push(x.clone());
+            minibatch::backward(&loss, &params).unwrap();
+            let mut out = vec![flat(&y)];
+            out.extend(params.iter().map(|p| flat(&p.grad().unwrap())));
+            out
+        };
+        let fused = run();
+        let plain = minibatch::fast::with_candle_ops(run);
+        assert!(fused[0].iter().any(|&v| v != 0.0));
+        for (i, (a, b)) in fused.iter().zip(&plain).enumerate() {
+            assert_close(&format!("stride {stride} dilation {dilation} tensor {i}"), a, b, 1e-5, 1e-4);
+        }
+    }
+}

@@ -134,7 +134,7 @@ fn bias_grad(g: &[f32], order: Order, dims: Dims) -> Vec<f32> {
 /// waits out the latency of every addition (0.3 ms of the wide model's 5.5 ms step, measured,
 /// for its 1024x256 gradient), while 16 fill the vector units. A fixed order, so every run and
 /// thread count gives the same bits.
-fn sum_lanes(v: &[f32]) -> f32 {
+pub(crate) fn sum_lanes(v: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     let chunks = v.chunks_exact(16);
     let rest: f32 = chunks.remainder().iter().sum();

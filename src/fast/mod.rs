@@ -20,6 +20,8 @@
 //! column of `minibatch bench`.
 
 mod avg_pool;
+mod batch_norm;
+mod conv;
 mod cross_entropy;
 mod gemm;
 mod layout;
@@ -33,6 +35,8 @@ mod tune;
 pub(crate) use tune::once as tune;
 
 pub(crate) use avg_pool::AvgPool;
+pub(crate) use batch_norm::{channel_stats, BatchNormOp};
+pub(crate) use conv::{conv2d, ConvGeometry};
 pub use cross_entropy::cross_entropy;
 pub use gemm::matmul_floor;
 pub(crate) use gemm::pool as kernel_pool;

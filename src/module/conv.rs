@@ -30,7 +30,9 @@ impl Default for Conv2dConfig {
 /// A 2-d convolution over `[batch, channels, height, width]` inputs, with PyTorch's parameter
 /// names (`weight` `[out, in / groups, k, k]`, `bias` `[out]`), default initialisation
 /// (`U(-1/sqrt(fan_in), 1/sqrt(fan_in))` for both, `fan_in = in / groups * k * k`) and repr, so
-/// that weights move between the two. Runs on candle's convolution, forward and backward.
+/// that weights move between the two. Runs on the library's fused convolution (patches and one
+/// matrix multiply per batch, the ReLU folded in inside a [`Sequential`](crate::Sequential)), or on
+/// candle's for grouped convolutions.
 ///
 /// ```
 /// use minibatch::{Conv2d, Conv2dConfig, Module, Rng};
@@ -138,9 +140,11 @@ impl Registered for Conv2d {
     }
 }
 
-impl Module for Conv2d {
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let (inp, _, _) = self.sizes();
+impl Conv2d {
+    /// The convolution, then ReLU if `relu`: on the fused kernel (see [`crate::fast`]) for one
+    /// group of `f32` on the CPU, on candle's convolution otherwise.
+    fn apply(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
+        let (inp, out, _) = self.sizes();
         if xs.rank() != 4 || xs.dims()[1] != inp {
             return Err(Error::Shape {
                 layer: crate::module::repr(self),
@@ -149,11 +153,43 @@ impl Module for Conv2d {
             });
         }
         let c = self.config;
-        let y = xs.conv2d(&self.weight.tensor(), c.padding, c.stride, c.dilation, c.groups)?;
-        Ok(match &self.bias {
+        let w = self.weight.tensor();
+        if c.groups == 1 && crate::fast::fits(&[xs, &w]) {
+            let b = match &self.bias {
+                Some(b) => b.tensor(),
+                None => Tensor::zeros(out, w.dtype(), w.device())?,
+            };
+            let geometry = crate::fast::ConvGeometry { stride: c.stride, padding: c.padding, dilation: c.dilation };
+            let sink = super::is_grad_enabled().then(|| self.grad_sink());
+            return crate::fast::conv2d(xs, &w, &b, geometry, relu, sink);
+        }
+        let y = xs.conv2d(&w, c.padding, c.stride, c.dilation, c.groups)?;
+        let y = match &self.bias {
             Some(b) => y.broadcast_add(&b.tensor().reshape((1, (), 1, 1))?)?,
             None => y,
+        };
+        Ok(if relu { crate::fast::relu(&y)? } else { y })
+    }
+
+    /// The fused kernel's backward adds the weight and bias gradients to these parameters.
+    fn grad_sink(&self) -> crate::fast::GradSink {
+        let (w, b) = (self.weight.clone(), self.bias.clone());
+        std::sync::Arc::new(move |dw, db| {
+            let into = |p: &Param, g| p.accumulate_grad(g).map_err(|e| candle_core::Error::Msg(e.to_string()));
+            into(&w, dw)?;
+            b.as_ref().map_or(Ok(()), |b| into(b, db))
         })
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.apply(xs, false)
+    }
+
+    /// The convolution and a ReLU in one pass of the fused kernel.
+    fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
+        self.apply(xs, true)
     }
 }
 

@@ -128,22 +128,13 @@ impl BatchNorm {
         self.running_mean.dims()[0]
     }
 
-    /// The batch's mean and biased variance per channel (`[1, C, 1]` of an `[N, C, M]` view),
-    /// with the number of values behind each.
-    fn batch_stats(&self, x: &Tensor) -> Result<(Tensor, Tensor, usize)> {
-        let (n, _, m) = x.dims3()?;
-        let count = n * m;
-        if count < 2 {
-            return Err(Error::invalid(
-                "batch norm input in training mode",
-                "more than one value per channel",
-                format!("{:?}", x.dims()),
-            ));
-        }
+    /// The batch's mean and biased variance per channel (`[1, C, 1]` of an `[N, C, M]` view) on
+    /// candle's operations, `count` values behind each.
+    fn batch_stats(&self, x: &Tensor, count: usize) -> Result<(Tensor, Tensor)> {
         let mean = (x.sum_keepdim(2)?.sum_keepdim(0)? / count as f64)?;
         let centred = x.broadcast_sub(&mean)?;
         let var = (centred.sqr()?.sum_keepdim(2)?.sum_keepdim(0)? / count as f64)?;
-        Ok((mean, var, count))
+        Ok((mean, var))
     }
 
     fn update_running(&self, mean: &Tensor, var: &Tensor, count: usize) -> Result<()> {
@@ -194,8 +185,10 @@ impl Registered for BatchNorm {
     }
 }
 
-impl Module for BatchNorm {
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+impl BatchNorm {
+    /// The normalisation, then ReLU if `relu`: one pass of the fused kernel for an affine layer
+    /// on `f32` CPU data (see [`crate::fast`]), candle's operations otherwise.
+    fn apply(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
         let c = self.channels();
         if !self.ranks.contains(&xs.rank()) || xs.dims()[1] != c {
             let expected = match self.ranks {
@@ -206,8 +199,36 @@ impl Module for BatchNorm {
         }
         let n = xs.dims()[0];
         let x = xs.reshape((n, c, ()))?;
-        let (mean, var) = if self.training.load(std::sync::atomic::Ordering::Relaxed) {
-            let (mean, var, count) = self.batch_stats(&x)?;
+        let training = self.training.load(std::sync::atomic::Ordering::Relaxed);
+        let count = x.elem_count() / c;
+        if training && count < 2 {
+            let found = format!("{:?}", xs.dims());
+            return Err(Error::invalid("batch norm input in training mode", "more than one value per channel", found));
+        }
+        if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
+            if crate::fast::fits(&[&x]) {
+                let (mean, var) = if training {
+                    let (mean, var) = crate::fast::channel_stats(&x)?;
+                    let t = |v: &[f32]| Tensor::from_slice(v, c, &Device::Cpu);
+                    self.update_running(&t(&mean)?, &t(&var)?, count)?;
+                    (mean, var)
+                } else {
+                    (self.running_mean.get().to_vec1()?, self.running_var.get().to_vec1()?)
+                };
+                let op = crate::fast::BatchNormOp { mean, var, eps: self.config.eps, batch_stats: training, relu };
+                let y = x.contiguous()?.apply_op3_arc(&w.tensor(), &b.tensor(), std::sync::Arc::new(Box::new(op)))?;
+                return Ok(y.reshape(xs.shape())?);
+            }
+        }
+        let y = self.plain(&x, training, count)?.reshape(xs.shape())?;
+        Ok(if relu { crate::fast::relu(&y)? } else { y })
+    }
+
+    /// The layer on candle's operations (the reference the kernel is tested against).
+    fn plain(&self, x: &Tensor, training: bool, count: usize) -> Result<Tensor> {
+        let c = self.channels();
+        let (mean, var) = if training {
+            let (mean, var) = self.batch_stats(x, count)?;
             self.update_running(&mean, &var, count)?;
             (mean, var)
         } else {
@@ -219,7 +240,18 @@ impl Module for BatchNorm {
         if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
             y = y.broadcast_mul(&w.tensor().reshape((1, c, 1))?)?.broadcast_add(&b.tensor().reshape((1, c, 1))?)?;
         }
-        Ok(y.reshape(xs.shape())?)
+        Ok(y)
+    }
+}
+
+impl Module for BatchNorm {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.apply(xs, false)
+    }
+
+    /// Batch norm and a ReLU in one pass of the fused kernel.
+    fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
+        self.apply(xs, true)
     }
 }
 

@@ -1,9 +1,11 @@
 //! Training, the notebook's step 6: `fit` with validation, and `get_model`.
 
+mod cnn;
 mod fit;
 mod lr_find;
 mod model;
 
+pub use cnn::{cnn, Arch};
 pub(crate) use fit::batch_len;
 pub use fit::{evaluate, fit, EpochStats, Evaluation};
 pub use lr_find::{lr_find, LrFind, LrFindConfig, MIN_POINTS};

@@ -1,0 +1,265 @@
+//! 2-d convolution (then ReLU, optionally) as one custom op: the input unfolded into patches
+//! (im2col), one matrix multiply for the whole batch, and a backward of its own that computes the
+//! input's gradient only when the input needs one (never for the first layer's batch of images).
+//!
+//! Layouts, for a batch of `n` images of `c` channels, `k x k` kernels and `p` output pixels per
+//! image: the patches are `[c*k*k, n*p]` (a row per kernel tap, a column per output pixel), so
+//! the forward product `W [o, c*k*k] · patches` and the input gradient `Wᵀ · g` each read one
+//! operand along the product's inner dimension and the other along the output's, the layouts the
+//! gemm kernels are fastest on; the output is channel-major `[o, n*p]` and is copied into the
+//! `[n, o, h, w]` tensor by rows of `p` (with the bias already in it and the ReLU applied on the
+//! way).
+
+use super::gemm::{filled, matmul, View, ViewMut};
+use super::linear::GradSink;
+use super::storage::{cpu_f32, with_f32};
+use crate::error::Result;
+use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
+use std::sync::Mutex;
+
+/// Stride, padding and dilation of a square convolution (one group).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConvGeometry {
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+}
+
+/// The sizes of one convolution: input `[n, c, h, w]`, kernel `k`, output `[n, o, oh, ow]`.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    k: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Sizes {
+    /// Rows of the patch matrix: one per (channel, kernel row, kernel column).
+    fn taps(&self) -> usize {
+        self.c * self.k * self.k
+    }
+
+    /// Output pixels per image.
+    fn pixels(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// Columns of the patch matrix: one per output pixel of the batch.
+    fn cols(&self) -> usize {
+        self.n * self.pixels()
+    }
+}
+
+impl ConvGeometry {
+    fn sizes(&self, x: &[usize], w: &[usize]) -> candle_core::Result<Sizes> {
+        let (&[n, c, h, wd], &[o, cw, k, k2]) = (x, w) else {
+            bail!("conv2d: expected [n, c, h, w] input and [o, c, k, k] weight, found {x:?} and {w:?}")
+        };
+        let span = self.dilation * (k.max(1) - 1) + 1;
+        if c != cw
+            || k != k2
+            || k == 0
+            || self.stride == 0
+            || h + 2 * self.padding < span
+            || wd + 2 * self.padding < span
+        {
+            bail!("conv2d: input {x:?}, weight {w:?}, {self:?}");
+        }
+        let out = |s: usize| (s + 2 * self.padding - span) / self.stride + 1;
+        Ok(Sizes { n, c, h, w: wd, o, k, oh: out(h), ow: out(wd) })
+    }
+
+    /// The input position read by output position `o` through kernel tap `t`, if not padding.
+    fn source(&self, o: usize, t: usize, size: usize) -> Option<usize> {
+        (o * self.stride + t * self.dilation).checked_sub(self.padding).filter(|&i| i < size)
+    }
+
+    /// The patch matrix `[c*k*k, n*p]` of `x`.
+    fn im2col(&self, x: &[f32], s: Sizes) -> Vec<f32> {
+        let (cols, p) = (s.cols(), s.pixels());
+        filled_with(s.taps() * cols, |out| {
+            for (row, dst) in out.chunks_exact_mut(cols).enumerate() {
+                let (ch, ky, kx) = (row / (s.k * s.k), row / s.k % s.k, row % s.k);
+                for (img, dst) in dst.chunks_exact_mut(p).enumerate() {
+                    let plane = &x[(img * s.c + ch) * s.h * s.w..][..s.h * s.w];
+                    for (oy, dst) in dst.chunks_exact_mut(s.ow).enumerate() {
+                        let Some(iy) = self.source(oy, ky, s.h) else {
+                            dst.fill(0.0);
+                            continue;
+                        };
+                        let line = &plane[iy * s.w..][..s.w];
+                        for (ox, d) in dst.iter_mut().enumerate() {
+                            *d = self.source(ox, kx, s.w).map_or(0.0, |ix| line[ix]);
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// The input gradient from the patches' gradient: each patch entry added back where it was read.
+    fn col2im(&self, dcols: &[f32], s: Sizes) -> Vec<f32> {
+        let (cols, p) = (s.cols(), s.pixels());
+        let mut dx = vec![0f32; s.n * s.c * s.h * s.w];
+        for (row, src) in dcols.chunks_exact(cols).enumerate() {
+            let (ch, ky, kx) = (row / (s.k * s.k), row / s.k % s.k, row % s.k);
+            for (img, src) in src.chunks_exact(p).enumerate() {
+                let plane = &mut dx[(img * s.c + ch) * s.h * s.w..][..s.h * s.w];
+                for (oy, src) in src.chunks_exact(s.ow).enumerate() {
+                    let Some(iy) = self.source(oy, ky, s.h) else { continue };
+                    let line = &mut plane[iy * s.w..][..s.w];
+                    for (ox, g) in src.iter().enumerate() {
+                        if let Some(ix) = self.source(ox, kx, s.w) {
+                            line[ix] += g;
+                        }
+                    }
+                }
+            }
+        }
+        dx
+    }
+}
+
+/// A vector of `len` floats that `fill` writes completely.
+fn filled_with(len: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {
+    let mut v = vec![0f32; len];
+    fill(&mut v);
+    v
+}
+
+struct ConvOp {
+    geometry: ConvGeometry,
+    relu: bool,
+    input_grad: bool,
+    /// The forward's patch matrix, kept for the weight gradient when there will be a backward.
+    patches: Option<Mutex<Vec<f32>>>,
+    sink: Option<GradSink>,
+}
+
+impl CustomOp3 for ConvOp {
+    fn name(&self) -> &'static str {
+        if self.relu {
+            "conv2d-relu"
+        } else {
+            "conv2d"
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, w, b) = (cpu_f32(s1, l1, "input")?, cpu_f32(s2, l2, "weight")?, cpu_f32(s3, l3, "bias")?);
+        let s = self.geometry.sizes(l1.dims(), l2.dims())?;
+        if b.len() != s.o {
+            bail!("conv2d: {} output channels, bias of {}", s.o, b.len());
+        }
+        let (taps, cols, p) = (s.taps(), s.cols(), s.pixels());
+        let patches = self.geometry.im2col(x, s);
+        // Channel-major output with the bias in it, then the product added.
+        let mut yt: Vec<f32> = Vec::with_capacity(s.o * cols);
+        b.iter().for_each(|&v| yt.extend(std::iter::repeat_n(v, cols)));
+        let dst = ViewMut::new(&mut yt, cols, 1);
+        matmul(s.o, cols, taps, dst, true, View::rows(w, taps), View::rows(&patches, cols));
+        let mut y = Vec::with_capacity(s.n * s.o * p);
+        for img in 0..s.n {
+            for ch in 0..s.o {
+                let src = &yt[ch * cols + img * p..][..p];
+                // Not `max`: NaN stays NaN, as in PyTorch.
+                y.extend(src.iter().map(|&v| if self.relu && v < 0.0 { 0.0 } else { v }));
+            }
+        }
+        if let Some(slot) = &self.patches {
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = patches;
+        }
+        Ok((CpuStorage::F32(y), Shape::from((s.n, s.o, s.oh, s.ow))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let s = self.geometry.sizes(x.dims(), w.dims())?;
+        let (taps, cols, p) = (s.taps(), s.cols(), s.pixels());
+        let grad = grad.contiguous()?;
+        // The output's gradient before the ReLU, channel-major like the forward's product.
+        let mut gt = vec![0f32; s.o * cols];
+        with_f32(&grad, "gradient", |g| {
+            with_f32(res, "output", |r| {
+                for (i, (g, r)) in g.chunks_exact(p).zip(r.chunks_exact(p)).enumerate() {
+                    let (img, ch) = (i / s.o, i % s.o);
+                    let dst = &mut gt[ch * cols + img * p..][..p];
+                    for ((d, &g), &r) in dst.iter_mut().zip(g).zip(r) {
+                        *d = if self.relu && r <= 0.0 { 0.0 } else { g };
+                    }
+                }
+                Ok(())
+            })
+        })?;
+        let db: Vec<f32> = gt.chunks_exact(cols).map(super::linear::sum_lanes).collect();
+        let patches = match &self.patches {
+            Some(slot) => std::mem::take(&mut *slot.lock().unwrap_or_else(|e| e.into_inner())),
+            None => Vec::new(),
+        };
+        let patches = if patches.len() == taps * cols {
+            patches
+        } else {
+            with_f32(&x.contiguous()?, "input", |x| Ok(self.geometry.im2col(x, s)))?
+        };
+        let dw = filled(s.o * taps, |dw| {
+            let dst = ViewMut::uninit(dw, taps, 1);
+            matmul(s.o, taps, cols, dst, false, View::rows(&gt, cols), View::transposed(&patches, cols));
+        });
+        drop(patches);
+        let dx = if self.input_grad {
+            let dcols = with_f32(w, "weight", |w| {
+                Ok(filled(taps * cols, |d| {
+                    let dst = ViewMut::uninit(d, cols, 1);
+                    matmul(taps, cols, s.o, dst, false, View::transposed(w, taps), View::rows(&gt, cols));
+                }))
+            })?;
+            let dx = self.geometry.col2im(&dcols, s);
+            Some(Tensor::from_vec(dx, (s.n, s.c, s.h, s.w), &Device::Cpu)?)
+        } else {
+            None
+        };
+        let (dw, db) = (Tensor::from_vec(dw, w.shape(), &Device::Cpu)?, Tensor::from_vec(db, s.o, &Device::Cpu)?);
+        if let Some(sink) = &self.sink {
+            sink(dw, db)?;
+            return Ok((dx, None, None));
+        }
+        Ok((dx, Some(dw), Some(db)))
+    }
+}
+
+/// The convolution of `x` `[n, c, h, w]` by `w` `[o, c, k, k]` plus `b` `[o]` (then ReLU if
+/// `relu`), one group, `f32` on the CPU. The backward hands the weight and bias gradients to
+/// `sink` when there is one, to candle otherwise.
+pub(crate) fn conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    geometry: ConvGeometry,
+    relu: bool,
+    sink: Option<GradSink>,
+) -> Result<Tensor> {
+    let x = x.contiguous()?;
+    let backward = crate::module::is_grad_enabled() && (x.track_op() || w.track_op() || b.track_op());
+    let op =
+        ConvOp { geometry, relu, input_grad: x.track_op(), patches: backward.then(|| Mutex::new(Vec::new())), sink };
+    Ok(x.apply_op3_arc(&w.contiguous()?, &b.contiguous()?, std::sync::Arc::new(Box::new(op)))?)
+}

@@ -1,0 +1,116 @@
+//! The course's CNN for MNIST (lessons 06 and 07), with and without batch norm, and telling a
+//! saved model's architecture from its weights.
+
+use crate::error::{Error, Result};
+use crate::module::init::{kaiming_normal, Fan};
+use crate::module::{AdaptiveAvgPool2d, BatchNorm, Conv2d, Conv2dConfig, Flatten, Linear, ReLU, Sequential, View};
+use crate::rng::Rng;
+use candle_core::Tensor;
+use std::collections::HashMap;
+
+/// The channels and kernel of each of the CNN's four stride-2 blocks (28 -> 14 -> 7 -> 4 -> 2).
+const BLOCKS: [(usize, usize, usize); 4] = [(1, 8, 5), (8, 16, 3), (16, 32, 3), (32, 32, 3)];
+
+/// The lesson's CNN for 28x28 images and `classes` outputs, written as PyTorch writes it so that
+/// weights move between the two under the same names (`1.0.weight`, ..., `7.weight`):
+///
+/// ```text
+/// Sequential(View(-1, 1, 28, 28),
+///            Sequential(Conv2d(1, 8, 5, stride=2, padding=2), ReLU()),     # 1: 14x14
+///            Sequential(Conv2d(8, 16, 3, stride=2, padding=1), ReLU()),    # 2: 7x7
+///            Sequential(Conv2d(16, 32, 3, stride=2, padding=1), ReLU()),   # 3: 4x4
+///            Sequential(Conv2d(32, 32, 3, stride=2, padding=1), ReLU()),   # 4: 2x2
+///            AdaptiveAvgPool2d(1), Flatten(), Linear(32, classes))
+/// ```
+///
+/// With `batch_norm`, each block is `Conv2d(.., bias=False), BatchNorm2d, ReLU` (lesson 07). The
+/// convolutions start from Kaiming's normal initialisation for ReLU (`std = sqrt(2 / fan_in)`,
+/// zero bias), which the lesson derives and which this model needs to train at a high rate;
+/// the last layer keeps PyTorch's default.
+///
+/// ```
+/// let model = minibatch::cnn(false, 10, 0)?;
+/// assert_eq!(minibatch::Module::num_parameters(&model), 16_506);
+/// let x = candle_core::Tensor::zeros((2, 784), candle_core::DType::F32, &candle_core::Device::Cpu)?;
+/// assert_eq!(minibatch::Module::forward(&model, &x)?.dims(), &[2, 10]);
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+pub fn cnn(batch_norm: bool, classes: usize, seed: u64) -> Result<Sequential> {
+    if classes == 0 {
+        return Err(Error::invalid("cnn classes", "at least one", classes));
+    }
+    let mut rng = Rng::new(seed);
+    let mut model = Sequential::new().add(View::new(&[-1, 1, 28, 28]));
+    for (inp, out, k) in BLOCKS {
+        let config = Conv2dConfig { stride: 2, padding: k / 2, bias: !batch_norm, ..Default::default() };
+        let weight = kaiming_normal(&[out, inp, k, k], 0.0, Fan::In, &mut rng)?;
+        let bias = (!batch_norm).then(|| Tensor::zeros(out, candle_core::DType::F32, &candle_core::Device::Cpu));
+        let conv = Conv2d::from_tensors(weight, bias.transpose()?, config)?;
+        let block = Sequential::new().add(conv);
+        let block = if batch_norm { block.add(BatchNorm::new_2d(out)?) } else { block };
+        model = model.add(block.add(ReLU));
+    }
+    Ok(model.add(AdaptiveAvgPool2d::new(1, 1)).add(Flatten).add(Linear::new(32, classes, &mut rng)?))
+}
+
+/// The architectures the program trains, saves and rebuilds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arch {
+    /// An [`mlp`](crate::mlp) of these layer sizes (inputs first, classes last).
+    Mlp(Vec<usize>),
+    /// The lesson's [`cnn`] for this many classes.
+    Cnn {
+        /// Outputs of the last layer.
+        classes: usize,
+    },
+    /// The [`cnn`] with batch norm, for this many classes.
+    CnnBn {
+        /// Outputs of the last layer.
+        classes: usize,
+    },
+}
+
+impl Arch {
+    /// A fresh model of this architecture, initialised from `seed`.
+    pub fn build(&self, seed: u64) -> Result<Sequential> {
+        match self {
+            Arch::Mlp(sizes) => crate::mlp(sizes, seed),
+            Arch::Cnn { classes } => cnn(false, *classes, seed),
+            Arch::CnnBn { classes } => cnn(true, *classes, seed),
+        }
+    }
+
+    /// The architecture whose `state_dict` this is, or `None` when it is none of these: what
+    /// `minibatch eval` and `summary` rebuild a saved model from. A CNN is recognised by its
+    /// first convolution (`1.0.weight`, `[8, 1, 5, 5]`), its batch norm by `1.1.running_mean`;
+    /// the state must then have exactly the model's names and shapes.
+    pub fn from_state(state: &HashMap<String, Tensor>) -> Option<Arch> {
+        if let Some(sizes) = crate::mlp_sizes(state) {
+            return Some(Arch::Mlp(sizes));
+        }
+        let classes = state.get("7.weight")?.dims2().ok()?.0;
+        let arch = if state.contains_key("1.1.running_mean") { Arch::CnnBn { classes } } else { Arch::Cnn { classes } };
+        let model = arch.build(0).ok()?;
+        let want = crate::module::state_dict(&model);
+        let same =
+            want.len() == state.len() && want.iter().all(|(k, v)| state.get(k).is_some_and(|t| t.dims() == v.dims()));
+        same.then_some(arch)
+    }
+
+    /// The name the program's `--model` flag gives it: `mlp`, `cnn` or `cnn-bn`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Arch::Mlp(_) => "mlp",
+            Arch::Cnn { .. } => "cnn",
+            Arch::CnnBn { .. } => "cnn-bn",
+        }
+    }
+
+    /// The number of values in one input (784 for every architecture here on MNIST).
+    pub fn inputs(&self) -> usize {
+        match self {
+            Arch::Mlp(sizes) => sizes[0],
+            _ => 28 * 28,
+        }
+    }
+}
