@@ -15,6 +15,7 @@ use super::linear::GradSink;
 use super::storage::{cpu_f32, with_f32};
 use crate::error::Result;
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
+use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// Stride, padding and dilation of a square convolution (one group).
@@ -74,56 +75,99 @@ impl ConvGeometry {
         Ok(Sizes { n, c, h, w: wd, o, k, oh: out(h), ow: out(wd) })
     }
 
-    /// The input position read by output position `o` through kernel tap `t`, if not padding.
-    fn source(&self, o: usize, t: usize, size: usize) -> Option<usize> {
-        (o * self.stride + t * self.dilation).checked_sub(self.padding).filter(|&i| i < size)
+    /// The sides of an input plane with its padding.
+    fn padded(&self, s: Sizes) -> (usize, usize) {
+        (s.h + 2 * self.padding, s.w + 2 * self.padding)
     }
 
-    /// The patch matrix `[c*k*k, n*p]` of `x`.
+    /// For each output pixel of an image, where its window starts in a padded plane; and for each
+    /// kernel tap, where it sits in the window. Output pixel `j` reads tap `t` at
+    /// `window[j] + tap[t]`: with the padding made real, every read is inside the plane, and a row
+    /// of the patch matrix is one gather of `p` values rather than `oh` short strided copies.
+    fn offsets(&self, s: Sizes) -> (Vec<usize>, Vec<usize>) {
+        let (_, pw) = self.padded(s);
+        let window = (0..s.pixels()).map(|j| (j / s.ow * pw + j % s.ow) * self.stride).collect();
+        let tap = (0..s.k * s.k).map(|t| (t / s.k * pw + t % s.k) * self.dilation).collect();
+        (window, tap)
+    }
+
+    /// `x` with `padding` zeros around every plane (`x` itself when there is no padding).
+    fn pad<'a>(&self, x: &'a [f32], s: Sizes) -> std::borrow::Cow<'a, [f32]> {
+        if self.padding == 0 {
+            return std::borrow::Cow::Borrowed(x);
+        }
+        let (ph, pw) = self.padded(s);
+        let mut out = vec![0f32; s.n * s.c * ph * pw];
+        for (src, dst) in x.chunks_exact(s.h * s.w).zip(out.chunks_exact_mut(ph * pw)) {
+            for (r, line) in src.chunks_exact(s.w).enumerate() {
+                let at = (r + self.padding) * pw + self.padding;
+                dst[at..at + s.w].copy_from_slice(line);
+            }
+        }
+        std::borrow::Cow::Owned(out)
+    }
+
+    /// The patch matrix `[c*k*k, n*p]` of `x`, its rows shared between the kernel threads.
     fn im2col(&self, x: &[f32], s: Sizes) -> Vec<f32> {
         let (cols, p) = (s.cols(), s.pixels());
+        let (ph, pw) = self.padded(s);
+        let padded = self.pad(x, s);
+        let (window, tap) = self.offsets(s);
         filled_with(s.taps() * cols, |out| {
-            for (row, dst) in out.chunks_exact_mut(cols).enumerate() {
-                let (ch, ky, kx) = (row / (s.k * s.k), row / s.k % s.k, row % s.k);
+            let row = |(row, dst): (usize, &mut [f32])| {
+                let (ch, t) = (row / (s.k * s.k), row % (s.k * s.k));
                 for (img, dst) in dst.chunks_exact_mut(p).enumerate() {
-                    let plane = &x[(img * s.c + ch) * s.h * s.w..][..s.h * s.w];
-                    for (oy, dst) in dst.chunks_exact_mut(s.ow).enumerate() {
-                        let Some(iy) = self.source(oy, ky, s.h) else {
-                            dst.fill(0.0);
-                            continue;
-                        };
-                        let line = &plane[iy * s.w..][..s.w];
-                        for (ox, d) in dst.iter_mut().enumerate() {
-                            *d = self.source(ox, kx, s.w).map_or(0.0, |ix| line[ix]);
-                        }
-                    }
+                    let plane = &padded[(img * s.c + ch) * ph * pw..][..ph * pw][tap[t]..];
+                    assert!(window.last().is_none_or(|&last| last < plane.len()), "im2col: window outside the plane");
+                    // SAFETY: `window` increases, so the assert keeps every read inside `plane`.
+                    dst.iter_mut().zip(&window).for_each(|(d, &at)| *d = unsafe { *plane.get_unchecked(at) });
                 }
+            };
+            match super::kernel_pool().filter(|_| out.len() >= PARALLEL_ELEMENTS) {
+                Some(pool) => pool.install(|| out.par_chunks_exact_mut(cols).enumerate().for_each(row)),
+                None => out.chunks_exact_mut(cols).enumerate().for_each(row),
             }
         })
     }
 
-    /// The input gradient from the patches' gradient: each patch entry added back where it was read.
+    /// The input gradient from the patches' gradient: each patch entry added back where it was
+    /// read. Images are shared between the kernel threads; each sums its own in a fixed order,
+    /// so the result does not depend on the thread count.
     fn col2im(&self, dcols: &[f32], s: Sizes) -> Vec<f32> {
         let (cols, p) = (s.cols(), s.pixels());
-        let mut dx = vec![0f32; s.n * s.c * s.h * s.w];
-        for (row, src) in dcols.chunks_exact(cols).enumerate() {
-            let (ch, ky, kx) = (row / (s.k * s.k), row / s.k % s.k, row % s.k);
-            for (img, src) in src.chunks_exact(p).enumerate() {
-                let plane = &mut dx[(img * s.c + ch) * s.h * s.w..][..s.h * s.w];
-                for (oy, src) in src.chunks_exact(s.ow).enumerate() {
-                    let Some(iy) = self.source(oy, ky, s.h) else { continue };
-                    let line = &mut plane[iy * s.w..][..s.w];
-                    for (ox, g) in src.iter().enumerate() {
-                        if let Some(ix) = self.source(ox, kx, s.w) {
-                            line[ix] += g;
-                        }
-                    }
-                }
+        let (ph, pw) = self.padded(s);
+        let (window, tap) = self.offsets(s);
+        let mut padded = vec![0f32; s.n * s.c * ph * pw];
+        let image = |(img, dx): (usize, &mut [f32])| {
+            for (row, src) in dcols.chunks_exact(cols).enumerate() {
+                let (ch, t) = (row / (s.k * s.k), row % (s.k * s.k));
+                let plane = &mut dx[ch * ph * pw..][..ph * pw][tap[t]..];
+                assert!(window.last().is_none_or(|&last| last < plane.len()), "col2im: window outside the plane");
+                // SAFETY: `window` increases, so the assert keeps every write inside `plane`.
+                let add = |(g, &at): (&f32, &usize)| unsafe { *plane.get_unchecked_mut(at) += g };
+                src[img * p..][..p].iter().zip(&window).for_each(add);
+            }
+        };
+        match super::kernel_pool().filter(|_| dcols.len() >= PARALLEL_ELEMENTS) {
+            Some(pool) => pool.install(|| padded.par_chunks_exact_mut(s.c * ph * pw).enumerate().for_each(image)),
+            None => padded.chunks_exact_mut(s.c * ph * pw).enumerate().for_each(image),
+        }
+        if self.padding == 0 {
+            return padded;
+        }
+        let mut dx = Vec::with_capacity(s.n * s.c * s.h * s.w);
+        for plane in padded.chunks_exact(ph * pw) {
+            for r in 0..s.h {
+                let at = (r + self.padding) * pw + self.padding;
+                dx.extend_from_slice(&plane[at..at + s.w]);
             }
         }
         dx
     }
 }
+
+/// Patch-matrix sizes from which unfolding and folding back are shared between threads.
+const PARALLEL_ELEMENTS: usize = 1 << 16;
 
 /// A vector of `len` floats that `fill` writes completely.
 fn filled_with(len: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {
