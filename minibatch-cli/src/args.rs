@@ -2,6 +2,7 @@
 
 use clap::Args;
 use minibatch::optim::{OptKind, OptSpec, ScheduleKind};
+use minibatch::Arch;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -41,18 +42,27 @@ pub struct DataArgs {
 #[derive(Args, Serialize, Deserialize)]
 #[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
+    /// The model: mlp (the notebook's Linear/ReLU stack, sized by --hidden or --layers), cnn
+    /// (lesson 06's four stride-2 convolutions) or cnn-bn (the same with batch norm, lesson 07).
+    /// The CNNs start from Kaiming's initialisation and default to --bs 128, --schedule onecycle,
+    /// --lr 0.4 for sgd.
+    #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
+    #[serde(default)]
+    pub model: ModelKind,
     /// Passes over the training set.
     #[arg(long, default_value_t = 5, value_parser = at_most::<MAX_STEPS>)]
     pub epochs: usize,
-    /// Batch size for training (validation uses twice as many).
-    #[arg(long, default_value_t = 64, value_parser = at_most::<MAX_BATCH>)]
-    pub bs: usize,
+    /// Batch size for training (validation uses twice as many). Default: 64 for mlp, 128 for the
+    /// CNNs.
+    #[arg(long, value_parser = at_most::<MAX_BATCH>)]
+    pub bs: Option<usize>,
     #[command(flatten)]
     pub opt: OptArgs,
     /// Learning-rate schedule over the whole run, applied per batch: const, cosine (to 0) or
-    /// onecycle (peaking at --lr, with momentum cycled between 0.95 and 0.85).
-    #[arg(long, default_value = "const")]
-    pub schedule: ScheduleKind,
+    /// onecycle (peaking at --lr, with momentum cycled between 0.95 and 0.85). Default: const for
+    /// mlp, onecycle for the CNNs.
+    #[arg(long)]
+    pub schedule: Option<ScheduleKind>,
     /// Batches of linear warmup from 0 to the schedule's first rate.
     #[arg(long, default_value_t = 0, value_parser = zero_to::<MAX_STEPS>)]
     pub warmup: usize,
@@ -134,18 +144,72 @@ fn recheck<T: std::fmt::Display, U>(flag: &str, value: T, parse: fn(&str) -> Res
     parse(&value.to_string()).map(|_| ()).map_err(|e| anyhow::anyhow!("`{flag}` is {value}: {e}"))
 }
 
+/// The architectures `train --model` builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    #[default]
+    Mlp,
+    Cnn,
+    CnnBn,
+}
+
+impl ModelKind {
+    /// The flag's spelling: `mlp`, `cnn`, `cnn-bn`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Mlp => "mlp",
+            ModelKind::Cnn => "cnn",
+            ModelKind::CnnBn => "cnn-bn",
+        }
+    }
+}
+
+/// SGD's default peak rate for the CNNs (with the one-cycle schedule and momentum).
+pub const CNN_LR: f64 = 0.4;
+
 impl TrainArgs {
-    /// The model's layer sizes for `n_in` inputs and `n_out` classes.
-    pub fn sizes(&self, n_in: usize, n_out: usize) -> Vec<usize> {
-        let hidden = self.layers.clone().unwrap_or_else(|| vec![self.hidden]);
-        [vec![n_in], hidden, vec![n_out]].concat()
+    /// The architecture to train for `n_in` inputs and `n_out` classes.
+    pub fn arch(&self, n_in: usize, n_out: usize) -> anyhow::Result<Arch> {
+        if self.model != ModelKind::Mlp && n_in != 28 * 28 {
+            anyhow::bail!("--model {} takes 28x28 images; these have {n_in} pixels", self.model.name());
+        }
+        Ok(match self.model {
+            ModelKind::Mlp => {
+                let hidden = self.layers.clone().unwrap_or_else(|| vec![self.hidden]);
+                Arch::Mlp([vec![n_in], hidden, vec![n_out]].concat())
+            }
+            ModelKind::Cnn => Arch::Cnn { classes: n_out },
+            ModelKind::CnnBn => Arch::CnnBn { classes: n_out },
+        })
+    }
+
+    /// The batch size, the model's default unless given.
+    pub fn bs(&self) -> usize {
+        self.bs.unwrap_or(if self.model == ModelKind::Mlp { 64 } else { 128 })
+    }
+
+    /// The schedule, the model's default unless given.
+    pub fn schedule(&self) -> ScheduleKind {
+        self.schedule.unwrap_or(if self.model == ModelKind::Mlp { ScheduleKind::Const } else { ScheduleKind::OneCycle })
+    }
+
+    /// The optimizer's settings, with the CNNs' default rate for SGD.
+    pub fn opt_spec(&self) -> OptSpec {
+        let mut spec = self.opt.spec();
+        if self.model != ModelKind::Mlp && spec.kind == OptKind::Sgd {
+            spec.lr = spec.lr.or(Some(CNN_LR));
+        }
+        spec
     }
 
     /// The checks of the flags, on settings read back from a checkpoint (which a hand edit or a
     /// corrupted file may have put out of range).
     pub fn check(&self) -> anyhow::Result<()> {
         recheck("epochs", self.epochs, at_most::<MAX_STEPS>)?;
-        recheck("bs", self.bs, at_most::<MAX_BATCH>)?;
+        if let Some(bs) = self.bs {
+            recheck("bs", bs, at_most::<MAX_BATCH>)?;
+        }
         recheck("warmup", self.warmup, zero_to::<MAX_STEPS>)?;
         recheck("hidden", self.hidden, at_most::<MAX_HIDDEN>)?;
         for &size in self.layers.iter().flatten() {
@@ -195,7 +259,10 @@ pub struct PlotArgs {
 
 #[derive(Args)]
 pub struct SummaryArgs {
-    /// Hidden units of the model.
+    /// The model to summarise (see `train --help`).
+    #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
+    pub model: ModelKind,
+    /// Hidden units of the mlp.
     #[arg(long, default_value_t = 50, value_parser = at_most::<MAX_HIDDEN>)]
     pub hidden: usize,
     /// Batch size of the example input.

@@ -1,13 +1,13 @@
 //! The subcommands that train, evaluate and look.
 
-use crate::args::{DataArgs, EvalArgs, LrFindArgs, PlotArgs, ShowArgs, SummaryArgs, TrainArgs};
+use crate::args::{DataArgs, EvalArgs, LrFindArgs, ModelKind, PlotArgs, ShowArgs, SummaryArgs, TrainArgs};
 use crate::out::{out, outln};
 use crate::outputs::check_png;
 use anyhow::Context;
 use minibatch::learner::latest_checkpoint;
 use minibatch::plot::{plot_png, Chart, Series};
 use minibatch::{
-    cross_entropy, evaluate, get_dls_with, load_state, DataLoader, DlsOptions, ImageDataset, LrFindConfig, Mnist,
+    cross_entropy, evaluate, get_dls_with, load_state, Arch, DataLoader, DlsOptions, ImageDataset, LrFindConfig, Mnist,
     MnistConfig, Module,
 };
 use std::path::{Path, PathBuf};
@@ -36,16 +36,17 @@ fn split(data: Mnist, name: &str) -> ImageDataset {
     }
 }
 
-/// A model saved by `train --save` or checkpointed by `train --checkpoint-dir`, with its layer
-/// sizes read from the file.
-pub fn load_model(path: &Path) -> anyhow::Result<(minibatch::Sequential, Vec<usize>)> {
+/// A model saved by `train --save` or checkpointed by `train --checkpoint-dir`, with its
+/// architecture read from the file (the names and shapes of its weights).
+pub fn load_model(path: &Path) -> anyhow::Result<(minibatch::Sequential, Arch)> {
     let file = if path.is_dir() { latest_checkpoint(path)?.dir.join("model.safetensors") } else { path.to_path_buf() };
     let tensors = minibatch::module::read_state(&file)?;
-    let sizes = minibatch::mlp_sizes(&tensors)
-        .with_context(|| format!("{}: not the weights of a Linear/ReLU stack", file.display()))?;
-    let model = minibatch::mlp(&sizes, 0)?;
+    let arch = Arch::from_state(&tensors).with_context(|| {
+        format!("{}: not the weights of a model `train` makes (an mlp, cnn or cnn-bn)", file.display())
+    })?;
+    let model = arch.build(0)?;
     load_state(&model, &file)?;
-    Ok((model, sizes))
+    Ok((model, arch))
 }
 
 pub fn plot(a: PlotArgs) -> anyhow::Result<()> {
@@ -57,12 +58,18 @@ pub fn plot(a: PlotArgs) -> anyhow::Result<()> {
 }
 
 pub fn summary(a: SummaryArgs) -> anyhow::Result<()> {
-    let model = match &a.load {
-        Some(path) => load_model(path)?.0,
-        None => minibatch::mlp(&[784, a.hidden, 10], 0)?,
+    let (model, arch) = match &a.load {
+        Some(path) => load_model(path)?,
+        None => {
+            let arch = match a.model {
+                ModelKind::Mlp => Arch::Mlp(vec![784, a.hidden, 10]),
+                ModelKind::Cnn => Arch::Cnn { classes: 10 },
+                ModelKind::CnnBn => Arch::CnnBn { classes: 10 },
+            };
+            (arch.build(0)?, arch)
+        }
     };
-    let n_in = model.named_parameters()[0].1.dims()[1];
-    out!("{}", minibatch::learner::summary(&model, &[a.bs, n_in])?);
+    out!("{}", minibatch::learner::summary(&model, &[a.bs, arch.inputs()])?);
     Ok(())
 }
 
@@ -82,13 +89,13 @@ fn run_data(load: &Path, given: &DataArgs) -> anyhow::Result<DataArgs> {
 }
 
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
-    let (model, sizes) = load_model(&a.load)?;
+    let (model, arch) = load_model(&a.load)?;
     let data = split(load_data(&run_data(&a.load, &a.data)?)?.0, &a.split);
-    if data.image_len() != sizes[0] {
+    if data.image_len() != arch.inputs() {
         anyhow::bail!(
             "{}: the model takes {} inputs but the images have {} pixels",
             a.load.display(),
-            sizes[0],
+            arch.inputs(),
             data.image_len()
         );
     }

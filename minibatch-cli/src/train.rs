@@ -12,7 +12,7 @@ use minibatch::learner::{
     GradientClip, JsonlLogger, Learner, Progress,
 };
 use minibatch::optim::scheduled;
-use minibatch::{cross_entropy, get_dls_with, mlp, save_state, DlsOptions, Module};
+use minibatch::{cross_entropy, get_dls_with, save_state, DlsOptions, Module};
 use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
@@ -100,8 +100,8 @@ pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
     a.check()?;
     check_outputs(&a)?;
     let (data, dir) = load_data(&a.data)?;
-    if a.bs > data.train.len() {
-        bail!("batch size {} is larger than the {} training images", a.bs, data.train.len());
+    if a.bs() > data.train.len() {
+        bail!("batch size {} is larger than the {} training images", a.bs(), data.train.len());
     }
     // The checkpoint records the data as it was found, so that resuming or evaluating elsewhere
     // reads the same images.
@@ -110,10 +110,10 @@ pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
     a.data.classes = Some(data.classes());
     let (n_in, n_out) = (data.train.image_len(), data.classes());
     let options = DlsOptions { seed: a.seed, workers: a.workers, ..Default::default() };
-    let (train_dl, valid_dl) = get_dls_with(data.train, data.valid, a.bs, options)?;
-    let model = mlp(&a.sizes(n_in, n_out), a.seed)?;
+    let (train_dl, valid_dl) = get_dls_with(data.train, data.valid, a.bs(), options)?;
+    let model = a.arch(n_in, n_out)?.build(a.seed)?;
     let total_steps = train_dl.len() * a.epochs;
-    let opt = scheduled(&a.opt.spec(), model.named_parameters(), a.schedule, total_steps, a.warmup)?;
+    let opt = scheduled(&a.opt_spec(), model.named_parameters(), a.schedule(), total_steps, a.warmup)?;
     if !a.json && resumed.is_none() {
         outln!("{model}");
         let (nt, nv) = (train_dl.dataset().len(), valid_dl.dataset().len());
