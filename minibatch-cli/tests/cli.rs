@@ -156,3 +156,33 @@ fn layers_trains_a_deeper_mlp_that_eval_rebuilds() {
     assert_eq!(json_lines(&ev)[0]["loss"], trained["valid_loss"]);
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn the_cnn_with_batch_norm_saves_its_running_statistics_and_eval_rebuilds_it() {
+    let path = std::env::temp_dir().join(format!("minibatch-cnn-bn-{}.safetensors", std::process::id()));
+    let p = path.to_str().unwrap();
+    let out =
+        minibatch(&["train", "--model", "cnn-bn", "--epochs", "1", "--valid-size", "55000", "--json", "--save", p]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let trained = &json_lines(&out)[0];
+    assert!(trained["valid_accuracy"].as_f64().unwrap() > 0.8, "{trained}");
+    let state = minibatch::module::read_state(&path).unwrap();
+    for name in ["1.0.weight", "1.1.weight", "1.1.running_mean", "1.1.running_var", "1.1.num_batches_tracked", "7.bias"]
+    {
+        assert!(state.contains_key(name), "{name} saved");
+    }
+    assert!(!state.contains_key("1.0.bias"), "convolutions before batch norm have no bias");
+    // One update per training batch: 5,000 images in batches of 128, the last partial one dropped.
+    assert_eq!(state["1.1.num_batches_tracked"].to_scalar::<i64>().unwrap(), 5000 / 128);
+    // Validation ran in batches of 256 (twice the training batch).
+    let ev = minibatch(&["eval", "--load", p, "--split", "valid", "--valid-size", "55000", "--bs", "256", "--json"]);
+    assert!(ev.status.success(), "{}", stderr(&ev));
+    // The same numbers as the training run's validation: eval mode, the running statistics.
+    assert_eq!(json_lines(&ev)[0]["loss"], trained["valid_loss"]);
+    let summary = minibatch(&["summary", "--load", p]);
+    assert!(summary.status.success(), "{}", stderr(&summary));
+    // Block 1: a bias-free 1->8 5x5 convolution (200) and batch norm's weight and bias (16).
+    let table = stdout(&summary);
+    assert!(table.contains("[64, 8, 14, 14]         216") && table.contains("[64, 32, 2, 2]"), "{table}");
+    std::fs::remove_file(&path).unwrap();
+}
