@@ -78,7 +78,7 @@ pub use minibatch_derive::Registered;
 pub use mnist::{render_digit, ImageDataset, ImageItem, Mnist, MnistConfig};
 pub use module::init;
 pub use module::{
-    backward, load_state, no_grad, save_state, state_dict, AdaptiveAvgPool2d, AvgPool2d, BatchNorm, BatchNormConfig,
+    backward, call, ActivationStats, HistogramConfig, LayerStats, load_state, no_grad, register_forward_hook, save_state, state_dict, AdaptiveAvgPool2d, AvgPool2d, BatchNorm, BatchNormConfig,
     Buffer, Conv2d, Conv2dConfig, Dropout, Flatten, GeneralRelu, LayerNorm, Linear, MaxPool2d, Module, ModuleList,
     Param, ReLU, Registered, Sequential, View,
 };

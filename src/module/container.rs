@@ -66,13 +66,18 @@ impl Module for Sequential {
         let mut x = xs.clone();
         let mut i = 0;
         while i < self.layers.len() {
-            let fold = crate::fast::fused() && self.layers.get(i + 1).is_some_and(|next| next.is_relu());
+            let layer = self.layers[i].as_ref();
+            // A hooked layer runs alone, so that its hooks see its own output.
+            let hooked = super::hooked(layer);
+            let fold = crate::fast::fused() && !hooked && self.layers.get(i + 1).is_some_and(|next| next.is_relu());
             let next = i + 1 + fold as usize;
-            x = match (next < self.layers.len(), fold) {
-                (true, _) => self.layers[i].forward_chained(&x, fold)?,
-                (false, true) => self.layers[i].forward_relu(&x)?,
-                (false, false) => self.layers[i].forward(&x)?,
+            let y = match (next < self.layers.len() && !hooked, fold) {
+                (true, _) => layer.forward_chained(&x, fold)?,
+                (false, true) => layer.forward_relu(&x)?,
+                (false, false) => layer.forward(&x)?,
             };
+            super::run_hooks(layer, &x, &y);
+            x = y;
             i = next;
         }
         Ok(x)

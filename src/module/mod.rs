@@ -11,6 +11,7 @@ mod activation;
 mod buffer;
 mod container;
 mod conv;
+mod hooks;
 pub mod init;
 mod linear;
 mod norm;
@@ -18,16 +19,20 @@ mod param;
 mod repr;
 mod shape;
 mod state;
+mod stats;
 
 pub use activation::{Dropout, GeneralRelu, ReLU};
 pub use buffer::Buffer;
 pub use container::{ModuleList, Sequential};
 pub use conv::{Conv2d, Conv2dConfig};
+pub use hooks::{call, register_forward_hook, ForwardHook, HookHandle};
+pub(crate) use hooks::{hooked, run as run_hooks};
 pub use linear::Linear;
 pub use norm::{BatchNorm, BatchNormConfig, LayerNorm};
 pub use param::{backward, is_grad_enabled, no_grad, Param};
 pub use repr::repr;
 pub use shape::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d, View};
+pub use stats::{ActivationStats, HistogramConfig, LayerStats};
 pub use state::{load_state, load_tensors, parse_state, read_state, save_state, save_tensors, state_dict};
 
 use crate::error::Result;

@@ -1,0 +1,121 @@
+//! Forward hooks (lesson 06): functions called with a module's input and output each time it
+//! runs, to look inside a model without changing it.
+
+use super::Module;
+use crate::error::{Error, Result};
+use candle_core::Tensor;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What a forward hook is called with: the module's input and its output.
+pub type ForwardHook = Arc<dyn Fn(&Tensor, &Tensor) + Send + Sync>;
+
+struct Entry {
+    id: u64,
+    module: usize,
+    hook: ForwardHook,
+}
+
+static HOOKS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+/// The number of hooks registered: zero makes every check a single load.
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+fn hooks() -> std::sync::MutexGuard<'static, Vec<Entry>> {
+    // A poisoned lock only means a hook panicked; the list itself is whole.
+    HOOKS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A module's identity: the address of its value (stable while it lives: a layer inside a
+/// [`Sequential`](super::Sequential) is boxed).
+fn address(module: &dyn Module) -> usize {
+    (module as *const dyn Module).cast::<()>() as usize
+}
+
+/// Keeps a hook registered; dropping it (or [`remove`](HookHandle::remove)) removes the hook, as
+/// PyTorch's `handle.remove()` does, so a forgotten hook cannot outlive the code that needed it.
+#[must_use = "the hook is removed when its handle is dropped"]
+#[derive(Debug)]
+pub struct HookHandle {
+    id: u64,
+}
+
+impl HookHandle {
+    /// Removes the hook now.
+    pub fn remove(self) {}
+}
+
+impl Drop for HookHandle {
+    fn drop(&mut self) {
+        let mut list = hooks();
+        let before = list.len();
+        list.retain(|e| e.id != self.id);
+        COUNT.fetch_sub(before - list.len(), Ordering::Relaxed);
+    }
+}
+
+/// Calls `hook(input, output)` after every forward of `module` run through a
+/// [`Sequential`](super::Sequential) or [`call`]: PyTorch's `register_forward_hook`. A
+/// `Sequential` does not fold a hooked layer with the `ReLU` after it, so the hook sees the
+/// layer's own output. The hook lives until the handle is dropped.
+///
+/// `module` is known by its address, so a zero-sized module (a `ReLU`, a `Flatten`), whose
+/// values all share one address, is refused: hook the block around it instead.
+///
+/// ```
+/// use minibatch::{call, register_forward_hook, Linear, Module, Rng};
+/// use std::sync::{Arc, Mutex};
+/// let layer = Linear::new(3, 2, &mut Rng::new(0))?;
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let log = seen.clone();
+/// let handle = register_forward_hook(&layer, move |_x, y| log.lock().unwrap().push(y.dims().to_vec()))?;
+/// let x = candle_core::Tensor::zeros((4, 3), candle_core::DType::F32, &candle_core::Device::Cpu)?;
+/// call(&layer, &x)?;
+/// drop(handle);
+/// call(&layer, &x)?;
+/// assert_eq!(*seen.lock().unwrap(), vec![vec![4, 2]]);
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+pub fn register_forward_hook(
+    module: &dyn Module,
+    hook: impl Fn(&Tensor, &Tensor) + Send + Sync + 'static,
+) -> Result<HookHandle> {
+    if std::mem::size_of_val(module) == 0 {
+        return Err(Error::invalid(
+            "hooked module",
+            "a module with state (zero-sized ones share one address)",
+            module.type_name(),
+        ));
+    }
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    hooks().push(Entry { id, module: address(module), hook: Arc::new(hook) });
+    COUNT.fetch_add(1, Ordering::Relaxed);
+    Ok(HookHandle { id })
+}
+
+/// Whether `module` has a forward hook.
+pub(crate) fn hooked(module: &dyn Module) -> bool {
+    COUNT.load(Ordering::Relaxed) > 0 && hooks().iter().any(|e| e.module == address(module))
+}
+
+/// Runs `module`'s hooks on `input` and `output`. The hooks are called outside the lock, so a hook
+/// may register or drop hooks.
+pub(crate) fn run(module: &dyn Module, input: &Tensor, output: &Tensor) {
+    if COUNT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let at = address(module);
+    let mine: Vec<ForwardHook> = hooks().iter().filter(|e| e.module == at).map(|e| e.hook.clone()).collect();
+    for hook in mine {
+        hook(input, output);
+    }
+}
+
+/// `module.forward(xs)` followed by its forward hooks: PyTorch's `module(x)`. A model's own
+/// `forward` calls its layers this way when its layers' hooks should fire (a
+/// [`Sequential`](super::Sequential) does it for its layers).
+pub fn call(module: &dyn Module, xs: &Tensor) -> Result<Tensor> {
+    let y = module.forward(xs)?;
+    run(module, xs, &y);
+    Ok(y)
+}

@@ -1,0 +1,56 @@
+//! Forward hooks and `ActivationStats` (lesson 06), as a user's crate uses them.
+
+use candle_core::{Device, Tensor};
+use minibatch::{register_forward_hook, ActivationStats, Linear, Module, ReLU, Rng, Sequential};
+use std::sync::{Arc, Mutex};
+
+#[test]
+fn a_hook_sees_its_layers_own_output_and_goes_with_its_handle() {
+    let mut rng = Rng::new(1);
+    let model = Sequential::new().add(Linear::new(5, 16, &mut rng).unwrap()).add(ReLU).add(Linear::new(16, 3, &mut rng).unwrap());
+    let x = Tensor::randn(0f32, 1., (8, 5), &Device::Cpu).unwrap();
+    let before: Vec<f32> = model.forward(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let handle = register_forward_hook(model.layers()[0].as_ref(), move |input, output| {
+        log.lock().unwrap().push((input.dims().to_vec(), output.flatten_all().unwrap().to_vec1::<f32>().unwrap()));
+    })
+    .unwrap();
+    let hooked: Vec<f32> = model.forward(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    assert_eq!(hooked, before, "a hook does not change the result");
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0, [8, 5]);
+        assert!(seen[0].1.iter().any(|&v| v < 0.0), "the Linear's output, before the ReLU that follows it");
+    }
+    drop(handle);
+    model.forward(&x).unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 1, "dropping the handle removed the hook");
+    let err = register_forward_hook(&ReLU, |_, _| {}).unwrap_err().to_string();
+    assert!(err.contains("ReLU"), "{err}");
+}
+
+#[test]
+fn activation_stats_record_every_training_batch_and_no_validation_batch() {
+    let model = minibatch::cnn(false, 10, 0).unwrap();
+    let stats = ActivationStats::new(&model, Default::default()).unwrap();
+    let mut rng = Rng::new(2);
+    let images: Vec<(Vec<f32>, u8)> = (0..96).map(|i| ((0..784).map(|_| rng.next_f64() as f32).collect(), (i % 10) as u8)).collect();
+    let data = minibatch::VecDataset(images);
+    let (train, valid) = (minibatch::DataLoader::new(data.clone(), 32).unwrap(), minibatch::DataLoader::new(data, 48).unwrap());
+    let mut opt = minibatch::Sgd::new(model.parameters(), 0.1).unwrap();
+    minibatch::fit(2, &model, minibatch::cross_entropy, &mut opt, &train, &valid).unwrap();
+    let layers = stats.layers();
+    let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["0", "1", "2", "3", "4", "5", "7"], "every child but the zero-sized Flatten");
+    for l in &layers {
+        assert_eq!(l.means.len(), 6, "3 training batches a epoch, 2 epochs: layer {}", l.name);
+        assert_eq!(l.histograms.len(), 6);
+    }
+    // Block 1 ends in a ReLU: no negative mean, and its histogram holds all 32 x 8 x 14 x 14 values.
+    let block = &layers[1];
+    assert!(block.means.iter().all(|&m| m >= 0.0) && block.stds.iter().all(|&s| s > 0.0));
+    assert_eq!(block.histograms[0].iter().sum::<u32>(), 32 * 8 * 14 * 14);
+    assert!(block.near_zero().iter().all(|&f| (0.0..=1.0).contains(&f) && f > 0.1), "{:?}", block.near_zero());
+}
