@@ -78,9 +78,10 @@ pub use minibatch_derive::Registered;
 pub use mnist::{render_digit, ImageDataset, ImageItem, Mnist, MnistConfig};
 pub use module::init;
 pub use module::{
-    backward, call, ActivationStats, HistogramConfig, LayerStats, load_state, no_grad, register_forward_hook, save_state, state_dict, AdaptiveAvgPool2d, AvgPool2d, BatchNorm, BatchNormConfig,
-    Buffer, Conv2d, Conv2dConfig, Dropout, Flatten, GeneralRelu, LayerNorm, Linear, MaxPool2d, Module, ModuleList,
-    Param, ReLU, Registered, Sequential, View,
+    backward, call, load_state, no_grad, register_forward_hook, save_state, state_dict, ActivationStats,
+    AdaptiveAvgPool2d, AvgPool2d, BatchNorm, BatchNormConfig, Buffer, Conv2d, Conv2dConfig, Dropout, Flatten,
+    GeneralRelu, HistogramConfig, LayerNorm, LayerStats, Linear, MaxPool2d, Module, ModuleList, Param, ReLU,
+    Registered, Sequential, View,
 };
 pub use optim::{
     clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optim, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,

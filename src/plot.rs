@@ -1,4 +1,4 @@
-//! Line charts as PNG files: loss curves, learning-rate sweeps.
+//! Charts as PNG files: loss curves, learning-rate sweeps, activation telemetry.
 
 use crate::error::{Error, Result};
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
@@ -110,5 +110,83 @@ where
             .draw()
             .map_err(|x| e(&x))?;
     }
+    Ok(())
+}
+
+/// The lesson's telemetry of a training run from [`ActivationStats`](crate::ActivationStats): each
+/// layer's mean and standard deviation against the step, the fraction of near-zero activations,
+/// and each layer's histograms over time (one column a batch, its bins upwards, brighter where
+/// more values fall: "the colorful dimension").
+pub fn plot_activations(path: impl AsRef<Path>, layers: &[crate::LayerStats]) -> Result<()> {
+    register_font();
+    let path = path.as_ref();
+    let err = |e: &dyn std::fmt::Display| Error::Plot { path: path.to_path_buf(), reason: e.to_string() };
+    let line = |title: &str, y: &str, f: &dyn Fn(&crate::LayerStats) -> Vec<f64>| Chart {
+        title: title.into(),
+        x_label: "batch".into(),
+        y_label: y.into(),
+        log_x: false,
+        series: layers
+            .iter()
+            .map(|l| Series {
+                name: format!("layer {}", l.name),
+                points: f(l).into_iter().enumerate().map(|(i, v)| (i as f64, v)).collect(),
+            })
+            .collect(),
+    };
+    let charts = [
+        line("Activation mean per layer", "mean", &|l| l.means.clone()),
+        line("Activation standard deviation per layer", "std", &|l| l.stds.clone()),
+        line("Near-zero activations (first two histogram bins)", "fraction", &|l| l.near_zero()),
+    ];
+    let (width, height) = (1200u32, 300u32);
+    let root = BitMapBackend::new(path, (width, height * 4)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let rows = root.split_evenly((4, 1));
+    for (area, chart) in rows.iter().zip(&charts) {
+        let (xr, yr) = bounds(chart);
+        draw(area, chart, xr, yr).map_err(|e| err(&e))?;
+    }
+    let cells = rows[3].split_evenly((1, layers.len().max(1)));
+    for (area, layer) in cells.iter().zip(layers) {
+        heatmap(area, layer).map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))
+}
+
+/// Most columns a heatmap draws: longer runs average neighbouring batches into one column.
+const HEATMAP_COLUMNS: usize = 300;
+
+fn heatmap<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    layer: &crate::LayerStats,
+) -> std::result::Result<(), String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let hists = &layer.histograms;
+    let bins = hists.first().map_or(1, Vec::len).max(1);
+    let per = hists.len().div_ceil(HEATMAP_COLUMNS).max(1);
+    let columns: Vec<Vec<f64>> = hists
+        .chunks(per)
+        .map(|group| {
+            (0..bins).map(|b| group.iter().map(|h| h.get(b).copied().unwrap_or(0) as f64).sum::<f64>()).collect()
+        })
+        .collect();
+    let peak = columns.iter().flatten().map(|&c| c.ln_1p()).fold(0f64, f64::max).max(1e-9);
+    let mut ctx = ChartBuilder::on(area)
+        .caption(format!("layer {} histogram", layer.name), ("sans-serif", 14))
+        .margin(6)
+        .x_label_area_size(20)
+        .y_label_area_size(28)
+        .build_cartesian_2d(0..columns.len().max(1), 0..bins)
+        .map_err(|x| e(&x))?;
+    ctx.configure_mesh().disable_mesh().x_labels(3).y_labels(3).draw().map_err(|x| e(&x))?;
+    let cells = columns.iter().enumerate().flat_map(|(x, col)| {
+        col.iter().enumerate().map(move |(y, &c)| {
+            let v = c.ln_1p() / peak;
+            let color = HSLColor(0.7 - 0.55 * v, 0.9, 0.08 + 0.55 * v);
+            Rectangle::new([(x, y), (x + 1, y + 1)], color.filled())
+        })
+    });
+    ctx.draw_series(cells).map_err(|x| e(&x))?;
     Ok(())
 }

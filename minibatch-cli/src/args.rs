@@ -92,6 +92,11 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(skip)]
     pub plot: Option<PathBuf>,
+    /// Draw the lesson's activation telemetry into this PNG at the end: each layer's mean, standard
+    /// deviation and near-zero fraction per batch, and its histograms over time.
+    #[arg(long)]
+    #[serde(skip)]
+    pub telemetry: Option<PathBuf>,
     /// Write a checkpoint here at each epoch's end and on Ctrl-C (the two newest are kept).
     #[arg(long)]
     #[serde(skip)]

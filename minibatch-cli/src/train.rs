@@ -12,7 +12,7 @@ use minibatch::learner::{
     GradientClip, JsonlLogger, Learner, Progress,
 };
 use minibatch::optim::scheduled;
-use minibatch::{cross_entropy, get_dls_with, save_state, DlsOptions, Module};
+use minibatch::{cross_entropy, get_dls_with, save_state, ActivationStats, DlsOptions, Module};
 use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
@@ -72,7 +72,7 @@ fn resume_settings(a: TrainArgs) -> anyhow::Result<(TrainArgs, Option<Checkpoint
 
 /// Checks every output before anything is trained.
 fn check_outputs(a: &TrainArgs) -> anyhow::Result<()> {
-    let files = [("--save", &a.save), ("--log", &a.log), ("--plot", &a.plot)];
+    let files = [("--save", &a.save), ("--log", &a.log), ("--plot", &a.plot), ("--telemetry", &a.telemetry)];
     let given: Vec<(&str, std::path::PathBuf)> =
         files.iter().filter_map(|(flag, p)| Some((*flag, std::path::absolute(p.as_ref()?).ok()?))).collect();
     for (i, (flag, path)) in given.iter().enumerate() {
@@ -88,6 +88,9 @@ fn check_outputs(a: &TrainArgs) -> anyhow::Result<()> {
     }
     if let Some(p) = &a.plot {
         check_png("--plot", p)?;
+    }
+    if let Some(p) = &a.telemetry {
+        check_png("--telemetry", p)?;
     }
     if let Some(d) = &a.checkpoint_dir {
         check_folder("--checkpoint-dir", d)?;
@@ -127,8 +130,16 @@ pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
         }
     }
     add_callbacks(&mut learn, &a)?;
+    let stats =
+        a.telemetry.is_some().then(|| ActivationStats::new(learn.model.as_ref(), Default::default())).transpose()?;
     let report = learn.fit_until(a.epochs)?;
-    finish(&learn, &a, report)
+    let drawn = match (&a.telemetry, &stats) {
+        (Some(path), Some(stats)) => Some(minibatch::plot::plot_activations(path, &stats.layers())),
+        _ => None,
+    };
+    let outcome = finish(&learn, &a, report)?;
+    drawn.transpose()?;
+    Ok(outcome)
 }
 
 fn add_callbacks(learn: &mut Learner, a: &TrainArgs) -> anyhow::Result<()> {

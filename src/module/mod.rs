@@ -32,8 +32,8 @@ pub use norm::{BatchNorm, BatchNormConfig, LayerNorm};
 pub use param::{backward, is_grad_enabled, no_grad, Param};
 pub use repr::repr;
 pub use shape::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d, View};
-pub use stats::{ActivationStats, HistogramConfig, LayerStats};
 pub use state::{load_state, load_tensors, parse_state, read_state, save_state, save_tensors, state_dict};
+pub use stats::{ActivationStats, HistogramConfig, LayerStats};
 
 use crate::error::Result;
 use candle_core::Tensor;
