@@ -20,8 +20,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-CONFIGS = {"notebook": ([784, 50, 10], 64, 0.5), "wide": ([784, 1024, 10], 256, 0.1),
-           "deep": ([784, 512, 512, 512, 10], 128, 0.1)}
+# name: (layer sizes or the CNN's name, batch size, lr, momentum)
+CONFIGS = {"notebook": ([784, 50, 10], 64, 0.5, 0.0), "wide": ([784, 1024, 10], 256, 0.1, 0.0),
+           "deep": ([784, 512, 512, 512, 10], 128, 0.1, 0.0), "cnn": ("cnn", 128, 0.1, 0.9),
+           "cnn-bn": ("cnn-bn", 128, 0.1, 0.9)}
 
 
 def read_idx(path):
@@ -32,7 +34,23 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
+def cnn(batch_norm):
+    """The lesson's CNN as `minibatch train --model cnn|cnn-bn` builds it (same names)."""
+    blocks = []
+    for cin, cout, k in [(1, 8, 5), (8, 16, 3), (16, 32, 3), (32, 32, 3)]:
+        conv = nn.Conv2d(cin, cout, k, stride=2, padding=k // 2, bias=not batch_norm)
+        nn.init.kaiming_normal_(conv.weight)
+        if conv.bias is not None:
+            nn.init.zeros_(conv.bias)
+        blocks.append(nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU()) if batch_norm
+                      else nn.Sequential(conv, nn.ReLU()))
+    return nn.Sequential(nn.Unflatten(1, (1, 28, 28)), *blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(32, 10))
+
+
 def model_for(sizes):
+    if isinstance(sizes, str):
+        return cnn(sizes == "cnn-bn")
     layers = []
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
         if i: layers.append(nn.ReLU())
@@ -86,7 +104,8 @@ def main():
     for r in range(args.rounds):
         for name in names:
             torch_dl, torch_sl = torch_epochs(name, x, y, args.epochs)
-            out = subprocess.run([exe, "bench", "--json", "--epochs", str(args.epochs), "--configs", name],
+            paths = "fast" if name.startswith("cnn") else "plain,fast"  # candle's own conv backward is very slow
+            out = subprocess.run([exe, "bench", "--json", "--epochs", str(args.epochs), "--configs", name, "--paths", paths],
                                  check=True, capture_output=True, text=True).stdout
             for row in (json.loads(l) for l in out.splitlines() if l.strip()):
                 row.update(round=r, torch_dataloader_s=torch_dl, torch_sliced_s=torch_sl, pytorch=torch.__version__,
@@ -105,7 +124,7 @@ def main():
             s = med([r["median_epoch_seconds"] for r in rows])
             dl = med([r["median_epoch_seconds"] / r["torch_dataloader_s"] for r in rows])
             sl = med([r["median_epoch_seconds"] / r["torch_sliced_s"] for r in rows])
-            fl = med([r["ratio_to_floor"] for r in rows])
+            fl = med([r["ratio_to_floor"] or float("nan") for r in rows])
             print(f"{name:<9} {path:<5} {s:>11.3f} {dl:>18.2f} {sl:>14.2f} {fl:>8.2f}")
     for name in names:
         rows = [r for r in rounds if r["config"] == name]
@@ -115,11 +134,11 @@ def main():
 
 def torch_epochs(name, x, y, epochs):
     """Median seconds per epoch of PyTorch on configuration `name`: with its DataLoader, and sliced."""
-    sizes, bs, lr = CONFIGS[name]
-    model = model_for(sizes); opt = torch.optim.SGD(model.parameters(), lr=lr)
+    sizes, bs, lr, momentum = CONFIGS[name]
+    model = model_for(sizes); opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     dl = DataLoader(TensorDataset(x, y), bs, shuffle=True)
     t_dl = median_time(lambda: epoch_dataloader(model, opt, dl), epochs)
-    model = model_for(sizes); opt = torch.optim.SGD(model.parameters(), lr=lr)
+    model = model_for(sizes); opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     t_sl = median_time(lambda: epoch_sliced(model, opt, x, y, bs), epochs)
     return t_dl, t_sl
 

@@ -9,7 +9,8 @@ use crate::fast::{matmul_floor, with_candle_ops};
 use crate::learner::{Callback, Ctx, DivergenceGuard, Flow, Learner};
 use crate::mnist::Mnist;
 use crate::module::Module;
-use crate::optim::Sgd;
+use crate::optim::{Sgd, SgdConfig};
+use crate::Arch;
 use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -20,21 +21,29 @@ use std::time::Instant;
 pub struct BenchConfig {
     /// Its name on the command line.
     pub name: &'static str,
-    /// Layer sizes, input first.
-    pub sizes: Vec<usize>,
+    /// The model.
+    #[serde(skip)]
+    pub arch: crate::Arch,
     /// Batch size.
     pub bs: usize,
     /// SGD's learning rate.
     pub lr: f64,
+    /// SGD's momentum.
+    pub momentum: f64,
 }
 
 /// The configurations: `notebook` (784-50-10, batches of 64, lr 0.5), `wide` (784-1024-10, 256,
-/// 0.1) and `deep` (784-512-512-512-10, 128, 0.1).
+/// 0.1), `deep` (784-512-512-512-10, 128, 0.1), and the lesson's [`cnn`](crate::cnn) without
+/// (`cnn`) and with batch norm (`cnn-bn`) (128, lr 0.1, momentum 0.9).
 pub fn configs() -> Vec<BenchConfig> {
+    let mlp =
+        |name, sizes: &[usize], bs, lr| BenchConfig { name, arch: Arch::Mlp(sizes.to_vec()), bs, lr, momentum: 0.0 };
     vec![
-        BenchConfig { name: "notebook", sizes: vec![784, 50, 10], bs: 64, lr: 0.5 },
-        BenchConfig { name: "wide", sizes: vec![784, 1024, 10], bs: 256, lr: 0.1 },
-        BenchConfig { name: "deep", sizes: vec![784, 512, 512, 512, 10], bs: 128, lr: 0.1 },
+        mlp("notebook", &[784, 50, 10], 64, 0.5),
+        mlp("wide", &[784, 1024, 10], 256, 0.1),
+        mlp("deep", &[784, 512, 512, 512, 10], 128, 0.1),
+        BenchConfig { name: "cnn", arch: Arch::Cnn { classes: 10 }, bs: 128, lr: 0.1, momentum: 0.9 },
+        BenchConfig { name: "cnn-bn", arch: Arch::CnnBn { classes: 10 }, bs: 128, lr: 0.1, momentum: 0.9 },
     ]
 }
 
@@ -67,10 +76,10 @@ pub struct BenchResult {
     pub us_per_step: f64,
     /// Validation accuracy after the last epoch.
     pub valid_accuracy: f64,
-    /// Seconds of the matrix multiplies alone of one epoch.
-    pub floor_seconds: f64,
+    /// Seconds of the matrix multiplies alone of one epoch (an MLP's; none for a CNN).
+    pub floor_seconds: Option<f64>,
     /// `median_epoch_seconds / floor_seconds`.
-    pub ratio_to_floor: f64,
+    pub ratio_to_floor: Option<f64>,
 }
 
 /// Trains `config` for `epochs` epochs (seed 0) with `path` and measures it.
@@ -99,8 +108,9 @@ impl Callback for TrainTimes {
 fn measure(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Result<BenchResult> {
     let (train_dl, valid_dl) = crate::get_dls(data.train.clone(), data.valid.clone(), config.bs)?;
     let batches = train_dl.len();
-    let model = crate::mlp(&config.sizes, 0)?;
-    let opt = Sgd::new(model.parameters(), config.lr)?;
+    let model = config.arch.build(0)?;
+    let sgd = SgdConfig { lr: config.lr, momentum: config.momentum, ..Default::default() };
+    let opt = Sgd::with_config(model.parameters(), sgd)?;
     let times = Rc::new(RefCell::new(Vec::with_capacity(epochs)));
     let mut learn = Learner::new(model, crate::loss::cross_entropy, opt, train_dl, valid_dl)
         .with_callback(DivergenceGuard::new(10))
@@ -109,7 +119,10 @@ fn measure(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Res
     let epoch_seconds = times.borrow().clone();
     let median = median(&epoch_seconds);
     let n = batches * config.bs;
-    let floor = matmul_floor(&config.sizes, n, config.bs).as_secs_f64();
+    let floor = match &config.arch {
+        Arch::Mlp(sizes) => Some(matmul_floor(sizes, n, config.bs).as_secs_f64()),
+        _ => None,
+    };
     Ok(BenchResult {
         config: config.name,
         path,
@@ -118,7 +131,7 @@ fn measure(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Res
         us_per_step: median / batches as f64 * 1e6,
         valid_accuracy: learn.state.metric("accuracy").unwrap_or(f64::NAN),
         floor_seconds: floor,
-        ratio_to_floor: median / floor,
+        ratio_to_floor: floor.map(|f| median / f),
         epoch_seconds,
     })
 }

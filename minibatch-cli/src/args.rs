@@ -405,7 +405,7 @@ pub struct BenchArgs {
     /// Training epochs per configuration (the median is reported).
     #[arg(long, default_value_t = 3, value_parser = at_most::<1000>)]
     pub epochs: usize,
-    /// Configurations, comma-separated: notebook, wide, deep.
+    /// Configurations, comma-separated: notebook, wide, deep, cnn, cnn-bn.
     #[arg(long, default_value = "notebook,wide,deep", value_delimiter = ',')]
     pub configs: Vec<String>,
     /// Implementations, comma-separated: plain, fast.
