@@ -10,8 +10,9 @@
 //! `[n, o, h, w]` tensor by rows of `p` (with the bias already in it and the ReLU applied on the
 //! way).
 
-use super::gemm::{filled, matmul, View, ViewMut};
+use super::gemm::{filled, matmul_from, View, ViewMut};
 use super::linear::GradSink;
+use super::scratch;
 use super::storage::{cpu_f32, with_f32};
 use crate::error::Result;
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
@@ -97,7 +98,7 @@ impl ConvGeometry {
             return std::borrow::Cow::Borrowed(x);
         }
         let (ph, pw) = self.padded(s);
-        let mut out = vec![0f32; s.n * s.c * ph * pw];
+        let mut out = scratch::zeros(s.n * s.c * ph * pw);
         for (src, dst) in x.chunks_exact(s.h * s.w).zip(out.chunks_exact_mut(ph * pw)) {
             for (r, line) in src.chunks_exact(s.w).enumerate() {
                 let at = (r + self.padding) * pw + self.padding;
@@ -113,7 +114,7 @@ impl ConvGeometry {
         let (ph, pw) = self.padded(s);
         let padded = self.pad(x, s);
         let (window, tap) = self.offsets(s);
-        filled_with(s.taps() * cols, |out| {
+        let patches = filled_with(s.taps() * cols, |out| {
             let row = |(row, dst): (usize, &mut [f32])| {
                 let (ch, t) = (row / (s.k * s.k), row % (s.k * s.k));
                 for (img, dst) in dst.chunks_exact_mut(p).enumerate() {
@@ -127,7 +128,11 @@ impl ConvGeometry {
                 Some(pool) => pool.install(|| out.par_chunks_exact_mut(cols).enumerate().for_each(row)),
                 None => out.chunks_exact_mut(cols).enumerate().for_each(row),
             }
-        })
+        });
+        if let std::borrow::Cow::Owned(buffer) = padded {
+            scratch::give(buffer);
+        }
+        patches
     }
 
     /// The input gradient from the patches' gradient: each patch entry added back where it was
@@ -137,7 +142,7 @@ impl ConvGeometry {
         let (cols, p) = (s.cols(), s.pixels());
         let (ph, pw) = self.padded(s);
         let (window, tap) = self.offsets(s);
-        let mut padded = vec![0f32; s.n * s.c * ph * pw];
+        let mut padded = scratch::zeros(s.n * s.c * ph * pw);
         let image = |(img, dx): (usize, &mut [f32])| {
             for (row, src) in dcols.chunks_exact(cols).enumerate() {
                 let (ch, t) = (row / (s.k * s.k), row % (s.k * s.k));
@@ -162,16 +167,20 @@ impl ConvGeometry {
                 dx.extend_from_slice(&plane[at..at + s.w]);
             }
         }
+        scratch::give(padded);
         dx
     }
 }
 
+/// Multiply-adds from which a convolution's products are split between threads.
+const CONV_WORK: usize = 1 << 20;
+
 /// Patch-matrix sizes from which unfolding and folding back are shared between threads.
 const PARALLEL_ELEMENTS: usize = 1 << 16;
 
-/// A vector of `len` floats that `fill` writes completely.
+/// A scratch vector of `len` floats that `fill` writes completely.
 fn filled_with(len: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {
-    let mut v = vec![0f32; len];
+    let mut v = scratch::take(len);
     fill(&mut v);
     v
 }
@@ -211,10 +220,10 @@ impl CustomOp3 for ConvOp {
         let (taps, cols, p) = (s.taps(), s.cols(), s.pixels());
         let patches = self.geometry.im2col(x, s);
         // Channel-major output with the bias in it, then the product added.
-        let mut yt: Vec<f32> = Vec::with_capacity(s.o * cols);
-        b.iter().for_each(|&v| yt.extend(std::iter::repeat_n(v, cols)));
+        let mut yt = scratch::take(s.o * cols);
+        yt.chunks_exact_mut(cols).zip(b).for_each(|(row, &v)| row.fill(v));
         let dst = ViewMut::new(&mut yt, cols, 1);
-        matmul(s.o, cols, taps, dst, true, View::rows(w, taps), View::rows(&patches, cols));
+        matmul_from(CONV_WORK, (s.o, cols, taps), dst, true, View::rows(w, taps), View::rows(&patches, cols));
         let mut y = Vec::with_capacity(s.n * s.o * p);
         for img in 0..s.n {
             for ch in 0..s.o {
@@ -223,8 +232,10 @@ impl CustomOp3 for ConvOp {
                 y.extend(src.iter().map(|&v| if self.relu && v < 0.0 { 0.0 } else { v }));
             }
         }
-        if let Some(slot) = &self.patches {
-            *slot.lock().unwrap_or_else(|e| e.into_inner()) = patches;
+        scratch::give(yt);
+        match &self.patches {
+            Some(slot) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = patches,
+            None => scratch::give(patches),
         }
         Ok((CpuStorage::F32(y), Shape::from((s.n, s.o, s.oh, s.ow))))
     }
@@ -241,7 +252,7 @@ impl CustomOp3 for ConvOp {
         let (taps, cols, p) = (s.taps(), s.cols(), s.pixels());
         let grad = grad.contiguous()?;
         // The output's gradient before the ReLU, channel-major like the forward's product.
-        let mut gt = vec![0f32; s.o * cols];
+        let mut gt = scratch::take(s.o * cols);
         with_f32(&grad, "gradient", |g| {
             with_f32(res, "output", |r| {
                 for (i, (g, r)) in g.chunks_exact(p).zip(r.chunks_exact(p)).enumerate() {
@@ -266,21 +277,37 @@ impl CustomOp3 for ConvOp {
         };
         let dw = filled(s.o * taps, |dw| {
             let dst = ViewMut::uninit(dw, taps, 1);
-            matmul(s.o, taps, cols, dst, false, View::rows(&gt, cols), View::transposed(&patches, cols));
+            matmul_from(
+                CONV_WORK,
+                (s.o, taps, cols),
+                dst,
+                false,
+                View::rows(&gt, cols),
+                View::transposed(&patches, cols),
+            );
         });
-        drop(patches);
+        scratch::give(patches);
         let dx = if self.input_grad {
             let dcols = with_f32(w, "weight", |w| {
-                Ok(filled(taps * cols, |d| {
-                    let dst = ViewMut::uninit(d, cols, 1);
-                    matmul(taps, cols, s.o, dst, false, View::transposed(w, taps), View::rows(&gt, cols));
+                Ok(filled_with(taps * cols, |d| {
+                    let dst = ViewMut::new(d, cols, 1);
+                    matmul_from(
+                        CONV_WORK,
+                        (taps, cols, s.o),
+                        dst,
+                        false,
+                        View::transposed(w, taps),
+                        View::rows(&gt, cols),
+                    );
                 }))
             })?;
             let dx = self.geometry.col2im(&dcols, s);
+            scratch::give(dcols);
             Some(Tensor::from_vec(dx, (s.n, s.c, s.h, s.w), &Device::Cpu)?)
         } else {
             None
         };
+        scratch::give(gt);
         let (dw, db) = (Tensor::from_vec(dw, w.shape(), &Device::Cpu)?, Tensor::from_vec(db, s.o, &Device::Cpu)?);
         if let Some(sink) = &self.sink {
             sink(dw, db)?;

@@ -28,6 +28,7 @@ mod layout;
 mod linear;
 mod max_pool;
 mod relu;
+mod scratch;
 mod storage;
 mod stored;
 mod tune;

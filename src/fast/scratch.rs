@@ -1,0 +1,68 @@
+//! Scratch buffers reused from step to step: a convolution's patch matrix and its gradients are
+//! megabytes each, and allocating them afresh every step made the allocator map, fault in and
+//! zero new pages (measured: 11% of the CNN's epoch in the kernel's page clearing, 8% in memset).
+
+use std::cell::RefCell;
+
+/// Most buffers a thread keeps.
+const KEPT: usize = 8;
+
+thread_local! {
+    static FREE: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A buffer of `len` floats whose contents are left from an earlier use (zeros when new): for
+/// output that is written completely before it is read.
+pub(crate) fn take(len: usize) -> Vec<f32> {
+    let reused = FREE.with(|f| {
+        let mut free = f.borrow_mut();
+        // The smallest kept buffer that is large enough.
+        let best = free.iter().enumerate().filter(|(_, v)| v.capacity() >= len).min_by_key(|(_, v)| v.capacity());
+        best.map(|(i, _)| i).map(|i| free.swap_remove(i))
+    });
+    match reused {
+        Some(mut v) => {
+            v.resize(len, 0.0);
+            v.truncate(len);
+            v
+        }
+        None => vec![0f32; len],
+    }
+}
+
+/// A buffer of `len` zeros.
+pub(crate) fn zeros(len: usize) -> Vec<f32> {
+    let mut v = take(len);
+    v.fill(0.0);
+    v
+}
+
+/// Hands a buffer back for a later [`take`]; beyond [`KEPT`] buffers the smallest is freed.
+pub(crate) fn give(v: Vec<f32>) {
+    if v.capacity() == 0 {
+        return;
+    }
+    FREE.with(|f| {
+        let mut free = f.borrow_mut();
+        free.push(v);
+        if free.len() > KEPT {
+            let smallest = free.iter().enumerate().min_by_key(|(_, v)| v.capacity()).map(|(i, _)| i);
+            if let Some(i) = smallest {
+                free.swap_remove(i);
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_given_buffer_is_taken_again_at_any_smaller_length() {
+        let v = super::take(1000);
+        let at = v.as_ptr();
+        super::give(v);
+        let again = super::take(600);
+        assert_eq!((again.as_ptr(), again.len()), (at, 600));
+        assert!(super::zeros(700).iter().all(|&x| x == 0.0));
+    }
+}
