@@ -7,8 +7,12 @@ use std::sync::{Arc, Mutex};
 #[test]
 fn a_hook_sees_its_layers_own_output_and_goes_with_its_handle() {
     let mut rng = Rng::new(1);
-    let model = Sequential::new().add(Linear::new(5, 16, &mut rng).unwrap()).add(ReLU).add(Linear::new(16, 3, &mut rng).unwrap());
-    let x = Tensor::randn(0f32, 1., (8, 5), &Device::Cpu).unwrap();
+    let model = Sequential::new()
+        .add(Linear::new(5, 16, &mut rng).unwrap())
+        .add(ReLU)
+        .add(Linear::new(16, 3, &mut rng).unwrap());
+    let values: Vec<f32> = (0..40).map(|_| rng.normal() as f32).collect();
+    let x = Tensor::from_vec(values, (8, 5), &Device::Cpu).unwrap();
     let before: Vec<f32> = model.forward(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
@@ -36,9 +40,11 @@ fn activation_stats_record_every_training_batch_and_no_validation_batch() {
     let model = minibatch::cnn(false, 10, 0).unwrap();
     let stats = ActivationStats::new(&model, Default::default()).unwrap();
     let mut rng = Rng::new(2);
-    let images: Vec<(Vec<f32>, u8)> = (0..96).map(|i| ((0..784).map(|_| rng.next_f64() as f32).collect(), (i % 10) as u8)).collect();
+    let images: Vec<(Vec<f32>, u8)> =
+        (0..96).map(|i| ((0..784).map(|_| rng.next_f64() as f32).collect(), (i % 10) as u8)).collect();
     let data = minibatch::VecDataset(images);
-    let (train, valid) = (minibatch::DataLoader::new(data.clone(), 32).unwrap(), minibatch::DataLoader::new(data, 48).unwrap());
+    let (train, valid) =
+        (minibatch::DataLoader::new(data.clone(), 32).unwrap(), minibatch::DataLoader::new(data, 48).unwrap());
     let mut opt = minibatch::Sgd::new(model.parameters(), 0.1).unwrap();
     minibatch::fit(2, &model, minibatch::cross_entropy, &mut opt, &train, &valid).unwrap();
     let layers = stats.layers();
