@@ -69,8 +69,8 @@ pub mod threads;
 pub mod train;
 
 pub use data::{
-    get_dls, get_dls_with, BatchSampler, Collate, DataLoader, Dataset, DefaultCollate, DlsOptions, RandomSampler,
-    Sampler, SequentialSampler, TensorDataset, VecDataset,
+    get_dls, get_dls_with, BatchSampler, Collate, DataLoader, Dataset, DefaultCollate, DistributedSampler, DlsOptions,
+    RandomSampler, Sampler, SequentialSampler, TensorDataset, VecDataset,
 };
 pub use error::{Error, IdxProblem, Result};
 pub use loss::{accuracy, cross_entropy, log_softmax, logsumexp, nll, softmax};

@@ -6,6 +6,7 @@
 mod builder;
 mod collate;
 mod dataset;
+mod distributed;
 mod loader;
 mod sampler;
 mod stream;
@@ -17,6 +18,7 @@ mod workers;
 pub use builder::{Batched, DataLoaderBuilder, Ordered, SizedBatches, Unordered};
 pub use collate::{Collate, DefaultCollate};
 pub use dataset::{Dataset, TensorDataset, VecDataset};
+pub use distributed::{DistributedSampler, ShardSampler};
 pub use loader::{get_dls, get_dls_with, Batches, DataLoader, DlsOptions};
 pub use sampler::{BatchSampler, RandomSampler, Sampler, SequentialSampler};
 pub use stream::{IterableDataset, StreamLoader};

@@ -315,6 +315,20 @@ def batch_norm():
     dump("norm.json", {"batch_norm": cases, "layer_norm": norms})
 
 
+def distributed_sampler():
+    """torch.utils.data.DistributedSampler's shares in order (shuffle=False; its shuffled order
+    comes from torch's generator, which minibatch does not reproduce), padded and with drop_last,
+    on lengths that divide by the world size and that do not, and on fewer items than processes."""
+    from torch.utils.data import DistributedSampler
+    cases = []
+    for n, world in [(10, 3), (11, 4), (12, 4), (7, 8), (5000, 2)]:
+        for drop_last in [False, True]:
+            shares = [list(DistributedSampler(range(n), num_replicas=world, rank=r, shuffle=False,
+                                              drop_last=drop_last)) for r in range(world)]
+            cases.append({"n": n, "world": world, "drop_last": drop_last, "shares": shares})
+    dump("distributed_sampler.json", {"cases": cases})
+
+
 if __name__ == "__main__":
     losses()
     linear_and_reprs()
@@ -326,5 +340,6 @@ if __name__ == "__main__":
     max_pool()
     avg_pool()
     batch_norm()
+    distributed_sampler()
     mnist_steps(sys.argv[1] if len(sys.argv) > 1 else os.path.join(OUT, "..", "..", "data", "mnist"))
     print("torch", torch.__version__)
