@@ -53,6 +53,7 @@ extern crate self as minibatch;
 
 pub mod bench;
 pub mod data;
+pub mod distributed;
 pub mod error;
 pub mod fast;
 mod files;

@@ -52,6 +52,17 @@ pub struct TrainArgs {
     /// Passes over the training set.
     #[arg(long, default_value_t = 5, value_parser = at_most::<MAX_STEPS>)]
     pub epochs: usize,
+    /// Train data-parallel with the other processes of `mpirun -n N minibatch train
+    /// --distributed ...`: each process trains on its share of every epoch (--bs is per process),
+    /// gradients are averaged after each backward, validation is shared out and summed; only
+    /// process 0 prints and writes files. Needs a build with `--features mpi`.
+    #[arg(long)]
+    #[serde(default)]
+    pub distributed: bool,
+    /// The number of processes of a distributed run, recorded for resuming.
+    #[arg(skip)]
+    #[serde(default)]
+    pub world: Option<usize>,
     /// Batch size for training (validation uses twice as many). Default: 64 for mlp, 128 for the
     /// CNNs.
     #[arg(long, value_parser = at_most::<MAX_BATCH>)]

@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod commands;
+mod distributed;
 mod out;
 mod outputs;
 mod paths;
@@ -27,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train the notebook's model (Linear, ReLU, Linear), validating after each epoch.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Report loss and accuracy of saved weights on a split (the test set by default).
     Eval(EvalArgs),
     /// Draw one image in the terminal with its label.
@@ -55,7 +56,7 @@ pub enum Outcome {
 
 /// An error with its causes, each said once: the library's errors already print their source
 /// (`path: No such file or directory`), which anyhow's chain would repeat.
-fn message(e: &anyhow::Error) -> String {
+pub(crate) fn message(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {
         let cause = cause.to_string();
@@ -72,12 +73,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     minibatch::set_num_threads(1);
     if let Command::Train(a) = &cli.command {
-        minibatch::threads::set_kernel_threads(a.threads.unwrap_or(0));
+        let threads = a.threads.unwrap_or_else(|| distributed::default_threads(a.distributed));
+        minibatch::threads::set_kernel_threads(threads);
     }
     // Ctrl-C ends training after the current batch, checkpointed, rather than killing it.
     let _ = ctrlc::set_handler(minibatch::learner::interrupt);
     let result = match cli.command {
-        Command::Train(a) => train::train(a),
+        Command::Train(a) => train::train(*a),
         Command::Eval(a) => commands::eval(a).map(|()| Outcome::Done),
         Command::Show(a) => commands::show(a).map(|()| Outcome::Done),
         Command::LrFind(a) => commands::lr_find(a).map(|()| Outcome::Done),

@@ -3,16 +3,21 @@
 
 use crate::args::TrainArgs;
 use crate::commands::load_data;
+use crate::distributed::World;
 use crate::out::{outln, Stdout};
 use crate::outputs::{check_file, check_folder, check_png};
 use crate::Outcome;
 use anyhow::{bail, Context};
+use minibatch::data::ShardSampler;
+use minibatch::distributed::Collective;
 use minibatch::learner::{
     latest_checkpoint, plot_records, Callback, CheckpointInfo, Ctx, DivergenceGuard, EarlyStopping, FitReport, Flow,
     GradientClip, JsonlLogger, Learner, Progress,
 };
 use minibatch::optim::scheduled;
-use minibatch::{cross_entropy, get_dls_with, save_state, ActivationStats, DlsOptions, Module};
+use minibatch::{
+    cross_entropy, get_dls_with, save_state, ActivationStats, DataLoader, DistributedSampler, DlsOptions, Module,
+};
 use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
@@ -99,9 +104,53 @@ fn check_outputs(a: &TrainArgs) -> anyhow::Result<()> {
 }
 
 pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
+    let world = crate::distributed::join(a.distributed)?;
+    match (train_in(a, &world), &world) {
+        // Every other process would wait for this one in the next exchange: end them all.
+        (Err(e), Some(w)) if w.size() > 1 => {
+            eprintln!("minibatch: process {} of {}: {}", w.rank(), w.size(), crate::message(&e));
+            w.abort(1)
+        }
+        (result, _) => result,
+    }
+}
+
+/// The training loaders: the whole training set shuffled, or in a distributed run this process's
+/// share of it (every process the same number of batches) and of the validation set.
+fn loaders(a: &TrainArgs, data: minibatch::Mnist, world: &World) -> anyhow::Result<(TrainLoader, TrainLoader)> {
+    let Some(w) = world else {
+        let options = DlsOptions { seed: a.seed, workers: a.workers, ..Default::default() };
+        return Ok(get_dls_with(data.train, data.valid, a.bs(), options)?);
+    };
+    let (n, nv) = (data.train.len(), data.valid.len());
+    let sampler = DistributedSampler::new(n, w.size(), w.rank(), a.seed)?;
+    let train = DataLoader::builder(data.train).sampler(sampler).batch_size(a.bs()).drop_last(true).seed(a.seed);
+    let valid = DataLoader::builder(data.valid).sampler(ShardSampler::new(nv, w.size(), w.rank())?);
+    let valid = valid.batch_size(a.bs().saturating_mul(2));
+    if a.workers == 0 {
+        return Ok((train.build()?, valid.build()?));
+    }
+    Ok((train.num_workers(a.workers).build()?, valid.num_workers(a.workers).build()?))
+}
+
+type TrainLoader = DataLoader<minibatch::ImageDataset>;
+
+fn train_in(a: TrainArgs, world: &World) -> anyhow::Result<Outcome> {
     let (mut a, resumed) = resume_settings(a)?;
     a.check()?;
-    check_outputs(&a)?;
+    let first = world.as_ref().is_none_or(|w| w.rank() == 0);
+    let size = world.as_ref().map(|w| w.size());
+    if resumed.is_some() && a.world != size {
+        bail!(
+            "the checkpoint is of a run on {} process(es), this one has {}: resume with the same number",
+            a.world.unwrap_or(1),
+            size.unwrap_or(1)
+        );
+    }
+    a.world = size;
+    if first {
+        check_outputs(&a)?;
+    }
     let (data, dir) = load_data(&a.data)?;
     if a.bs() > data.train.len() {
         bail!("batch size {} is larger than the {} training images", a.bs(), data.train.len());
@@ -112,28 +161,36 @@ pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
     a.data.valid_size = Some(data.valid.len());
     a.data.classes = Some(data.classes());
     let (n_in, n_out) = (data.train.image_len(), data.classes());
-    let options = DlsOptions { seed: a.seed, workers: a.workers, ..Default::default() };
-    let (train_dl, valid_dl) = get_dls_with(data.train, data.valid, a.bs(), options)?;
+    let (nt, nv) = (data.train.len(), data.valid.len());
+    let (train_dl, valid_dl) = loaders(&a, data, world)?;
     let model = a.arch(n_in, n_out)?.build(a.seed)?;
     let total_steps = train_dl.len() * a.epochs;
     let opt = scheduled(&a.opt_spec(), model.named_parameters(), a.schedule(), total_steps, a.warmup)?;
-    if !a.json && resumed.is_none() {
+    if first && !a.json && resumed.is_none() {
         outln!("{model}");
-        let (nt, nv) = (train_dl.dataset().len(), valid_dl.dataset().len());
         outln!("{nt} training and {nv} validation images, {} parameters", model.num_parameters());
+        if let Some(n) = size {
+            outln!("distributed over {n} processes: global batch size {} ({n} x --bs {})", n * a.bs(), a.bs());
+        }
     }
     let mut learn = Learner::new(model, cross_entropy, opt, train_dl, valid_dl);
+    if let Some(w) = world {
+        learn = learn.data_parallel(w.clone());
+    }
     if let Some(info) = &resumed {
         learn.load_checkpoint(&info.dir)?;
-        if !a.json {
+        if first && !a.json {
             outln!("resuming {} at epoch {}, batch {}", info.dir.display(), info.epoch + 1, info.batch);
         }
     }
-    add_callbacks(&mut learn, &a)?;
-    let stats =
-        a.telemetry.is_some().then(|| ActivationStats::new(learn.model.as_ref(), Default::default())).transpose()?;
+    add_callbacks(&mut learn, &a, first)?;
+    let telemetry = a.telemetry.as_ref().filter(|_| first);
+    let stats = telemetry.map(|_| ActivationStats::new(learn.model.as_ref(), Default::default())).transpose()?;
     let report = learn.fit_until(a.epochs)?;
-    let drawn = match (&a.telemetry, &stats) {
+    if !first {
+        return Ok(if report.diverged { Outcome::Diverged } else { Outcome::Done });
+    }
+    let drawn = match (telemetry, &stats) {
         (Some(path), Some(stats)) => Some(minibatch::plot::plot_activations(path, &stats.layers())),
         _ => None,
     };
@@ -142,13 +199,17 @@ pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-fn add_callbacks(learn: &mut Learner, a: &TrainArgs) -> anyhow::Result<()> {
+/// The run's callbacks; only the first process of a distributed run prints, logs and checkpoints.
+fn add_callbacks(learn: &mut Learner, a: &TrainArgs, first: bool) -> anyhow::Result<()> {
     learn.add_callback(DivergenceGuard::new(10));
     if let Some(clip) = a.clip {
         learn.add_callback(GradientClip(clip));
     }
     if let Some(patience) = a.early_stop {
         learn.add_callback(EarlyStopping::new("valid_loss", patience));
+    }
+    if !first {
+        return Ok(());
     }
     if a.json {
         learn.add_callback(JsonEpochs(Instant::now()));

@@ -186,3 +186,11 @@ fn the_cnn_with_batch_norm_saves_its_running_statistics_and_eval_rebuilds_it() {
     assert!(table.contains("[64, 8, 14, 14]         216") && table.contains("[64, 32, 2, 2]"), "{table}");
     std::fs::remove_file(&path).unwrap();
 }
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn distributed_without_mpi_built_in_says_how_to_get_it() {
+    let out = minibatch(&["train", "--distributed", "--epochs", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--features mpi"), "{}", stderr(&out));
+}

@@ -2,6 +2,7 @@
 //! [`fit`](crate::fit) and the benchmark all run it, on the pieces they borrow ([`Parts`]).
 
 use super::{interrupted, Callback, CallbackState, Ctx, FitReport, Flow, Learner, Loader, Metric, Recorder, State};
+use crate::distributed::{reduce_step, Collective, StepShare};
 use crate::error::{Error, Result};
 use crate::module::Module;
 use crate::module::{backward, no_grad};
@@ -24,6 +25,11 @@ pub(crate) struct Parts<'a> {
     pub recorder: &'a mut Recorder,
     pub state: &'a mut State,
     pub restored: &'a mut Vec<CallbackState>,
+    /// The other processes of a data-parallel run, if any.
+    pub collective: Option<&'a dyn Collective>,
+    /// Whether a process asked to stop in the last batch's exchange (data-parallel runs: every
+    /// process stops at the same batch, or the others would wait for it for ever).
+    pub stop_agreed: bool,
 }
 
 impl Learner {
@@ -39,6 +45,8 @@ impl Learner {
             recorder: &mut self.recorder,
             state: &mut self.state,
             restored: &mut self.restored,
+            collective: self.collective.as_deref(),
+            stop_agreed: false,
         }
     }
 }
@@ -60,6 +68,9 @@ pub(crate) fn fit(l: &mut Parts, epochs: usize) -> Result<FitReport> {
     l.state.metric_names = ["train_loss", "valid_loss"].map(String::from).into();
     l.state.metric_names.extend(l.metrics.iter().map(|m| m.name()));
     restore_states(l)?;
+    if let Some(c) = l.collective {
+        crate::distributed::broadcast_model(c, l.model)?;
+    }
     let mut stop = call(l, |c, x| c.before_fit(x), None, None) == Flow::StopFit;
     while !stop && l.state.epoch < epochs {
         if call(l, |c, x| c.before_epoch(x), None, None) == Flow::StopFit {
@@ -71,6 +82,7 @@ pub(crate) fn fit(l: &mut Parts, epochs: usize) -> Result<FitReport> {
         // after_epoch sees the epoch that ran and the batch where it stopped.
         stop |= call(l, |c, x| c.after_epoch(x), None, None) == Flow::StopFit;
         stop |= checkpoint(l) == Flow::StopFit;
+        stop = agree(l, stop)?;
         // Stopped mid-epoch (Ctrl-C): stay there, so that `fit` resumes at the next batch.
         if !(stop && l.state.batch < l.state.batches_per_epoch) {
             l.state.epoch += 1;
@@ -90,6 +102,15 @@ pub(crate) fn fit(l: &mut Parts, epochs: usize) -> Result<FitReport> {
     };
     let diverged = l.callbacks.iter().any(|c| c.diverged());
     Ok(FitReport { epochs_done: l.state.epoch, stopped, diverged })
+}
+
+/// Whether any process wants to stop, in a data-parallel run (a callback of one process alone,
+/// such as a failed checkpoint write, must stop them all); `stop` otherwise.
+fn agree(l: &Parts, stop: bool) -> Result<bool> {
+    let Some(c) = l.collective else { return Ok(stop) };
+    let mut flag = [if stop { 1f32 } else { 0f32 }];
+    c.all_reduce_sum(&mut flag)?;
+    Ok(flag[0] > 0.0)
 }
 
 /// The state of every callback that has one, by name.
@@ -150,7 +171,8 @@ fn run_batches(l: &mut Parts, train_dl: &dyn Loader) -> Result<Flow> {
         }
         l.state.batch += 1;
         let after = call(l, |c, x| c.after_batch(x), None, None);
-        let stop = flow.max(after).max(if interrupted() { Flow::StopFit } else { Flow::Continue });
+        let asked = if l.collective.is_some() { l.stop_agreed } else { interrupted() };
+        let stop = flow.max(after).max(if asked { Flow::StopFit } else { Flow::Continue });
         if matches!(stop, Flow::StopEpoch | Flow::StopFit) {
             return Ok(stop);
         }
@@ -159,29 +181,24 @@ fn run_batches(l: &mut Parts, train_dl: &dyn Loader) -> Result<Flow> {
 }
 
 /// One batch: forward, loss, backward, step, with their hooks. `SkipBatch` from a hook skips the
-/// rest; `StopEpoch`/`StopFit` are passed up after the batch.
+/// rest; `StopEpoch`/`StopFit` are passed up after the batch. In a data-parallel run the
+/// gradients are averaged over the processes before `after_backward`, and a process that skips
+/// still takes part in that exchange (then every process skips).
 fn step(l: &mut Parts, xb: &Tensor, yb: &Tensor) -> Result<Flow> {
     l.state.skipped = true;
-    let mut flow = call(l, |c, x| c.before_batch(x), None, None);
-    if flow != Flow::Continue {
-        return Ok(flow);
+    let (flow, out) = forward_backward(l, xb, yb)?;
+    if let Some(c) = l.collective {
+        let mine =
+            StepShare { loss: l.state.loss, count: l.state.batch_size, skip: out.is_none(), stop: interrupted() };
+        let all = reduce_step(c, l.opt.params(), mine)?;
+        (l.state.loss, l.stop_agreed) = (all.loss, all.stop);
+        if all.skip {
+            l.opt.zero_grad();
+            return Ok(flow.max(Flow::SkipBatch));
+        }
     }
-    let preds = l.model.forward(xb)?;
-    flow = call(l, |c, x| c.after_forward(x), Some(&preds), None);
-    if flow != Flow::Continue {
-        return Ok(flow);
-    }
-    let loss = (l.loss_fn)(&preds, yb)?;
-    l.state.loss = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-    if !l.state.loss.is_finite() && !all_finite(xb)? {
-        return Err(Error::NonFiniteInput { epoch: l.state.epoch + 1, batch: l.state.batch + 1 });
-    }
-    flow = call(l, |c, x| c.after_loss(x), Some(&preds), Some(&loss));
-    if flow != Flow::Continue {
-        return Ok(flow);
-    }
-    backward(&loss, l.opt.params())?;
-    flow = call(l, |c, x| c.after_backward(x), Some(&preds), Some(&loss));
+    let Some((preds, loss)) = out else { return Ok(flow) };
+    let flow = call(l, |c, x| c.after_backward(x), Some(&preds), Some(&loss));
     if flow == Flow::SkipBatch {
         l.opt.zero_grad();
         return Ok(flow);
@@ -195,9 +212,37 @@ fn step(l: &mut Parts, xb: &Tensor, yb: &Tensor) -> Result<Flow> {
     Ok(flow.max(after))
 }
 
+/// Forward, loss and backward with their hooks: the predictions and the loss, or `None` when a
+/// hook ended the batch early (its request is returned).
+fn forward_backward(l: &mut Parts, xb: &Tensor, yb: &Tensor) -> Result<(Flow, Option<(Tensor, Tensor)>)> {
+    let flow = call(l, |c, x| c.before_batch(x), None, None);
+    if flow != Flow::Continue {
+        return Ok((flow, None));
+    }
+    let preds = l.model.forward(xb)?;
+    let flow = call(l, |c, x| c.after_forward(x), Some(&preds), None);
+    if flow != Flow::Continue {
+        return Ok((flow, None));
+    }
+    let loss = (l.loss_fn)(&preds, yb)?;
+    l.state.loss = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+    if !l.state.loss.is_finite() && !all_finite(xb)? {
+        return Err(Error::NonFiniteInput { epoch: l.state.epoch + 1, batch: l.state.batch + 1 });
+    }
+    let flow = call(l, |c, x| c.after_loss(x), Some(&preds), Some(&loss));
+    if flow != Flow::Continue {
+        return Ok((flow, None));
+    }
+    backward(&loss, l.opt.params())?;
+    Ok((flow, Some((preds, loss))))
+}
+
 pub(crate) fn validate(l: &mut Parts) -> Result<Vec<(String, f64)>> {
     l.model.eval();
     l.state.training = false;
+    if let Some(c) = l.collective {
+        crate::distributed::broadcast_buffers(c, l.model)?;
+    }
     call(l, |c, x| c.before_validate(x), None, None);
     let mut sums = vec![0.0; l.metrics.len() + 1];
     let mut count = 0usize;
@@ -214,6 +259,10 @@ pub(crate) fn validate(l: &mut Parts) -> Result<Vec<(String, f64)>> {
         }
         Ok(())
     })?;
+    if let Some(c) = l.collective {
+        // Each process validated its shard: the sums and counts of all give the exact means.
+        (sums, count) = reduce_sums(c, &sums, count)?;
+    }
     let names = std::iter::once("valid_loss".to_string()).chain(l.metrics.iter().map(|m| m.name()));
     // No examples, no figures: NaN, never a perfect-looking 0 that a callback would believe.
     let out: Vec<(String, f64)> = names.zip(sums.iter().map(|s| s / count as f64)).collect();
@@ -223,6 +272,14 @@ pub(crate) fn validate(l: &mut Parts) -> Result<Vec<(String, f64)>> {
     l.model.train();
     l.state.training = true;
     Ok(out)
+}
+
+/// Sums over the processes of per-process sums and counts.
+fn reduce_sums(c: &dyn Collective, sums: &[f64], count: usize) -> Result<(Vec<f64>, usize)> {
+    let mut values: Vec<f64> = sums.iter().copied().chain(std::iter::once(count as f64)).collect();
+    c.all_reduce_sum_f64(&mut values)?;
+    let count = values.pop().unwrap_or(0.0);
+    Ok((values, count.round() as usize))
 }
 
 /// Whether a float batch holds only finite values (integer batches always do). Looked at only

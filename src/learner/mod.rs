@@ -93,6 +93,8 @@ pub struct Learner {
     pub state: State,
     /// Callback states read from a checkpoint, handed to the callbacks when `fit` starts.
     restored: Vec<CallbackState>,
+    /// The other processes of a data-parallel run.
+    collective: Option<Box<dyn crate::distributed::Collective>>,
 }
 
 impl Learner {
@@ -115,7 +117,29 @@ impl Learner {
             recorder: Recorder::default(),
             state: State::default(),
             restored: Vec::new(),
+            collective: None,
         }
+    }
+
+    /// Trains data-parallel with the other processes of `collective` (PyTorch's
+    /// DistributedDataParallel): the model is copied from process 0 when `fit` starts, the
+    /// gradients are averaged over the processes after every backward (so every process takes the
+    /// same step and its optimizer keeps the same state), the batch's loss is the mean over all
+    /// processes, batch norm's statistics are copied from process 0 before each validation, and
+    /// validation's loss and metrics are summed over the processes' shards and their counts: the
+    /// exact means over the whole validation set. Give each process its share of the training data
+    /// ([`DistributedSampler`](crate::DistributedSampler), with `drop_last` or equal shares, so that
+    /// all run the same number of batches) and of the validation data
+    /// ([`ShardSampler`](crate::data::ShardSampler)). Every process must run `fit` alike; one that
+    /// fails must [`abort`](crate::distributed::Collective::abort) them all.
+    pub fn data_parallel(mut self, collective: impl crate::distributed::Collective + 'static) -> Self {
+        self.collective = Some(Box::new(collective));
+        self
+    }
+
+    /// The collective of a data-parallel learner.
+    pub fn collective(&self) -> Option<&dyn crate::distributed::Collective> {
+        self.collective.as_deref()
     }
 
     /// Adds a callback (called after those added before it).

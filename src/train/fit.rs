@@ -77,6 +77,8 @@ impl Borrowed {
             recorder: &mut self.recorder,
             state: &mut self.state,
             restored: &mut self.restored,
+            collective: None,
+            stop_agreed: false,
         }
     }
 }

@@ -14,7 +14,17 @@ pub fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
     let mut t: Vec<_> = minibatch::module::read_state(path)
         .unwrap()
         .into_iter()
-        .map(|(k, v)| (k, v.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .map(|(k, v)| {
+            (
+                k,
+                v.flatten_all()
+                    .unwrap()
+                    .to_dtype(minibatch::candle_core::DType::F32)
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+            )
+        })
         .collect();
     t.sort_by(|a, b| a.0.cmp(&b.0));
     t

@@ -1,0 +1,147 @@
+//! `minibatch train --distributed` under `mpirun` (built with `--features mpi`; `.ci/run`
+//! installs OpenMPI and runs these).
+#![cfg(feature = "mpi")]
+
+mod common;
+use common::*;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// `mpirun -n N minibatch ARGS`, allowed to run as root (CI's containers are root).
+fn mpirun(n: usize, args: &[&str]) -> Command {
+    let mut c = Command::new("mpirun");
+    c.args(["-n", &n.to_string(), "--oversubscribe", env!("CARGO_BIN_EXE_minibatch")])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    c
+}
+
+fn minibatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+}
+
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// The largest difference between two weight files' tensors, and the largest weight.
+fn max_difference(a: &std::path::Path, b: &std::path::Path) -> (f32, f32) {
+    let (a, b) = (weights(a), weights(b));
+    assert_eq!(a.iter().map(|t| &t.0).collect::<Vec<_>>(), b.iter().map(|t| &t.0).collect::<Vec<_>>());
+    let diff =
+        a.iter().zip(&b).flat_map(|(x, y)| x.1.iter().zip(&y.1).map(|(p, q)| (p - q).abs())).fold(0f32, f32::max);
+    let top = a.iter().flat_map(|x| x.1.iter().map(|v| v.abs())).fold(0f32, f32::max);
+    (diff, top)
+}
+
+#[test]
+fn two_processes_of_32_train_as_one_of_64_seeing_the_same_samples() {
+    let dir = tmp("dist-equal");
+    let (two, one) = (dir.join("two.safetensors"), dir.join("one.safetensors"));
+    let common = ["train", "--epochs", "1", "--valid-size", "55000", "--json", "--save"];
+    let out =
+        mpirun(2, &[&common[..], &[two.to_str().unwrap(), "--distributed", "--bs", "32"]].concat()).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dist = json_lines(&out);
+    assert_eq!(dist.len(), 1, "only process 0 prints");
+    let single = minibatch(&[&common[..], &[one.to_str().unwrap(), "--bs", "64"]].concat());
+    assert!(single.status.success(), "{}", stderr(&single));
+    let single = json_lines(&single);
+    // Each global batch is the same 64 images (the shared permutation dealt out), and the mean of
+    // the two processes' gradients over 32 is the gradient over 64: the same weights, within the
+    // rounding of the different summation order (the reduction of two processes is `a + b` on
+    // both, so they hold the same bits).
+    let (diff, top) = max_difference(&two, &one);
+    assert!(diff <= 1e-5 * top.max(1.0), "weights differ by {diff}");
+    let close = |k: &str| (dist[0][k].as_f64().unwrap() - single[0][k].as_f64().unwrap()).abs() < 1e-6;
+    assert!(close("valid_loss") && close("valid_accuracy") && close("train_loss"), "{dist:?} {single:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_distributed_run_resumes_exactly_with_the_same_number_of_processes() {
+    let dir = tmp("dist-resume");
+    let (full, part, ck) = (dir.join("full.safetensors"), dir.join("part.safetensors"), dir.join("ck"));
+    let base = [
+        "train",
+        "--distributed",
+        "--bs",
+        "32",
+        "--valid-size",
+        "55000",
+        "--json",
+        "--model",
+        "cnn-bn",
+        "--schedule",
+        "const",
+    ];
+    let run = |extra: &[&str]| {
+        let out = mpirun(2, &[&base[..], extra].concat()).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    run(&["--epochs", "2", "--save", full.to_str().unwrap()]);
+    run(&["--epochs", "1", "--checkpoint-dir", ck.to_str().unwrap()]);
+    run(&["--epochs", "2", "--resume", ck.to_str().unwrap(), "--save", part.to_str().unwrap()]);
+    assert_eq!(weights(&full), weights(&part), "bit-identical, batch norm's statistics included");
+    let other =
+        mpirun(3, &["train", "--distributed", "--epochs", "3", "--resume", ck.to_str().unwrap()]).output().unwrap();
+    assert!(!other.status.success());
+    assert!(stderr(&other).contains("2 process(es), this one has 3"), "{}", stderr(&other));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_error_in_one_process_ends_every_process_naming_it() {
+    let start = Instant::now();
+    let out =
+        mpirun(2, &["train", "--distributed", "--epochs", "1", "--plot", "/no/such/folder/p.png"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("process 0 of 2") && stderr(&out).contains("--plot"), "{}", stderr(&out));
+    assert!(start.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn killing_one_process_mid_epoch_ends_the_others_within_seconds() {
+    let marker = tmp("dist-kill").join("marker.jsonl");
+    let mut run =
+        mpirun(2, &["train", "--distributed", "--epochs", "1000", "--json", "--log", marker.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+    // The ranks are the processes running our binary with the marker in their arguments.
+    let ranks = || -> Vec<u32> {
+        let mut pids = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
+            let ours = args.first().is_some_and(|a| a.ends_with(b"/minibatch"));
+            if ours && args.iter().any(|a| *a == marker.to_str().unwrap().as_bytes()) {
+                pids.push(pid);
+            }
+        }
+        pids
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ranks().len() < 2 || !marker.exists() {
+        assert!(Instant::now() < deadline, "the ranks did not start training");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let victim = *ranks().last().unwrap();
+    assert!(Command::new("kill").args(["-KILL", &victim.to_string()]).status().unwrap().success());
+    let killed = Instant::now();
+    loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            assert!(!status.success());
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(20), "the other process still runs");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ranks().is_empty(), "no process left behind");
+    let _ = std::fs::remove_dir_all(marker.parent().unwrap());
+}

@@ -1,0 +1,101 @@
+//! What the training loop exchanges: the model at the start, the gradients (with the batch's loss
+//! and the processes' requests) after each backward, batch norm's statistics before validating.
+
+use super::Collective;
+use crate::error::Result;
+use crate::module::{Buffer, Module, Param};
+use candle_core::{DType, Device, Tensor};
+
+/// Copies every parameter and buffer of process 0 to every process, so that all start equal.
+pub(crate) fn broadcast_model(c: &dyn Collective, model: &dyn Module) -> Result<()> {
+    let params: Vec<Param> = model.parameters();
+    let mut flat = Vec::new();
+    for p in &params {
+        flat.extend(p.tensor().detach().flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?);
+    }
+    c.broadcast(&mut flat, 0)?;
+    let mut at = 0;
+    for p in &params {
+        let n = p.elem_count();
+        let t = Tensor::from_slice(&flat[at..at + n], p.dims(), &Device::Cpu)?.to_dtype(p.tensor().dtype())?;
+        p.set(&t)?;
+        at += n;
+    }
+    broadcast_buffers(c, model)
+}
+
+/// Copies process 0's buffers (batch norm's running statistics, each process's own so far) to
+/// every process, as PyTorch's DistributedDataParallel does: validation and saved weights are
+/// then the same everywhere.
+pub(crate) fn broadcast_buffers(c: &dyn Collective, model: &dyn Module) -> Result<()> {
+    let buffers: Vec<Buffer> = model.named_buffers().into_iter().map(|(_, b)| b).collect();
+    if buffers.is_empty() {
+        return Ok(());
+    }
+    let mut flat = Vec::new();
+    for b in &buffers {
+        flat.extend(b.get().flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?);
+    }
+    c.broadcast(&mut flat, 0)?;
+    let mut at = 0;
+    for b in &buffers {
+        let old = b.get();
+        let n = old.elem_count();
+        b.set(Tensor::from_slice(&flat[at..at + n], old.shape(), &Device::Cpu)?.to_dtype(old.dtype())?);
+        at += n;
+    }
+    Ok(())
+}
+
+/// One process's part of a batch, and after [`reduce_step`] the whole batch's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct StepShare {
+    /// The mean loss of the batch.
+    pub loss: f64,
+    /// Its examples.
+    pub count: usize,
+    /// Whether some process skips this step (a hook asked it to): then every process does.
+    pub skip: bool,
+    /// Whether some process asks to end training after this batch (Ctrl-C): then every process does.
+    pub stop: bool,
+}
+
+/// Sums every parameter's gradient over the processes and divides by their number, in one buffer
+/// (a parameter without a gradient counts as zeros), along with the loss, the count and the
+/// requests, so that one collective call a step carries everything. With two processes the sum is
+/// `a + b` on both, so every process gets the same bits.
+pub(crate) fn reduce_step(c: &dyn Collective, params: &[Param], mine: StepShare) -> Result<StepShare> {
+    let total: usize = params.iter().map(Param::elem_count).sum();
+    let mut flat = Vec::with_capacity(total + 4);
+    for p in params {
+        match p.grad() {
+            Some(g) => flat.extend(g.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?),
+            None => flat.extend(std::iter::repeat_n(0f32, p.elem_count())),
+        }
+    }
+    let flag = |b: bool| if b { 1f32 } else { 0f32 };
+    let count = if mine.skip { 0 } else { mine.count };
+    flat.extend([(mine.loss * count as f64) as f32, count as f32, flag(mine.skip), flag(mine.stop)]);
+    c.all_reduce_sum(&mut flat)?;
+    let world = c.size() as f32;
+    let [loss_sum, count, skip, stop] = [flat[total], flat[total + 1], flat[total + 2], flat[total + 3]];
+    let global = StepShare {
+        loss: loss_sum as f64 / (count as f64).max(1.0),
+        count: count as usize,
+        skip: skip > 0.0,
+        stop: stop > 0.0,
+    };
+    if global.skip {
+        params.iter().for_each(Param::zero_grad);
+        return Ok(global);
+    }
+    let mut at = 0;
+    for p in params {
+        let n = p.elem_count();
+        let mean: Vec<f32> = flat[at..at + n].iter().map(|g| g / world).collect();
+        p.zero_grad();
+        p.accumulate_grad(Tensor::from_vec(mean, p.dims(), &Device::Cpu)?.to_dtype(p.var().dtype())?)?;
+        at += n;
+    }
+    Ok(global)
+}
