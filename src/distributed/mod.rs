@@ -56,6 +56,32 @@ pub trait Collective {
     }
 }
 
+/// One process alone: every collective call leaves the data as it is. The same training code
+/// then runs with or without `mpirun`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SingleProcess;
+
+impl Collective for SingleProcess {
+    fn rank(&self) -> usize {
+        0
+    }
+    fn size(&self) -> usize {
+        1
+    }
+    fn all_reduce_sum(&self, _data: &mut [f32]) -> Result<()> {
+        Ok(())
+    }
+    fn all_reduce_sum_f64(&self, _data: &mut [f64]) -> Result<()> {
+        Ok(())
+    }
+    fn broadcast(&self, _data: &mut [f64], _root: usize) -> Result<()> {
+        Ok(())
+    }
+    fn abort(&self, code: i32) -> ! {
+        std::process::exit(code)
+    }
+}
+
 /// A shared collective is one: the program keeps one handle (to abort on an error, to read the
 /// rank) while the learner holds another.
 impl<T: Collective + ?Sized> Collective for std::rc::Rc<T> {
