@@ -186,7 +186,15 @@ fn train_in(a: TrainArgs, world: &World) -> anyhow::Result<Outcome> {
     add_callbacks(&mut learn, &a, first)?;
     let telemetry = a.telemetry.as_ref().filter(|_| first);
     let stats = telemetry.map(|_| ActivationStats::new(learn.model.as_ref(), Default::default())).transpose()?;
+    let started = Instant::now();
     let report = learn.fit_until(a.epochs)?;
+    if let (Some(w), true) = (world, first) {
+        let (comm, total) = (w.reduce_seconds(), started.elapsed().as_secs_f64());
+        eprintln!(
+            "minibatch: process 0 spent {comm:.2} s of its {total:.2} s in gradient all-reduce ({:.0}%, waiting for the others included)",
+            100.0 * comm / total.max(1e-9)
+        );
+    }
     if !first {
         return Ok(if report.diverged { Outcome::Diverged } else { Outcome::Done });
     }

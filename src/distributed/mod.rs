@@ -35,8 +35,9 @@ pub trait Collective {
     /// The number of processes.
     fn size(&self) -> usize;
 
-    /// Replaces `data` on every process by its element-wise sum over all processes.
-    fn all_reduce_sum(&self, data: &mut [f32]) -> Result<()>;
+    /// Writes into `sum`, on every process, the element-wise sum over all processes of their
+    /// `data` (of `sum`'s length).
+    fn all_reduce_sum(&self, data: &[f32], sum: &mut [f32]) -> Result<()>;
 
     /// [`all_reduce_sum`](Collective::all_reduce_sum) in `f64`: for validation's sums.
     fn all_reduce_sum_f64(&self, data: &mut [f64]) -> Result<()>;
@@ -68,7 +69,8 @@ impl Collective for SingleProcess {
     fn size(&self) -> usize {
         1
     }
-    fn all_reduce_sum(&self, _data: &mut [f32]) -> Result<()> {
+    fn all_reduce_sum(&self, data: &[f32], sum: &mut [f32]) -> Result<()> {
+        sum.copy_from_slice(data);
         Ok(())
     }
     fn all_reduce_sum_f64(&self, _data: &mut [f64]) -> Result<()> {
@@ -91,8 +93,8 @@ impl<T: Collective + ?Sized> Collective for std::rc::Rc<T> {
     fn size(&self) -> usize {
         (**self).size()
     }
-    fn all_reduce_sum(&self, data: &mut [f32]) -> Result<()> {
-        (**self).all_reduce_sum(data)
+    fn all_reduce_sum(&self, data: &[f32], sum: &mut [f32]) -> Result<()> {
+        (**self).all_reduce_sum(data, sum)
     }
     fn all_reduce_sum_f64(&self, data: &mut [f64]) -> Result<()> {
         (**self).all_reduce_sum_f64(data)

@@ -12,8 +12,6 @@ use std::time::{Duration, Instant};
 /// dropping it finalises it: make one per process, at the start.
 pub struct Mpi {
     world: SimpleCommunicator,
-    /// The all-reduce's send buffer, kept from step to step.
-    send: RefCell<Vec<f32>>,
     /// Time spent in all-reduce calls (waiting for the slowest process included).
     reducing: RefCell<Duration>,
     _universe: mpi::environment::Universe,
@@ -25,7 +23,7 @@ impl Mpi {
         let (universe, _) = mpi::initialize_with_threading(mpi::Threading::Funneled)
             .ok_or_else(|| Error::Unsupported("MPI was already initialised in this process".into()))?;
         let world = universe.world();
-        Ok(Mpi { world, send: RefCell::new(Vec::new()), reducing: RefCell::new(Duration::ZERO), _universe: universe })
+        Ok(Mpi { world, reducing: RefCell::new(Duration::ZERO), _universe: universe })
     }
 }
 
@@ -38,12 +36,12 @@ impl Collective for Mpi {
         self.world.size() as usize
     }
 
-    fn all_reduce_sum(&self, data: &mut [f32]) -> Result<()> {
+    fn all_reduce_sum(&self, data: &[f32], sum: &mut [f32]) -> Result<()> {
+        if data.len() != sum.len() {
+            return Err(Error::invalid("all-reduce buffers", format!("{} values", data.len()), sum.len()));
+        }
         let start = Instant::now();
-        let mut send = self.send.borrow_mut();
-        send.clear();
-        send.extend_from_slice(data);
-        self.world.all_reduce_into(&send[..], data, SystemOperation::sum());
+        self.world.all_reduce_into(data, sum, SystemOperation::sum());
         *self.reducing.borrow_mut() += start.elapsed();
         Ok(())
     }

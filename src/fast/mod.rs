@@ -45,7 +45,7 @@ pub use linear::linear;
 pub(crate) use linear::{layer, GradSink};
 pub(crate) use max_pool::MaxPool;
 pub use relu::relu;
-pub(crate) use storage::cpu_f32;
+pub(crate) use storage::{cpu_f32, with_f32};
 
 use std::cell::Cell;
 

@@ -108,9 +108,9 @@ pub(crate) fn fit(l: &mut Parts, epochs: usize) -> Result<FitReport> {
 /// such as a failed checkpoint write, must stop them all); `stop` otherwise.
 fn agree(l: &Parts, stop: bool) -> Result<bool> {
     let Some(c) = l.collective else { return Ok(stop) };
-    let mut flag = [if stop { 1f32 } else { 0f32 }];
-    c.all_reduce_sum(&mut flag)?;
-    Ok(flag[0] > 0.0)
+    let mut any = [0f32];
+    c.all_reduce_sum(&[if stop { 1.0 } else { 0.0 }], &mut any)?;
+    Ok(any[0] > 0.0)
 }
 
 /// The state of every callback that has one, by name.
