@@ -349,6 +349,19 @@ pub struct EvalArgs {
 }
 
 #[derive(Args)]
+pub struct PredictArgs {
+    /// Weights saved by `train --save` (any model), or a checkpoint folder.
+    #[arg(long)]
+    pub load: PathBuf,
+    /// Pictures of digits: PNG or JPEG, any size and colour, dark on light or light on dark.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// One JSON object per image instead of a readable line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
 pub struct ShowArgs {
     /// Which image of the split (from 0).
     #[arg(long, default_value_t = 0)]

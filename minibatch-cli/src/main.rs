@@ -7,9 +7,10 @@ mod distributed;
 mod out;
 mod outputs;
 mod paths;
+mod predict;
 mod train;
 
-use args::{BenchArgs, EvalArgs, LrFindArgs, PlotArgs, ShowArgs, SummaryArgs, TrainArgs};
+use args::{BenchArgs, EvalArgs, LrFindArgs, PlotArgs, PredictArgs, ShowArgs, SummaryArgs, TrainArgs};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Report loss and accuracy of saved weights on a split (the test set by default).
     Eval(EvalArgs),
+    /// Classify your own pictures of digits with a saved model: the three likeliest classes.
+    Predict(PredictArgs),
     /// Draw one image in the terminal with its label.
     Show(ShowArgs),
     /// Sweep the learning rate upwards over at most one epoch and suggest one.
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Train(a) => train::train(*a),
         Command::Eval(a) => commands::eval(a).map(|()| Outcome::Done),
         Command::Show(a) => commands::show(a).map(|()| Outcome::Done),
+        Command::Predict(a) => predict::predict(a).map(|()| Outcome::Done),
         Command::LrFind(a) => commands::lr_find(a).map(|()| Outcome::Done),
         Command::Bench(a) => bench::bench(a).map(|()| Outcome::Done),
         Command::Plot(a) => commands::plot(a).map(|()| Outcome::Done),

@@ -194,3 +194,53 @@ fn distributed_without_mpi_built_in_says_how_to_get_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--features mpi"), "{}", stderr(&out));
 }
+
+/// Test image `index` of MNIST as a user might photograph it: dark ink on a light background,
+/// three times the size, off centre, saved as PNG.
+fn users_picture(index: usize, path: &std::path::Path) -> u8 {
+    let data = minibatch::Mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mnist")).unwrap();
+    let item = minibatch::Dataset::get(&data.test, index).unwrap();
+    let mut img = image::GrayImage::from_pixel(100, 90, image::Luma([230]));
+    for (i, &v) in item.pixels.iter().enumerate() {
+        let (x, y) = ((i % 28) as u32, (i / 28) as u32);
+        for (dx, dy) in [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1), (0, 2), (1, 2), (2, 2)] {
+            img.put_pixel(10 + 3 * x + dx, 3 * y + dy, image::Luma([230 - (v as f32 * 230.0 / 255.0) as u8]));
+        }
+    }
+    img.save(path).unwrap();
+    item.label as u8
+}
+
+#[test]
+fn predict_classifies_a_users_own_pictures_and_refuses_what_is_not_one() {
+    let dir = std::env::temp_dir().join(format!("minibatch-predict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("m.safetensors");
+    let out = minibatch(&["train", "--model", "cnn-bn", "--epochs", "1", "--json", "--save", model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pictures: Vec<(std::path::PathBuf, u8)> = (0..5)
+        .map(|i| {
+            let p = dir.join(format!("digit{i}.png"));
+            let label = users_picture(i, &p);
+            (p, label)
+        })
+        .collect();
+    let mut args = vec!["predict", "--json", "--load", model.to_str().unwrap()];
+    args.extend(pictures.iter().map(|(p, _)| p.to_str().unwrap()));
+    let out = minibatch(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answers = json_lines(&out);
+    assert_eq!(answers.len(), 5);
+    for ((_, label), answer) in pictures.iter().zip(&answers) {
+        let top = answer["top"].as_array().unwrap();
+        assert_eq!(top.len(), 3);
+        assert_eq!(top[0]["class"].as_u64().unwrap(), *label as u64, "{answer}");
+        assert!(top[0]["probability"].as_f64().unwrap() > top[1]["probability"].as_f64().unwrap());
+    }
+    let bad = dir.join("not-a-picture.png");
+    std::fs::write(&bad, b"hello").unwrap();
+    let out = minibatch(&["predict", "--load", model.to_str().unwrap(), bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not-a-picture.png: not a PNG or JPEG"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

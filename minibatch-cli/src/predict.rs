@@ -1,0 +1,104 @@
+//! `minibatch predict`: a user's own pictures of digits, made into what MNIST's are (grayscale,
+//! 28x28, a white digit about 20 pixels tall on black, centred by its centre of mass), classified
+//! by a saved model.
+
+use crate::args::PredictArgs;
+use crate::commands::load_model;
+use crate::out::outln;
+use anyhow::{bail, Context};
+use image::imageops::FilterType;
+use image::GrayImage;
+use minibatch::candle_core::{Device, Tensor};
+use minibatch::{no_grad, softmax, Module};
+use serde_json::json;
+use std::path::Path;
+
+pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
+    let (model, arch) = load_model(&a.load)?;
+    if arch.inputs() != 28 * 28 {
+        bail!("{}: the model takes {} inputs, not 28x28 images", a.load.display(), arch.inputs());
+    }
+    model.eval();
+    for path in &a.images {
+        let pixels = mnist_like(path)?;
+        let x = Tensor::from_vec(pixels, (1, 28 * 28), &Device::Cpu)?;
+        let probs: Vec<f32> =
+            no_grad(|| -> anyhow::Result<Vec<f32>> { Ok(softmax(&model.forward(&x)?)?.flatten_all()?.to_vec1()?) })?;
+        let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
+        ranked.sort_by(|p, q| q.1.total_cmp(&p.1));
+        ranked.truncate(3);
+        if a.json {
+            let top: Vec<_> = ranked.iter().map(|&(c, p)| json!({"class": c, "probability": p})).collect();
+            outln!("{}", json!({"image": path.display().to_string(), "top": top}));
+        } else {
+            let top: Vec<String> = ranked.iter().map(|&(c, p)| format!("{c} ({:.1}%)", 100.0 * p)).collect();
+            outln!("{}: {}", path.display(), top.join(", "));
+        }
+    }
+    Ok(())
+}
+
+/// The picture at `path` as MNIST draws a digit: 784 values in [0, 1], white ink on black.
+pub fn mnist_like(path: &Path) -> anyhow::Result<Vec<f32>> {
+    // Only a regular file: a FIFO or a device would hang or never end.
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{}: not a regular file", path.display());
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    let img = image::load_from_memory(&bytes)
+        .with_context(|| format!("{}: not a PNG or JPEG picture that can be read", path.display()))?;
+    if img.width() == 0 || img.height() == 0 {
+        bail!("{}: the picture is empty", path.display());
+    }
+    let mut gray = img.to_luma8();
+    // MNIST's digits are light on dark; most photos and drawings are dark on light. The border
+    // tells which: its mean is the background.
+    if border_mean(&gray) > 127.0 {
+        image::imageops::invert(&mut gray);
+    }
+    Ok(centred(&gray))
+}
+
+fn border_mean(g: &GrayImage) -> f64 {
+    let (w, h) = g.dimensions();
+    let border = g.enumerate_pixels().filter(|(x, y, _)| *x == 0 || *y == 0 || *x == w - 1 || *y == h - 1);
+    let (sum, n) = border.fold((0f64, 0usize), |(s, n), (_, _, p)| (s + p.0[0] as f64, n + 1));
+    sum / n.max(1) as f64
+}
+
+/// The ink's bounding box scaled to fit 20x20, pasted into 28x28 with its centre of mass in the
+/// middle (MNIST's own preparation).
+fn centred(g: &GrayImage) -> Vec<f32> {
+    let ink = |p: u8| p > 50;
+    let (w, h) = g.dimensions();
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for (x, y, p) in g.enumerate_pixels() {
+        if ink(p.0[0]) {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    if x0 > x1 {
+        return vec![0.0; 28 * 28]; // no ink: a blank image
+    }
+    let crop = image::imageops::crop_imm(g, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
+    let scale = 20.0 / crop.width().max(crop.height()) as f64;
+    let (cw, ch) =
+        (((crop.width() as f64 * scale).round() as u32).max(1), ((crop.height() as f64 * scale).round() as u32).max(1));
+    let small = image::imageops::resize(&crop, cw, ch, FilterType::Triangle);
+    let (mut mx, mut my, mut mass) = (0f64, 0f64, 0f64);
+    for (x, y, p) in small.enumerate_pixels() {
+        let v = p.0[0] as f64;
+        (mx, my, mass) = (mx + x as f64 * v, my + y as f64 * v, mass + v);
+    }
+    let (cx, cy) = if mass > 0.0 { (mx / mass, my / mass) } else { (cw as f64 / 2.0, ch as f64 / 2.0) };
+    let (ox, oy) = ((14.0 - cx).round() as i64, (14.0 - cy).round() as i64);
+    let mut out = vec![0f32; 28 * 28];
+    for (x, y, p) in small.enumerate_pixels() {
+        let (tx, ty) = (x as i64 + ox, y as i64 + oy);
+        if (0..28).contains(&tx) && (0..28).contains(&ty) {
+            out[(ty * 28 + tx) as usize] = p.0[0] as f32 / 255.0;
+        }
+    }
+    out
+}
