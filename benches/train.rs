@@ -1,8 +1,8 @@
 //! `cargo bench`: the training benchmark of `minibatch bench`, in-process, on the notebook's
 //! configuration (plain and fast paths) and, with `--all`, on `wide` and `deep` too.
 //!
-//! It runs as a library user's code runs: the system allocator and no set-up call (the program
-//! uses mimalloc; the two should measure alike). For peak memory per configuration and PyTorch
+//! It runs as a library user's code runs, and as the program does: the system allocator and no
+//! set-up call. For peak memory per configuration and PyTorch
 //! side by side, use `minibatch bench` and `python3 bench/pytorch_bench.py` (see the README).
 
 use minibatch::bench::{configs, run, Path};

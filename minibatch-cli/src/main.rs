@@ -14,11 +14,6 @@ use args::{BenchArgs, EvalArgs, LrFindArgs, PlotArgs, PredictArgs, ShowArgs, Sum
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// candle allocates a fresh buffer for every operation; the system allocator returns large ones
-/// to the kernel and takes them back zeroed (a page fault per 4 kB), mimalloc keeps them.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "minibatch", version, about = "Train neural networks with minibatches (fast.ai lesson 9, in Rust)")]
 struct Cli {

@@ -1,28 +1,58 @@
 //! Batch normalisation (then ReLU, optionally) as one custom op over `[n, c, m]` data: candle
 //! runs it as a dozen reductions and broadcasts, each a pass over the activations with a fresh
 //! buffer (measured: batch norm made the lesson's CNN four times slower on candle's operations).
+//! Rows of `m` values (one channel of one example) are summed in 16 interleaved `f32` lanes and
+//! the rows' sums added up in `f64`, in a fixed order.
 
 use super::storage::{cpu_f32, with_f32};
 use crate::error::Result;
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 
-/// Per-channel mean and biased variance of `x` `[n, c, m]`, accumulated in `f64`.
+/// `(sum of f(v))` over a row in 16 lanes, as `f64`.
+#[inline]
+fn lanes(row: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    let mut acc = [0f32; 16];
+    let chunks = row.chunks_exact(16);
+    let rest: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for c in chunks {
+        acc.iter_mut().zip(c).for_each(|(a, &v)| *a += f(v));
+    }
+    acc.iter().map(|&a| a as f64).sum::<f64>() + rest as f64
+}
+
+/// `(sum of f(a, b))` over two rows in 16 lanes, as `f64`.
+#[inline]
+fn lanes2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let rest: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| f(x, y)).sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..16 {
+            acc[l] += f(x[l], y[l]);
+        }
+    }
+    acc.iter().map(|&a| a as f64).sum::<f64>() + rest as f64
+}
+
+/// Per-channel mean and biased variance of `x` `[n, c, ...]` (two passes: the mean, then the
+/// squared distances from it, which keeps the variance exact when the mean is large).
 pub(crate) fn channel_stats(x: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
-    let (n, c, m) = x.dims3()?;
+    let (n, c) = (x.dims()[0], x.dims()[1]);
+    let m = x.elem_count() / (n * c).max(1);
     let x = x.contiguous()?;
     let count = (n * m).max(1) as f64;
     Ok(with_f32(&x, "batch norm input", |x| {
         let mut sums = vec![0f64; c];
         for (i, row) in x.chunks_exact(m.max(1)).enumerate() {
-            sums[i % c] += row.iter().map(|&v| v as f64).sum::<f64>();
+            sums[i % c] += lanes(row, |v| v);
         }
-        let mean: Vec<f64> = sums.iter().map(|s| s / count).collect();
+        let mean: Vec<f32> = sums.iter().map(|s| (s / count) as f32).collect();
         let mut sq = vec![0f64; c];
         for (i, row) in x.chunks_exact(m.max(1)).enumerate() {
             let mu = mean[i % c];
-            sq[i % c] += row.iter().map(|&v| (v as f64 - mu) * (v as f64 - mu)).sum::<f64>();
+            sq[i % c] += lanes(row, |v| (v - mu) * (v - mu));
         }
-        Ok((mean.iter().map(|&v| v as f32).collect(), sq.iter().map(|s| (s / count) as f32).collect()))
+        Ok((mean, sq.iter().map(|s| (s / count) as f32).collect()))
     })?)
 }
 
@@ -42,10 +72,11 @@ impl BatchNormOp {
         self.var.iter().map(|&v| (1.0 / (v as f64 + self.eps).sqrt()) as f32).collect()
     }
 
+    /// `(n, c, m)` of an `[n, c, ...]` input: `m` values per example and channel.
     fn dims(&self, x: &[usize]) -> candle_core::Result<(usize, usize, usize)> {
         match *x {
-            [n, c, m] if c == self.mean.len() => Ok((n, c, m)),
-            _ => bail!("batch norm: expected [n, {}, m], found {x:?}", self.mean.len()),
+            [n, c, ref rest @ ..] if c == self.mean.len() => Ok((n, c, rest.iter().product())),
+            _ => bail!("batch norm: expected [n, {}, ...], found {x:?}", self.mean.len()),
         }
     }
 }
@@ -67,13 +98,26 @@ impl CustomOp3 for BatchNormOp {
         let (x, w, b) = (cpu_f32(s1, l1, "input")?, cpu_f32(s2, l2, "weight")?, cpu_f32(s3, l3, "bias")?);
         let (_, c, m) = self.dims(l1.dims())?;
         let rstd = self.rstd();
+        // Filled by pushing, not zeroed first: a zeroed allocation of this size came as fresh pages
+        // that the kernel clears on first touch (11% of a cnn-bn epoch).
         let mut y = Vec::with_capacity(x.len());
         for (i, row) in x.chunks_exact(m.max(1)).enumerate() {
             let ch = i % c;
             let scale = w[ch] * rstd[ch];
             let shift = b[ch] - self.mean[ch] * scale;
-            // Not `max`: NaN stays NaN, as in PyTorch.
-            y.extend(row.iter().map(|&v| v * scale + shift).map(|v| if self.relu && v < 0.0 { 0.0 } else { v }));
+            if self.relu {
+                // Not `max`: NaN stays NaN, as in PyTorch.
+                y.extend(row.iter().map(|&v| {
+                    let z = v * scale + shift;
+                    if z < 0.0 {
+                        0.0
+                    } else {
+                        z
+                    }
+                }));
+            } else {
+                y.extend(row.iter().map(|&v| v * scale + shift));
+            }
         }
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -87,39 +131,42 @@ impl CustomOp3 for BatchNormOp {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, c, m) = self.dims(x.dims())?;
+        let m1 = m.max(1);
         let rstd = self.rstd();
         let grad = grad.contiguous()?;
         let w: Vec<f32> = w.to_vec1()?;
-        // The gradient before the ReLU.
-        let g = with_f32(&grad, "gradient", |g| {
-            with_f32(res, "output", |r| {
-                Ok(g.iter().zip(r).map(|(&g, &r)| if self.relu && r <= 0.0 { 0.0 } else { g }).collect::<Vec<f32>>())
-            })
-        })?;
+        let relu = self.relu;
         let (db, dw, dx) = with_f32(x, "input", |x| {
-            // Per channel: the sum of the gradient (the bias's) and of gradient times x-hat (the weight's).
-            let (mut db, mut dw) = (vec![0f64; c], vec![0f64; c]);
-            for (i, (xr, gr)) in x.chunks_exact(m.max(1)).zip(g.chunks_exact(m.max(1))).enumerate() {
-                let ch = i % c;
-                let (mu, rs) = (self.mean[ch], rstd[ch]);
-                db[ch] += gr.iter().map(|&v| v as f64).sum::<f64>();
-                dw[ch] += xr.iter().zip(gr).map(|(&x, &g)| ((x - mu) * rs * g) as f64).sum::<f64>();
-            }
-            let count = (n * m) as f64;
-            let mut dx = Vec::with_capacity(x.len());
-            for (i, (xr, gr)) in x.chunks_exact(m.max(1)).zip(g.chunks_exact(m.max(1))).enumerate() {
-                let ch = i % c;
-                let (mu, rs, k) = (self.mean[ch], rstd[ch], w[ch] * rstd[ch]);
-                if self.batch_stats {
-                    // dx = w * rstd * (g - mean(g) - x-hat * mean(g * x-hat))
-                    let (mg, mgx) = ((db[ch] / count) as f32, (dw[ch] / count) as f32);
-                    dx.extend(xr.iter().zip(gr).map(|(&x, &g)| k * (g - mg - (x - mu) * rs * mgx)));
-                } else {
-                    dx.extend(gr.iter().map(|&g| k * g));
-                }
-            }
-            let f = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Vec<f32>>();
-            Ok((f(db), f(dw), dx))
+            with_f32(&grad, "gradient", |g| {
+                with_f32(res, "output", |r| {
+                    // The gradient before the ReLU: zero where the ReLU cut.
+                    let cut = |g: f32, r: f32| if relu && r <= 0.0 { 0.0 } else { g };
+                    // Per channel: the sums of the gradient (the bias's) and of the gradient times
+                    // the centred input (the weight's, once scaled to x-hat).
+                    let (mut sg, mut sgx) = (vec![0f64; c], vec![0f64; c]);
+                    for (i, ((xr, gr), rr)) in x.chunks_exact(m1).zip(g.chunks_exact(m1)).zip(r.chunks_exact(m1)).enumerate() {
+                        let mu = self.mean[i % c];
+                        sg[i % c] += lanes2(gr, rr, cut);
+                        sgx[i % c] += gr.iter().zip(rr).zip(xr).map(|((&g, &r), &x)| (cut(g, r) * (x - mu)) as f64).sum::<f64>();
+                    }
+                    let dw: Vec<f64> = (0..c).map(|ch| sgx[ch] * rstd[ch] as f64).collect();
+                    let count = (n * m) as f64;
+                    let mut dx = Vec::with_capacity(x.len());
+                    for (i, ((xr, gr), rr)) in x.chunks_exact(m1).zip(g.chunks_exact(m1)).zip(r.chunks_exact(m1)).enumerate() {
+                        let ch = i % c;
+                        let (mu, rs, k) = (self.mean[ch], rstd[ch], w[ch] * rstd[ch]);
+                        if self.batch_stats {
+                            // dx = w * rstd * (g - mean(g) - x-hat * mean(g * x-hat))
+                            let (mg, mgx) = ((sg[ch] / count) as f32, (dw[ch] / count) as f32);
+                            dx.extend(xr.iter().zip(gr).zip(rr).map(|((&x, &g), &r)| k * (cut(g, r) - mg - (x - mu) * rs * mgx)));
+                        } else {
+                            dx.extend(gr.iter().zip(rr).map(|(&g, &r)| k * cut(g, r)));
+                        }
+                    }
+                    let f = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Vec<f32>>();
+                    Ok((f(sg), f(dw), dx))
+                })
+            })
         })?;
         let dx = Tensor::from_vec(dx, x.shape(), &Device::Cpu)?;
         let (dw, db) = (Tensor::from_vec(dw, c, &Device::Cpu)?, Tensor::from_vec(db, c, &Device::Cpu)?);

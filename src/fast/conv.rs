@@ -10,7 +10,7 @@
 //! `[n, o, h, w]` tensor by rows of `p` (with the bias already in it and the ReLU applied on the
 //! way).
 
-use super::gemm::{filled, matmul_from, View, ViewMut};
+use super::gemm::{filled, matmul_from, transpose, View, ViewMut};
 use super::linear::GradSink;
 use super::scratch;
 use super::storage::{cpu_f32, with_f32};
@@ -81,47 +81,55 @@ impl ConvGeometry {
         (s.h + 2 * self.padding, s.w + 2 * self.padding)
     }
 
-    /// For each output pixel of an image, where its window starts in a padded plane; and for each
-    /// kernel tap, where it sits in the window. Output pixel `j` reads tap `t` at
-    /// `window[j] + tap[t]`: with the padding made real, every read is inside the plane, and a row
-    /// of the patch matrix is one gather of `p` values rather than `oh` short strided copies.
-    fn offsets(&self, s: Sizes) -> (Vec<usize>, Vec<usize>) {
-        let (_, pw) = self.padded(s);
-        let window = (0..s.pixels()).map(|j| (j / s.ow * pw + j % s.ow) * self.stride).collect();
+    /// Where the columns of a block of images (output pixels, `block` images at a time) start
+    /// reading in a channel's padded planes (`[n][ph][pw]`, see [`pad`](Self::pad)), and where each
+    /// kernel tap sits in a window. Column `i` of block `b` reads tap `t` at
+    /// `b * block * ph * pw + tap[t] + column[i]`: with the padding made real every read is inside
+    /// the input, and a row of the patch matrix is a few long gathers (at least 256 columns each)
+    /// rather than one per image (short rows of 2 to 16 pixels per image made those loops cost
+    /// more than the gathers), through a table that stays in the first-level cache.
+    fn offsets(&self, s: Sizes) -> (Vec<u32>, Vec<usize>, usize) {
+        let (ph, pw) = self.padded(s);
+        let p = s.pixels().max(1);
+        let block = 256usize.div_ceil(p).clamp(1, s.n.max(1));
+        let window = |j: usize| (j / s.ow * pw + j % s.ow) * self.stride;
+        let column = (0..block * p).map(|i| (i / p * ph * pw + window(i % p)) as u32).collect();
         let tap = (0..s.k * s.k).map(|t| (t / s.k * pw + t % s.k) * self.dilation).collect();
-        (window, tap)
+        (column, tap, block)
     }
 
-    /// `x` with `padding` zeros around every plane (`x` itself when there is no padding).
-    fn pad<'a>(&self, x: &'a [f32], s: Sizes) -> std::borrow::Cow<'a, [f32]> {
-        if self.padding == 0 {
-            return std::borrow::Cow::Borrowed(x);
-        }
+    /// `x` (`[n][c][h][w]`) channel-major (`[c][n][ph][pw]`) with `padding` zeros around every
+    /// plane.
+    fn pad(&self, x: &[f32], s: Sizes) -> Vec<f32> {
         let (ph, pw) = self.padded(s);
-        let mut out = scratch::zeros(s.n * s.c * ph * pw);
-        for (src, dst) in x.chunks_exact(s.h * s.w).zip(out.chunks_exact_mut(ph * pw)) {
+        let mut out = if self.padding == 0 { scratch::take(s.c * s.n * ph * pw) } else { scratch::zeros(s.c * s.n * ph * pw) };
+        for (i, src) in x.chunks_exact(s.h * s.w).enumerate() {
+            let (img, ch) = (i / s.c, i % s.c);
+            let dst = &mut out[(ch * s.n + img) * ph * pw..][..ph * pw];
             for (r, line) in src.chunks_exact(s.w).enumerate() {
                 let at = (r + self.padding) * pw + self.padding;
                 dst[at..at + s.w].copy_from_slice(line);
             }
         }
-        std::borrow::Cow::Owned(out)
+        out
     }
 
     /// The patch matrix `[c*k*k, n*p]` of `x`, its rows shared between the kernel threads.
     fn im2col(&self, x: &[f32], s: Sizes) -> Vec<f32> {
-        let (cols, p) = (s.cols(), s.pixels());
+        let cols = s.cols();
         let (ph, pw) = self.padded(s);
         let padded = self.pad(x, s);
-        let (window, tap) = self.offsets(s);
+        let (column, tap, block) = self.offsets(s);
         let patches = filled_with(s.taps() * cols, |out| {
             let row = |(row, dst): (usize, &mut [f32])| {
                 let (ch, t) = (row / (s.k * s.k), row % (s.k * s.k));
-                for (img, dst) in dst.chunks_exact_mut(p).enumerate() {
-                    let plane = &padded[(img * s.c + ch) * ph * pw..][..ph * pw][tap[t]..];
-                    assert!(window.last().is_none_or(|&last| last < plane.len()), "im2col: window outside the plane");
-                    // SAFETY: `window` increases, so the assert keeps every read inside `plane`.
-                    dst.iter_mut().zip(&window).for_each(|(d, &at)| *d = unsafe { *plane.get_unchecked(at) });
+                let plane = &padded[ch * s.n * ph * pw..][..s.n * ph * pw];
+                for (b, dst) in dst.chunks_mut(column.len()).enumerate() {
+                    let from = &plane[b * block * ph * pw + tap[t]..];
+                    let table = &column[..dst.len()];
+                    assert!(table.last().is_none_or(|&l| (l as usize) < from.len()), "im2col: a window outside the input");
+                    // SAFETY: `table` increases, so the assert keeps every read inside `from`.
+                    dst.iter_mut().zip(table).for_each(|(d, &at)| *d = unsafe { *from.get_unchecked(at as usize) });
                 }
             };
             match super::kernel_pool().filter(|_| out.len() >= PARALLEL_ELEMENTS) {
@@ -129,48 +137,77 @@ impl ConvGeometry {
                 None => out.chunks_exact_mut(cols).enumerate().for_each(row),
             }
         });
-        if let std::borrow::Cow::Owned(buffer) = padded {
-            scratch::give(buffer);
-        }
+        scratch::give(padded);
         patches
     }
 
     /// The input gradient from the patches' gradient: each patch entry added back where it was
-    /// read. Images are shared between the kernel threads; each sums its own in a fixed order,
-    /// so the result does not depend on the thread count.
+    /// read. Channels are shared between the kernel threads (a channel's taps all write its own
+    /// planes, in a fixed order), so the result does not depend on the thread count.
     fn col2im(&self, dcols: &[f32], s: Sizes) -> Vec<f32> {
-        let (cols, p) = (s.cols(), s.pixels());
+        let cols = s.cols();
         let (ph, pw) = self.padded(s);
-        let (window, tap) = self.offsets(s);
-        let mut padded = scratch::zeros(s.n * s.c * ph * pw);
-        let image = |(img, dx): (usize, &mut [f32])| {
-            for (row, src) in dcols.chunks_exact(cols).enumerate() {
-                let (ch, t) = (row / (s.k * s.k), row % (s.k * s.k));
-                let plane = &mut dx[ch * ph * pw..][..ph * pw][tap[t]..];
-                assert!(window.last().is_none_or(|&last| last < plane.len()), "col2im: window outside the plane");
-                // SAFETY: `window` increases, so the assert keeps every write inside `plane`.
-                let add = |(g, &at): (&f32, &usize)| unsafe { *plane.get_unchecked_mut(at) += g };
-                src[img * p..][..p].iter().zip(&window).for_each(add);
+        let (column, tap, block) = self.offsets(s);
+        let mut padded = scratch::zeros(s.c * s.n * ph * pw);
+        let channel = |(ch, planes): (usize, &mut [f32])| {
+            for (t, &offset) in tap.iter().enumerate() {
+                let src = &dcols[(ch * s.k * s.k + t) * cols..][..cols];
+                for (b, src) in src.chunks(column.len()).enumerate() {
+                    let to = &mut planes[b * block * ph * pw + offset..];
+                    let table = &column[..src.len()];
+                    assert!(table.last().is_none_or(|&l| (l as usize) < to.len()), "col2im: a window outside the input");
+                    // SAFETY: `table` increases, so the assert keeps every write inside `to`.
+                    src.iter().zip(table).for_each(|(g, &at)| unsafe { *to.get_unchecked_mut(at as usize) += g });
+                }
             }
         };
         match super::kernel_pool().filter(|_| dcols.len() >= PARALLEL_ELEMENTS) {
-            Some(pool) => pool.install(|| padded.par_chunks_exact_mut(s.c * ph * pw).enumerate().for_each(image)),
-            None => padded.chunks_exact_mut(s.c * ph * pw).enumerate().for_each(image),
+            Some(pool) => pool.install(|| padded.par_chunks_exact_mut(s.n * ph * pw).enumerate().for_each(channel)),
+            None => padded.chunks_exact_mut(s.n * ph * pw).enumerate().for_each(channel),
         }
-        if self.padding == 0 {
-            return padded;
-        }
+        // Back to `[n][c][h][w]`, the padding cut off.
         let mut dx = Vec::with_capacity(s.n * s.c * s.h * s.w);
-        for plane in padded.chunks_exact(ph * pw) {
-            for r in 0..s.h {
-                let at = (r + self.padding) * pw + self.padding;
-                dx.extend_from_slice(&plane[at..at + s.w]);
+        for img in 0..s.n {
+            for ch in 0..s.c {
+                let plane = &padded[(ch * s.n + img) * ph * pw..][..ph * pw];
+                for r in 0..s.h {
+                    let at = (r + self.padding) * pw + self.padding;
+                    dx.extend_from_slice(&plane[at..at + s.w]);
+                }
             }
         }
         scratch::give(padded);
         dx
     }
 }
+
+/// The weight gradient `g · patchesᵀ` (`[o, c*k*k]`). Both operands are long along the product's
+/// inner dimension (every output pixel of the batch), a layout the gemm kernels are slow on; from
+/// [`PIXEL_MAJOR_TAPS`] taps it pays to transpose both first (measured on the lesson's 16 -> 32
+/// channel layer, batches of 128: 0.15 ms with the transposes against 0.50 without; on its first
+/// two layers, with 25 and 72 taps, the transposes cost more than they save).
+fn weight_grad(gt: &[f32], patches: &[f32], s: Sizes) -> Vec<f32> {
+    let (taps, cols) = (s.taps(), s.cols());
+    if taps < PIXEL_MAJOR_TAPS {
+        return filled(s.o * taps, |dw| {
+            let dst = ViewMut::uninit(dw, taps, 1);
+            matmul_from(CONV_WORK, (s.o, taps, cols), dst, false, View::rows(gt, cols), View::transposed(patches, cols));
+        });
+    }
+    let (mut pp, mut gp) = (scratch::take(taps * cols), scratch::take(s.o * cols));
+    transpose(patches, taps, cols, &mut pp, taps);
+    transpose(gt, s.o, cols, &mut gp, s.o);
+    let dw = filled(s.o * taps, |dw| {
+        let dst = ViewMut::uninit(dw, taps, 1);
+        matmul_from(CONV_WORK, (s.o, taps, cols), dst, false, View::transposed(&gp, s.o), View::rows(&pp, taps));
+    });
+    scratch::give(pp);
+    scratch::give(gp);
+    dw
+}
+
+/// Taps (`c*k*k`) from which [`weight_grad`] multiplies pixel-major copies.
+const PIXEL_MAJOR_TAPS: usize = 100;
 
 /// Multiply-adds from which a convolution's products are split between threads.
 const CONV_WORK: usize = 1 << 20;
@@ -275,17 +312,7 @@ impl CustomOp3 for ConvOp {
         } else {
             with_f32(&x.contiguous()?, "input", |x| Ok(self.geometry.im2col(x, s)))?
         };
-        let dw = filled(s.o * taps, |dw| {
-            let dst = ViewMut::uninit(dw, taps, 1);
-            matmul_from(
-                CONV_WORK,
-                (s.o, taps, cols),
-                dst,
-                false,
-                View::rows(&gt, cols),
-                View::transposed(&patches, cols),
-            );
-        });
+        let dw = weight_grad(&gt, &patches, s);
         scratch::give(patches);
         let dx = if self.input_grad {
             let dcols = with_f32(w, "weight", |w| {
@@ -333,4 +360,104 @@ pub(crate) fn conv2d(
     let op =
         ConvOp { geometry, relu, input_grad: x.track_op(), patches: backward.then(|| Mutex::new(Vec::new())), sink };
     Ok(x.apply_op3_arc(&w.contiguous()?, &b.contiguous()?, std::sync::Arc::new(Box::new(op)))?)
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn time_im2col() {
+        let layers = [(1usize, 8usize, 5usize, 28usize), (8, 16, 3, 14), (16, 32, 3, 7), (32, 32, 3, 4)];
+        let mut total = 0.0;
+        for (c, o, k, hw) in layers {
+            let g = ConvGeometry { stride: 2, padding: k / 2, dilation: 1 };
+            let s = g.sizes(&[128, c, hw, hw], &[o, c, k, k]).unwrap();
+            let x: Vec<f32> = (0..128 * c * hw * hw).map(|i| (i % 7) as f32).collect();
+            let t = std::time::Instant::now();
+            for _ in 0..50 {
+                let p = g.im2col(&x, s);
+                scratch::give(p);
+            }
+            let fwd = t.elapsed().as_secs_f64() / 50.0 * 1e3;
+            let d: Vec<f32> = vec![1.0; s.taps() * s.cols()];
+            let t = std::time::Instant::now();
+            for _ in 0..50 {
+                std::hint::black_box(g.col2im(&d, s));
+            }
+            let bwd = t.elapsed().as_secs_f64() / 50.0 * 1e3;
+            total += fwd + bwd;
+            println!("layer c{c} o{o} k{k} {hw}: im2col {fwd:.3} ms col2im {bwd:.3} ms ({} patch values)", s.taps() * s.cols());
+        }
+        println!("total {total:.3} ms");
+    }
+}
+
+#[cfg(test)]
+mod timing_gemm {
+    use super::*;
+    fn t(mut f: impl FnMut()) -> f64 {
+        f();
+        let s = std::time::Instant::now();
+        for _ in 0..30 {
+            f();
+        }
+        s.elapsed().as_secs_f64() / 30.0 * 1e3
+    }
+    #[test]
+    #[ignore]
+    fn time_gemms() {
+        let layers = [(1usize, 8usize, 5usize, 14usize), (8, 16, 3, 7), (16, 32, 3, 4), (32, 32, 3, 2)];
+        let big = usize::MAX;
+        for (c, o, k, ohw) in layers {
+            let (taps, cols) = (c * k * k, 128 * ohw * ohw);
+            let w = vec![0.5f32; o * taps];
+            let p = vec![0.25f32; taps * cols];
+            let g = vec![0.125f32; o * cols];
+            let mut y = vec![0f32; o * cols];
+            let mut dw = vec![0f32; o * taps];
+            let mut dcols = vec![0f32; taps * cols];
+            let fwd = t(|| matmul_from(big, (o, cols, taps), ViewMut::new(&mut y, cols, 1), true, View::rows(&w, taps), View::rows(&p, cols)));
+            let fwd_t = t(|| matmul_from(big, (cols, o, taps), ViewMut::new(&mut y, o, 1), false, View::transposed(&p, cols), View::transposed(&w, taps)));
+            let dwt = t(|| matmul_from(big, (o, taps, cols), ViewMut::new(&mut dw, taps, 1), false, View::rows(&g, cols), View::transposed(&p, cols)));
+            let dw_alt = t(|| matmul_from(big, (o, taps, cols), ViewMut::new(&mut dw, taps, 1), false, View::transposed(&g, o), View::transposed(&p, cols)));
+            let dw_t = t(|| matmul_from(big, (taps, o, cols), ViewMut::new(&mut dw, 1, taps), false, View::rows(&p, cols), View::transposed(&g, cols)));
+            let dx = t(|| matmul_from(big, (taps, cols, o), ViewMut::new(&mut dcols, cols, 1), false, View::transposed(&w, taps), View::rows(&g, cols)));
+            let mut chunked = |kc: usize| {
+                t(|| {
+                    let mut j = 0;
+                    while j < cols {
+                        let len = kc.min(cols - j);
+                        matmul_from(big, (o, taps, len), ViewMut::new(&mut dw, taps, 1), j > 0, View::rows(&g[j..], cols), View::transposed(&p[j..], cols));
+                        j += len;
+                    }
+                })
+            };
+            println!("chunks: 256 {:.3} 1024 {:.3} 4096 {:.3}", chunked(256), chunked(1024), chunked(4096));
+            // dot products, 1 x 1
+            let dots = t(|| {
+                for oo in 0..o {
+                    for tt in 0..taps {
+                        let a = &g[oo * cols..][..cols];
+                        let b = &p[tt * cols..][..cols];
+                        let mut acc = [0f32; 16];
+                        for (ca, cb) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+                            for l in 0..16 { acc[l] += ca[l] * cb[l]; }
+                        }
+                        dw[oo * taps + tt] = acc.iter().sum();
+                    }
+                }
+            });
+            println!("dots {dots:.3}");
+            let mut pp = vec![0f32; taps * cols];
+            let mut gp = vec![0f32; o * cols];
+            let tr = t(|| {
+                super::super::gemm::transpose(&p, taps, cols, &mut pp, taps);
+                super::super::gemm::transpose(&g, o, cols, &mut gp, o);
+            });
+            let fast = t(|| matmul_from(big, (o, taps, cols), ViewMut::new(&mut dw, taps, 1), false, View::transposed(&gp, o), View::rows(&pp, taps)));
+            println!("pixel-major both: transposes {tr:.3} + product {fast:.3}");
+            println!("c{c} o{o} k{k}: fwd {fwd:.3} (pixel-major out {fwd_t:.3}) dW {dwt:.3} (pixel-major g {dw_alt:.3}, transposed {dw_t:.3}) dcols {dx:.3} ms");
+        }
+    }
 }

@@ -9,6 +9,10 @@ const KEPT: usize = 8;
 
 thread_local! {
     static FREE: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+    /// For each buffer handed out, its address and how many of its floats were ever written: a
+    /// buffer given back is restored to that length, so that taking it again at a larger length
+    /// does not zero what is already initialised.
+    static WRITTEN: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A buffer of `len` floats whose contents are left from an earlier use (zeros when new): for
@@ -20,14 +24,12 @@ pub(crate) fn take(len: usize) -> Vec<f32> {
         let best = free.iter().enumerate().filter(|(_, v)| v.capacity() >= len).min_by_key(|(_, v)| v.capacity());
         best.map(|(i, _)| i).map(|i| free.swap_remove(i))
     });
-    match reused {
-        Some(mut v) => {
-            v.resize(len, 0.0);
-            v.truncate(len);
-            v
-        }
-        None => vec![0f32; len],
-    }
+    let mut v = reused.unwrap_or_default();
+    let written = v.len().max(len);
+    v.resize(written, 0.0);
+    v.truncate(len);
+    WRITTEN.with(|w| w.borrow_mut().push((v.as_ptr() as usize, written)));
+    v
 }
 
 /// A buffer of `len` zeros.
@@ -38,7 +40,17 @@ pub(crate) fn zeros(len: usize) -> Vec<f32> {
 }
 
 /// Hands a buffer back for a later [`take`]; beyond [`KEPT`] buffers the smallest is freed.
-pub(crate) fn give(v: Vec<f32>) {
+pub(crate) fn give(mut v: Vec<f32>) {
+    let at = v.as_ptr() as usize;
+    let written = WRITTEN.with(|w| {
+        let mut w = w.borrow_mut();
+        w.iter().position(|&(p, _)| p == at).map(|i| w.swap_remove(i).1)
+    });
+    if let Some(n) = written.filter(|&n| n <= v.capacity() && n > v.len()) {
+        // SAFETY: the first `n` floats of this allocation were written when it was last taken
+        // (`take` resized it to `n`), and nothing has shrunk the allocation since.
+        unsafe { v.set_len(n) };
+    }
     if v.capacity() == 0 {
         return;
     }
@@ -63,6 +75,10 @@ mod tests {
         super::give(v);
         let again = super::take(600);
         assert_eq!((again.as_ptr(), again.len()), (at, 600));
+        super::give(again);
+        let whole = super::take(1000);
+        assert_eq!((whole.as_ptr(), whole.len()), (at, 1000), "back to its written length");
+        super::give(whole);
         assert!(super::zeros(700).iter().all(|&x| x == 0.0));
     }
 }

@@ -137,6 +137,28 @@ impl BatchNorm {
         Ok((mean, var))
     }
 
+    /// [`update_running`](Self::update_running) from the kernel's statistics, in plain arithmetic:
+    /// a dozen candle operations on a few channels cost more than the normalisation itself.
+    fn update_running_from(&self, mean: &[f32], var: &[f32], count: usize) -> Result<()> {
+        let (m, unbias) = (self.config.momentum, count as f64 / (count - 1) as f64);
+        // Loaded statistics of another dtype take candle's path.
+        if self.running_mean.get().dtype() != candle_core::DType::F32 {
+            let t = |v: &[f32]| Tensor::from_slice(v, v.len(), &Device::Cpu);
+            return self.update_running(&t(mean)?, &t(var)?, count);
+        }
+        let mix = |old: &Buffer, new: &[f32], scale: f64| -> Result<()> {
+            let before: Vec<f32> = old.get().to_vec1()?;
+            let v = before.iter().zip(new).map(|(&o, &n)| ((1.0 - m) * o as f64 + m * n as f64 * scale) as f32);
+            old.set(Tensor::from_vec(v.collect(), new.len(), &Device::Cpu)?);
+            Ok(())
+        };
+        mix(&self.running_mean, mean, 1.0)?;
+        mix(&self.running_var, var, unbias)?;
+        let tracked = self.num_batches_tracked.get().to_scalar::<i64>()?;
+        self.num_batches_tracked.set(Tensor::new(tracked + 1, &Device::Cpu)?);
+        Ok(())
+    }
+
     fn update_running(&self, mean: &Tensor, var: &Tensor, count: usize) -> Result<()> {
         let m = self.config.momentum;
         let unbiased = (var.detach().flatten_all()? * (count as f64 / (count - 1) as f64))?;
@@ -206,18 +228,19 @@ impl BatchNorm {
             return Err(Error::invalid("batch norm input in training mode", "more than one value per channel", found));
         }
         if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
-            if crate::fast::fits(&[&x]) {
+            if crate::fast::fits(&[xs]) {
+                // The kernel takes the input as it is: a reshape on either side would cost, in
+                // backward, candle's adding of its gradient to a fresh tensor of zeros.
+                let xs = xs.contiguous()?;
                 let (mean, var) = if training {
-                    let (mean, var) = crate::fast::channel_stats(&x)?;
-                    let t = |v: &[f32]| Tensor::from_slice(v, c, &Device::Cpu);
-                    self.update_running(&t(&mean)?, &t(&var)?, count)?;
+                    let (mean, var) = crate::fast::channel_stats(&xs)?;
+                    self.update_running_from(&mean, &var, count)?;
                     (mean, var)
                 } else {
                     (self.running_mean.get().to_vec1()?, self.running_var.get().to_vec1()?)
                 };
                 let op = crate::fast::BatchNormOp { mean, var, eps: self.config.eps, batch_stats: training, relu };
-                let y = x.contiguous()?.apply_op3_arc(&w.tensor(), &b.tensor(), std::sync::Arc::new(Box::new(op)))?;
-                return Ok(y.reshape(xs.shape())?);
+                return Ok(xs.apply_op3_arc(&w.tensor(), &b.tensor(), std::sync::Arc::new(Box::new(op)))?);
             }
         }
         let y = self.plain(&x, training, count)?.reshape(xs.shape())?;
