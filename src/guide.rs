@@ -26,3 +26,12 @@ pub mod s7_pytorch_dataloader {}
 
 #[doc = include_str!("../guide/08-validation.md")]
 pub mod s8_validation {}
+
+#[doc = include_str!("../guide/09-study-notes.md")]
+pub mod s9_study_notes {}
+
+#[doc = include_str!("../guide/10-cnn-and-hooks.md")]
+pub mod s10_cnn_and_hooks {}
+
+#[doc = include_str!("../guide/11-batch-norm.md")]
+pub mod s11_batch_norm {}

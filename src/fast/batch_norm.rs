@@ -144,21 +144,31 @@ impl CustomOp3 for BatchNormOp {
                     // Per channel: the sums of the gradient (the bias's) and of the gradient times
                     // the centred input (the weight's, once scaled to x-hat).
                     let (mut sg, mut sgx) = (vec![0f64; c], vec![0f64; c]);
-                    for (i, ((xr, gr), rr)) in x.chunks_exact(m1).zip(g.chunks_exact(m1)).zip(r.chunks_exact(m1)).enumerate() {
+                    for (i, ((xr, gr), rr)) in
+                        x.chunks_exact(m1).zip(g.chunks_exact(m1)).zip(r.chunks_exact(m1)).enumerate()
+                    {
                         let mu = self.mean[i % c];
                         sg[i % c] += lanes2(gr, rr, cut);
-                        sgx[i % c] += gr.iter().zip(rr).zip(xr).map(|((&g, &r), &x)| (cut(g, r) * (x - mu)) as f64).sum::<f64>();
+                        sgx[i % c] +=
+                            gr.iter().zip(rr).zip(xr).map(|((&g, &r), &x)| (cut(g, r) * (x - mu)) as f64).sum::<f64>();
                     }
                     let dw: Vec<f64> = (0..c).map(|ch| sgx[ch] * rstd[ch] as f64).collect();
                     let count = (n * m) as f64;
                     let mut dx = Vec::with_capacity(x.len());
-                    for (i, ((xr, gr), rr)) in x.chunks_exact(m1).zip(g.chunks_exact(m1)).zip(r.chunks_exact(m1)).enumerate() {
+                    for (i, ((xr, gr), rr)) in
+                        x.chunks_exact(m1).zip(g.chunks_exact(m1)).zip(r.chunks_exact(m1)).enumerate()
+                    {
                         let ch = i % c;
                         let (mu, rs, k) = (self.mean[ch], rstd[ch], w[ch] * rstd[ch]);
                         if self.batch_stats {
                             // dx = w * rstd * (g - mean(g) - x-hat * mean(g * x-hat))
                             let (mg, mgx) = ((sg[ch] / count) as f32, (dw[ch] / count) as f32);
-                            dx.extend(xr.iter().zip(gr).zip(rr).map(|((&x, &g), &r)| k * (cut(g, r) - mg - (x - mu) * rs * mgx)));
+                            dx.extend(
+                                xr.iter()
+                                    .zip(gr)
+                                    .zip(rr)
+                                    .map(|((&x, &g), &r)| k * (cut(g, r) - mg - (x - mu) * rs * mgx)),
+                            );
                         } else {
                             dx.extend(gr.iter().zip(rr).map(|(&g, &r)| k * cut(g, r)));
                         }

@@ -102,7 +102,8 @@ impl ConvGeometry {
     /// plane.
     fn pad(&self, x: &[f32], s: Sizes) -> Vec<f32> {
         let (ph, pw) = self.padded(s);
-        let mut out = if self.padding == 0 { scratch::take(s.c * s.n * ph * pw) } else { scratch::zeros(s.c * s.n * ph * pw) };
+        let mut out =
+            if self.padding == 0 { scratch::take(s.c * s.n * ph * pw) } else { scratch::zeros(s.c * s.n * ph * pw) };
         for (i, src) in x.chunks_exact(s.h * s.w).enumerate() {
             let (img, ch) = (i / s.c, i % s.c);
             let dst = &mut out[(ch * s.n + img) * ph * pw..][..ph * pw];
@@ -127,7 +128,10 @@ impl ConvGeometry {
                 for (b, dst) in dst.chunks_mut(column.len()).enumerate() {
                     let from = &plane[b * block * ph * pw + tap[t]..];
                     let table = &column[..dst.len()];
-                    assert!(table.last().is_none_or(|&l| (l as usize) < from.len()), "im2col: a window outside the input");
+                    assert!(
+                        table.last().is_none_or(|&l| (l as usize) < from.len()),
+                        "im2col: a window outside the input"
+                    );
                     // SAFETY: `table` increases, so the assert keeps every read inside `from`.
                     dst.iter_mut().zip(table).for_each(|(d, &at)| *d = unsafe { *from.get_unchecked(at as usize) });
                 }
@@ -155,7 +159,10 @@ impl ConvGeometry {
                 for (b, src) in src.chunks(column.len()).enumerate() {
                     let to = &mut planes[b * block * ph * pw + offset..];
                     let table = &column[..src.len()];
-                    assert!(table.last().is_none_or(|&l| (l as usize) < to.len()), "col2im: a window outside the input");
+                    assert!(
+                        table.last().is_none_or(|&l| (l as usize) < to.len()),
+                        "col2im: a window outside the input"
+                    );
                     // SAFETY: `table` increases, so the assert keeps every write inside `to`.
                     src.iter().zip(table).for_each(|(g, &at)| unsafe { *to.get_unchecked_mut(at as usize) += g });
                 }
@@ -191,7 +198,14 @@ fn weight_grad(gt: &[f32], patches: &[f32], s: Sizes) -> Vec<f32> {
     if taps < PIXEL_MAJOR_TAPS {
         return filled(s.o * taps, |dw| {
             let dst = ViewMut::uninit(dw, taps, 1);
-            matmul_from(CONV_WORK, (s.o, taps, cols), dst, false, View::rows(gt, cols), View::transposed(patches, cols));
+            matmul_from(
+                CONV_WORK,
+                (s.o, taps, cols),
+                dst,
+                false,
+                View::rows(gt, cols),
+                View::transposed(patches, cols),
+            );
         });
     }
     let (mut pp, mut gp) = (scratch::take(taps * cols), scratch::take(s.o * cols));
@@ -387,7 +401,10 @@ mod timing {
             }
             let bwd = t.elapsed().as_secs_f64() / 50.0 * 1e3;
             total += fwd + bwd;
-            println!("layer c{c} o{o} k{k} {hw}: im2col {fwd:.3} ms col2im {bwd:.3} ms ({} patch values)", s.taps() * s.cols());
+            println!(
+                "layer c{c} o{o} k{k} {hw}: im2col {fwd:.3} ms col2im {bwd:.3} ms ({} patch values)",
+                s.taps() * s.cols()
+            );
         }
         println!("total {total:.3} ms");
     }
@@ -417,18 +434,79 @@ mod timing_gemm {
             let mut y = vec![0f32; o * cols];
             let mut dw = vec![0f32; o * taps];
             let mut dcols = vec![0f32; taps * cols];
-            let fwd = t(|| matmul_from(big, (o, cols, taps), ViewMut::new(&mut y, cols, 1), true, View::rows(&w, taps), View::rows(&p, cols)));
-            let fwd_t = t(|| matmul_from(big, (cols, o, taps), ViewMut::new(&mut y, o, 1), false, View::transposed(&p, cols), View::transposed(&w, taps)));
-            let dwt = t(|| matmul_from(big, (o, taps, cols), ViewMut::new(&mut dw, taps, 1), false, View::rows(&g, cols), View::transposed(&p, cols)));
-            let dw_alt = t(|| matmul_from(big, (o, taps, cols), ViewMut::new(&mut dw, taps, 1), false, View::transposed(&g, o), View::transposed(&p, cols)));
-            let dw_t = t(|| matmul_from(big, (taps, o, cols), ViewMut::new(&mut dw, 1, taps), false, View::rows(&p, cols), View::transposed(&g, cols)));
-            let dx = t(|| matmul_from(big, (taps, cols, o), ViewMut::new(&mut dcols, cols, 1), false, View::transposed(&w, taps), View::rows(&g, cols)));
+            let fwd = t(|| {
+                matmul_from(
+                    big,
+                    (o, cols, taps),
+                    ViewMut::new(&mut y, cols, 1),
+                    true,
+                    View::rows(&w, taps),
+                    View::rows(&p, cols),
+                )
+            });
+            let fwd_t = t(|| {
+                matmul_from(
+                    big,
+                    (cols, o, taps),
+                    ViewMut::new(&mut y, o, 1),
+                    false,
+                    View::transposed(&p, cols),
+                    View::transposed(&w, taps),
+                )
+            });
+            let dwt = t(|| {
+                matmul_from(
+                    big,
+                    (o, taps, cols),
+                    ViewMut::new(&mut dw, taps, 1),
+                    false,
+                    View::rows(&g, cols),
+                    View::transposed(&p, cols),
+                )
+            });
+            let dw_alt = t(|| {
+                matmul_from(
+                    big,
+                    (o, taps, cols),
+                    ViewMut::new(&mut dw, taps, 1),
+                    false,
+                    View::transposed(&g, o),
+                    View::transposed(&p, cols),
+                )
+            });
+            let dw_t = t(|| {
+                matmul_from(
+                    big,
+                    (taps, o, cols),
+                    ViewMut::new(&mut dw, 1, taps),
+                    false,
+                    View::rows(&p, cols),
+                    View::transposed(&g, cols),
+                )
+            });
+            let dx = t(|| {
+                matmul_from(
+                    big,
+                    (taps, cols, o),
+                    ViewMut::new(&mut dcols, cols, 1),
+                    false,
+                    View::transposed(&w, taps),
+                    View::rows(&g, cols),
+                )
+            });
             let mut chunked = |kc: usize| {
                 t(|| {
                     let mut j = 0;
                     while j < cols {
                         let len = kc.min(cols - j);
-                        matmul_from(big, (o, taps, len), ViewMut::new(&mut dw, taps, 1), j > 0, View::rows(&g[j..], cols), View::transposed(&p[j..], cols));
+                        matmul_from(
+                            big,
+                            (o, taps, len),
+                            ViewMut::new(&mut dw, taps, 1),
+                            j > 0,
+                            View::rows(&g[j..], cols),
+                            View::transposed(&p[j..], cols),
+                        );
                         j += len;
                     }
                 })
@@ -442,7 +520,9 @@ mod timing_gemm {
                         let b = &p[tt * cols..][..cols];
                         let mut acc = [0f32; 16];
                         for (ca, cb) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
-                            for l in 0..16 { acc[l] += ca[l] * cb[l]; }
+                            for l in 0..16 {
+                                acc[l] += ca[l] * cb[l];
+                            }
                         }
                         dw[oo * taps + tt] = acc.iter().sum();
                     }
@@ -455,7 +535,16 @@ mod timing_gemm {
                 super::super::gemm::transpose(&p, taps, cols, &mut pp, taps);
                 super::super::gemm::transpose(&g, o, cols, &mut gp, o);
             });
-            let fast = t(|| matmul_from(big, (o, taps, cols), ViewMut::new(&mut dw, taps, 1), false, View::transposed(&gp, o), View::rows(&pp, taps)));
+            let fast = t(|| {
+                matmul_from(
+                    big,
+                    (o, taps, cols),
+                    ViewMut::new(&mut dw, taps, 1),
+                    false,
+                    View::transposed(&gp, o),
+                    View::rows(&pp, taps),
+                )
+            });
             println!("pixel-major both: transposes {tr:.3} + product {fast:.3}");
             println!("c{c} o{o} k{k}: fwd {fwd:.3} (pixel-major out {fwd_t:.3}) dW {dwt:.3} (pixel-major g {dw_alt:.3}, transposed {dw_t:.3}) dcols {dx:.3} ms");
         }

@@ -43,7 +43,7 @@ impl Default for BatchNormConfig {
 /// assert!((y[0] + 1.3416).abs() < 1e-4 && (y[3] - 1.3416).abs() < 1e-4);
 /// // The running mean moved a tenth of the way from 0 to the batch mean 2.5.
 /// assert_eq!(bn.running_mean().to_vec1::<f32>()?, [0.25]);
-/// assert_eq!(bn.to_string(), "BatchNorm2d(1, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)");
+/// assert_eq!(bn.to_string(), "BatchNorm2d(1, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)");
 /// # Ok::<(), minibatch::Error>(())
 /// ```
 #[derive(Debug)]
@@ -290,7 +290,7 @@ impl Module for BatchNorm {
 /// let x = Tensor::new(&[[1f32, 2., 3., 4.]], &Device::Cpu)?;
 /// let y: Vec<f32> = ln.forward(&x)?.flatten_all()?.to_vec1()?;
 /// assert!((y[0] + 1.3416).abs() < 1e-4);
-/// assert_eq!(ln.to_string(), "LayerNorm((4,), eps=1e-05, elementwise_affine=True)");
+/// assert_eq!(ln.to_string(), "LayerNorm((4,), eps=1e-05, elementwise_affine=True, bias=True)");
 /// # Ok::<(), minibatch::Error>(())
 /// ```
 #[derive(Debug, Clone)]

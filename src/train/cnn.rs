@@ -30,7 +30,7 @@ const BLOCKS: [(usize, usize, usize); 4] = [(1, 8, 5), (8, 16, 3), (16, 32, 3), 
 ///
 /// ```
 /// let model = minibatch::cnn(false, 10, 0)?;
-/// assert_eq!(minibatch::Module::num_parameters(&model), 16_506);
+/// assert_eq!(minibatch::Module::num_parameters(&model), 15_594);
 /// let x = candle_core::Tensor::zeros((2, 784), candle_core::DType::F32, &candle_core::Device::Cpu)?;
 /// assert_eq!(minibatch::Module::forward(&model, &x)?.dims(), &[2, 10]);
 /// # Ok::<(), minibatch::Error>(())
