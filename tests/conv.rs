@@ -184,3 +184,27 @@ fn the_fused_convolution_matches_candles_with_relu_dilation_and_no_bias() {
         }
     }
 }
+
+#[test]
+fn a_wide_convolutions_weight_gradient_matches_candles() {
+    // 16 channels x 3 x 3 = 144 taps: the weight gradient is taken from pixel-major copies.
+    let mut rng = minibatch::Rng::new(12);
+    let conv = Conv2d::new(16, 8, 3, Conv2dConfig { stride: 2, padding: 1, ..Default::default() }, &mut rng).unwrap();
+    let values: Vec<f32> = (0..3 * 16 * 7 * 7).map(|_| rng.normal() as f32).collect();
+    let x =
+        Param::new(&candle_core::Tensor::from_vec(values, (3, 16, 7, 7), &candle_core::Device::Cpu).unwrap()).unwrap();
+    let run = || {
+        conv.zero_grad();
+        x.zero_grad();
+        let y = conv.forward(&x.tensor()).unwrap();
+        let loss = (&y * &y).unwrap().sum_all().unwrap();
+        let mut params = conv.parameters();
+        params.push(x.clone());
+        minibatch::backward(&loss, &params).unwrap();
+        params.iter().map(|p| flat(&p.grad().unwrap())).collect::<Vec<_>>()
+    };
+    let (fused, plain) = (run(), minibatch::fast::with_candle_ops(run));
+    for (i, (a, b)) in fused.iter().zip(&plain).enumerate() {
+        assert_close(&format!("gradient {i}"), a, b, 1e-4, 1e-4);
+    }
+}
