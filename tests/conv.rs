@@ -208,3 +208,28 @@ fn a_wide_convolutions_weight_gradient_matches_candles() {
         assert_close(&format!("gradient {i}"), a, b, 1e-4, 1e-4);
     }
 }
+
+#[test]
+fn the_lessons_cnns_match_candles_operations_through_the_chained_layers() {
+    // Blocks of Sequential(Conv2d, [BatchNorm2d,] ReLU) hand channel-major activations on to
+    // each other; the loss and every gradient must be what candle's own operations give.
+    let mut rng = minibatch::Rng::new(3);
+    let values: Vec<f32> = (0..6 * 784).map(|_| rng.next_f64() as f32).collect();
+    let x = candle_core::Tensor::from_vec(values, (6, 784), &candle_core::Device::Cpu).unwrap();
+    for batch_norm in [false, true] {
+        let model = minibatch::cnn(batch_norm, 10, 1).unwrap();
+        let run = || {
+            model.zero_grad();
+            let y = model.forward(&x).unwrap();
+            let loss = (&y * &y).unwrap().sum_all().unwrap();
+            minibatch::backward(&loss, &model.parameters()).unwrap();
+            let mut out = vec![flat(&y)];
+            out.extend(model.parameters().iter().map(|p| flat(&p.grad().unwrap())));
+            out
+        };
+        let (fused, plain) = (run(), minibatch::fast::with_candle_ops(run));
+        for (i, (a, b)) in fused.iter().zip(&plain).enumerate() {
+            assert_close(&format!("batch norm {batch_norm}, tensor {i}"), a, b, 1e-4, 1e-3);
+        }
+    }
+}

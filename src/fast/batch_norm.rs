@@ -34,23 +34,55 @@ fn lanes2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
     acc.iter().map(|&a| a as f64).sum::<f64>() + rest as f64
 }
 
-/// Per-channel mean and biased variance of `x` `[n, c, ...]` (two passes: the mean, then the
-/// squared distances from it, which keeps the variance exact when the mean is large).
-pub(crate) fn channel_stats(x: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
-    let (n, c) = (x.dims()[0], x.dims()[1]);
-    let m = x.elem_count() / (n * c).max(1);
+/// How an input is cut into rows of one channel: `[n, c, ...]` into `n * c` rows of `m` (row `i`
+/// of channel `i % c`), or channel-major `[c, n, ...]` into `c` rows of `n * m` (row `i` of
+/// channel `i`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rows {
+    pub len: usize,
+    pub channels: usize,
+    pub channel_major: bool,
+}
+
+impl Rows {
+    /// The rows of an input of these dimensions, `(n, c, m)` with them.
+    pub fn of(dims: &[usize], channel_major: bool) -> Option<(Rows, usize, usize, usize)> {
+        let &[a, b, ref rest @ ..] = dims else { return None };
+        let m: usize = rest.iter().product();
+        let (n, c) = if channel_major { (b, a) } else { (a, b) };
+        let len = if channel_major { n * m } else { m };
+        Some((Rows { len: len.max(1), channels: c, channel_major }, n, c, m))
+    }
+
+    #[inline]
+    fn channel(&self, i: usize) -> usize {
+        if self.channel_major {
+            i
+        } else {
+            i % self.channels
+        }
+    }
+}
+
+/// Per-channel mean and biased variance of `x` (`[n, c, ...]`, or `[c, n, ...]` when
+/// `channel_major`), in two passes: the mean, then the squared distances from it, which keeps
+/// the variance exact when the mean is large.
+pub(crate) fn channel_stats(x: &Tensor, channel_major: bool) -> Result<(Vec<f32>, Vec<f32>)> {
+    let Some((rows, n, c, m)) = Rows::of(x.dims(), channel_major) else {
+        return Err(crate::Error::invalid("batch norm input", "at least 2 dimensions", format!("{:?}", x.dims())));
+    };
     let x = x.contiguous()?;
     let count = (n * m).max(1) as f64;
     Ok(with_f32(&x, "batch norm input", |x| {
         let mut sums = vec![0f64; c];
-        for (i, row) in x.chunks_exact(m.max(1)).enumerate() {
-            sums[i % c] += lanes(row, |v| v);
+        for (i, row) in x.chunks_exact(rows.len).enumerate() {
+            sums[rows.channel(i)] += lanes(row, |v| v);
         }
         let mean: Vec<f32> = sums.iter().map(|s| (s / count) as f32).collect();
         let mut sq = vec![0f64; c];
-        for (i, row) in x.chunks_exact(m.max(1)).enumerate() {
-            let mu = mean[i % c];
-            sq[i % c] += lanes(row, |v| (v - mu) * (v - mu));
+        for (i, row) in x.chunks_exact(rows.len).enumerate() {
+            let mu = mean[rows.channel(i)];
+            sq[rows.channel(i)] += lanes(row, |v| (v - mu) * (v - mu));
         }
         Ok((mean, sq.iter().map(|s| (s / count) as f32).collect()))
     })?)
@@ -65,6 +97,8 @@ pub(crate) struct BatchNormOp {
     /// through them too; the running statistics (evaluation) are constants.
     pub batch_stats: bool,
     pub relu: bool,
+    /// Whether the input is channel-major (`[c, n, ...]`, a convolution's own output).
+    pub channel_major: bool,
 }
 
 impl BatchNormOp {
@@ -72,11 +106,11 @@ impl BatchNormOp {
         self.var.iter().map(|&v| (1.0 / (v as f64 + self.eps).sqrt()) as f32).collect()
     }
 
-    /// `(n, c, m)` of an `[n, c, ...]` input: `m` values per example and channel.
-    fn dims(&self, x: &[usize]) -> candle_core::Result<(usize, usize, usize)> {
-        match *x {
-            [n, c, ref rest @ ..] if c == self.mean.len() => Ok((n, c, rest.iter().product())),
-            _ => bail!("batch norm: expected [n, {}, ...], found {x:?}", self.mean.len()),
+    /// The input's rows and `(n, c, m)`: `m` values per example and channel.
+    fn dims(&self, x: &[usize]) -> candle_core::Result<(Rows, usize, usize, usize)> {
+        match Rows::of(x, self.channel_major) {
+            Some(r) if r.2 == self.mean.len() => Ok(r),
+            _ => bail!("batch norm: expected {} channels, found {x:?}", self.mean.len()),
         }
     }
 }
@@ -96,13 +130,13 @@ impl CustomOp3 for BatchNormOp {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (x, w, b) = (cpu_f32(s1, l1, "input")?, cpu_f32(s2, l2, "weight")?, cpu_f32(s3, l3, "bias")?);
-        let (_, c, m) = self.dims(l1.dims())?;
+        let (rows, ..) = self.dims(l1.dims())?;
         let rstd = self.rstd();
         // Filled by pushing, not zeroed first: a zeroed allocation of this size came as fresh pages
         // that the kernel clears on first touch (11% of a cnn-bn epoch).
         let mut y = Vec::with_capacity(x.len());
-        for (i, row) in x.chunks_exact(m.max(1)).enumerate() {
-            let ch = i % c;
+        for (i, row) in x.chunks_exact(rows.len).enumerate() {
+            let ch = rows.channel(i);
             let scale = w[ch] * rstd[ch];
             let shift = b[ch] - self.mean[ch] * scale;
             if self.relu {
@@ -130,8 +164,8 @@ impl CustomOp3 for BatchNormOp {
         res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (n, c, m) = self.dims(x.dims())?;
-        let m1 = m.max(1);
+        let (rows, n, c, m) = self.dims(x.dims())?;
+        let m1 = rows.len;
         let rstd = self.rstd();
         let grad = grad.contiguous()?;
         let w: Vec<f32> = w.to_vec1()?;

@@ -19,12 +19,15 @@ use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
-/// Stride, padding and dilation of a square convolution (one group).
+/// Stride, padding and dilation of a square convolution (one group), and how its input is stored.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConvGeometry {
     pub stride: usize,
     pub padding: usize,
     pub dilation: usize,
+    /// Whether the input is channel-major (`[c, n, h, w]`: the previous layer's own output, see
+    /// `stored.rs`) rather than `[n, c, h, w]`.
+    pub channel_major: bool,
 }
 
 /// The sizes of one convolution: input `[n, c, h, w]`, kernel `k`, output `[n, o, oh, ow]`.
@@ -62,6 +65,7 @@ impl ConvGeometry {
         let (&[n, c, h, wd], &[o, cw, k, k2]) = (x, w) else {
             bail!("conv2d: expected [n, c, h, w] input and [o, c, k, k] weight, found {x:?} and {w:?}")
         };
+        let (n, c) = if self.channel_major { (c, n) } else { (n, c) };
         let span = self.dilation * (k.max(1) - 1) + 1;
         if c != cw
             || k != k2
@@ -98,15 +102,15 @@ impl ConvGeometry {
         (column, tap, block)
     }
 
-    /// `x` (`[n][c][h][w]`) channel-major (`[c][n][ph][pw]`) with `padding` zeros around every
-    /// plane.
+    /// `x` (`[n][c][h][w]`, or already `[c][n][h][w]`) channel-major (`[c][n][ph][pw]`) with
+    /// `padding` zeros around every plane.
     fn pad(&self, x: &[f32], s: Sizes) -> Vec<f32> {
         let (ph, pw) = self.padded(s);
         let mut out =
             if self.padding == 0 { scratch::take(s.c * s.n * ph * pw) } else { scratch::zeros(s.c * s.n * ph * pw) };
         for (i, src) in x.chunks_exact(s.h * s.w).enumerate() {
-            let (img, ch) = (i / s.c, i % s.c);
-            let dst = &mut out[(ch * s.n + img) * ph * pw..][..ph * pw];
+            let plane = if self.channel_major { i } else { i % s.c * s.n + i / s.c };
+            let dst = &mut out[plane * ph * pw..][..ph * pw];
             for (r, line) in src.chunks_exact(s.w).enumerate() {
                 let at = (r + self.padding) * pw + self.padding;
                 dst[at..at + s.w].copy_from_slice(line);
@@ -172,15 +176,14 @@ impl ConvGeometry {
             Some(pool) => pool.install(|| padded.par_chunks_exact_mut(s.n * ph * pw).enumerate().for_each(channel)),
             None => padded.chunks_exact_mut(s.n * ph * pw).enumerate().for_each(channel),
         }
-        // Back to `[n][c][h][w]`, the padding cut off.
+        // Back to the input's order, the padding cut off.
         let mut dx = Vec::with_capacity(s.n * s.c * s.h * s.w);
-        for img in 0..s.n {
-            for ch in 0..s.c {
-                let plane = &padded[(ch * s.n + img) * ph * pw..][..ph * pw];
-                for r in 0..s.h {
-                    let at = (r + self.padding) * pw + self.padding;
-                    dx.extend_from_slice(&plane[at..at + s.w]);
-                }
+        for i in 0..s.n * s.c {
+            let at_plane = if self.channel_major { i } else { i % s.c * s.n + i / s.c };
+            let plane = &padded[at_plane * ph * pw..][..ph * pw];
+            for r in 0..s.h {
+                let at = (r + self.padding) * pw + self.padding;
+                dx.extend_from_slice(&plane[at..at + s.w]);
             }
         }
         scratch::give(padded);
@@ -268,27 +271,23 @@ impl CustomOp3 for ConvOp {
         if b.len() != s.o {
             bail!("conv2d: {} output channels, bias of {}", s.o, b.len());
         }
-        let (taps, cols, p) = (s.taps(), s.cols(), s.pixels());
+        let (taps, cols) = (s.taps(), s.cols());
         let patches = self.geometry.im2col(x, s);
-        // Channel-major output with the bias in it, then the product added.
-        let mut yt = scratch::take(s.o * cols);
-        yt.chunks_exact_mut(cols).zip(b).for_each(|(row, &v)| row.fill(v));
-        let dst = ViewMut::new(&mut yt, cols, 1);
+        // Channel-major output (`[o, n, oh, ow]`) with the bias in it, then the product added:
+        // the order the next of the library's layers reads (see `stored.rs`).
+        let mut y = Vec::with_capacity(s.o * cols);
+        b.iter().for_each(|&v| y.extend(std::iter::repeat_n(v, cols)));
+        let dst = ViewMut::new(&mut y, cols, 1);
         matmul_from(CONV_WORK, (s.o, cols, taps), dst, true, View::rows(w, taps), View::rows(&patches, cols));
-        let mut y = Vec::with_capacity(s.n * s.o * p);
-        for img in 0..s.n {
-            for ch in 0..s.o {
-                let src = &yt[ch * cols + img * p..][..p];
-                // Not `max`: NaN stays NaN, as in PyTorch.
-                y.extend(src.iter().map(|&v| if self.relu && v < 0.0 { 0.0 } else { v }));
-            }
+        if self.relu {
+            // Not `max`: NaN stays NaN, as in PyTorch.
+            y.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v });
         }
-        scratch::give(yt);
         match &self.patches {
             Some(slot) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = patches,
             None => scratch::give(patches),
         }
-        Ok((CpuStorage::F32(y), Shape::from((s.n, s.o, s.oh, s.ow))))
+        Ok((CpuStorage::F32(y), Shape::from((s.o, s.n, s.oh, s.ow))))
     }
 
     fn bwd(
@@ -300,18 +299,14 @@ impl CustomOp3 for ConvOp {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let s = self.geometry.sizes(x.dims(), w.dims())?;
-        let (taps, cols, p) = (s.taps(), s.cols(), s.pixels());
+        let (taps, cols) = (s.taps(), s.cols());
         let grad = grad.contiguous()?;
-        // The output's gradient before the ReLU, channel-major like the forward's product.
+        // The output's gradient before the ReLU, channel-major like the output.
         let mut gt = scratch::take(s.o * cols);
         with_f32(&grad, "gradient", |g| {
             with_f32(res, "output", |r| {
-                for (i, (g, r)) in g.chunks_exact(p).zip(r.chunks_exact(p)).enumerate() {
-                    let (img, ch) = (i / s.o, i % s.o);
-                    let dst = &mut gt[ch * cols + img * p..][..p];
-                    for ((d, &g), &r) in dst.iter_mut().zip(g).zip(r) {
-                        *d = if self.relu && r <= 0.0 { 0.0 } else { g };
-                    }
+                for ((d, &g), &r) in gt.iter_mut().zip(g).zip(r) {
+                    *d = if self.relu && r <= 0.0 { 0.0 } else { g };
                 }
                 Ok(())
             })
@@ -344,7 +339,7 @@ impl CustomOp3 for ConvOp {
             })?;
             let dx = self.geometry.col2im(&dcols, s);
             scratch::give(dcols);
-            Some(Tensor::from_vec(dx, (s.n, s.c, s.h, s.w), &Device::Cpu)?)
+            Some(Tensor::from_vec(dx, x.shape(), &Device::Cpu)?)
         } else {
             None
         };
@@ -359,19 +354,26 @@ impl CustomOp3 for ConvOp {
 }
 
 /// The convolution of `x` `[n, c, h, w]` by `w` `[o, c, k, k]` plus `b` `[o]` (then ReLU if
-/// `relu`), one group, `f32` on the CPU. The backward hands the weight and bias gradients to
-/// `sink` when there is one, to candle otherwise.
+/// `relu`), one group, `f32` on the CPU: an `[n, o, oh, ow]` tensor whose channel-major original
+/// the next of the library's layers reads (a permuted view of it when `chained`, see
+/// `stored.rs`). The backward hands the weight and bias gradients to `sink` when there is one, to
+/// candle otherwise.
 pub(crate) fn conv2d(
     x: &Tensor,
     w: &Tensor,
     b: &Tensor,
     geometry: ConvGeometry,
-    relu: bool,
+    (relu, chained): (bool, bool),
     sink: Option<GradSink>,
 ) -> Result<Tensor> {
-    let x = x.contiguous()?;
+    let (x, channel_major) = match super::stored::channel_major(x) {
+        Some(original) => (original, true),
+        None => (x.contiguous()?, false),
+    };
+    let geometry = ConvGeometry { channel_major, ..geometry };
     let backward = crate::module::is_grad_enabled() && (x.track_op() || w.track_op() || b.track_op());
     let op =
         ConvOp { geometry, relu, input_grad: x.track_op(), patches: backward.then(|| Mutex::new(Vec::new())), sink };
-    Ok(x.apply_op3_arc(&w.contiguous()?, &b.contiguous()?, std::sync::Arc::new(Box::new(op)))?)
+    let y = x.apply_op3_arc(&w.contiguous()?, &b.contiguous()?, std::sync::Arc::new(Box::new(op)))?;
+    Ok(super::stored::channel_major_copy(&y, chained)?)
 }

@@ -46,6 +46,7 @@ pub(crate) use linear::{layer, GradSink};
 pub(crate) use max_pool::MaxPool;
 pub use relu::relu;
 pub(crate) use storage::{cpu_f32, with_f32};
+pub(crate) use stored::{channel_major, channel_major_copy};
 
 use std::cell::Cell;
 

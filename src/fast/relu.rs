@@ -2,7 +2,7 @@
 //! would turn a poisoned batch into a finite loss that no guard can see).
 
 use super::storage::{cpu_f32, with_f32};
-use super::stored::{batch_major_copy, feature_major};
+use super::stored::{batch_major_copy, channel_major, channel_major_copy, feature_major};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 
 struct Relu;
@@ -37,8 +37,11 @@ pub fn relu(x: &Tensor) -> candle_core::Result<Tensor> {
     if x.dtype() != DType::F32 || !x.device().is_cpu() {
         return x.maximum(0.0);
     }
-    match feature_major(x) {
-        Some(stored) => batch_major_copy(&stored.apply_op1(Relu)?, false),
+    if let Some(stored) = feature_major(x) {
+        return batch_major_copy(&stored.apply_op1(Relu)?, false);
+    }
+    match channel_major(x) {
+        Some(stored) => channel_major_copy(&stored.apply_op1(Relu)?, false),
         None => x.contiguous()?.apply_op1(Relu),
     }
 }

@@ -22,8 +22,17 @@ use std::cell::RefCell;
 /// earlier step's memory alive.
 const REMEMBERED: usize = 4;
 
+/// Which order an original is stored in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `[features, batch]`, of a `[batch, features]` copy.
+    Feature,
+    /// `[channels, batch, height, width]`, of a `[batch, channels, height, width]` copy.
+    Channel,
+}
+
 thread_local! {
-    static ORIGINALS: RefCell<Vec<(TensorId, Tensor)>> = const { RefCell::new(Vec::new()) };
+    static ORIGINALS: RefCell<Vec<(TensorId, Tensor, Kind)>> = const { RefCell::new(Vec::new()) };
     /// The padded buffer of [`transposed`], grown once.
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
@@ -32,8 +41,38 @@ thread_local! {
 /// [`batch_major_copy`], if `x` is one, forgotten as it is handed out: the next layer takes it
 /// once (a second reader of the same copy reads the copy itself, as correct and a little slower).
 pub(crate) fn feature_major(x: &Tensor) -> Option<Tensor> {
+    take(x, Kind::Feature)
+}
+
+/// The channel-major `[channels, batch, height, width]` original of an NCHW copy made by
+/// [`channel_major_copy`], if `x` is one (taken once, as [`feature_major`]).
+pub(crate) fn channel_major(x: &Tensor) -> Option<Tensor> {
+    take(x, Kind::Channel)
+}
+
+fn take(x: &Tensor, kind: Kind) -> Option<Tensor> {
     let id = x.id();
-    ORIGINALS.with_borrow_mut(|v| v.iter().position(|(i, _)| *i == id).map(|at| v.remove(at).1))
+    ORIGINALS.with_borrow_mut(|v| v.iter().position(|(i, _, k)| *i == id && *k == kind).map(|at| v.remove(at).1))
+}
+
+fn remember(copy: &Tensor, stored: &Tensor, kind: Kind) {
+    ORIGINALS.with_borrow_mut(|v| {
+        if v.len() == REMEMBERED {
+            v.remove(0);
+        }
+        v.push((copy.id(), stored.clone(), kind));
+    });
+}
+
+/// The `[batch, channels, height, width]` tensor of the channel-major `stored`
+/// (`[channels, batch, height, width]`), remembered as coming from it, so that the next of the
+/// library's layers (a `Conv2d`, a `BatchNorm`, a `ReLU`) reads `stored` itself: a copy, or for
+/// a layer whose output goes straight to the next module of a `Sequential` (`chained`), a
+/// permuted view (no copy at all; candle's own operations read it through its strides).
+pub(crate) fn channel_major_copy(stored: &Tensor, chained: bool) -> candle_core::Result<Tensor> {
+    let copy = if chained { stored.permute((1, 0, 2, 3))? } else { stored.permute((1, 0, 2, 3))?.contiguous()? };
+    remember(&copy, stored, Kind::Channel);
+    Ok(copy)
 }
 
 /// The batch-major `[batch, features]` copy of the feature-major `stored` (`[features, batch]`),
@@ -42,12 +81,7 @@ pub(crate) fn feature_major(x: &Tensor) -> Option<Tensor> {
 /// original anyway.
 pub(crate) fn batch_major_copy(stored: &Tensor, chained: bool) -> candle_core::Result<Tensor> {
     let copy = if chained { stored.t()? } else { stored.apply_op1(AsBatchMajor)? };
-    ORIGINALS.with_borrow_mut(|v| {
-        if v.len() == REMEMBERED {
-            v.remove(0);
-        }
-        v.push((copy.id(), stored.clone()));
-    });
+    remember(&copy, stored, Kind::Feature);
     Ok(copy)
 }
 

@@ -57,12 +57,9 @@ impl Registered for Sequential {
     }
 }
 
-impl Module for Sequential {
-    /// Each layer in turn; a layer followed by a [`ReLU`](super::ReLU) runs as one
-    /// ([`Module::forward_relu`]), so `Linear, ReLU` is one pass of the fused kernel, and every
-    /// layer but the last hands its output on in the storage the next reads fastest
-    /// ([`Module::forward_chained`]).
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+impl Sequential {
+    /// The layers in turn; the last one chained when `last_chained` (see [`Module::forward_chained`]).
+    fn run(&self, xs: &Tensor, last_relu: bool, last_chained: bool) -> Result<Tensor> {
         let mut x = xs.clone();
         let mut i = 0;
         while i < self.layers.len() {
@@ -71,16 +68,44 @@ impl Module for Sequential {
             let hooked = super::hooked(layer);
             let fold = crate::fast::fused() && !hooked && self.layers.get(i + 1).is_some_and(|next| next.is_relu());
             let next = i + 1 + fold as usize;
-            let y = match (next < self.layers.len() && !hooked, fold) {
-                (true, _) => layer.forward_chained(&x, fold)?,
-                (false, true) => layer.forward_relu(&x)?,
-                (false, false) => layer.forward(&x)?,
+            let last = next >= self.layers.len();
+            let relu = fold || (last && last_relu);
+            let y = match (last, hooked) {
+                (_, true) => layer.forward(&x)?,
+                (false, false) => layer.forward_chained(&x, fold)?,
+                (true, false) if last_chained => layer.forward_chained(&x, relu)?,
+                (true, false) if relu => layer.forward_relu(&x)?,
+                (true, false) => layer.forward(&x)?,
             };
             super::run_hooks(layer, &x, &y);
-            x = y;
+            // A hooked last layer ran without the ReLU asked of the chain.
+            x = if hooked && last && last_relu { crate::fast::relu(&y)? } else { y };
             i = next;
         }
+        if self.layers.is_empty() && last_relu {
+            x = crate::fast::relu(&x)?;
+        }
         Ok(x)
+    }
+}
+
+impl Module for Sequential {
+    /// Each layer in turn; a layer followed by a [`ReLU`](super::ReLU) runs as one
+    /// ([`Module::forward_relu`]), so `Linear, ReLU` is one pass of the fused kernel, and every
+    /// layer but the last hands its output on in the storage the next reads fastest
+    /// ([`Module::forward_chained`]).
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.run(xs, false, false)
+    }
+
+    fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
+        self.run(xs, true, false)
+    }
+
+    /// The chain inside a chain (the lesson's blocks): its last layer hands its output on as
+    /// the outer chain's layers do.
+    fn forward_chained(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
+        self.run(xs, relu, true)
     }
 }
 

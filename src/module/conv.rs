@@ -143,7 +143,7 @@ impl Registered for Conv2d {
 impl Conv2d {
     /// The convolution, then ReLU if `relu`: on the fused kernel (see [`crate::fast`]) for one
     /// group of `f32` on the CPU, on candle's convolution otherwise.
-    fn apply(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
+    fn apply(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
         let (inp, out, _) = self.sizes();
         if xs.rank() != 4 || xs.dims()[1] != inp {
             return Err(Error::Shape {
@@ -159,9 +159,14 @@ impl Conv2d {
                 Some(b) => b.tensor(),
                 None => Tensor::zeros(out, w.dtype(), w.device())?,
             };
-            let geometry = crate::fast::ConvGeometry { stride: c.stride, padding: c.padding, dilation: c.dilation };
+            let geometry = crate::fast::ConvGeometry {
+                stride: c.stride,
+                padding: c.padding,
+                dilation: c.dilation,
+                channel_major: false,
+            };
             let sink = super::is_grad_enabled().then(|| self.grad_sink());
-            return crate::fast::conv2d(xs, &w, &b, geometry, relu, sink);
+            return crate::fast::conv2d(xs, &w, &b, geometry, (relu, chained), sink);
         }
         let y = xs.conv2d(&w, c.padding, c.stride, c.dilation, c.groups)?;
         let y = match &self.bias {
@@ -184,12 +189,16 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.apply(xs, false)
+        self.apply(xs, false, false)
     }
 
     /// The convolution and a ReLU in one pass of the fused kernel.
     fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
-        self.apply(xs, true)
+        self.apply(xs, true, false)
+    }
+
+    fn forward_chained(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
+        self.apply(xs, relu, true)
     }
 }
 

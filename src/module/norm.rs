@@ -210,7 +210,7 @@ impl Registered for BatchNorm {
 impl BatchNorm {
     /// The normalisation, then ReLU if `relu`: one pass of the fused kernel for an affine layer
     /// on `f32` CPU data (see [`crate::fast`]), candle's operations otherwise.
-    fn apply(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
+    fn apply(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
         let c = self.channels();
         if !self.ranks.contains(&xs.rank()) || xs.dims()[1] != c {
             let expected = match self.ranks {
@@ -219,30 +219,35 @@ impl BatchNorm {
             };
             return Err(Error::Shape { layer: crate::module::repr(self), expected, found: format!("{:?}", xs.dims()) });
         }
-        let n = xs.dims()[0];
-        let x = xs.reshape((n, c, ()))?;
         let training = self.training.load(std::sync::atomic::Ordering::Relaxed);
-        let count = x.elem_count() / c;
+        let count = xs.elem_count() / c;
         if training && count < 2 {
             let found = format!("{:?}", xs.dims());
             return Err(Error::invalid("batch norm input in training mode", "more than one value per channel", found));
         }
         if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
             if crate::fast::fits(&[xs]) {
-                // The kernel takes the input as it is: a reshape on either side would cost, in
-                // backward, candle's adding of its gradient to a fresh tensor of zeros.
-                let xs = xs.contiguous()?;
+                // The kernel takes the input as it is (a convolution's channel-major original
+                // when there is one): a reshape on either side would cost, in backward, candle's
+                // adding of its gradient to a fresh tensor of zeros.
+                let (xs, channel_major) = match crate::fast::channel_major(xs) {
+                    Some(original) => (original, true),
+                    None => (xs.contiguous()?, false),
+                };
                 let (mean, var) = if training {
-                    let (mean, var) = crate::fast::channel_stats(&xs)?;
+                    let (mean, var) = crate::fast::channel_stats(&xs, channel_major)?;
                     self.update_running_from(&mean, &var, count)?;
                     (mean, var)
                 } else {
                     (self.running_mean.get().to_vec1()?, self.running_var.get().to_vec1()?)
                 };
-                let op = crate::fast::BatchNormOp { mean, var, eps: self.config.eps, batch_stats: training, relu };
-                return Ok(xs.apply_op3_arc(&w.tensor(), &b.tensor(), std::sync::Arc::new(Box::new(op)))?);
+                let eps = self.config.eps;
+                let op = crate::fast::BatchNormOp { mean, var, eps, batch_stats: training, relu, channel_major };
+                let y = xs.apply_op3_arc(&w.tensor(), &b.tensor(), std::sync::Arc::new(Box::new(op)))?;
+                return Ok(if channel_major { crate::fast::channel_major_copy(&y, chained)? } else { y });
             }
         }
+        let x = xs.reshape((xs.dims()[0], c, ()))?;
         let y = self.plain(&x, training, count)?.reshape(xs.shape())?;
         Ok(if relu { crate::fast::relu(&y)? } else { y })
     }
@@ -269,12 +274,16 @@ impl BatchNorm {
 
 impl Module for BatchNorm {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.apply(xs, false)
+        self.apply(xs, false, false)
     }
 
     /// Batch norm and a ReLU in one pass of the fused kernel.
     fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
-        self.apply(xs, true)
+        self.apply(xs, true, false)
+    }
+
+    fn forward_chained(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
+        self.apply(xs, relu, true)
     }
 }
 
