@@ -20,20 +20,6 @@ fn lanes(row: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     acc.iter().map(|&a| a as f64).sum::<f64>() + rest as f64
 }
 
-/// `(sum of f(a, b))` over two rows in 16 lanes, as `f64`.
-#[inline]
-fn lanes2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
-    let mut acc = [0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let rest: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| f(x, y)).sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..16 {
-            acc[l] += f(x[l], y[l]);
-        }
-    }
-    acc.iter().map(|&a| a as f64).sum::<f64>() + rest as f64
-}
-
 /// How an input is cut into rows of one channel: `[n, c, ...]` into `n * c` rows of `m` (row `i`
 /// of channel `i % c`), or channel-major `[c, n, ...]` into `c` rows of `n * m` (row `i` of
 /// channel `i`).
@@ -173,40 +159,33 @@ impl CustomOp3 for BatchNormOp {
         let (db, dw, dx) = with_f32(x, "input", |x| {
             with_f32(&grad, "gradient", |g| {
                 with_f32(res, "output", |r| {
-                    // The gradient before the ReLU: zero where the ReLU cut.
-                    let cut = |g: f32, r: f32| if relu && r <= 0.0 { 0.0 } else { g };
+                    let (xs, gs, rs_): (Vec<&[f32]>, Vec<&[f32]>, Vec<&[f32]>) =
+                        (x.chunks_exact(m1).collect(), g.chunks_exact(m1).collect(), r.chunks_exact(m1).collect());
                     // Per channel: the sums of the gradient (the bias's) and of the gradient times
                     // the centred input (the weight's, once scaled to x-hat).
                     let (mut sg, mut sgx) = (vec![0f64; c], vec![0f64; c]);
-                    for (i, ((xr, gr), rr)) in
-                        x.chunks_exact(m1).zip(g.chunks_exact(m1)).zip(r.chunks_exact(m1)).enumerate()
-                    {
-                        let mu = self.mean[i % c];
-                        sg[i % c] += lanes2(gr, rr, cut);
-                        sgx[i % c] +=
-                            gr.iter().zip(rr).zip(xr).map(|((&g, &r), &x)| (cut(g, r) * (x - mu)) as f64).sum::<f64>();
+                    for i in 0..xs.len() {
+                        let ch = rows.channel(i);
+                        let (a, b) = grad_sums(xs[i], gs[i], rs_[i], self.mean[ch], relu);
+                        sg[ch] += a;
+                        sgx[ch] += b;
                     }
                     let dw: Vec<f64> = (0..c).map(|ch| sgx[ch] * rstd[ch] as f64).collect();
                     let count = (n * m) as f64;
-                    let mut dx = Vec::with_capacity(x.len());
-                    for (i, ((xr, gr), rr)) in
-                        x.chunks_exact(m1).zip(g.chunks_exact(m1)).zip(r.chunks_exact(m1)).enumerate()
-                    {
-                        let ch = i % c;
-                        let (mu, rs, k) = (self.mean[ch], rstd[ch], w[ch] * rstd[ch]);
-                        if self.batch_stats {
-                            // dx = w * rstd * (g - mean(g) - x-hat * mean(g * x-hat))
-                            let (mg, mgx) = ((sg[ch] / count) as f32, (dw[ch] / count) as f32);
-                            dx.extend(
-                                xr.iter()
-                                    .zip(gr)
-                                    .zip(rr)
-                                    .map(|((&x, &g), &r)| k * (cut(g, r) - mg - (x - mu) * rs * mgx)),
-                            );
-                        } else {
-                            dx.extend(gr.iter().zip(rr).map(|(&g, &r)| k * cut(g, r)));
+                    let dx = super::gemm::filled(x.len(), |out| {
+                        for (i, out) in out.chunks_exact_mut(m1).enumerate() {
+                            let ch = rows.channel(i);
+                            // dx = w * rstd * (g - mean(g) - x-hat * mean(g * x-hat)), or without
+                            // the means when the statistics are constants (evaluation mode).
+                            let (mg, mgx) = if self.batch_stats {
+                                ((sg[ch] / count) as f32, (dw[ch] / count) as f32)
+                            } else {
+                                (0.0, 0.0)
+                            };
+                            let k = w[ch] * rstd[ch];
+                            input_grad(out, (xs[i], gs[i], rs_[i]), (self.mean[ch], rstd[ch], k, mg, mgx), relu);
                         }
-                    }
+                    });
                     let f = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Vec<f32>>();
                     Ok((f(sg), f(dw), dx))
                 })
@@ -215,5 +194,51 @@ impl CustomOp3 for BatchNormOp {
         let dx = Tensor::from_vec(dx, x.shape(), &Device::Cpu)?;
         let (dw, db) = (Tensor::from_vec(dw, c, &Device::Cpu)?, Tensor::from_vec(db, c, &Device::Cpu)?);
         Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+/// The gradient of one row before the ReLU (zero where the ReLU cut).
+#[inline(always)]
+fn cut(g: f32, r: f32, relu: bool) -> f32 {
+    if relu && r <= 0.0 {
+        0.0
+    } else {
+        g
+    }
+}
+
+/// `(sum of g, sum of g * (x - mu))` over a row, the gradient cut by the ReLU, in 16 lanes.
+fn grad_sums(x: &[f32], g: &[f32], r: &[f32], mu: f32, relu: bool) -> (f64, f64) {
+    let (mut a, mut b) = ([0f32; 16], [0f32; 16]);
+    let (cx, cg, cr) = (x.chunks_exact(16), g.chunks_exact(16), r.chunks_exact(16));
+    let (tx, tg, tr) = (cx.remainder(), cg.remainder(), cr.remainder());
+    for ((x, g), r) in cx.zip(cg).zip(cr) {
+        let (x, g, r): (&[f32; 16], &[f32; 16], &[f32; 16]) =
+            (x.try_into().expect("16"), g.try_into().expect("16"), r.try_into().expect("16"));
+        for l in 0..16 {
+            let gv = cut(g[l], r[l], relu);
+            a[l] += gv;
+            b[l] += gv * (x[l] - mu);
+        }
+    }
+    let (mut ta, mut tb) = (0f32, 0f32);
+    for ((&x, &g), &r) in tx.iter().zip(tg).zip(tr) {
+        let gv = cut(g, r, relu);
+        ta += gv;
+        tb += gv * (x - mu);
+    }
+    let sum = |v: [f32; 16], t: f32| v.iter().map(|&x| x as f64).sum::<f64>() + t as f64;
+    (sum(a, ta), sum(b, tb))
+}
+
+/// One row of the input gradient: `k * (g - mg - (x - mu) * rs * mgx)`, `g` cut by the ReLU.
+fn input_grad(
+    out: &mut [std::mem::MaybeUninit<f32>],
+    (x, g, r): (&[f32], &[f32], &[f32]),
+    (mu, rs, k, mg, mgx): (f32, f32, f32, f32, f32),
+    relu: bool,
+) {
+    for (((o, &x), &g), &r) in out.iter_mut().zip(x).zip(g).zip(r) {
+        o.write(k * (cut(g, r, relu) - mg - (x - mu) * rs * mgx));
     }
 }
