@@ -159,8 +159,8 @@ impl CustomOp3 for BatchNormOp {
         let (db, dw, dx) = with_f32(x, "input", |x| {
             with_f32(&grad, "gradient", |g| {
                 with_f32(res, "output", |r| {
-                    let (xs, gs, rs_): (Vec<&[f32]>, Vec<&[f32]>, Vec<&[f32]>) =
-                        (x.chunks_exact(m1).collect(), g.chunks_exact(m1).collect(), r.chunks_exact(m1).collect());
+                    let rows_of = |v| -> Vec<&[f32]> { <[f32]>::chunks_exact(v, m1).collect() };
+                    let (xs, gs, rs_) = (rows_of(x), rows_of(g), rows_of(r));
                     // Per channel: the sums of the gradient (the bias's) and of the gradient times
                     // the centred input (the weight's, once scaled to x-hat).
                     let (mut sg, mut sgx) = (vec![0f64; c], vec![0f64; c]);
