@@ -233,3 +233,21 @@ fn the_lessons_cnns_match_candles_operations_through_the_chained_layers() {
         }
     }
 }
+
+#[test]
+fn empty_batches_give_empty_outputs_and_impossible_sizes_are_errors() {
+    use candle_core::{DType, Device, Tensor};
+    let empty = Tensor::zeros((0, 784), DType::F32, &Device::Cpu).unwrap();
+    for batch_norm in [false, true] {
+        let model = minibatch::cnn(batch_norm, 10, 0).unwrap();
+        model.eval();
+        assert_eq!(model.forward(&empty).unwrap().dims(), &[0, 10]);
+    }
+    let mut rng = minibatch::Rng::new(0);
+    let conv = Conv2d::new(1, 4, 5, Conv2dConfig::default(), &mut rng).unwrap();
+    let small = Tensor::zeros((2, 1, 3, 3), DType::F32, &Device::Cpu).unwrap();
+    let err = conv.forward(&small).unwrap_err().to_string();
+    assert!(err.contains("at least 5x5"), "{err}");
+    let wrong = Tensor::zeros((2, 1, 9, 9), DType::F64, &Device::Cpu).unwrap();
+    assert!(conv.forward(&wrong).unwrap_err().to_string().contains("F32, as its weight"));
+}

@@ -60,3 +60,23 @@ fn activation_stats_record_every_training_batch_and_no_validation_batch() {
     assert_eq!(block.histograms[0].iter().sum::<u32>(), 32 * 8 * 14 * 14);
     assert!(block.near_zero().iter().all(|&f| (0.0..=1.0).contains(&f) && f > 0.1), "{:?}", block.near_zero());
 }
+
+#[test]
+fn a_hook_follows_its_module_when_moved_and_never_fires_on_another() {
+    let seen = Arc::new(Mutex::new(0));
+    let log = seen.clone();
+    let layer = Linear::new(3, 2, &mut Rng::new(0)).unwrap();
+    let handle = register_forward_hook(&layer, move |_, _| *log.lock().unwrap() += 1).unwrap();
+    let x = Tensor::zeros((1, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let moved = vec![Box::new(layer)];
+    minibatch::call(moved[0].as_ref(), &x).unwrap();
+    assert_eq!(*seen.lock().unwrap(), 1, "the hook follows the layer into a Box and a Vec");
+    drop(moved);
+    // Whatever address a new layer gets, it is not the dropped one for the hook.
+    for seed in 0..20 {
+        let other = Box::new(Linear::new(3, 2, &mut Rng::new(seed)).unwrap());
+        minibatch::call(other.as_ref(), &x).unwrap();
+    }
+    assert_eq!(*seen.lock().unwrap(), 1);
+    drop(handle);
+}

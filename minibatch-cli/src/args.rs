@@ -77,9 +77,9 @@ pub struct TrainArgs {
     /// Batches of linear warmup from 0 to the schedule's first rate.
     #[arg(long, default_value_t = 0, value_parser = zero_to::<MAX_STEPS>)]
     pub warmup: usize,
-    /// Hidden units of the model (one hidden layer; --layers gives several).
-    #[arg(long, default_value_t = 50, value_parser = at_most::<MAX_HIDDEN>)]
-    pub hidden: usize,
+    /// Hidden units of the mlp (one hidden layer; --layers gives several). Default: 50.
+    #[arg(long, value_parser = at_most::<MAX_HIDDEN>)]
+    pub hidden: Option<usize>,
     /// Hidden layer sizes, comma-separated (`512,512,512` is the bench's `deep`); overrides
     /// --hidden.
     #[arg(long, value_delimiter = ',', value_parser = at_most::<MAX_HIDDEN>, conflicts_with = "hidden")]
@@ -190,12 +190,15 @@ pub const CNN_BN_LR: f64 = 0.4;
 impl TrainArgs {
     /// The architecture to train for `n_in` inputs and `n_out` classes.
     pub fn arch(&self, n_in: usize, n_out: usize) -> anyhow::Result<Arch> {
+        if self.model != ModelKind::Mlp && (self.hidden.is_some() || self.layers.is_some()) {
+            anyhow::bail!("--hidden and --layers size the mlp; --model {} has its own layers", self.model.name());
+        }
         if self.model != ModelKind::Mlp && n_in != 28 * 28 {
             anyhow::bail!("--model {} takes 28x28 images; these have {n_in} pixels", self.model.name());
         }
         Ok(match self.model {
             ModelKind::Mlp => {
-                let hidden = self.layers.clone().unwrap_or_else(|| vec![self.hidden]);
+                let hidden = self.layers.clone().unwrap_or_else(|| vec![self.hidden.unwrap_or(50)]);
                 Arch::Mlp([vec![n_in], hidden, vec![n_out]].concat())
             }
             ModelKind::Cnn => Arch::Cnn { classes: n_out },
@@ -235,7 +238,9 @@ impl TrainArgs {
             recheck("bs", bs, at_most::<MAX_BATCH>)?;
         }
         recheck("warmup", self.warmup, zero_to::<MAX_STEPS>)?;
-        recheck("hidden", self.hidden, at_most::<MAX_HIDDEN>)?;
+        if let Some(hidden) = self.hidden {
+            recheck("hidden", hidden, at_most::<MAX_HIDDEN>)?;
+        }
         for &size in self.layers.iter().flatten() {
             recheck("layers", size, at_most::<MAX_HIDDEN>)?;
         }
@@ -286,9 +291,9 @@ pub struct SummaryArgs {
     /// The model to summarise (see `train --help`).
     #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
     pub model: ModelKind,
-    /// Hidden units of the mlp.
-    #[arg(long, default_value_t = 50, value_parser = at_most::<MAX_HIDDEN>)]
-    pub hidden: usize,
+    /// Hidden units of the mlp. Default: 50.
+    #[arg(long, value_parser = at_most::<MAX_HIDDEN>)]
+    pub hidden: Option<usize>,
     /// Batch size of the example input.
     #[arg(long, default_value_t = 64, value_parser = at_most::<MAX_BATCH>)]
     pub bs: usize,

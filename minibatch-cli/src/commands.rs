@@ -61,8 +61,11 @@ pub fn summary(a: SummaryArgs) -> anyhow::Result<()> {
     let (model, arch) = match &a.load {
         Some(path) => load_model(path)?,
         None => {
+            if a.model != ModelKind::Mlp && a.hidden.is_some() {
+                anyhow::bail!("--hidden sizes the mlp; --model {} has its own layers", a.model.name());
+            }
             let arch = match a.model {
-                ModelKind::Mlp => Arch::Mlp(vec![784, a.hidden, 10]),
+                ModelKind::Mlp => Arch::Mlp(vec![784, a.hidden.unwrap_or(50), 10]),
                 ModelKind::Cnn => Arch::Cnn { classes: 10 },
                 ModelKind::CnnBn => Arch::CnnBn { classes: 10 },
             };

@@ -22,7 +22,7 @@ pub fn join(distributed: bool) -> anyhow::Result<World> {
     if distributed {
         anyhow::bail!(
             "--distributed needs MPI, which this build of minibatch leaves out: \
-             build with `cargo build --release --features mpi` (see the README's distributed section)"
+             build with `cargo build --release --features minibatch-cli/mpi` (see the README's distributed section)"
         );
     }
     Ok(None)

@@ -23,7 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train the notebook's model (Linear, ReLU, Linear), validating after each epoch.
+    /// Train a model (the notebook's MLP by default; --model cnn or cnn-bn for lesson 06-07's
+    /// CNNs), validating after each epoch.
     Train(Box<TrainArgs>),
     /// Report loss and accuracy of saved weights on a split (the test set by default).
     Eval(EvalArgs),

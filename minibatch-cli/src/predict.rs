@@ -19,8 +19,17 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
         bail!("{}: the model takes {} inputs, not 28x28 images", a.load.display(), arch.inputs());
     }
     model.eval();
+    // Every picture gets its answer or its error; a failure ends the run with status 1 after all.
+    let mut failed = 0;
     for path in &a.images {
-        let pixels = mnist_like(path)?;
+        let pixels = match mnist_like(path) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("minibatch: {}", crate::message(&e));
+                failed += 1;
+                continue;
+            }
+        };
         let x = Tensor::from_vec(pixels, (1, 28 * 28), &Device::Cpu)?;
         let probs: Vec<f32> =
             no_grad(|| -> anyhow::Result<Vec<f32>> { Ok(softmax(&model.forward(&x)?)?.flatten_all()?.to_vec1()?) })?;
@@ -34,6 +43,9 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
             let top: Vec<String> = ranked.iter().map(|&(c, p)| format!("{c} ({:.1}%)", 100.0 * p)).collect();
             outln!("{}: {}", path.display(), top.join(", "));
         }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} pictures could not be classified", a.images.len());
     }
     Ok(())
 }
@@ -51,13 +63,22 @@ pub fn mnist_like(path: &Path) -> anyhow::Result<Vec<f32>> {
     if img.width() == 0 || img.height() == 0 {
         bail!("{}: the picture is empty", path.display());
     }
-    let mut gray = img.to_luma8();
+    let rgba = img.to_rgba8();
+    let alpha_varies = rgba.pixels().any(|p| p.0[3] != rgba.get_pixel(0, 0).0[3]);
+    let mut gray = if alpha_varies {
+        // Strokes drawn on a transparent canvas (what drawing programs export): the ink is
+        // where the picture is opaque, whatever its colour.
+        GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| image::Luma([rgba.get_pixel(x, y).0[3]]))
+    } else {
+        img.to_luma8()
+    };
     // MNIST's digits are light on dark; most photos and drawings are dark on light. The border
     // tells which: its mean is the background.
     if border_mean(&gray) > 127.0 {
         image::imageops::invert(&mut gray);
     }
-    Ok(centred(&gray))
+    let background = border_mean(&gray);
+    centred(&gray, background).with_context(|| format!("{}: no digit found (the picture is blank)", path.display()))
 }
 
 fn border_mean(g: &GrayImage) -> f64 {
@@ -68,9 +89,10 @@ fn border_mean(g: &GrayImage) -> f64 {
 }
 
 /// The ink's bounding box scaled to fit 20x20, pasted into 28x28 with its centre of mass in the
-/// middle (MNIST's own preparation).
-fn centred(g: &GrayImage) -> Vec<f32> {
-    let ink = |p: u8| p > 50;
+/// middle (MNIST's own preparation); `None` for a picture without ink (all one shade).
+fn centred(g: &GrayImage, background: f64) -> Option<Vec<f32>> {
+    // Ink is what stands out from the background by a fifth of the range.
+    let ink = |p: u8| p as f64 > background + 50.0;
     let (w, h) = g.dimensions();
     let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
     for (x, y, p) in g.enumerate_pixels() {
@@ -79,7 +101,7 @@ fn centred(g: &GrayImage) -> Vec<f32> {
         }
     }
     if x0 > x1 {
-        return vec![0.0; 28 * 28]; // no ink: a blank image
+        return None;
     }
     let crop = image::imageops::crop_imm(g, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
     let scale = 20.0 / crop.width().max(crop.height()) as f64;
@@ -100,5 +122,5 @@ fn centred(g: &GrayImage) -> Vec<f32> {
             out[(ty * 28 + tx) as usize] = p.0[0] as f32 / 255.0;
         }
     }
-    out
+    Some(out)
 }

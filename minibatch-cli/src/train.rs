@@ -108,7 +108,9 @@ pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
     match (train_in(a, &world), &world) {
         // Every other process would wait for this one in the next exchange: end them all.
         (Err(e), Some(w)) if w.size() > 1 => {
-            eprintln!("minibatch: process {} of {}: {}", w.rank(), w.size(), crate::message(&e));
+            // One write, so that the processes' lines do not interleave.
+            let line = format!("minibatch: process {} of {}: {}\n", w.rank(), w.size(), crate::message(&e));
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             w.abort(1)
         }
         (result, _) => result,

@@ -192,7 +192,7 @@ fn the_cnn_with_batch_norm_saves_its_running_statistics_and_eval_rebuilds_it() {
 fn distributed_without_mpi_built_in_says_how_to_get_it() {
     let out = minibatch(&["train", "--distributed", "--epochs", "1"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--features mpi"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--features minibatch-cli/mpi"), "{}", stderr(&out));
 }
 
 /// Test image `index` of MNIST as a user might photograph it: dark ink on a light background,
@@ -237,10 +237,36 @@ fn predict_classifies_a_users_own_pictures_and_refuses_what_is_not_one() {
         assert_eq!(top[0]["class"].as_u64().unwrap(), *label as u64, "{answer}");
         assert!(top[0]["probability"].as_f64().unwrap() > top[1]["probability"].as_f64().unwrap());
     }
+    // Ink on a transparent canvas, as drawing programs export it: the ink is the opaque part.
+    let data = minibatch::Mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mnist")).unwrap();
+    let item = minibatch::Dataset::get(&data.test, 0).unwrap();
+    let canvas =
+        image::RgbaImage::from_fn(56, 56, |x, y| image::Rgba([0, 0, 0, item.pixels[(y / 2 * 28 + x / 2) as usize]]));
+    let drawn = dir.join("drawn.png");
+    canvas.save(&drawn).unwrap();
+    let blank = dir.join("blank.png");
+    image::GrayImage::from_pixel(40, 40, image::Luma([200])).save(&blank).unwrap();
     let bad = dir.join("not-a-picture.png");
     std::fs::write(&bad, b"hello").unwrap();
-    let out = minibatch(&["predict", "--load", model.to_str().unwrap(), bad.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not-a-picture.png: not a PNG or JPEG"), "{}", stderr(&out));
+    let paths = [&bad, &drawn, &blank].map(|p| p.to_str().unwrap().to_string());
+    let out = minibatch(&["predict", "--json", "--load", model.to_str().unwrap(), &paths[0], &paths[1], &paths[2]]);
+    assert_eq!(out.status.code(), Some(1), "a picture failed");
+    let err = stderr(&out);
+    assert!(err.contains("not-a-picture.png: not a PNG or JPEG"), "{err}");
+    assert!(err.contains("blank.png: no digit found"), "{err}");
+    let answers = json_lines(&out);
+    assert_eq!(answers.len(), 1, "the readable picture is still classified");
+    assert_eq!(answers[0]["top"][0]["class"].as_u64().unwrap(), item.label as u64, "{}", answers[0]);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_mlps_size_flags_are_refused_with_a_cnn() {
+    for flags in [&["--hidden", "10"][..], &["--layers", "5,5"]] {
+        let out = minibatch(&[&["train", "--model", "cnn", "--epochs", "1"][..], flags].concat());
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("--model cnn has its own layers"), "{}", stderr(&out));
+    }
+    let out = minibatch(&["summary", "--model", "cnn-bn", "--hidden", "10"]);
+    assert!(!out.status.success() && stderr(&out).contains("own layers"), "{}", stderr(&out));
 }

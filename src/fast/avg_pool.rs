@@ -56,7 +56,10 @@ impl AvgPool {
         };
         let (k, p) = (self.kernel, self.padding);
         if k == 0 || self.stride == 0 || p * 2 > k || h + 2 * p < k || w + 2 * p < k {
-            bail!("avg_pool2d: kernel {k} stride {} padding {p} on {h}x{w}", self.stride);
+            bail!(
+                "avg_pool2d: kernel {k} stride {} padding {p} on {h}x{w}: needs a kernel and stride of at least 1, padding at most half the kernel, and the padded image at least the kernel",
+                self.stride
+            );
         }
         Ok((n * c, h, w, n))
     }

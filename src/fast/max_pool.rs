@@ -68,7 +68,12 @@ impl MaxPool {
             || h + 2 * self.padding < self.kernel
             || w + 2 * self.padding < self.kernel
         {
-            bail!("max_pool2d: kernel {} stride {} padding {} on {h}x{w}", self.kernel, self.stride, self.padding);
+            bail!(
+                "max_pool2d: kernel {} stride {} padding {} on {h}x{w}: needs a kernel and stride of at least 1, padding at most half the kernel, and the padded image at least the kernel",
+                self.kernel,
+                self.stride,
+                self.padding
+            );
         }
         Ok((n, c, h, w, n * c))
     }

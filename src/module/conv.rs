@@ -154,6 +154,27 @@ impl Conv2d {
         }
         let c = self.config;
         let w = self.weight.tensor();
+        if xs.dtype() != w.dtype() {
+            return Err(Error::Shape {
+                layer: crate::module::repr(self),
+                expected: format!("{:?}, as its weight", w.dtype()),
+                found: format!("{:?} {:?}", xs.dtype(), xs.dims()),
+            });
+        }
+        let (k, span) = (self.sizes().2, |k: usize| c.dilation * (k - 1) + 1);
+        let (h, wd) = (xs.dims()[2] + 2 * c.padding, xs.dims()[3] + 2 * c.padding);
+        if h < span(k) || wd < span(k) {
+            return Err(Error::Shape {
+                layer: crate::module::repr(self),
+                expected: format!("an image at least {0}x{0} with its padding", span(k)),
+                found: format!("{:?}", xs.dims()),
+            });
+        }
+        if xs.elem_count() == 0 {
+            // An empty batch gives an empty output (as in PyTorch), without running a kernel.
+            let side = |n: usize| (n - span(k)) / c.stride + 1;
+            return Ok(Tensor::zeros((xs.dims()[0], out, side(h), side(wd)), w.dtype(), w.device())?);
+        }
         if c.groups == 1 && crate::fast::fits(&[xs, &w]) {
             let b = match &self.bias {
                 Some(b) => b.tensor(),

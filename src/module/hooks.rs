@@ -12,8 +12,23 @@ pub type ForwardHook = Arc<dyn Fn(&Tensor, &Tensor) + Send + Sync>;
 
 struct Entry {
     id: u64,
-    module: usize,
+    module: Identity,
     hook: ForwardHook,
+}
+
+/// How a module is known: its type and its first parameter's tensor (stable while the module
+/// lives, wherever it is moved, and never given to another), or, for a module without
+/// parameters (a pooling, a `View`), its type and address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Identity {
+    type_name: String,
+    key: Key,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Param(candle_core::TensorId),
+    Address(usize),
 }
 
 static HOOKS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
@@ -26,10 +41,19 @@ fn hooks() -> std::sync::MutexGuard<'static, Vec<Entry>> {
     HOOKS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A module's identity: the address of its value (stable while it lives: a layer inside a
-/// [`Sequential`](super::Sequential) is boxed).
-fn address(module: &dyn Module) -> usize {
-    (module as *const dyn Module).cast::<()>() as usize
+fn identity(module: &dyn Module) -> Identity {
+    let key = match first_parameter(module) {
+        Some(id) => Key::Param(id),
+        None => Key::Address((module as *const dyn Module).cast::<()>() as usize),
+    };
+    Identity { type_name: module.type_name(), key }
+}
+
+fn first_parameter(module: &dyn Module) -> Option<candle_core::TensorId> {
+    if let Some((_, p)) = module.own_parameters().into_iter().next() {
+        return Some(p.var().as_tensor().id());
+    }
+    module.named_children().into_iter().find_map(|(_, child)| first_parameter(child))
 }
 
 /// Keeps a hook registered; dropping it (or [`remove`](HookHandle::remove)) removes the hook, as
@@ -59,8 +83,11 @@ impl Drop for HookHandle {
 /// `Sequential` does not fold a hooked layer with the `ReLU` after it, so the hook sees the
 /// layer's own output. The hook lives until the handle is dropped.
 ///
-/// `module` is known by its address, so a zero-sized module (a `ReLU`, a `Flatten`), whose
-/// values all share one address, is refused: hook the block around it instead.
+/// A module with parameters is known by them, so its hooks follow it wherever it is moved (into
+/// a `Box`, a `Learner`). One without parameters (a pooling, a `View`) is known by its address:
+/// hook it where it does not move (inside a `Sequential`, whose layers are boxed). A zero-sized
+/// module (a `ReLU`, a `Flatten`), whose values all share one address, is refused: hook the
+/// block around it instead.
 ///
 /// ```
 /// use minibatch::{call, register_forward_hook, Linear, Module, Rng};
@@ -88,14 +115,18 @@ pub fn register_forward_hook(
         ));
     }
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    hooks().push(Entry { id, module: address(module), hook: Arc::new(hook) });
+    hooks().push(Entry { id, module: identity(module), hook: Arc::new(hook) });
     COUNT.fetch_add(1, Ordering::Relaxed);
     Ok(HookHandle { id })
 }
 
 /// Whether `module` has a forward hook.
 pub(crate) fn hooked(module: &dyn Module) -> bool {
-    COUNT.load(Ordering::Relaxed) > 0 && hooks().iter().any(|e| e.module == address(module))
+    if COUNT.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    let me = identity(module);
+    hooks().iter().any(|e| e.module == me)
 }
 
 /// Runs `module`'s hooks on `input` and `output`. The hooks are called outside the lock, so a hook
@@ -104,8 +135,8 @@ pub(crate) fn run(module: &dyn Module, input: &Tensor, output: &Tensor) {
     if COUNT.load(Ordering::Relaxed) == 0 {
         return;
     }
-    let at = address(module);
-    let mine: Vec<ForwardHook> = hooks().iter().filter(|e| e.module == at).map(|e| e.hook.clone()).collect();
+    let me = identity(module);
+    let mine: Vec<ForwardHook> = hooks().iter().filter(|e| e.module == me).map(|e| e.hook.clone()).collect();
     for hook in mine {
         hook(input, output);
     }

@@ -219,6 +219,15 @@ impl BatchNorm {
             };
             return Err(Error::Shape { layer: crate::module::repr(self), expected, found: format!("{:?}", xs.dims()) });
         }
+        let dtype = self.running_mean.get().dtype();
+        if xs.dtype() != dtype {
+            let found = format!("{:?} {:?}", xs.dtype(), xs.dims());
+            return Err(Error::Shape {
+                layer: crate::module::repr(self),
+                expected: format!("{dtype:?} values"),
+                found,
+            });
+        }
         let training = self.training.load(std::sync::atomic::Ordering::Relaxed);
         let count = xs.elem_count() / c;
         if training && count < 2 {
@@ -356,6 +365,15 @@ impl Module for LayerNorm {
                 layer: crate::module::repr(self),
                 expected: format!("[..., {}]", self.shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
                 found: format!("{:?}", xs.dims()),
+            });
+        }
+        let dtype = self.weight.tensor().dtype();
+        if xs.dtype() != dtype {
+            let found = format!("{:?} {:?}", xs.dtype(), xs.dims());
+            return Err(Error::Shape {
+                layer: crate::module::repr(self),
+                expected: format!("{dtype:?} values"),
+                found,
             });
         }
         let inner: usize = self.shape.iter().product();

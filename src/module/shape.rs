@@ -46,7 +46,12 @@ impl View {
 
     /// The shape for an input of `count` elements.
     fn shape(&self, count: usize) -> Result<Vec<usize>> {
-        let bad = || Error::invalid("view", format!("a shape {:?} of {count} elements", self.dims), count);
+        let bad = || {
+            let dims: Vec<String> = self.dims.iter().map(i64::to_string).collect();
+            let rule =
+                format!("an input that fills view({}) (at most one -1, no other negative size)", dims.join(", "));
+            Error::invalid("view input", rule, format!("{count} elements"))
+        };
         let known: i64 = self.dims.iter().filter(|&&d| d != -1).product();
         let free = self.dims.iter().filter(|&&d| d == -1).count();
         if free > 1 || self.dims.iter().any(|&d| d < -1) || known <= 0 && count > 0 {
