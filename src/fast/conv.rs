@@ -141,7 +141,11 @@ impl ConvGeometry {
                 }
             };
             match super::kernel_pool().filter(|_| out.len() >= PARALLEL_ELEMENTS) {
-                Some(pool) => pool.install(|| out.par_chunks_exact_mut(cols).enumerate().for_each(row)),
+                // One task per thread: finer tasks cost more in hand-offs than they balance.
+                Some(pool) => pool.install(|| {
+                    let per = s.taps().div_ceil(pool.current_num_threads());
+                    out.par_chunks_exact_mut(cols).with_min_len(per).enumerate().for_each(row)
+                }),
                 None => out.chunks_exact_mut(cols).enumerate().for_each(row),
             }
         });
@@ -173,7 +177,10 @@ impl ConvGeometry {
             }
         };
         match super::kernel_pool().filter(|_| dcols.len() >= PARALLEL_ELEMENTS) {
-            Some(pool) => pool.install(|| padded.par_chunks_exact_mut(s.n * ph * pw).enumerate().for_each(channel)),
+            Some(pool) => pool.install(|| {
+                let per = s.c.div_ceil(pool.current_num_threads());
+                padded.par_chunks_exact_mut(s.n * ph * pw).with_min_len(per).enumerate().for_each(channel)
+            }),
             None => padded.chunks_exact_mut(s.n * ph * pw).enumerate().for_each(channel),
         }
         // Back to the input's order, the padding cut off.
@@ -226,11 +233,15 @@ fn weight_grad(gt: &[f32], patches: &[f32], s: Sizes) -> Vec<f32> {
 /// Taps (`c*k*k`) from which [`weight_grad`] multiplies pixel-major copies.
 const PIXEL_MAJOR_TAPS: usize = 100;
 
-/// Multiply-adds from which a convolution's products are split between threads.
-const CONV_WORK: usize = 1 << 20;
-
-/// Patch-matrix sizes from which unfolding and folding back are shared between threads.
-const PARALLEL_ELEMENTS: usize = 1 << 16;
+/// Multiply-adds from which a convolution's products are split between threads, and
+/// patch-matrix sizes from which unfolding and folding back are. Every split wakes the other
+/// threads and waits for them, a dozen times a step: on the lesson's CNN (batches of 128, at most
+/// 9 million multiply-adds and 630,000 patch values a layer) two cores were 10-25% slower an epoch
+/// than one (measured, alternating runs), so such shapes stay on one thread, and only several
+/// times larger work is shared.
+const CONV_WORK: usize = 1 << 25;
+/// See [`CONV_WORK`].
+const PARALLEL_ELEMENTS: usize = 1 << 22;
 
 /// A scratch vector of `len` floats that `fill` writes completely.
 fn filled_with(len: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {
