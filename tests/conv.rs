@@ -164,24 +164,8 @@ fn the_fused_convolution_matches_candles_with_relu_dilation_and_no_bias() {
             .add(ReLU)
             .add(Conv2d::new(5, 4, 3, Conv2dConfig { padding: 1, ..Default::default() }, &mut rng).unwrap());
         let x = Param::new(&tensor(&golden("conv.json")["cases"][0]["x"])).unwrap();
-        let run = || {
-            model.zero_grad();
-            x.zero_grad();
-            let y = model.forward(&x.tensor()).unwrap();
-            let loss = (&y * &y).unwrap().sum_all().unwrap();
-            let mut params = model.parameters();
-            params.push(x.clone());
-            minibatch::backward(&loss, &params).unwrap();
-            let mut out = vec![flat(&y)];
-            out.extend(params.iter().map(|p| flat(&p.grad().unwrap())));
-            out
-        };
-        let fused = run();
-        let plain = minibatch::fast::with_candle_ops(run);
-        assert!(fused[0].iter().any(|&v| v != 0.0));
-        for (i, (a, b)) in fused.iter().zip(&plain).enumerate() {
-            assert_close(&format!("stride {stride} dilation {dilation} tensor {i}"), a, b, 1e-5, 1e-4);
-        }
+        let what = format!("stride {stride} dilation {dilation}");
+        assert_fused_matches_candle(&what, || output_and_grads(&model, &x.tensor(), &[x.clone()]), 1e-5, 1e-4);
     }
 }
 
@@ -193,20 +177,7 @@ fn a_wide_convolutions_weight_gradient_matches_candles() {
     let values: Vec<f32> = (0..3 * 16 * 7 * 7).map(|_| rng.normal() as f32).collect();
     let x =
         Param::new(&candle_core::Tensor::from_vec(values, (3, 16, 7, 7), &candle_core::Device::Cpu).unwrap()).unwrap();
-    let run = || {
-        conv.zero_grad();
-        x.zero_grad();
-        let y = conv.forward(&x.tensor()).unwrap();
-        let loss = (&y * &y).unwrap().sum_all().unwrap();
-        let mut params = conv.parameters();
-        params.push(x.clone());
-        minibatch::backward(&loss, &params).unwrap();
-        params.iter().map(|p| flat(&p.grad().unwrap())).collect::<Vec<_>>()
-    };
-    let (fused, plain) = (run(), minibatch::fast::with_candle_ops(run));
-    for (i, (a, b)) in fused.iter().zip(&plain).enumerate() {
-        assert_close(&format!("gradient {i}"), a, b, 1e-4, 1e-4);
-    }
+    assert_fused_matches_candle("144 taps", || output_and_grads(&conv, &x.tensor(), &[x.clone()]), 1e-4, 1e-4);
 }
 
 #[test]
@@ -218,19 +189,8 @@ fn the_lessons_cnns_match_candles_operations_through_the_chained_layers() {
     let x = candle_core::Tensor::from_vec(values, (6, 784), &candle_core::Device::Cpu).unwrap();
     for batch_norm in [false, true] {
         let model = minibatch::cnn(batch_norm, 10, 1).unwrap();
-        let run = || {
-            model.zero_grad();
-            let y = model.forward(&x).unwrap();
-            let loss = (&y * &y).unwrap().sum_all().unwrap();
-            minibatch::backward(&loss, &model.parameters()).unwrap();
-            let mut out = vec![flat(&y)];
-            out.extend(model.parameters().iter().map(|p| flat(&p.grad().unwrap())));
-            out
-        };
-        let (fused, plain) = (run(), minibatch::fast::with_candle_ops(run));
-        for (i, (a, b)) in fused.iter().zip(&plain).enumerate() {
-            assert_close(&format!("batch norm {batch_norm}, tensor {i}"), a, b, 1e-4, 1e-3);
-        }
+        let what = format!("batch norm {batch_norm}");
+        assert_fused_matches_candle(&what, || output_and_grads(&model, &x, &[]), 1e-4, 1e-3);
     }
 }
 

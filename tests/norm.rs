@@ -25,24 +25,10 @@ fn batch_norm_on_candles_operations_matches_pytorch_too() {
 fn batch_norm_folds_the_relu_after_it_in_a_sequential() {
     let model = minibatch::Sequential::new().add(BatchNorm::new_2d(3).unwrap()).add(minibatch::ReLU);
     let x = Param::new(&tensor(&golden("norm.json")["batch_norm"][0]["steps"][0]["x"])).unwrap();
-    let run = || {
-        model.zero_grad();
-        x.zero_grad();
-        let y = model.forward(&x.tensor()).unwrap();
-        let loss = (&y * &y).unwrap().sum_all().unwrap();
-        let mut params = model.parameters();
-        params.push(x.clone());
-        minibatch::backward(&loss, &params).unwrap();
-        let mut out = vec![flat(&y)];
-        out.extend(params.iter().map(|p| flat(&p.grad().unwrap())));
-        out
-    };
-    let fused = run();
-    let plain = minibatch::fast::with_candle_ops(run);
-    assert!(fused[0].contains(&0.0) && fused[0].iter().any(|&v| v > 0.0), "the ReLU cut some");
-    for (i, (a, b)) in fused.iter().zip(&plain).enumerate() {
-        assert_close(&format!("tensor {i}"), a, b, 1e-5, 1e-4);
-    }
+    let run = || output_and_grads(&model, &x.tensor(), &[x.clone()]);
+    let y = run().remove(0);
+    assert!(y.contains(&0.0) && y.iter().any(|&v| v > 0.0), "the ReLU cut some");
+    assert_fused_matches_candle("batch norm then ReLU", run, 1e-5, 1e-4);
 }
 
 fn check_batch_norm() {

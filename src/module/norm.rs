@@ -219,15 +219,7 @@ impl BatchNorm {
             };
             return Err(Error::Shape { layer: crate::module::repr(self), expected, found: format!("{:?}", xs.dims()) });
         }
-        let dtype = self.running_mean.get().dtype();
-        if xs.dtype() != dtype {
-            let found = format!("{:?} {:?}", xs.dtype(), xs.dims());
-            return Err(Error::Shape {
-                layer: crate::module::repr(self),
-                expected: format!("{dtype:?} values"),
-                found,
-            });
-        }
+        same_dtype(self, xs, self.running_mean.get().dtype())?;
         let training = self.training.load(std::sync::atomic::Ordering::Relaxed);
         let count = xs.elem_count() / c;
         if training && count < 2 {
@@ -367,15 +359,7 @@ impl Module for LayerNorm {
                 found: format!("{:?}", xs.dims()),
             });
         }
-        let dtype = self.weight.tensor().dtype();
-        if xs.dtype() != dtype {
-            let found = format!("{:?} {:?}", xs.dtype(), xs.dims());
-            return Err(Error::Shape {
-                layer: crate::module::repr(self),
-                expected: format!("{dtype:?} values"),
-                found,
-            });
-        }
+        same_dtype(self, xs, self.weight.tensor().dtype())?;
         let inner: usize = self.shape.iter().product();
         let x = xs.reshape(((), inner))?;
         let mean = x.mean_keepdim(1)?;
@@ -385,6 +369,15 @@ impl Module for LayerNorm {
         let (w, b) = (self.weight.tensor().reshape((1, inner))?, self.bias.tensor().reshape((1, inner))?);
         Ok(y.broadcast_mul(&w)?.broadcast_add(&b)?.reshape(xs.shape())?)
     }
+}
+
+/// An error naming `layer` unless `xs` holds `dtype` values (its parameters' and statistics').
+fn same_dtype(layer: &dyn Module, xs: &Tensor, dtype: DType) -> Result<()> {
+    if xs.dtype() == dtype {
+        return Ok(());
+    }
+    let found = format!("{:?} {:?}", xs.dtype(), xs.dims());
+    Err(Error::Shape { layer: crate::module::repr(layer), expected: format!("{dtype:?} values"), found })
 }
 
 crate::impl_display_as_repr!(BatchNorm, LayerNorm);

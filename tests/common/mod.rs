@@ -55,3 +55,26 @@ pub fn assert_close(what: &str, a: &[f64], b: &[f64], atol: f64, rtol: f64) {
 pub fn golden_flat(v: &Value) -> Vec<f64> {
     v["data"].as_array().unwrap().iter().map(|d| d.as_f64().unwrap()).collect()
 }
+
+/// The output of `model` on `x` and, after the backward of `sum(y²)`, the gradient of every
+/// parameter and of each of `inputs` (gradients zeroed first), flattened: what the fused kernels
+/// are compared on against `minibatch::fast::with_candle_ops` of the same call.
+pub fn output_and_grads(model: &dyn minibatch::Module, x: &Tensor, inputs: &[minibatch::Param]) -> Vec<Vec<f64>> {
+    model.zero_grad();
+    inputs.iter().for_each(minibatch::Param::zero_grad);
+    let y = model.forward(x).unwrap();
+    let loss = (&y * &y).unwrap().sum_all().unwrap();
+    let mut params = model.parameters();
+    params.extend(inputs.iter().cloned());
+    minibatch::backward(&loss, &params).unwrap();
+    std::iter::once(flat(&y)).chain(params.iter().map(|p| flat(&p.grad().unwrap()))).collect()
+}
+
+/// Asserts that the fused kernels and candle's own operations give the same output and gradients.
+pub fn assert_fused_matches_candle(what: &str, run: impl Fn() -> Vec<Vec<f64>>, atol: f64, rtol: f64) {
+    let (fused, plain) = (run(), minibatch::fast::with_candle_ops(&run));
+    assert!(fused[0].iter().any(|&v| v != 0.0), "{what}: an output of zeros compares nothing");
+    for (i, (a, b)) in fused.iter().zip(&plain).enumerate() {
+        assert_close(&format!("{what}, tensor {i}"), a, b, atol, rtol);
+    }
+}
