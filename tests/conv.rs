@@ -165,7 +165,12 @@ fn the_fused_convolution_matches_candles_with_relu_dilation_and_no_bias() {
             .add(Conv2d::new(5, 4, 3, Conv2dConfig { padding: 1, ..Default::default() }, &mut rng).unwrap());
         let x = Param::new(&tensor(&golden("conv.json")["cases"][0]["x"])).unwrap();
         let what = format!("stride {stride} dilation {dilation}");
-        assert_fused_matches_candle(&what, || output_and_grads(&model, &x.tensor(), &[x.clone()]), 1e-5, 1e-4);
+        assert_fused_matches_candle(
+            &what,
+            || output_and_grads(&model, &x.tensor(), std::slice::from_ref(&x)),
+            1e-5,
+            1e-4,
+        );
     }
 }
 
@@ -177,7 +182,12 @@ fn a_wide_convolutions_weight_gradient_matches_candles() {
     let values: Vec<f32> = (0..3 * 16 * 7 * 7).map(|_| rng.normal() as f32).collect();
     let x =
         Param::new(&candle_core::Tensor::from_vec(values, (3, 16, 7, 7), &candle_core::Device::Cpu).unwrap()).unwrap();
-    assert_fused_matches_candle("144 taps", || output_and_grads(&conv, &x.tensor(), &[x.clone()]), 1e-4, 1e-4);
+    assert_fused_matches_candle(
+        "144 taps",
+        || output_and_grads(&conv, &x.tensor(), std::slice::from_ref(&x)),
+        1e-4,
+        1e-4,
+    );
 }
 
 #[test]

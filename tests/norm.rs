@@ -25,7 +25,7 @@ fn batch_norm_on_candles_operations_matches_pytorch_too() {
 fn batch_norm_folds_the_relu_after_it_in_a_sequential() {
     let model = minibatch::Sequential::new().add(BatchNorm::new_2d(3).unwrap()).add(minibatch::ReLU);
     let x = Param::new(&tensor(&golden("norm.json")["batch_norm"][0]["steps"][0]["x"])).unwrap();
-    let run = || output_and_grads(&model, &x.tensor(), &[x.clone()]);
+    let run = || output_and_grads(&model, &x.tensor(), std::slice::from_ref(&x));
     let y = run().remove(0);
     assert!(y.contains(&0.0) && y.iter().any(|&v| v > 0.0), "the ReLU cut some");
     assert_fused_matches_candle("batch norm then ReLU", run, 1e-5, 1e-4);
