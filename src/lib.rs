@@ -15,9 +15,12 @@
 //!
 //! Beyond the notebook: [`learner`] (fastai's Learner with callbacks, progress, logs, plots and
 //! checkpoints), [`optim`] (Adam, AdamW, RMSprop, parameter groups, clipping, accumulation),
-//! [`schedule`] (one-cycle, cosine, warmup) and [`lr_find`], [`fast`] (the fused CPU kernels that
-//! every `Linear`, `ReLU` and `cross_entropy` runs on, with no set-up call), [`bench`](mod@bench),
-//! and [`guide`]: the lesson's questions answered with tested code.
+//! [`schedule`] (one-cycle, cosine, warmup) and [`lr_find`], the next lessons' layers
+//! ([`Conv2d`], [`BatchNorm`], [`LayerNorm`], the poolings, [`cnn`]) with forward hooks and
+//! [`ActivationStats`], [`fast`] (the fused CPU kernels that every `Linear`, `Conv2d`,
+//! `BatchNorm`, `ReLU` and `cross_entropy` runs on, with no set-up call), [`distributed`]
+//! (data-parallel training over MPI, [`DistributedSampler`]), [`bench`](mod@bench), and
+//! [`guide`]: the lesson's questions answered with tested code.
 //!
 //! Training in three lines, as in the notebook:
 //!
