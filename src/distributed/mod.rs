@@ -1,7 +1,7 @@
 //! Data-parallel training across processes: each process trains on its share of every epoch
 //! ([`DistributedSampler`](crate::DistributedSampler)), and after each backward the gradients of
 //! all processes are summed and averaged, so that every process takes the same step and the
-//! models stay equal. The processes talk through a [`Collective`]: [`Mpi`] with the `mpi` feature
+//! models stay equal. The processes talk through a [`Collective`]: `Mpi` with the `mpi` feature
 //! (one process per machine or socket, started by `mpirun`), or any other implementation.
 //!
 //! A [`Learner`](crate::learner::Learner) trains this way after
