@@ -28,7 +28,17 @@ pub(crate) fn take(len: usize) -> Vec<f32> {
     let written = v.len().max(len);
     v.resize(written, 0.0);
     v.truncate(len);
-    WRITTEN.with(|w| w.borrow_mut().push((v.as_ptr() as usize, written)));
+    let at = v.as_ptr() as usize;
+    WRITTEN.with(|w| {
+        let mut w = w.borrow_mut();
+        // A buffer taken and then dropped rather than given back (a step whose backward never
+        // ran) leaves its entry; a later allocation at its address must not inherit it.
+        w.retain(|&(p, _)| p != at);
+        if w.len() >= 4 * KEPT {
+            w.remove(0);
+        }
+        w.push((at, written));
+    });
     v
 }
 
