@@ -147,3 +147,13 @@ fn layer_norm_matches_pytorch() {
         assert_close(&format!("{name} grad bias"), &grad(ln.bias()), &golden_flat(&case["grad_bias"]), 1e-4, 1e-4);
     }
 }
+
+#[test]
+fn batch_norm_without_scale_and_shift_matches_candles_operations() {
+    let config = minibatch::BatchNormConfig { affine: false, ..Default::default() };
+    let bn = BatchNorm::new_2d_with(3, config).unwrap();
+    assert!(bn.parameters().is_empty());
+    let x = Param::new(&tensor(&golden("norm.json")["batch_norm"][0]["steps"][1]["x"])).unwrap();
+    let run = || output_and_grads(&bn, &x.tensor(), std::slice::from_ref(&x));
+    assert_fused_matches_candle("affine false", run, 1e-5, 1e-4);
+}

@@ -137,15 +137,12 @@ impl BatchNorm {
         Ok((mean, var))
     }
 
-    /// [`update_running`](Self::update_running) from the kernel's statistics, in plain arithmetic:
-    /// a dozen candle operations on a few channels cost more than the normalisation itself.
-    fn update_running_from(&self, mean: &[f32], var: &[f32], count: usize) -> Result<()> {
+    /// Moves the running statistics towards the batch's (`var` biased, made unbiased here from
+    /// the `count` values behind it) and counts the batch, in plain arithmetic: a dozen candle
+    /// operations on a few channels cost more than the normalisation itself. The statistics are
+    /// `f32` whatever was loaded (loading converts to the buffers' dtype).
+    fn update_running(&self, mean: &[f32], var: &[f32], count: usize) -> Result<()> {
         let (m, unbias) = (self.config.momentum, count as f64 / (count - 1) as f64);
-        // Loaded statistics of another dtype take candle's path.
-        if self.running_mean.get().dtype() != candle_core::DType::F32 {
-            let t = |v: &[f32]| Tensor::from_slice(v, v.len(), &Device::Cpu);
-            return self.update_running(&t(mean)?, &t(var)?, count);
-        }
         let mix = |old: &Buffer, new: &[f32], scale: f64| -> Result<()> {
             let before: Vec<f32> = old.get().to_vec1()?;
             let v = before.iter().zip(new).map(|(&o, &n)| ((1.0 - m) * o as f64 + m * n as f64 * scale) as f32);
@@ -156,19 +153,6 @@ impl BatchNorm {
         mix(&self.running_var, var, unbias)?;
         let tracked = self.num_batches_tracked.get().to_scalar::<i64>()?;
         self.num_batches_tracked.set(Tensor::new(tracked + 1, &Device::Cpu)?);
-        Ok(())
-    }
-
-    fn update_running(&self, mean: &Tensor, var: &Tensor, count: usize) -> Result<()> {
-        let m = self.config.momentum;
-        let unbiased = (var.detach().flatten_all()? * (count as f64 / (count - 1) as f64))?;
-        let mix = |old: &Buffer, new: Tensor| -> Result<()> {
-            old.set(((old.get() * (1.0 - m))? + (new * m)?)?);
-            Ok(())
-        };
-        mix(&self.running_mean, mean.detach().flatten_all()?)?;
-        mix(&self.running_var, unbiased)?;
-        self.num_batches_tracked.set((self.num_batches_tracked.get() + 1.0)?);
         Ok(())
     }
 }
@@ -208,8 +192,8 @@ impl Registered for BatchNorm {
 }
 
 impl BatchNorm {
-    /// The normalisation, then ReLU if `relu`: one pass of the fused kernel for an affine layer
-    /// on `f32` CPU data (see [`crate::fast`]), candle's operations otherwise.
+    /// The normalisation, then ReLU if `relu`: one pass of the fused kernel on `f32` CPU data
+    /// (see [`crate::fast`]), candle's operations otherwise.
     fn apply(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
         let c = self.channels();
         if !self.ranks.contains(&xs.rank()) || xs.dims()[1] != c {
@@ -226,27 +210,30 @@ impl BatchNorm {
             let found = format!("{:?}", xs.dims());
             return Err(Error::invalid("batch norm input in training mode", "more than one value per channel", found));
         }
-        if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
-            if crate::fast::fits(&[xs]) {
-                // The kernel takes the input as it is (a convolution's channel-major original
-                // when there is one): a reshape on either side would cost, in backward, candle's
-                // adding of its gradient to a fresh tensor of zeros.
-                let (xs, channel_major) = match crate::fast::channel_major(xs) {
-                    Some(original) => (original, true),
-                    None => (xs.contiguous()?, false),
-                };
-                let (mean, var) = if training {
-                    let (mean, var) = crate::fast::channel_stats(&xs, channel_major)?;
-                    self.update_running_from(&mean, &var, count)?;
-                    (mean, var)
-                } else {
-                    (self.running_mean.get().to_vec1()?, self.running_var.get().to_vec1()?)
-                };
-                let eps = self.config.eps;
-                let op = crate::fast::BatchNormOp { mean, var, eps, batch_stats: training, relu, channel_major };
-                let y = xs.apply_op3_arc(&w.tensor(), &b.tensor(), std::sync::Arc::new(Box::new(op)))?;
-                return Ok(if channel_major { crate::fast::channel_major_copy(&y, chained)? } else { y });
-            }
+        if crate::fast::fits(&[xs]) {
+            // The kernel takes the input as it is (a convolution's channel-major original when
+            // there is one): a reshape on either side would cost, in backward, candle's adding
+            // of its gradient to a fresh tensor of zeros.
+            let (xs, channel_major) = match crate::fast::channel_major(xs) {
+                Some(original) => (original, true),
+                None => (xs.contiguous()?, false),
+            };
+            let (mean, var) = if training {
+                let (mean, var) = crate::fast::channel_stats(&xs, channel_major)?;
+                self.update_running(&mean, &var, count)?;
+                (mean, var)
+            } else {
+                (self.running_mean.get().to_vec1()?, self.running_var.get().to_vec1()?)
+            };
+            // Without learnt scale and shift, constants: their gradients go nowhere.
+            let (w, b) = match (&self.weight, &self.bias) {
+                (Some(w), Some(b)) => (w.tensor(), b.tensor()),
+                _ => (Tensor::ones(c, DType::F32, &Device::Cpu)?, Tensor::zeros(c, DType::F32, &Device::Cpu)?),
+            };
+            let eps = self.config.eps;
+            let op = crate::fast::BatchNormOp { mean, var, eps, batch_stats: training, relu, channel_major };
+            let y = xs.apply_op3_arc(&w, &b, std::sync::Arc::new(Box::new(op)))?;
+            return Ok(if channel_major { crate::fast::channel_major_copy(&y, chained)? } else { y });
         }
         let x = xs.reshape((xs.dims()[0], c, ()))?;
         let y = self.plain(&x, training, count)?.reshape(xs.shape())?;
@@ -258,7 +245,8 @@ impl BatchNorm {
         let c = self.channels();
         let (mean, var) = if training {
             let (mean, var) = self.batch_stats(x, count)?;
-            self.update_running(&mean, &var, count)?;
+            let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+            self.update_running(&flat(&mean)?, &flat(&var)?, count)?;
             (mean, var)
         } else {
             let stat = |b: &Buffer| b.get().to_dtype(x.dtype())?.reshape((1, c, 1));
