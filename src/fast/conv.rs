@@ -6,9 +6,9 @@
 //! image: the patches are `[c*k*k, n*p]` (a row per kernel tap, a column per output pixel), so
 //! the forward product `W [o, c*k*k] · patches` and the input gradient `Wᵀ · g` each read one
 //! operand along the product's inner dimension and the other along the output's, the layouts the
-//! gemm kernels are fastest on; the output is channel-major `[o, n*p]` and is copied into the
-//! `[n, o, h, w]` tensor by rows of `p` (with the bias already in it and the ReLU applied on the
-//! way).
+//! gemm kernels are fastest on. The output stays channel-major (`[o, n, oh, ow]`, the bias in it
+//! before the product is added, the ReLU applied in place): the next of the library's layers
+//! reads it as stored, and everything else an `[n, o, oh, ow]` view or copy of it (`stored.rs`).
 
 use super::gemm::{filled, matmul_from, transpose, View, ViewMut};
 use super::linear::GradSink;
@@ -80,6 +80,15 @@ impl ConvGeometry {
         Ok(Sizes { n, c, h, w: wd, o, k, oh: out(h), ow: out(wd) })
     }
 
+    /// Where input plane `i` (in the input's own order) sits among the channel-major planes.
+    fn plane(&self, i: usize, s: Sizes) -> usize {
+        if self.channel_major {
+            i
+        } else {
+            i % s.c * s.n + i / s.c
+        }
+    }
+
     /// The sides of an input plane with its padding.
     fn padded(&self, s: Sizes) -> (usize, usize) {
         (s.h + 2 * self.padding, s.w + 2 * self.padding)
@@ -109,8 +118,7 @@ impl ConvGeometry {
         let mut out =
             if self.padding == 0 { scratch::take(s.c * s.n * ph * pw) } else { scratch::zeros(s.c * s.n * ph * pw) };
         for (i, src) in x.chunks_exact(s.h * s.w).enumerate() {
-            let plane = if self.channel_major { i } else { i % s.c * s.n + i / s.c };
-            let dst = &mut out[plane * ph * pw..][..ph * pw];
+            let dst = &mut out[self.plane(i, s) * ph * pw..][..ph * pw];
             for (r, line) in src.chunks_exact(s.w).enumerate() {
                 let at = (r + self.padding) * pw + self.padding;
                 dst[at..at + s.w].copy_from_slice(line);
@@ -186,8 +194,7 @@ impl ConvGeometry {
         // Back to the input's order, the padding cut off.
         let mut dx = Vec::with_capacity(s.n * s.c * s.h * s.w);
         for i in 0..s.n * s.c {
-            let at_plane = if self.channel_major { i } else { i % s.c * s.n + i / s.c };
-            let plane = &padded[at_plane * ph * pw..][..ph * pw];
+            let plane = &padded[self.plane(i, s) * ph * pw..][..ph * pw];
             for r in 0..s.h {
                 let at = (r + self.padding) * pw + self.padding;
                 dx.extend_from_slice(&plane[at..at + s.w]);
