@@ -204,6 +204,47 @@ fn the_lessons_cnns_match_candles_operations_through_the_chained_layers() {
     }
 }
 
+/// A user's own convolutional model, candle's `relu` between its layers.
+#[derive(minibatch::Registered)]
+struct OwnCnn {
+    conv1: Conv2d,
+    norm: minibatch::BatchNorm,
+    conv2: Conv2d,
+}
+
+impl minibatch::Module for OwnCnn {
+    fn forward(&self, x: &candle_core::Tensor) -> minibatch::Result<candle_core::Tensor> {
+        let h = self.conv1.forward(&x.reshape((x.dims()[0], 1, 28, 28))?)?.relu()?;
+        let h = self.norm.forward(&h)?.relu()?;
+        Ok(self.conv2.forward(&h)?.relu()?.mean((2, 3))?)
+    }
+}
+
+#[test]
+fn a_derived_cnn_with_candles_relu_matches_candles_operations() {
+    let mut rng = minibatch::Rng::new(5);
+    let config = Conv2dConfig { stride: 2, padding: 1, ..Default::default() };
+    let model = OwnCnn {
+        conv1: Conv2d::new(1, 8, 3, config, &mut rng).unwrap(),
+        norm: minibatch::BatchNorm::new_2d(8).unwrap(),
+        conv2: Conv2d::new(8, 16, 3, config, &mut rng).unwrap(),
+    };
+    let uncentred: Vec<f32> = (0..4 * 784).map(|_| rng.next_f64() as f32).collect();
+    // Centred inputs: a channel that no input excites would be exactly 0 after the batch norm,
+    // where candle's relu passes the gradient and PyTorch's (and the fused path's) does not.
+    let values: Vec<f32> = (0..4 * 784).map(|_| rng.normal() as f32).collect();
+    let x = candle_core::Tensor::from_vec(values, (4, 784), &candle_core::Device::Cpu).unwrap();
+    assert_fused_matches_candle("derived CNN", || output_and_grads(&model, &x, &[]), 1e-4, 1e-3);
+
+    // Inputs in [0, 1): the first layer's channel 0 never fires, so the batch norm's channel 0
+    // is exactly 0 before the second ReLU, whose gradient there is PyTorch's 0 on the fused path
+    // (the ReLU of the batch norm's own channel-major output) and 1 on candle's.
+    let x = candle_core::Tensor::from_vec(uncentred, (4, 784), &candle_core::Device::Cpu).unwrap();
+    let bias_grad = |grads: Vec<Vec<f64>>| grads[4][0];
+    assert_eq!(bias_grad(output_and_grads(&model, &x, &[])), 0.0);
+    assert_ne!(bias_grad(minibatch::fast::with_candle_ops(|| output_and_grads(&model, &x, &[]))), 0.0);
+}
+
 #[test]
 fn empty_batches_give_empty_outputs_and_impossible_sizes_are_errors() {
     use candle_core::{DType, Device, Tensor};

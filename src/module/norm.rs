@@ -214,7 +214,7 @@ impl BatchNorm {
             // The kernel takes the input as it is (a convolution's channel-major original when
             // there is one): a reshape on either side would cost, in backward, candle's adding
             // of its gradient to a fresh tensor of zeros.
-            let (xs, channel_major) = match crate::fast::channel_major(xs) {
+            let (xs, channel_major) = match crate::fast::channel_major(xs)? {
                 Some(original) => (original, true),
                 None => (xs.contiguous()?, false),
             };
