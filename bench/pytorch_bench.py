@@ -86,7 +86,13 @@ def main():
     ap.add_argument("--configs", default="notebook,wide,deep")
     ap.add_argument("--data", default="data/mnist")
     ap.add_argument("--loader", action="store_true", help="time the data loaders alone (minibatch bench data)")
+    ap.add_argument("--paths", default=None, help="minibatch's paths (default plain,fast; fast alone for the CNNs)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for PyTorch and minibatch's multiplies (default: each library's own choice)")
+    ap.add_argument("--sliced-only", action="store_true", help="time PyTorch's hand-sliced loop alone")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     x = torch.tensor(read_idx(os.path.join(args.data, "train-images-idx3-ubyte.gz"))[:50000].reshape(50000, 784),
                      dtype=torch.float32) / 255.0
@@ -103,10 +109,12 @@ def main():
     rounds = []
     for r in range(args.rounds):
         for name in names:
-            torch_dl, torch_sl = torch_epochs(name, x, y, args.epochs)
-            paths = "fast" if name.startswith("cnn") else "plain,fast"  # candle's own conv backward is very slow
-            out = subprocess.run([exe, "bench", "--json", "--epochs", str(args.epochs), "--configs", name, "--paths", paths],
-                                 check=True, capture_output=True, text=True).stdout
+            torch_dl, torch_sl = torch_epochs(name, x, y, args.epochs, args.sliced_only)
+            paths = args.paths or ("fast" if name.startswith("cnn") else "plain,fast")  # candle's conv backward is slow
+            cmd = [exe, "bench", "--json", "--epochs", str(args.epochs), "--configs", name, "--paths", paths]
+            if args.threads:
+                cmd += ["--threads", str(args.threads)]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             for row in (json.loads(l) for l in out.splitlines() if l.strip()):
                 row.update(round=r, torch_dataloader_s=torch_dl, torch_sliced_s=torch_sl, pytorch=torch.__version__,
                            torch_threads=torch.get_num_threads())
@@ -122,22 +130,25 @@ def main():
             if not rows:
                 continue
             s = med([r["median_epoch_seconds"] for r in rows])
-            dl = med([r["median_epoch_seconds"] / r["torch_dataloader_s"] for r in rows])
+            dl = med([r["median_epoch_seconds"] / (r["torch_dataloader_s"] or float("nan")) for r in rows])
             sl = med([r["median_epoch_seconds"] / r["torch_sliced_s"] for r in rows])
             fl = med([r["ratio_to_floor"] or float("nan") for r in rows])
             print(f"{name:<9} {path:<5} {s:>11.3f} {dl:>18.2f} {sl:>14.2f} {fl:>8.2f}")
     for name in names:
         rows = [r for r in rounds if r["config"] == name]
-        print(f"{name:<9} torch {med([r['torch_dataloader_s'] for r in rows]):>11.3f} (DataLoader), "
+        print(f"{name:<9} torch {med([r['torch_dataloader_s'] or float('nan') for r in rows]):>11.3f} (DataLoader), "
               f"{med([r['torch_sliced_s'] for r in rows]):.3f} (sliced)")
 
 
-def torch_epochs(name, x, y, epochs):
-    """Median seconds per epoch of PyTorch on configuration `name`: with its DataLoader, and sliced."""
+def torch_epochs(name, x, y, epochs, sliced_only=False):
+    """Median seconds per epoch of PyTorch on configuration `name`: with its DataLoader (None when
+    `sliced_only`), and sliced."""
     sizes, bs, lr, momentum = CONFIGS[name]
-    model = model_for(sizes); opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    dl = DataLoader(TensorDataset(x, y), bs, shuffle=True)
-    t_dl = median_time(lambda: epoch_dataloader(model, opt, dl), epochs)
+    t_dl = None
+    if not sliced_only:
+        model = model_for(sizes); opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+        dl = DataLoader(TensorDataset(x, y), bs, shuffle=True)
+        t_dl = median_time(lambda: epoch_dataloader(model, opt, dl), epochs)
     model = model_for(sizes); opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     t_sl = median_time(lambda: epoch_sliced(model, opt, x, y, bs), epochs)
     return t_dl, t_sl

@@ -124,7 +124,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = learning_rate)]
     pub clip: Option<f64>,
     /// Loader worker threads preparing batches while the model trains (0: in the training
-    /// thread). One is fastest on this 2-core machine for MNIST (see the README).
+    /// thread). For MNIST one keeps the model fed (see the README).
     #[arg(long, default_value_t = 1, value_parser = zero_to::<MAX_WORKERS>)]
     pub workers: usize,
     /// Threads for large matrix multiplies (default: one per core); small ones, and candle's
@@ -448,6 +448,9 @@ pub struct BenchArgs {
     /// Implementations, comma-separated: plain, fast.
     #[arg(long, default_value = "plain,fast", value_delimiter = ',')]
     pub paths: Vec<String>,
+    /// Threads for large matrix multiplies, as `train --threads` (default: one per core).
+    #[arg(long, value_parser = at_most::<MAX_THREADS>)]
+    pub threads: Option<usize>,
     /// Print one JSON object per measurement instead of a table.
     #[arg(long)]
     pub json: bool,

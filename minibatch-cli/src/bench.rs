@@ -27,6 +27,9 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
             if let Some(dir) = &a.data.data_dir {
                 cmd.arg("--data-dir").arg(dir);
             }
+            if let Some(threads) = a.threads {
+                cmd.arg("--threads").arg(threads.to_string());
+            }
             let out = cmd.output().context("running a benchmark child")?;
             if !out.status.success() {
                 bail!("{config}:{path}: {}", String::from_utf8_lossy(&out.stderr).trim());
@@ -58,6 +61,7 @@ fn run_child(a: &BenchArgs, spec: &str) -> anyhow::Result<()> {
     let result = run(&config, path, a.epochs, &data)?;
     let mut v = serde_json::to_value(&result)?;
     v["peak_rss_mb"] = json!(peak_rss_bytes().map(|b| b as f64 / 1048576.0));
+    v["kernel_threads"] = json!(minibatch::threads::kernel_threads());
     v["seconds_to_first_step"] = json!(startup);
     outln!("{v}");
     Ok(())

@@ -71,9 +71,13 @@ pub(crate) fn message(e: &anyhow::Error) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     minibatch::set_num_threads(1);
-    if let Command::Train(a) = &cli.command {
-        let threads = a.threads.unwrap_or_else(|| distributed::default_threads(a.distributed));
-        minibatch::threads::set_kernel_threads(threads);
+    match &cli.command {
+        Command::Train(a) => {
+            let threads = a.threads.unwrap_or_else(|| distributed::default_threads(a.distributed));
+            minibatch::threads::set_kernel_threads(threads);
+        }
+        Command::Bench(a) => minibatch::threads::set_kernel_threads(a.threads.unwrap_or(0)),
+        _ => {}
     }
     // Ctrl-C ends training after the current batch, checkpointed, rather than killing it.
     let _ = ctrlc::set_handler(minibatch::learner::interrupt);
