@@ -143,14 +143,15 @@ fn a_diverging_run_fails_and_bad_outputs_are_refused() {
 
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
-    // 64x784x1024 multiplies are split between threads; the losses must not change.
+    // 64x784x1024 and 64x1024x256 multiplies are split between threads, the second layer's two
+    // backward products run at once; the losses must not change.
     let run = |threads: &str| {
         let out = minibatch(&[
             "train",
             "--epochs",
             "1",
-            "--hidden",
-            "1024",
+            "--layers",
+            "1024,256",
             "--valid-size",
             "55000",
             "--json",

@@ -147,6 +147,21 @@ pub(crate) fn matmul_from(
     }
 }
 
+/// `(a(), b())`, the two at once on the kernels' pool when each is a product of `work`
+/// multiply-adds large enough to split (a layer's weight and input gradients): the pool is handed
+/// work once for both rather than once for each (every hand-off wakes its threads), and each
+/// multiply inside still splits between the threads that are free. Results do not depend on it.
+pub(crate) fn both<A: Send, B: Send>(
+    work: usize,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    match pool() {
+        Some(pool) if work >= PARALLEL_WORK => pool.install(|| rayon::join(a, b)),
+        _ => (a(), b()),
+    }
+}
+
 /// `dst[c * ld + r] = src[r * cols + c]`: the transpose of a row-major `rows x cols` matrix, its
 /// rows `ld >= rows` apart. Used on batches of activations (a few hundred kilobytes, just
 /// written), never on weights: transposing a 3 MB weight each step costs more than a slow layout.
@@ -235,10 +250,10 @@ pub fn matmul_floor(sizes: &[usize], n: usize, bs: usize) -> Duration {
             let dims = Dims { batch: bs, inp: w[0], out: w[1] };
             let (input, output) = orders(sizes, l);
             let (order, g) = (compute_order(input, output), &acts[l + 1]);
-            weight_product(g, order, &acts[l], Order::Batch, &mut wgrads[l], dims);
-            if l > 0 {
-                input_product(g, order, &weights[l], &mut dxs[l], input, dims);
-            }
+            let (act, weight, wgrad, dx) = (&acts[l], &weights[l], &mut wgrads[l], &mut dxs[l]);
+            let dw = || weight_product(g, order, act, Order::Batch, wgrad, dims);
+            let dx = || (l > 0).then(|| input_product(g, order, weight, dx, input, dims));
+            both(bs * w[0] * w[1], dw, dx);
         }
     }
     std::hint::black_box((&outs, &wgrads, &dxs));

@@ -1,6 +1,6 @@
 //! `x Wᵀ + b`, optionally followed by ReLU, as one custom op with its own backward.
 
-use super::gemm::filled;
+use super::gemm::{both, filled};
 use super::layout::{compute_order, forward_product, input_product, reordered, weight_product, Dims, Order};
 use super::storage::{cpu_f32, with_f32};
 use super::stored::{batch_major_copy, feature_major};
@@ -95,17 +95,18 @@ impl CustomOp3 for LinearOp {
         let order = compute_order(self.input, self.output);
         let g = self.output_grad(grad, res)?;
         let g = if order == self.output { g } else { reordered(&g, self.output, batch, out) };
-        let dw =
-            with_f32(x, "input", |x| Ok(filled(out * inp, |dw| weight_product(&g, order, x, self.input, dw, dims))))?;
+        let (dw, dx) = with_f32(x, "input", |x| {
+            with_f32(w, "weight", |w| {
+                let dw = || filled(out * inp, |dw| weight_product(&g, order, x, self.input, dw, dims));
+                let dx = || {
+                    let input = self.input;
+                    self.input_grad.then(|| filled(batch * inp, |dx| input_product(&g, order, w, dx, input, dims)))
+                };
+                Ok(both(batch * inp * out, dw, dx))
+            })
+        })?;
         let db = bias_grad(&g, order, dims);
-        let dx = if self.input_grad {
-            let dx = with_f32(w, "weight", |w| {
-                Ok(filled(batch * inp, |dx| input_product(&g, order, w, dx, self.input, dims)))
-            })?;
-            Some(Tensor::from_vec(dx, self.input.shape(batch, inp), &Device::Cpu)?)
-        } else {
-            None
-        };
+        let dx = dx.map(|dx| Tensor::from_vec(dx, self.input.shape(batch, inp), &Device::Cpu)).transpose()?;
         let (dw, db) = (Tensor::from_vec(dw, (out, inp), &Device::Cpu)?, Tensor::from_vec(db, out, &Device::Cpu)?);
         if let Some(sink) = &self.sink {
             sink(dw, db)?;
