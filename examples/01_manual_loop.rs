@@ -7,7 +7,7 @@
 //! The questions of this stage are answered in the guide: `guide/01-initial-setup.md` and `guide/03-training-loop.md`.
 
 use minibatch::candle_core::Tensor;
-use minibatch::{accuracy, cross_entropy, no_grad, Linear, Mnist, Module, Result, Rng};
+use minibatch::{accuracy, cross_entropy, no_grad, relu, Linear, Mnist, Module, Result, Rng};
 
 /// The notebook's first `Model`: `self.layers = [nn.Linear(n_in,nh), nn.ReLU(), nn.Linear(nh,n_out)]`.
 /// A plain `Vec` registers nothing: the loop has to know which layers have weights.
@@ -18,7 +18,7 @@ struct Model {
 
 impl Model {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.l2.forward(&self.l1.forward(x)?.relu()?)
+        self.l2.forward(&relu(&self.l1.forward(x)?)?)
     }
 }
 

@@ -6,7 +6,7 @@
 //! The questions of this stage are answered in the guide: `guide/04-parameters-and-optim.md`.
 
 use minibatch::candle_core::Tensor;
-use minibatch::{accuracy, cross_entropy, no_grad, Linear, Mnist, Module, Registered, Result, Rng};
+use minibatch::{accuracy, cross_entropy, no_grad, relu, Linear, Mnist, Module, Registered, Result, Rng};
 
 #[derive(Registered)]
 struct Model {
@@ -16,7 +16,7 @@ struct Model {
 
 impl Module for Model {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.l2.forward(&self.l1.forward(x)?.relu()?)
+        self.l2.forward(&relu(&self.l1.forward(x)?)?)
     }
 }
 

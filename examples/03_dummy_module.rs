@@ -6,7 +6,7 @@
 //! The questions of this stage are answered in the guide: `guide/04-parameters-and-optim.md`.
 
 use minibatch::candle_core::{Device, Tensor};
-use minibatch::{Linear, Module, Registered, Result, Rng};
+use minibatch::{relu, Linear, Module, Registered, Result, Rng};
 
 struct DummyModule {
     l1: Linear,
@@ -23,7 +23,7 @@ impl Registered for DummyModule {
 
 impl Module for DummyModule {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.l2.forward(&self.l1.forward(x)?.relu()?)
+        self.l2.forward(&relu(&self.l1.forward(x)?)?)
     }
 }
 

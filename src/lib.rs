@@ -77,6 +77,7 @@ pub use data::{
     RandomSampler, Sampler, SequentialSampler, TensorDataset, VecDataset,
 };
 pub use error::{Error, IdxProblem, Result};
+pub use fast::relu;
 pub use loss::{accuracy, cross_entropy, log_softmax, logsumexp, nll, softmax};
 pub use minibatch_derive::Registered;
 pub use mnist::{render_digit, ImageDataset, ImageItem, Mnist, MnistConfig};

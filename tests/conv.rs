@@ -229,20 +229,9 @@ fn a_derived_cnn_with_candles_relu_matches_candles_operations() {
         norm: minibatch::BatchNorm::new_2d(8).unwrap(),
         conv2: Conv2d::new(8, 16, 3, config, &mut rng).unwrap(),
     };
-    let uncentred: Vec<f32> = (0..4 * 784).map(|_| rng.next_f64() as f32).collect();
-    // Centred inputs: a channel that no input excites would be exactly 0 after the batch norm,
-    // where candle's relu passes the gradient and PyTorch's (and the fused path's) does not.
     let values: Vec<f32> = (0..4 * 784).map(|_| rng.normal() as f32).collect();
     let x = candle_core::Tensor::from_vec(values, (4, 784), &candle_core::Device::Cpu).unwrap();
     assert_fused_matches_candle("derived CNN", || output_and_grads(&model, &x, &[]), 1e-4, 1e-3);
-
-    // Inputs in [0, 1): the first layer's channel 0 never fires, so the batch norm's channel 0
-    // is exactly 0 before the second ReLU, whose gradient there is PyTorch's 0 on the fused path
-    // (the ReLU of the batch norm's own channel-major output) and 1 on candle's.
-    let x = candle_core::Tensor::from_vec(uncentred, (4, 784), &candle_core::Device::Cpu).unwrap();
-    let bias_grad = |grads: Vec<Vec<f64>>| grads[4][0];
-    assert_eq!(bias_grad(output_and_grads(&model, &x, &[])), 0.0);
-    assert_ne!(bias_grad(minibatch::fast::with_candle_ops(|| output_and_grads(&model, &x, &[]))), 0.0);
 }
 
 #[test]
@@ -253,6 +242,8 @@ fn empty_batches_give_empty_outputs_and_impossible_sizes_are_errors() {
         let model = minibatch::cnn(batch_norm, 10, 0).unwrap();
         model.eval();
         assert_eq!(model.forward(&empty).unwrap().dims(), &[0, 10]);
+        let plain = minibatch::fast::with_candle_ops(|| model.forward(&empty)).unwrap();
+        assert_eq!(plain.dims(), &[0, 10], "the reference path too");
     }
     let mut rng = minibatch::Rng::new(0);
     let conv = Conv2d::new(1, 4, 5, Conv2dConfig::default(), &mut rng).unwrap();

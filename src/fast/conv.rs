@@ -384,7 +384,7 @@ pub(crate) fn conv2d(
     (relu, chained): (bool, bool),
     sink: Option<GradSink>,
 ) -> Result<Tensor> {
-    let (x, channel_major) = match super::stored::channel_major(x)? {
+    let (x, channel_major) = match super::stored::channel_major(x) {
         Some(original) => (original, true),
         None => (x.contiguous()?, false),
     };

@@ -202,7 +202,7 @@ pub(crate) fn layer(
     relu: bool,
     chained: bool,
 ) -> Result<Tensor> {
-    let (x, input) = match feature_major(x)? {
+    let (x, input) = match feature_major(x) {
         Some(stored) => (stored, Order::Feature),
         None => (x.clone(), Order::Batch),
     };

@@ -13,9 +13,7 @@
 //! ordinary batch-major copy; the next of the library's layers reads the feature-major original
 //! (see `stored.rs`), so every product of a layer between two such activations runs in a layout
 //! the AVX-512 kernels are fast on (up to 3x faster than `x Wᵀ` on row-major data), whether the
-//! layers sit in a `Sequential`, a `ModuleList` or a user's own struct. A `forward` that calls
-//! candle's own `.relu()` between two layers runs the same way: the next layer recognises the
-//! ReLU of a layer's output and reads the ReLU of the original instead.
+//! layers sit in a `Sequential`, a `ModuleList` or a user's own struct.
 //!
 //! [`with_candle_ops`] runs a closure on candle's own operations instead: the reference the
 //! kernels are tested against (fused against plain against PyTorch's numbers), and the `plain`
@@ -30,7 +28,6 @@ mod layout;
 mod linear;
 mod max_pool;
 mod relu;
-mod relu_op;
 mod scratch;
 mod storage;
 mod stored;

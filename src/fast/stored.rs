@@ -6,17 +6,14 @@
 //! (one AVX transpose). It also records which feature-major tensor that copy came from: when the
 //! copy is handed to another of the library's layers (a `Linear`, a `ReLU`), that layer reads the
 //! feature-major original instead, and the gradient flows along the original, so the copy costs
-//! nothing in the backward. Code that reads the copy (a user's op) sees a plain contiguous tensor,
-//! and its gradient reaches the original through the copy's backward, one transpose. candle's
-//! own `relu` of a copy, passed to a library layer, is recognised, and that layer reads the
-//! ReLU of the original (see [`relu_source`]), so a model's `forward` written with candle's
-//! `.relu()` runs as a `Sequential` does, but for that ReLU's own pass.
+//! nothing in the backward. Code that reads the copy (candle's own `relu`, a user's op) sees a
+//! plain contiguous tensor, and its gradient reaches the original through the copy's backward,
+//! one transpose.
 
 use super::gemm::transpose;
 use super::layout::PAD;
-use super::relu_op::Relu;
 use super::storage::{cpu_f32, with_f32};
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor, TensorId};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, TensorId};
 use std::cell::RefCell;
 
 /// How many recent copies are remembered: a layer looks its input up right after the layer
@@ -34,15 +31,8 @@ enum Kind {
     Channel,
 }
 
-/// A copy handed out, and the original it was made from.
-struct Remembered {
-    copy: Tensor,
-    stored: Tensor,
-    kind: Kind,
-}
-
 thread_local! {
-    static ORIGINALS: RefCell<Vec<Remembered>> = const { RefCell::new(Vec::new()) };
+    static ORIGINALS: RefCell<Vec<(TensorId, Tensor, Kind)>> = const { RefCell::new(Vec::new()) };
     /// The padded buffer of [`transposed`], grown once.
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
@@ -50,80 +40,19 @@ thread_local! {
 /// The feature-major `[features, batch]` original of a batch-major copy made by
 /// [`batch_major_copy`], if `x` is one, forgotten as it is handed out: the next layer takes it
 /// once (a second reader of the same copy reads the copy itself, as correct and a little slower).
-/// For `x` = candle's own `relu` of such a copy (`self.l1.forward(x)?.relu()?` in a model's
-/// `forward`), the ReLU of the original: see [`relu_source`].
-pub(crate) fn feature_major(x: &Tensor) -> candle_core::Result<Option<Tensor>> {
+pub(crate) fn feature_major(x: &Tensor) -> Option<Tensor> {
     take(x, Kind::Feature)
 }
 
 /// The channel-major `[channels, batch, height, width]` original of an NCHW copy made by
-/// [`channel_major_copy`], if `x` is one (taken once, and through candle's `relu`, as
-/// [`feature_major`]).
-pub(crate) fn channel_major(x: &Tensor) -> candle_core::Result<Option<Tensor>> {
+/// [`channel_major_copy`], if `x` is one (taken once, as [`feature_major`]).
+pub(crate) fn channel_major(x: &Tensor) -> Option<Tensor> {
     take(x, Kind::Channel)
 }
 
-fn take(x: &Tensor, kind: Kind) -> candle_core::Result<Option<Tensor>> {
-    if let Some(stored) = remove(x.id(), kind) {
-        return Ok(Some(stored));
-    }
-    match relu_source(x, kind).and_then(|copy| remove(copy, kind)) {
-        Some(stored) => Ok(Some(stored.apply_op1(Relu)?)),
-        None => Ok(None),
-    }
-}
-
-fn remove(copy: TensorId, kind: Kind) -> Option<Tensor> {
-    ORIGINALS.with_borrow_mut(|v| {
-        let at = v.iter().position(|r| r.copy.id() == copy && r.kind == kind)?;
-        Some(v.remove(at).stored)
-    })
-}
-
-/// The copy of which `x` is candle's `relu`, if it is one: a library layer then reads the ReLU
-/// of the copy's original (one pass, and one in the backward) where it would have read `x`, and
-/// the gradient skips candle's ReLU backward (a comparison, a conversion, a multiply and an add
-/// to a fresh tensor of zeros) and the copy's transpose back. candle does not show which
-/// operation made a tensor, so `x` is recognised by what can be seen: its values are exactly
-/// the copy's ReLU, and, when it is recorded for backward, the copy is its only parent in the
-/// graph (its graph is the copy's and itself); when it is not recorded, the copy is not either
-/// (a detached `relu` of a recorded copy must not send a gradient back). Any function of the
-/// copy alone with exactly these values has the ReLU's gradient wherever the copy is not 0.
-fn relu_source(x: &Tensor, kind: Kind) -> Option<TensorId> {
-    if x.dtype() != DType::F32 || !x.is_contiguous() {
-        return None;
-    }
-    let candidates: Vec<Tensor> = ORIGINALS.with_borrow(|v| {
-        v.iter().filter(|r| r.kind == kind && r.copy.dims() == x.dims()).map(|r| r.copy.clone()).collect()
-    });
-    if candidates.is_empty() {
-        return None;
-    }
-    let copy = if x.track_op() {
-        let nodes = x.sorted_nodes();
-        let parent = nodes.get(1)?;
-        let copy = candidates.into_iter().find(|c| c.id() == parent.id())?;
-        (copy.sorted_nodes().len() + 1 == nodes.len()).then_some(copy)?
-    } else {
-        candidates.into_iter().rev().find(|c| !c.track_op())?
-    };
-    is_relu_of(x, &copy).then(|| copy.id())
-}
-
-/// Whether every value of `x` is exactly the ReLU of `copy`'s (NaN in the copy never matches).
-fn is_relu_of(x: &Tensor, copy: &Tensor) -> bool {
-    if !copy.is_contiguous() {
-        return false;
-    }
-    let same = with_f32(x, "relu output", |r| {
-        with_f32(copy, "relu input", |c| {
-            Ok(r.len() == c.len()
-                && r.chunks(64)
-                    .zip(c.chunks(64))
-                    .all(|(r, c)| r.iter().zip(c).fold(true, |ok, (&r, &c)| ok & (r == if c < 0.0 { 0.0 } else { c }))))
-        })
-    });
-    same.unwrap_or(false)
+fn take(x: &Tensor, kind: Kind) -> Option<Tensor> {
+    let id = x.id();
+    ORIGINALS.with_borrow_mut(|v| v.iter().position(|(i, _, k)| *i == id && *k == kind).map(|at| v.remove(at).1))
 }
 
 fn remember(copy: &Tensor, stored: &Tensor, kind: Kind) {
@@ -131,7 +60,7 @@ fn remember(copy: &Tensor, stored: &Tensor, kind: Kind) {
         if v.len() == REMEMBERED {
             v.remove(0);
         }
-        v.push(Remembered { copy: copy.clone(), stored: stored.clone(), kind });
+        v.push((copy.id(), stored.clone(), kind));
     });
 }
 

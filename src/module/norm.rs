@@ -214,7 +214,7 @@ impl BatchNorm {
             // The kernel takes the input as it is (a convolution's channel-major original when
             // there is one): a reshape on either side would cost, in backward, candle's adding
             // of its gradient to a fresh tensor of zeros.
-            let (xs, channel_major) = match crate::fast::channel_major(xs)? {
+            let (xs, channel_major) = match crate::fast::channel_major(xs) {
                 Some(original) => (original, true),
                 None => (xs.contiguous()?, false),
             };
@@ -235,7 +235,7 @@ impl BatchNorm {
             let y = xs.apply_op3_arc(&w, &b, std::sync::Arc::new(Box::new(op)))?;
             return Ok(if channel_major { crate::fast::channel_major_copy(&y, chained)? } else { y });
         }
-        let x = xs.reshape((xs.dims()[0], c, ()))?;
+        let x = xs.reshape((xs.dims()[0], c, xs.dims()[2..].iter().product::<usize>()))?;
         let y = self.plain(&x, training, count)?.reshape(xs.shape())?;
         Ok(if relu { crate::fast::relu(&y)? } else { y })
     }
