@@ -45,8 +45,10 @@ impl Module for DeepLib {
 fn main() -> Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "seq".into());
     let epochs: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(3);
+    // Relative to this folder: run from here.
     let data = Mnist::load("../../data/mnist")?;
-    let valid = if std::env::args().nth(3).is_some() { data.valid.slice(0, 128)? } else { data.valid };
+    let train_only = std::env::args().nth(3).is_some();
+    let valid = if train_only { data.valid.slice(0, 128)? } else { data.valid };
     let (train_dl, valid_dl) = get_dls(data.train, valid, 128)?;
     let mut rng = Rng::new(0);
     let model: Box<dyn Module> = match which.as_str() {
@@ -71,7 +73,12 @@ fn main() -> Result<()> {
         let t = Instant::now();
         let s = fit(1, &model, cross_entropy, &mut opt, &train_dl, &valid_dl)?;
         times.push(t.elapsed().as_secs_f64());
-        eprintln!("{which} {:.3} s acc {:.4}", times.last().unwrap(), s[0].valid_accuracy);
+        let on = if train_only { "128" } else { "10,000" };
+        eprintln!(
+            "{which} {:.3} s, accuracy {:.4} on {on} validation images",
+            times.last().unwrap(),
+            s[0].valid_accuracy
+        );
     }
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!("{which} median {:.3}", times[times.len() / 2]);
