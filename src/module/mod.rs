@@ -90,6 +90,11 @@ pub trait Registered {
 /// assert_eq!(model.num_parameters(), 784 * 50 + 50 + 50 * 10 + 10);
 /// # Ok::<(), minibatch::Error>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `Module`: it has no `forward`",
+    label = "not a `Module`",
+    note = "`#[derive(Registered)]` registers the fields; the computation is yours: `impl Module for {Self} {{ fn forward(&self, x: &Tensor) -> minibatch::Result<Tensor> {{ ... }} }}`"
+)]
 pub trait Module: Registered {
     /// The output for a batch of inputs.
     fn forward(&self, xs: &Tensor) -> Result<Tensor>;
