@@ -80,6 +80,8 @@ pub struct BenchResult {
     pub floor_seconds: Option<f64>,
     /// `median_epoch_seconds / floor_seconds`.
     pub ratio_to_floor: Option<f64>,
+    /// Where an epoch's time goes.
+    pub phase_seconds: Phases,
 }
 
 /// Trains `config` for `epochs` epochs (seed 0) with `path` and measures it.
@@ -90,16 +92,89 @@ pub fn run(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Res
     }
 }
 
-/// Seconds of the training part of each epoch (validation left out).
-struct TrainTimes(Rc<RefCell<Vec<f64>>>, Option<Instant>);
+/// Where a training epoch's time goes, in seconds per epoch (the mean over the epochs): from one
+/// hook of the loop to the next, so the parts add up to the epoch.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Phases {
+    /// Waiting for the next batch from the loader (after one batch, before the next).
+    pub data: f64,
+    /// The model's forward.
+    pub forward: f64,
+    /// The loss, read back as a number.
+    pub loss: f64,
+    /// The backward (and, in a data-parallel run, the gradients' exchange).
+    pub backward: f64,
+    /// The optimizer's step.
+    pub step: f64,
+    /// Zeroing the gradients and the loop's own bookkeeping after the step.
+    pub other: f64,
+}
 
-impl Callback for TrainTimes {
-    fn before_train(&mut self, _: &mut Ctx) -> Flow {
-        self.1 = Some(Instant::now());
+impl Phases {
+    fn scaled(self, f: f64) -> Self {
+        let Phases { data, forward, loss, backward, step, other } = self;
+        Phases {
+            data: data * f,
+            forward: forward * f,
+            loss: loss * f,
+            backward: backward * f,
+            step: step * f,
+            other: other * f,
+        }
+    }
+}
+
+/// Times each training epoch (validation left out) and the phases of its batches.
+#[derive(Default)]
+struct Timer {
+    epochs: Vec<f64>,
+    phases: Phases,
+    epoch_start: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl Timer {
+    /// Adds the time since the last hook to `phase`.
+    fn lap(&mut self, phase: fn(&mut Phases) -> &mut f64) -> Flow {
+        let now = Instant::now();
+        if let Some(last) = self.last.replace(now) {
+            *phase(&mut self.phases) += (now - last).as_secs_f64();
+        }
         Flow::Continue
     }
+}
+
+/// The bench's [`Timer`], shared with the learner that calls it.
+struct Timed(Rc<RefCell<Timer>>);
+
+impl Callback for Timed {
+    fn before_train(&mut self, _: &mut Ctx) -> Flow {
+        let mut t = self.0.borrow_mut();
+        (t.epoch_start, t.last) = (Some(Instant::now()), Some(Instant::now()));
+        Flow::Continue
+    }
+    fn before_batch(&mut self, _: &mut Ctx) -> Flow {
+        self.0.borrow_mut().lap(|p| &mut p.data)
+    }
+    fn after_forward(&mut self, _: &mut Ctx) -> Flow {
+        self.0.borrow_mut().lap(|p| &mut p.forward)
+    }
+    fn after_loss(&mut self, _: &mut Ctx) -> Flow {
+        self.0.borrow_mut().lap(|p| &mut p.loss)
+    }
+    fn after_backward(&mut self, _: &mut Ctx) -> Flow {
+        self.0.borrow_mut().lap(|p| &mut p.backward)
+    }
+    fn after_step(&mut self, _: &mut Ctx) -> Flow {
+        self.0.borrow_mut().lap(|p| &mut p.step)
+    }
+    fn after_batch(&mut self, _: &mut Ctx) -> Flow {
+        self.0.borrow_mut().lap(|p| &mut p.other)
+    }
     fn after_train(&mut self, _: &mut Ctx) -> Flow {
-        self.0.borrow_mut().extend(self.1.map(|t| t.elapsed().as_secs_f64()));
+        let mut t = self.0.borrow_mut();
+        let epoch = t.epoch_start.take().map(|s| s.elapsed().as_secs_f64());
+        t.epochs.extend(epoch);
         Flow::Continue
     }
 }
@@ -111,12 +186,13 @@ fn measure(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Res
     let model = config.arch.build(0)?;
     let sgd = SgdConfig { lr: config.lr, momentum: config.momentum, ..Default::default() };
     let opt = Sgd::with_config(model.parameters(), sgd)?;
-    let times = Rc::new(RefCell::new(Vec::with_capacity(epochs)));
+    let timer = Rc::new(RefCell::new(Timer::default()));
     let mut learn = Learner::new(model, crate::loss::cross_entropy, opt, train_dl, valid_dl)
         .with_callback(DivergenceGuard::new(10))
-        .with_callback(TrainTimes(times.clone(), None));
+        .with_callback(Timed(timer.clone()));
     learn.fit(epochs)?;
-    let epoch_seconds = times.borrow().clone();
+    let (epoch_seconds, phases) = (timer.borrow().epochs.clone(), timer.borrow().phases);
+    let phases = phases.scaled(1.0 / epoch_seconds.len().max(1) as f64);
     let median = median(&epoch_seconds);
     let n = batches * config.bs;
     let floor = match &config.arch {
@@ -133,6 +209,7 @@ fn measure(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Res
         floor_seconds: floor,
         ratio_to_floor: floor.map(|f| median / f),
         epoch_seconds,
+        phase_seconds: phases,
     })
 }
 

@@ -69,7 +69,7 @@ fn run_child(a: &BenchArgs, spec: &str) -> anyhow::Result<()> {
 
 fn print_table(rows: &[Value]) {
     outln!(
-        "{:<9} {:<5} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>7}",
+        "{:<9} {:<5} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>7}  {}",
         "config",
         "path",
         "s/epoch",
@@ -78,11 +78,13 @@ fn print_table(rows: &[Value]) {
         "peak MB",
         "acc",
         "floor s",
-        "x floor"
+        "x floor",
+        "forward/backward/step/data s"
     );
     for r in rows {
+        let phase = |name: &str| r["phase_seconds"][name].as_f64().unwrap_or(f64::NAN);
         outln!(
-            "{:<9} {:<5} {:>9.3} {:>10.0} {:>9.1} {:>8.1} {:>8.4} {:>9.3} {:>7.2}",
+            "{:<9} {:<5} {:>9.3} {:>10.0} {:>9.1} {:>8.1} {:>8.4} {:>9.3} {:>7.2}  {:.3}/{:.3}/{:.3}/{:.3}",
             r["config"].as_str().unwrap_or(""),
             r["path"].as_str().unwrap_or(""),
             r["median_epoch_seconds"].as_f64().unwrap_or(f64::NAN),
@@ -92,6 +94,10 @@ fn print_table(rows: &[Value]) {
             r["valid_accuracy"].as_f64().unwrap_or(f64::NAN),
             r["floor_seconds"].as_f64().unwrap_or(f64::NAN),
             r["ratio_to_floor"].as_f64().unwrap_or(f64::NAN),
+            phase("forward") + phase("loss"),
+            phase("backward"),
+            phase("step"),
+            phase("data"),
         );
     }
 }
