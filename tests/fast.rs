@@ -297,3 +297,35 @@ fn an_empty_batch_gives_zero_weight_gradients() {
     assert!(flat(&w.grad().unwrap()).iter().all(|&v| v == 0.0));
     assert!(flat(&b.grad().unwrap()).iter().all(|&v| v == 0.0));
 }
+
+/// Trains a 784-512-512-10 `Sequential` for a few SGD steps on fixed batches: products large
+/// enough to go to the kernels' pool, a layer's two backward products at once.
+fn train_a_few_steps(seed: u64) -> Vec<f64> {
+    let model = mlp(&[784, 512, 512, 10], seed).unwrap();
+    let mut opt = Sgd::new(model.parameters(), 0.1).unwrap();
+    let mut rng = Rng::new(seed);
+    for _ in 0..4 {
+        let x: Vec<f32> = (0..64 * 784).map(|_| rng.next_f64() as f32).collect();
+        let y: Vec<u32> = (0..64).map(|_| (rng.next_f64() * 10.0) as u32).collect();
+        let x = Tensor::from_vec(x, (64, 784), &candle_core::Device::Cpu).unwrap();
+        let y = Tensor::from_vec(y, 64, &candle_core::Device::Cpu).unwrap();
+        let loss = cross_entropy(&model.forward(&x).unwrap(), &y).unwrap();
+        minibatch::backward(&loss, &model.parameters()).unwrap();
+        opt.step().unwrap();
+        opt.zero_grad();
+    }
+    model.parameters().iter().flat_map(|p| flat(&p.tensor())).collect()
+}
+
+#[test]
+fn two_models_training_at_once_share_the_kernels_and_keep_their_bits() {
+    let alone = [train_a_few_steps(1), train_a_few_steps(2)];
+    for _ in 0..3 {
+        let together = std::thread::scope(|s| {
+            let a = s.spawn(|| train_a_few_steps(1));
+            let b = s.spawn(|| train_a_few_steps(2));
+            [a.join().unwrap(), b.join().unwrap()]
+        });
+        assert!(together == alone, "training beside another model changed the weights");
+    }
+}

@@ -71,7 +71,7 @@ fn in_order<R>(data: &[f32], order: Order, want: Order, batch: usize, features: 
     if order == want {
         return f(order.view(data, batch, features));
     }
-    SCRATCH.with_borrow_mut(|buf| {
+    let run = |buf: &mut Vec<f32>| {
         let (rows, cols) = order.stored(batch, features);
         let ld = rows + PAD;
         if buf.len() < cols * ld {
@@ -83,6 +83,12 @@ fn in_order<R>(data: &[f32], order: Order, want: Order, batch: usize, features: 
             Order::Feature => View { data: buf, rs: 1, cs: ld },
             Order::Batch => View { data: buf, rs: ld, cs: 1 },
         })
+    };
+    // A kernel-pool thread waiting inside one product may run another's task (two models
+    // training at once on two threads share the pool): that one gets a buffer of its own.
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => run(&mut buf),
+        Err(_) => run(&mut Vec::new()),
     })
 }
 
