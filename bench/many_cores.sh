@@ -3,10 +3,16 @@
 # (default 2 4 8 16): both pinned with taskset to the same cores, N threads each, `wide` and
 # `deep`, PyTorch's hand-sliced loop then `minibatch bench`'s fast path, paired in each round
 # (bench/pytorch_bench.py). Needs PyTorch and target/release/minibatch; run from the project root.
-#   bench/many_cores.sh 4 8 16          ROUNDS=3 EPOCHS=3 CONFIGS=wide,deep by default
+#   bench/many_cores.sh 4 8 16
+# Environment: ROUNDS (default 3), EPOCHS (3), CONFIGS (wide,deep).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(2 4 8 16)
+for n in "${counts[@]}"; do
+  if ! [[ "$n" =~ ^[1-9][0-9]*$ ]]; then echo "many_cores.sh: core counts are whole numbers from 1, not '$n'" >&2; exit 2; fi
+  if [ "$n" -gt "$(nproc)" ]; then echo "many_cores.sh: $n cores asked, $(nproc) here" >&2; exit 2; fi
+done
 if taskset -c 0 true 2>/dev/null; then pinned=yes; else pinned=no; echo "taskset does not work here: threads set, cores not pinned"; fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 for n in "${counts[@]}"; do

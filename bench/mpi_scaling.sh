@@ -5,9 +5,13 @@
 # Needs a build with `--features minibatch-cli/mpi`; run from the project root.
 #   bench/mpi_scaling.sh 2 4 8          MINIBATCH=path/to/minibatch, MPIRUN_ARGS="--oversubscribe"
 set -euo pipefail
+cd "$(dirname "$0")/.."
 exe=${MINIBATCH:-target/release/minibatch}
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(2)
+for n in "${counts[@]}"; do
+  if ! [[ "$n" =~ ^[1-9][0-9]*$ ]]; then echo "mpi_scaling.sh: process counts are whole numbers from 1, not '$n'" >&2; exit 2; fi
+done
 args=(train --layers 512,512,512 --bs 128 --lr 0.1 --epochs 2 --threads 1 --workers 0 --json)
 second_epoch() { grep '"epoch":2' | sed 's/.*"seconds":\([0-9.]*\).*/\1/'; }
 one=$("$exe" "${args[@]}" | second_epoch)

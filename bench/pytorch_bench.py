@@ -122,7 +122,8 @@ def main():
                 rounds.append(row)
     print()
     print(f"median over {args.rounds} rounds of {args.epochs} epochs; each ratio within one round")
-    print(f"{'config':<9} {'path':<5} {'minibatch s':>11} {'/ torch DataLoader':>18} {'/ torch sliced':>14} {'x floor':>8}")
+    print(f"{'config':<9} {'path':<5} {'minibatch s':>11} {'ratio to DataLoader':>19} {'ratio to sliced':>15} {'x floor':>8}")
+    num = lambda v, width: f"{v:>{width}.2f}" if v == v else f"{'-':>{width}}"  # '-' for not measured
     med = lambda v: sorted(v)[len(v) // 2]
     for name in names:
         for path in ("plain", "fast"):
@@ -133,11 +134,12 @@ def main():
             dl = med([r["median_epoch_seconds"] / (r["torch_dataloader_s"] or float("nan")) for r in rows])
             sl = med([r["median_epoch_seconds"] / r["torch_sliced_s"] for r in rows])
             fl = med([r["ratio_to_floor"] or float("nan") for r in rows])
-            print(f"{name:<9} {path:<5} {s:>11.3f} {dl:>18.2f} {sl:>14.2f} {fl:>8.2f}")
+            print(f"{name:<9} {path:<5} {s:>11.3f} {num(dl, 19)} {num(sl, 15)} {num(fl, 8)}")
     for name in names:
         rows = [r for r in rounds if r["config"] == name]
-        print(f"{name:<9} torch {med([r['torch_dataloader_s'] or float('nan') for r in rows]):>11.3f} (DataLoader), "
-              f"{med([r['torch_sliced_s'] for r in rows]):.3f} (sliced)")
+        dl = med([r['torch_dataloader_s'] or float('nan') for r in rows])
+        dl = f"{dl:.3f} s (DataLoader), " if dl == dl else ""
+        print(f"{name:<9} torch {dl}{med([r['torch_sliced_s'] for r in rows]):.3f} s (sliced)")
 
 
 def torch_epochs(name, x, y, epochs, sliced_only=False):

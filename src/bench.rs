@@ -80,7 +80,7 @@ pub struct BenchResult {
     pub floor_seconds: Option<f64>,
     /// `median_epoch_seconds / floor_seconds`.
     pub ratio_to_floor: Option<f64>,
-    /// Where an epoch's time goes.
+    /// Where an epoch's time goes (the mean over the epochs).
     pub phase_seconds: Phases,
 }
 
@@ -92,8 +92,9 @@ pub fn run(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Res
     }
 }
 
-/// Where a training epoch's time goes, in seconds per epoch (the mean over the epochs): from one
-/// hook of the loop to the next, so the parts add up to the epoch.
+/// Where a training epoch's time goes, in seconds per epoch: from one hook of the loop to the
+/// next, so the parts add up to the mean epoch (not to the median that
+/// [`BenchResult::median_epoch_seconds`] reports).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Phases {
     /// Waiting for the next batch from the loader (after one batch, before the next).

@@ -443,10 +443,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3, value_parser = at_most::<1000>)]
     pub epochs: usize,
     /// Configurations, comma-separated: notebook, wide, deep, cnn, cnn-bn.
-    #[arg(long, default_value = "notebook,wide,deep", value_delimiter = ',')]
+    #[arg(long, default_value = "notebook,wide,deep", value_delimiter = ',',
+          value_parser = ["notebook", "wide", "deep", "cnn", "cnn-bn"])]
     pub configs: Vec<String>,
     /// Implementations, comma-separated: plain, fast.
-    #[arg(long, default_value = "plain,fast", value_delimiter = ',')]
+    #[arg(long, default_value = "plain,fast", value_delimiter = ',', value_parser = ["plain", "fast"])]
     pub paths: Vec<String>,
     /// Threads for large matrix multiplies, as `train --threads` (default: one per core).
     #[arg(long, value_parser = at_most::<MAX_THREADS>)]

@@ -79,7 +79,7 @@ fn print_table(rows: &[Value]) {
         "acc",
         "floor s",
         "x floor",
-        "forward/backward/step/data s"
+        "forward/backward/step/data s (mean epoch)"
     );
     for r in rows {
         let phase = |name: &str| r["phase_seconds"][name].as_f64().unwrap_or(f64::NAN);
@@ -96,7 +96,7 @@ fn print_table(rows: &[Value]) {
             r["ratio_to_floor"].as_f64().unwrap_or(f64::NAN),
             phase("forward") + phase("loss"),
             phase("backward"),
-            phase("step"),
+            phase("step") + phase("other"),
             phase("data"),
         );
     }

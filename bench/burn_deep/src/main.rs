@@ -1,6 +1,7 @@
 //! burn's CPU backend (Flex, with its SIMD, rayon and AVX-512 features) on `deep`: 784-512x3-10,
 //! ReLU, SGD lr 0.1, bs 128, a plain loop over the first 50,000 MNIST training images, each
-//! batch gathered from a shuffled order: `cargo run --release -- [EPOCHS]` from this folder.
+//! batch gathered from a shuffled order: `cargo run --release -- [EPOCHS]` (the data: the
+//! project's data/mnist, or the folder MINIBATCH_DATA names).
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::{GradientsParams, SgdConfig};
@@ -43,7 +44,9 @@ fn read_gz(path: &str) -> Vec<u8> {
 
 fn main() {
     let epochs: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(3);
-    let dir = "../../data/mnist";
+    // The project's data, unless MINIBATCH_DATA names another folder.
+    let dir = std::env::var("MINIBATCH_DATA")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist").to_string());
     let imgs = read_gz(&format!("{dir}/train-images-idx3-ubyte.gz"));
     let labels = read_gz(&format!("{dir}/train-labels-idx1-ubyte.gz"));
     let n = 50_000;

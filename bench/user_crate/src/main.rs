@@ -1,7 +1,8 @@
 //! Seconds per epoch of a user's own `deep` model trained by the notebook's `fit`:
-//! `cargo run --release -- MODEL [EPOCHS] [train-only]`, MODEL `seq`, `derived` or `lib`, from
-//! this folder. With `train-only`, validation runs on one batch of 128 images, so the time is the
-//! training epoch's, as `minibatch bench` reports it; without it, on the 10,000 validation images.
+//! `cargo run --release -- MODEL [EPOCHS] [train-only]`, MODEL `seq`, `derived` or `lib`. The
+//! data is the project's `data/mnist`, or the folder `MINIBATCH_DATA` names. With `train-only`,
+//! validation runs on one batch of 128 images, so the time is the training epoch's, as
+//! `minibatch bench` reports it; without it, on the 10,000 validation images.
 use minibatch::candle_core::Tensor;
 use minibatch::{
     cross_entropy, fit, get_dls, mlp, Linear, Mnist, Module, ReLU, Registered, Result, Rng, Sgd, SgdConfig,
@@ -42,16 +43,45 @@ impl Module for DeepLib {
     }
 }
 
-fn main() -> Result<()> {
-    let which = std::env::args().nth(1).unwrap_or_else(|| "seq".into());
-    let epochs: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(3);
-    // Relative to this folder: run from here.
-    let data = Mnist::load("../../data/mnist")?;
-    let train_only = std::env::args().nth(3).is_some();
+const USAGE: &str = "usage: user_crate seq|derived|lib [EPOCHS] [train-only]";
+
+/// The model, the epochs and whether to time training alone, from the command line.
+fn args() -> std::result::Result<(String, usize, bool), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let which = args.first().cloned().unwrap_or_else(|| "seq".into());
+    if !["seq", "derived", "lib"].contains(&which.as_str()) {
+        return Err(format!("no model {which}; {USAGE}"));
+    }
+    let epochs = match args.get(1) {
+        None => 3,
+        Some(s) => s.parse().ok().filter(|&n| n > 0).ok_or(format!("EPOCHS is a whole number from 1, not {s}"))?,
+    };
+    let train_only = match args.get(2).map(String::as_str) {
+        None => false,
+        Some("train-only") => true,
+        Some(other) => return Err(format!("unknown argument {other}; {USAGE}")),
+    };
+    Ok((which, epochs, train_only))
+}
+
+fn main() {
+    if let Err(e) =
+        args().and_then(|(which, epochs, train_only)| run(&which, epochs, train_only).map_err(|e| e.to_string()))
+    {
+        eprintln!("user_crate: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(which: &str, epochs: usize, train_only: bool) -> Result<()> {
+    // The project's data, relative to this folder, unless MINIBATCH_DATA names another.
+    let dir = std::env::var("MINIBATCH_DATA")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist").to_string());
+    let data = Mnist::load(dir)?;
     let valid = if train_only { data.valid.slice(0, 128)? } else { data.valid };
     let (train_dl, valid_dl) = get_dls(data.train, valid, 128)?;
     let mut rng = Rng::new(0);
-    let model: Box<dyn Module> = match which.as_str() {
+    let model: Box<dyn Module> = match which {
         "seq" => Box::new(mlp(&[784, 512, 512, 512, 10], 0)?),
         "derived" => Box::new(Deep {
             l1: Linear::new(784, 512, &mut rng)?,
@@ -59,13 +89,12 @@ fn main() -> Result<()> {
             l3: Linear::new(512, 512, &mut rng)?,
             l4: Linear::new(512, 10, &mut rng)?,
         }),
-        "lib" => Box::new(DeepLib {
+        _ => Box::new(DeepLib {
             l1: Linear::new(784, 512, &mut rng)?,
             l2: Linear::new(512, 512, &mut rng)?,
             l3: Linear::new(512, 512, &mut rng)?,
             l4: Linear::new(512, 10, &mut rng)?,
         }),
-        other => panic!("no model {other}: seq, derived or lib"),
     };
     let mut opt = Sgd::with_config(model.parameters(), SgdConfig { lr: 0.1, ..Default::default() })?;
     let mut times = vec![];
