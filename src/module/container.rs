@@ -58,7 +58,7 @@ impl Registered for Sequential {
 }
 
 impl Sequential {
-    /// The layers in turn; the last one chained when `last_chained` (see [`Module::forward_chained`]).
+    /// The layers in turn; the last one chained when `last_chained` (see [`Module::forward_fused`]).
     fn run(&self, xs: &Tensor, last_relu: bool, last_chained: bool) -> Result<Tensor> {
         let mut x = xs.clone();
         let mut i = 0;
@@ -70,13 +70,7 @@ impl Sequential {
             let next = i + 1 + fold as usize;
             let last = next >= self.layers.len();
             let relu = fold || (last && last_relu);
-            let y = match (last, hooked) {
-                (_, true) => layer.forward(&x)?,
-                (false, false) => layer.forward_chained(&x, fold)?,
-                (true, false) if last_chained => layer.forward_chained(&x, relu)?,
-                (true, false) if relu => layer.forward_relu(&x)?,
-                (true, false) => layer.forward(&x)?,
-            };
+            let y = if hooked { layer.forward(&x)? } else { layer.forward_fused(&x, relu, !last || last_chained)? };
             super::run_hooks(layer, &x, &y);
             // A hooked last layer ran without the ReLU asked of the chain.
             x = if hooked && last && last_relu { crate::fast::relu(&y)? } else { y };
@@ -91,21 +85,16 @@ impl Sequential {
 
 impl Module for Sequential {
     /// Each layer in turn; a layer followed by a [`ReLU`](super::ReLU) runs as one
-    /// ([`Module::forward_relu`]), so `Linear, ReLU` is one pass of the fused kernel, and every
-    /// layer but the last hands its output on in the storage the next reads fastest
-    /// ([`Module::forward_chained`]).
+    /// ([`Module::forward_fused`]), so `Linear, ReLU` is one pass of the fused kernel, and every
+    /// layer but the last hands its output on in the storage the next reads fastest.
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         self.run(xs, false, false)
     }
 
-    fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
-        self.run(xs, true, false)
-    }
-
-    /// The chain inside a chain (the lesson's blocks): its last layer hands its output on as
-    /// the outer chain's layers do.
-    fn forward_chained(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
-        self.run(xs, relu, true)
+    /// The chain with its last layer fused; inside another chain (the lesson's blocks), its last
+    /// layer hands its output on as the outer chain's layers do.
+    fn forward_fused(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
+        self.run(xs, relu, chained)
     }
 }
 

@@ -213,13 +213,9 @@ impl Module for Conv2d {
         self.apply(xs, false, false)
     }
 
-    /// The convolution and a ReLU in one pass of the fused kernel.
-    fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
-        self.apply(xs, true, false)
-    }
-
-    fn forward_chained(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
-        self.apply(xs, relu, true)
+    /// The convolution, and the ReLU, in one pass of the fused kernel.
+    fn forward_fused(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
+        self.apply(xs, relu, chained)
     }
 }
 

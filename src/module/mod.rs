@@ -99,21 +99,14 @@ pub trait Module: Registered {
     /// The output for a batch of inputs.
     fn forward(&self, xs: &Tensor) -> Result<Tensor>;
 
-    /// `relu(self.forward(xs))`: what a [`Sequential`] calls for a module followed by [`ReLU`],
-    /// so that a layer that can fold the ReLU into its own pass ([`Linear`]) does.
-    fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
-        Ok(crate::fast::relu(&self.forward(xs)?)?)
-    }
-
-    /// The output (then ReLU if `relu`) for a module of a [`Sequential`] that is not its last:
-    /// the same values, in whatever storage the next module reads fastest (a wide [`Linear`]
-    /// hands on a transposed view of its feature-major output rather than a copy).
-    fn forward_chained(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
-        if relu {
-            self.forward_relu(xs)
-        } else {
-            self.forward(xs)
-        }
+    /// The output, then ReLU if `relu`, for a module of a [`Sequential`]: a layer that can fold
+    /// the ReLU into its own pass does (`Linear, ReLU` is one pass of the fused kernel). When
+    /// `chained` (its output goes straight to the chain's next module), the same values may come
+    /// in whatever storage that module reads fastest (a wide [`Linear`] hands on a transposed
+    /// view of its feature-major output rather than a copy). By default, `forward` then ReLU.
+    fn forward_fused(&self, xs: &Tensor, relu: bool, _chained: bool) -> Result<Tensor> {
+        let y = self.forward(xs)?;
+        Ok(if relu { crate::fast::relu(&y)? } else { y })
     }
 
     /// Whether this module is a ReLU, which a [`Sequential`] folds into the layer before it.
@@ -236,14 +229,11 @@ macro_rules! forward_module {
             fn forward(&self, xs: &Tensor) -> Result<Tensor> {
                 (**self).forward(xs)
             }
-            fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
-                (**self).forward_relu(xs)
+            fn forward_fused(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
+                (**self).forward_fused(xs, relu, chained)
             }
             fn is_relu(&self) -> bool {
                 (**self).is_relu()
-            }
-            fn forward_chained(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
-                (**self).forward_chained(xs, relu)
             }
             fn named_parameters(&self) -> Vec<(String, Param)> {
                 (**self).named_parameters()

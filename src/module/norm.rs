@@ -266,13 +266,9 @@ impl Module for BatchNorm {
         self.apply(xs, false, false)
     }
 
-    /// Batch norm and a ReLU in one pass of the fused kernel.
-    fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
-        self.apply(xs, true, false)
-    }
-
-    fn forward_chained(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
-        self.apply(xs, relu, true)
+    /// Batch norm, and the ReLU, in one pass of the fused kernel.
+    fn forward_fused(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
+        self.apply(xs, relu, chained)
     }
 }
 
