@@ -190,10 +190,7 @@ impl Registered for MaxPool2d {
 
 impl Module for MaxPool2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        if xs.dtype() != candle_core::DType::F32 || !xs.device().is_cpu() {
-            return Err(Error::invalid("max_pool2d input", "f32 on the CPU", format!("{:?}", xs.dtype())));
-        }
-        Ok(xs.contiguous()?.apply_op1(self.op)?)
+        pooled("max_pool2d input", xs, self.op)
     }
 }
 
@@ -249,11 +246,16 @@ impl Registered for AvgPool2d {
 
 impl Module for AvgPool2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        if xs.dtype() != candle_core::DType::F32 || !xs.device().is_cpu() {
-            return Err(Error::invalid("avg_pool2d input", "f32 on the CPU", format!("{:?}", xs.dtype())));
-        }
-        Ok(xs.contiguous()?.apply_op1(self.op)?)
+        pooled("avg_pool2d input", xs, self.op)
     }
 }
 
 crate::impl_display_as_repr!(AvgPool2d);
+
+/// `op` (a pooling kernel) on `xs`, which must be `f32` on the CPU (the kernel's only case).
+fn pooled(what: &'static str, xs: &Tensor, op: impl candle_core::CustomOp1 + Send + Sync + 'static) -> Result<Tensor> {
+    if xs.dtype() != candle_core::DType::F32 || !xs.device().is_cpu() {
+        return Err(Error::invalid(what, "f32 on the CPU", format!("{:?}", xs.dtype())));
+    }
+    Ok(xs.contiguous()?.apply_op1(op)?)
+}
