@@ -59,6 +59,13 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(default)]
     pub distributed: bool,
+    /// How the processes of a distributed run sum their gradients: shared (in memory that the
+    /// processes of one machine share, each summing a slice; when they all run on one machine
+    /// and /dev/shm has room for a copy of the gradients per process and one of the sums) or
+    /// mpi (MPI_Allreduce, as across machines always).
+    #[arg(long, value_enum, default_value_t = AllReduce::Shared, requires = "distributed")]
+    #[serde(default)]
+    pub all_reduce: AllReduce,
     /// The number of processes of a distributed run, recorded for resuming.
     #[arg(skip)]
     #[serde(default)]
@@ -158,6 +165,17 @@ pub struct OptArgs {
 /// Runs a flag's own check on a value that came from elsewhere (a checkpoint's settings).
 fn recheck<T: std::fmt::Display, U>(flag: &str, value: T, parse: fn(&str) -> Result<U, String>) -> anyhow::Result<()> {
     parse(&value.to_string()).map(|_| ()).map_err(|e| anyhow::anyhow!("`{flag}` is {value}: {e}"))
+}
+
+/// How `train --distributed` sums gradients over the processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum AllReduce {
+    /// In shared memory, on one machine.
+    #[default]
+    Shared,
+    /// Through MPI_Allreduce.
+    Mpi,
 }
 
 /// The architectures `train --model` builds.

@@ -1,6 +1,7 @@
 //! `train --distributed`: the processes of an `mpirun`, when the program is built with the `mpi`
 //! feature.
 
+use crate::args::AllReduce;
 use minibatch::distributed::Collective;
 use std::rc::Rc;
 
@@ -9,16 +10,20 @@ pub type World = Option<Rc<dyn Collective>>;
 
 /// Joins the `mpirun` this process was started by.
 #[cfg(feature = "mpi")]
-pub fn join(distributed: bool) -> anyhow::Result<World> {
+pub fn join(distributed: bool, how: AllReduce) -> anyhow::Result<World> {
     if !distributed {
         return Ok(None);
     }
-    Ok(Some(Rc::new(minibatch::distributed::Mpi::init()?)))
+    let world = minibatch::distributed::Mpi::init()?;
+    Ok(Some(Rc::new(match how {
+        AllReduce::Shared => world,
+        AllReduce::Mpi => world.all_reduce_through_mpi(),
+    })))
 }
 
 /// Without MPI built in, `--distributed` says how to get it.
 #[cfg(not(feature = "mpi"))]
-pub fn join(distributed: bool) -> anyhow::Result<World> {
+pub fn join(distributed: bool, _how: AllReduce) -> anyhow::Result<World> {
     if distributed {
         anyhow::bail!(
             "--distributed needs MPI, which this build of minibatch leaves out: \

@@ -70,6 +70,7 @@ fn resume_settings(a: TrainArgs) -> anyhow::Result<(TrainArgs, Option<Checkpoint
         checkpoint_dir: a.checkpoint_dir.or(Some(dir)),
         resume: a.resume,
         threads: a.threads,
+        all_reduce: a.all_reduce,
         ..stored
     };
     Ok((a, Some(info)))
@@ -104,7 +105,7 @@ fn check_outputs(a: &TrainArgs) -> anyhow::Result<()> {
 }
 
 pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
-    let world = crate::distributed::join(a.distributed)?;
+    let world = crate::distributed::join(a.distributed, a.all_reduce)?;
     match (train_in(a, &world), &world) {
         // Every other process would wait for this one in the next exchange: end them all.
         (Err(e), Some(w)) if w.size() > 1 => {
@@ -191,10 +192,12 @@ fn train_in(a: TrainArgs, world: &World) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let report = learn.fit_until(a.epochs)?;
     if let (Some(w), true) = (world, first) {
-        let (comm, total) = (w.reduce_seconds(), started.elapsed().as_secs_f64());
+        let (comm, wait, total) = (w.reduce_seconds(), w.wait_seconds(), started.elapsed().as_secs_f64());
+        let share = |s: f64| 100.0 * s / total.max(1e-9);
         eprintln!(
-            "minibatch: process 0 spent {comm:.2} s of its {total:.2} s in gradient all-reduce ({:.0}%, waiting for the others included)",
-            100.0 * comm / total.max(1e-9)
+            "minibatch: process 0 spent {total:.2} s training: {comm:.2} s ({:.0}%) exchanging gradients, of which {wait:.2} s ({:.0}%) waiting for the others",
+            share(comm),
+            share(wait)
         );
     }
     if !first {

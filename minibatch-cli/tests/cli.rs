@@ -195,6 +195,13 @@ fn distributed_without_mpi_built_in_says_how_to_get_it() {
     assert!(stderr(&out).contains("--features minibatch-cli/mpi"), "{}", stderr(&out));
 }
 
+#[test]
+fn all_reduce_is_a_flag_of_distributed_runs() {
+    let out = minibatch(&["train", "--all-reduce", "mpi", "--epochs", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--distributed"), "{}", stderr(&out));
+}
+
 /// Test image `index` of MNIST as a user might photograph it: dark ink on a light background,
 /// three times the size, off centre, saved as PNG.
 fn users_picture(index: usize, path: &std::path::Path) -> u8 {

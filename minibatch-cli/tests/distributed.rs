@@ -61,6 +61,33 @@ fn two_processes_of_32_train_as_one_of_64_seeing_the_same_samples() {
 }
 
 #[test]
+fn three_processes_of_20_train_as_one_of_60_summing_either_way() {
+    // In shared memory each of three processes sums one slice of the gradients, in the processes'
+    // order (slices of 13,264, 13,264 and 13,236 values: the model's 39,760 and the step's four
+    // do not divide by three); through MPI_Allreduce MPI sums them. 6,000 training images deal
+    // out into the same 100 global batches of 60 that one process sees.
+    let dir = tmp("dist-three");
+    let common = ["train", "--epochs", "1", "--valid-size", "54000", "--json", "--save"];
+    let one = dir.join("one.safetensors");
+    let single = minibatch(&[&common[..], &[one.to_str().unwrap(), "--bs", "60"]].concat());
+    assert!(single.status.success(), "{}", stderr(&single));
+    let single = json_lines(&single);
+    for how in ["shared", "mpi"] {
+        let three = dir.join(format!("three-{how}.safetensors"));
+        let args = [three.to_str().unwrap(), "--distributed", "--bs", "20", "--all-reduce", how];
+        let out = mpirun(3, &[&common[..], &args].concat()).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stderr(&out).contains("exchanging gradients"), "{}", stderr(&out));
+        let dist = json_lines(&out);
+        let (diff, top) = max_difference(&three, &one);
+        assert!(diff <= 1e-5 * top.max(1.0), "{how}: weights differ by {diff}");
+        let close = |k: &str| (dist[0][k].as_f64().unwrap() - single[0][k].as_f64().unwrap()).abs() < 1e-5;
+        assert!(close("valid_loss") && close("valid_accuracy") && close("train_loss"), "{how}: {dist:?} {single:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_distributed_run_resumes_exactly_with_the_same_number_of_processes() {
     let dir = tmp("dist-resume");
     let (full, part, ck) = (dir.join("full.safetensors"), dir.join("part.safetensors"), dir.join("ck"));

@@ -19,6 +19,8 @@
 #[cfg(feature = "mpi")]
 mod mpi;
 mod reduce;
+#[cfg(feature = "mpi")]
+mod shared;
 
 #[cfg(feature = "mpi")]
 pub use self::mpi::Mpi;
@@ -39,6 +41,16 @@ pub trait Collective {
     /// `data` (of `sum`'s length).
     fn all_reduce_sum(&self, data: &[f32], sum: &mut [f32]) -> Result<()>;
 
+    /// The same sum in buffers the collective owns: `fill` writes this process's `len` values,
+    /// then `read` is given the sums (the same on every process). The training loop exchanges
+    /// gradients this way, so that a collective can sum where the processes' values already are
+    /// (`Mpi` on one machine: in memory the processes share, with no copy through MPI's buffers).
+    /// The default goes through [`all_reduce_sum`](Collective::all_reduce_sum) with two buffers
+    /// kept from call to call.
+    fn all_reduce_sum_with(&self, len: usize, fill: Fill<'_>, read: Read<'_>) -> Result<()> {
+        sum_through_copies(self, len, fill, read)
+    }
+
     /// [`all_reduce_sum`](Collective::all_reduce_sum) in `f64`: for validation's sums.
     fn all_reduce_sum_f64(&self, data: &mut [f64]) -> Result<()>;
 
@@ -49,13 +61,43 @@ pub trait Collective {
     /// since the others would otherwise wait for it in the next collective call for ever.
     fn abort(&self, code: i32) -> !;
 
-    /// Seconds this process has spent in [`all_reduce_sum`](Collective::all_reduce_sum) so far,
-    /// waiting for the others included (0 where it is not measured): the communication share of
-    /// training.
+    /// Seconds this process has spent exchanging gradients so far (0 where it is not measured):
+    /// the communication share of training, its waits for the others included.
     fn reduce_seconds(&self) -> f64 {
         0.0
     }
+
+    /// The part of [`reduce_seconds`](Collective::reduce_seconds) spent waiting for the other
+    /// processes to arrive (0 where it is not measured): idle time, not communication.
+    fn wait_seconds(&self) -> f64 {
+        0.0
+    }
 }
+
+/// [`Collective::all_reduce_sum_with`] through [`Collective::all_reduce_sum`], with two buffers
+/// kept from call to call.
+pub(crate) fn sum_through_copies<C: Collective + ?Sized>(
+    c: &C,
+    len: usize,
+    fill: Fill<'_>,
+    read: Read<'_>,
+) -> Result<()> {
+    thread_local! {
+        static BUFFERS: std::cell::Cell<(Vec<f32>, Vec<f32>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+    }
+    let (mut data, mut sum) = BUFFERS.with(|b| b.take());
+    data.resize(len, 0.0);
+    sum.resize(len, 0.0);
+    let summed = fill(&mut data).and_then(|()| c.all_reduce_sum(&data, &mut sum)).and_then(|()| read(&sum));
+    BUFFERS.with(|b| b.set((data, sum)));
+    summed
+}
+
+/// What [`Collective::all_reduce_sum_with`] calls to write this process's values.
+pub type Fill<'a> = &'a mut dyn FnMut(&mut [f32]) -> Result<()>;
+
+/// What [`Collective::all_reduce_sum_with`] calls with the sums.
+pub type Read<'a> = &'a mut dyn FnMut(&[f32]) -> Result<()>;
 
 /// One process alone: every collective call leaves the data as it is. The same training code
 /// then runs with or without `mpirun`.
@@ -105,7 +147,13 @@ impl<T: Collective + ?Sized> Collective for std::rc::Rc<T> {
     fn abort(&self, code: i32) -> ! {
         (**self).abort(code)
     }
+    fn all_reduce_sum_with(&self, len: usize, fill: Fill<'_>, read: Read<'_>) -> Result<()> {
+        (**self).all_reduce_sum_with(len, fill, read)
+    }
     fn reduce_seconds(&self) -> f64 {
         (**self).reduce_seconds()
+    }
+    fn wait_seconds(&self) -> f64 {
+        (**self).wait_seconds()
     }
 }

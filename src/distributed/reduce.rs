@@ -62,19 +62,37 @@ pub(crate) struct StepShare {
 
 /// Sums every parameter's gradient over the processes and divides by their number, in one buffer
 /// (a parameter without a gradient counts as zeros), along with the loss, the count and the
-/// requests, so that one collective call a step carries everything. With two processes the sum is
-/// `a + b` on both, so every process gets the same bits.
+/// requests, so that one collective call a step carries everything. Every process gets the same
+/// bits (each sum is made once, in the order of the processes, or is `a + b` with two).
 pub(crate) fn reduce_step(c: &dyn Collective, params: &[Param], mine: StepShare) -> Result<StepShare> {
     let total: usize = params.iter().map(Param::elem_count).sum();
-    // The gradients go straight from their tensors into the send buffer, and the sums straight
-    // from the receive buffer into the new gradients: two copies of each (measured: the four of a
-    // plainer version cost as much as the all-reduce itself on `deep`).
-    let len = total + 4;
-    let (mut send, mut sum) = BUFFERS.with(|b| b.take()).unwrap_or_default();
-    if send.len() < len {
-        (send, sum) = (HugeBuf::zeroed(len), HugeBuf::zeroed(len));
-    }
-    let (out, sums) = (&mut send.as_mut()[..len], &mut sum.as_mut()[..len]);
+    let flag = |b: bool| if b { 1f32 } else { 0f32 };
+    let count = if mine.skip { 0 } else { mine.count };
+    let extra = [(mine.loss * count as f64) as f32, count as f32, flag(mine.skip), flag(mine.stop)];
+    let world = c.size() as f32;
+    let mut global = mine;
+    // The gradients go straight from their tensors into the collective's buffer, and the sums
+    // straight from its buffer into the gradients' own storage: one copy each way.
+    c.all_reduce_sum_with(total + extra.len(), &mut |out| write_gradients(params, out, &extra), &mut |sums| {
+        let [loss_sum, count, skip, stop] = [sums[total], sums[total + 1], sums[total + 2], sums[total + 3]];
+        global = StepShare {
+            loss: loss_sum as f64 / (count as f64).max(1.0),
+            count: count as usize,
+            skip: skip > 0.0,
+            stop: stop > 0.0,
+        };
+        if global.skip {
+            params.iter().for_each(Param::zero_grad);
+            Ok(())
+        } else {
+            read_gradients(params, &sums[..total], 1.0 / world)
+        }
+    })?;
+    Ok(global)
+}
+
+/// Every parameter's gradient, one after the other, then `extra`.
+fn write_gradients(params: &[Param], out: &mut [f32], extra: &[f32]) -> Result<()> {
     let mut at = 0;
     for p in params {
         let n = p.elem_count();
@@ -91,108 +109,30 @@ pub(crate) fn reduce_step(c: &dyn Collective, params: &[Param], mine: StepShare)
         }
         at += n;
     }
-    let flag = |b: bool| if b { 1f32 } else { 0f32 };
-    let count = if mine.skip { 0 } else { mine.count };
-    out[total..].copy_from_slice(&[(mine.loss * count as f64) as f32, count as f32, flag(mine.skip), flag(mine.stop)]);
-    c.all_reduce_sum(out, sums)?;
-    let sum_values: &[f32] = sums;
-    let world = c.size() as f32;
-    let [loss_sum, count, skip, stop] =
-        [sum_values[total], sum_values[total + 1], sum_values[total + 2], sum_values[total + 3]];
-    let global = StepShare {
-        loss: loss_sum as f64 / (count as f64).max(1.0),
-        count: count as usize,
-        skip: skip > 0.0,
-        stop: stop > 0.0,
-    };
-    if global.skip {
-        params.iter().for_each(Param::zero_grad);
-    } else {
-        let mut at = 0;
-        for p in params {
-            let n = p.elem_count();
-            let values = &sum_values[at..at + n];
-            match p.grad() {
-                // Written over the gradient's own storage: a fresh tensor per parameter each step
-                // made the allocator fault in and zero new pages (11% of a `deep` step).
-                Some(g) if g.dtype() == DType::F32 && g.is_contiguous() => {
-                    g.inplace_op1(&Overwrite { values, scale: 1.0 / world })?;
-                }
-                _ => {
-                    let mean: Vec<f32> = values.iter().map(|g| g / world).collect();
-                    let mean = Tensor::from_vec(mean, p.dims(), &Device::Cpu)?.to_dtype(p.var().dtype())?;
-                    p.zero_grad();
-                    p.accumulate_grad(mean)?;
-                }
+    out[at..].copy_from_slice(extra);
+    Ok(())
+}
+
+/// Sets every parameter's gradient to its slice of `sums` times `scale`.
+fn read_gradients(params: &[Param], sums: &[f32], scale: f32) -> Result<()> {
+    let mut at = 0;
+    for p in params {
+        let n = p.elem_count();
+        let values = &sums[at..at + n];
+        match p.grad() {
+            // Written over the gradient's own storage: a fresh tensor per parameter each step
+            // made the allocator fault in and zero new pages (11% of a `deep` step).
+            Some(g) if g.dtype() == DType::F32 && g.is_contiguous() => g.inplace_op1(&Overwrite { values, scale })?,
+            _ => {
+                let mean: Vec<f32> = values.iter().map(|g| g * scale).collect();
+                let mean = Tensor::from_vec(mean, p.dims(), &Device::Cpu)?.to_dtype(p.var().dtype())?;
+                p.zero_grad();
+                p.accumulate_grad(mean)?;
             }
-            at += n;
         }
+        at += n;
     }
-    BUFFERS.with(|b| b.set(Some((send, sum))));
-    Ok(global)
-}
-
-thread_local! {
-    /// The send and receive buffers of [`reduce_step`], kept from step to step.
-    static BUFFERS: std::cell::Cell<Option<(HugeBuf, HugeBuf)>> = const { std::cell::Cell::new(None) };
-}
-
-/// Floats in memory aligned to 2 MB and advised as transparent huge pages: the other process
-/// copies the gradients out of it through the kernel, page by page (measured with 4 kB pages:
-/// a fifth of a `deep` step in the all-reduce, an eighth with huge ones).
-struct HugeBuf {
-    ptr: std::ptr::NonNull<f32>,
-    len: usize,
-}
-
-impl Default for HugeBuf {
-    fn default() -> Self {
-        HugeBuf { ptr: std::ptr::NonNull::dangling(), len: 0 }
-    }
-}
-
-const HUGE_PAGE: usize = 2 << 20;
-
-impl HugeBuf {
-    fn layout(len: usize) -> std::alloc::Layout {
-        let bytes = (len * 4).div_ceil(HUGE_PAGE) * HUGE_PAGE;
-        std::alloc::Layout::from_size_align(bytes, HUGE_PAGE).expect("a valid layout")
-    }
-
-    /// `len` zeros (at least one).
-    fn zeroed(len: usize) -> Self {
-        let len = len.max(1);
-        let layout = Self::layout(len);
-        // SAFETY: the layout has a non-zero size. The memory is advised before it is first
-        // touched (so that its first faults take huge pages), then zeroed, so every float is
-        // initialised before a slice of it is made.
-        unsafe {
-            let raw = std::alloc::alloc(layout);
-            let Some(ptr) = std::ptr::NonNull::new(raw as *mut f32) else { std::alloc::handle_alloc_error(layout) };
-            #[cfg(target_os = "linux")]
-            libc::madvise(raw as *mut libc::c_void, layout.size(), libc::MADV_HUGEPAGE);
-            raw.write_bytes(0, layout.size());
-            HugeBuf { ptr, len }
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn as_mut(&mut self) -> &mut [f32] {
-        // SAFETY: `ptr` holds `len` initialised floats (zeroed when made), owned by this value.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
-    }
-}
-
-impl Drop for HugeBuf {
-    fn drop(&mut self) {
-        if self.len > 0 {
-            // SAFETY: allocated in `zeroed` with this very layout.
-            unsafe { std::alloc::dealloc(self.ptr.as_ptr() as *mut u8, Self::layout(self.len)) }
-        }
-    }
+    Ok(())
 }
 
 /// Overwrites a contiguous `f32` tensor in place with `values * scale`.

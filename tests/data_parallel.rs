@@ -1,0 +1,102 @@
+//! Data-parallel training through a `Collective` of the user's own: two threads of one process
+//! stand for two processes (no MPI needed), exchanging through a mutex and a barrier. Two
+//! learners on half batches must take the steps of one learner on whole batches.
+
+mod common;
+use common::mnist_dir;
+use minibatch::data::ShardSampler;
+use minibatch::distributed::Collective;
+use minibatch::learner::Learner;
+use minibatch::{cross_entropy, mlp, DataLoader, DistributedSampler, Mnist, Module, Result, Sgd};
+use std::sync::{Arc, Barrier, Mutex};
+
+/// What two threads share: each one's latest values, and a barrier to meet at.
+struct Meeting {
+    barrier: Barrier,
+    values: Mutex<[Vec<f64>; 2]>,
+}
+
+/// One of two threads, as a process of a data-parallel run.
+struct Pair {
+    rank: usize,
+    meeting: Arc<Meeting>,
+}
+
+impl Pair {
+    /// Leaves `data` for the other thread and returns both threads' values, by rank.
+    fn swap(&self, data: Vec<f64>) -> [Vec<f64>; 2] {
+        self.meeting.values.lock().unwrap()[self.rank] = data;
+        self.meeting.barrier.wait();
+        let both = self.meeting.values.lock().unwrap().clone();
+        // Nobody overwrites its values before both have read them.
+        self.meeting.barrier.wait();
+        both
+    }
+}
+
+impl Collective for Pair {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn size(&self) -> usize {
+        2
+    }
+    fn all_reduce_sum(&self, data: &[f32], sum: &mut [f32]) -> Result<()> {
+        let [a, b] = self.swap(data.iter().map(|&v| v as f64).collect());
+        sum.iter_mut().zip(a.iter().zip(&b)).for_each(|(s, (a, b))| *s = *a as f32 + *b as f32);
+        Ok(())
+    }
+    fn all_reduce_sum_f64(&self, data: &mut [f64]) -> Result<()> {
+        let [a, b] = self.swap(data.to_vec());
+        data.iter_mut().zip(a.iter().zip(&b)).for_each(|(s, (a, b))| *s = a + b);
+        Ok(())
+    }
+    fn broadcast(&self, data: &mut [f64], root: usize) -> Result<()> {
+        let both = self.swap(data.to_vec());
+        data.copy_from_slice(&both[root]);
+        Ok(())
+    }
+    fn abort(&self, code: i32) -> ! {
+        panic!("aborted with {code}")
+    }
+}
+
+/// Trains the notebook's model for one epoch on 3,000 images, `size` learners of `bs` each, and
+/// returns this learner's weights and validation accuracy.
+fn train(world: impl Collective + 'static, bs: usize) -> Result<(Vec<Vec<f32>>, f64)> {
+    let (rank, size) = (world.rank(), world.size());
+    let data = Mnist::load(mnist_dir())?;
+    let (train, valid) = (data.train.slice(0, 3000)?, data.valid.slice(0, 1000)?);
+    let (nt, nv) = (train.len(), valid.len());
+    let train = DataLoader::builder(train).sampler(DistributedSampler::new(nt, size, rank, 0)?).batch_size(bs);
+    let valid = DataLoader::builder(valid).sampler(ShardSampler::new(nv, size, rank)?).batch_size(100);
+    // Each learner starts from other weights: process 0's reach the other before the first step.
+    let model = mlp(&[784, 50, 10], rank as u64)?;
+    let opt = Sgd::new(model.parameters(), 0.5)?;
+    let mut learn =
+        Learner::new(model, cross_entropy, opt, train.drop_last(true).build()?, valid.build()?).data_parallel(world);
+    learn.fit(1)?;
+    let weights: candle_core::Result<Vec<Vec<f32>>> =
+        learn.model.parameters().iter().map(|p| p.tensor().flatten_all()?.to_vec1::<f32>()).collect();
+    Ok((weights?, learn.state.metric("accuracy").unwrap_or(f64::NAN)))
+}
+
+#[test]
+fn two_learners_of_half_batches_take_the_steps_of_one() {
+    let meeting = Arc::new(Meeting { barrier: Barrier::new(2), values: Mutex::new([Vec::new(), Vec::new()]) });
+    let threads: Vec<_> = (0..2)
+        .map(|rank| {
+            let pair = Pair { rank, meeting: meeting.clone() };
+            std::thread::spawn(move || train(pair, 32).unwrap())
+        })
+        .collect();
+    let [(w0, acc0), (w1, acc1)]: [_; 2] =
+        threads.into_iter().map(|t| t.join().unwrap()).collect::<Vec<_>>().try_into().unwrap();
+    assert_eq!(w0, w1, "both learners hold the same bits");
+    assert_eq!(acc0, acc1, "both report the accuracy over the whole validation set");
+    let (one, acc) = train(minibatch::distributed::SingleProcess, 64).unwrap();
+    let diff = one.iter().flatten().zip(w0.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(diff < 1e-5, "weights differ from one learner's by {diff}");
+    assert!((acc - acc0).abs() < 1e-6, "accuracy {acc0} against one learner's {acc}");
+    assert!(acc > 0.7, "one epoch trains: accuracy {acc}");
+}
