@@ -16,7 +16,6 @@ use super::scratch;
 use super::storage::{cpu_f32, with_f32};
 use crate::error::Result;
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
-use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// Stride, padding and dilation of a square convolution (one group), and how its input is stored.
@@ -148,13 +147,10 @@ impl ConvGeometry {
                     dst.iter_mut().zip(table).for_each(|(d, &at)| *d = unsafe { *from.get_unchecked(at as usize) });
                 }
             };
-            match super::kernel_pool().filter(|_| out.len() >= PARALLEL_ELEMENTS) {
-                // One task per thread: finer tasks cost more in hand-offs than they balance.
-                Some(pool) => pool.install(|| {
-                    let per = s.taps().div_ceil(pool.current_num_threads());
-                    out.par_chunks_exact_mut(cols).with_min_len(per).enumerate().for_each(row)
-                }),
-                None => out.chunks_exact_mut(cols).enumerate().for_each(row),
+            if out.len() >= PARALLEL_ELEMENTS {
+                super::split_chunks_mut(out, cols, |i, r| row((i, r)));
+            } else {
+                out.chunks_exact_mut(cols).enumerate().for_each(row);
             }
         });
         scratch::give(padded);
@@ -184,12 +180,10 @@ impl ConvGeometry {
                 }
             }
         };
-        match super::kernel_pool().filter(|_| dcols.len() >= PARALLEL_ELEMENTS) {
-            Some(pool) => pool.install(|| {
-                let per = s.c.div_ceil(pool.current_num_threads());
-                padded.par_chunks_exact_mut(s.n * ph * pw).with_min_len(per).enumerate().for_each(channel)
-            }),
-            None => padded.chunks_exact_mut(s.n * ph * pw).enumerate().for_each(channel),
+        if dcols.len() >= PARALLEL_ELEMENTS {
+            super::split_chunks_mut(&mut padded, s.n * ph * pw, |i, planes| channel((i, planes)));
+        } else {
+            padded.chunks_exact_mut(s.n * ph * pw).enumerate().for_each(channel);
         }
         // Back to the input's order, the padding cut off.
         let mut dx = Vec::with_capacity(s.n * s.c * s.h * s.w);

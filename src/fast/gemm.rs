@@ -2,6 +2,7 @@
 
 use super::layout::{compute_order, forward_product, input_product, weight_product, Dims, Order};
 use super::linear::orders;
+use super::team;
 use gemm::Parallelism;
 use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
@@ -75,17 +76,6 @@ fn fits(len: usize, rs: usize, cs: usize, rows: usize, cols: usize) -> bool {
 /// threads' start costs more than they give back (measured on the notebook's 64x784x50).
 const PARALLEL_WORK: usize = 1 << 23;
 
-/// The kernels' own thread pool ([`crate::threads::kernel_threads`]): candle's pool is kept at one thread
-/// (fastest for its many small operations), while a large multiply is worth splitting.
-pub(crate) fn pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        let threads = crate::threads::kernel_threads();
-        (threads > 1).then(|| rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok()).flatten()
-    })
-    .as_ref()
-}
-
 /// `dst[m, n] = (accumulate ? dst : 0) + lhs[m, k] · rhs[k, n]`. Runs on every core when the
 /// product is large (the notebook's stays on one: 64x784x50 is below the line).
 ///
@@ -112,54 +102,48 @@ pub(crate) fn matmul_from(
     let ok = fits(dst.data.len(), dst.rs, dst.cs, m, n) && lhs.fits(m, k) && rhs.fits(k, n);
     assert!(ok, "matmul: operand too small");
     assert!(dst.initialised || !accumulate, "matmul: accumulating into uninitialised memory");
-    let par = match pool() {
-        Some(pool) if m * n * k >= min_work => Some(pool),
-        _ => None,
-    };
-    // SAFETY: the assert above keeps every index gemm reads or writes inside the three slices;
-    // `dst` is a unique borrow, so it aliases neither operand.
-    let mut run = |par| unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.data.as_mut_ptr() as *mut f32,
-            dst.cs as isize,
-            dst.rs as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.cs as isize,
-            lhs.rs as isize,
-            rhs.data.as_ptr(),
-            rhs.cs as isize,
-            rhs.rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
-    };
-    match par {
-        Some(pool) => pool.install(|| run(Parallelism::Rayon(pool.current_num_threads()))),
-        None => run(Parallelism::None),
-    }
-}
-
-/// `(a(), b())`, the two at once on the kernels' pool when each is a product of `work`
-/// multiply-adds large enough to split (a layer's weight and input gradients): the pool is handed
-/// work once for both rather than once for each (every hand-off wakes its threads), and each
-/// multiply inside still splits between the threads that are free. Results do not depend on it.
-pub(crate) fn both<A: Send, B: Send>(
-    work: usize,
-    a: impl FnOnce() -> A + Send,
-    b: impl FnOnce() -> B + Send,
-) -> (A, B) {
-    match pool() {
-        Some(pool) if work >= PARALLEL_WORK => pool.install(|| rayon::join(a, b)),
-        _ => (a(), b()),
-    }
+    let parts = if m * n * k >= min_work { team::width() } else { 1 };
+    // Split by rows in the kernels' 64-row panels where there are enough of them, else by
+    // columns: each part computes its block of the output exactly as the whole product would
+    // (the kernels' blocking along `k` depends on `k` alone), so the thread count changes no bit.
+    let (by_rows, unit) = if m / 64 >= parts || m >= n { (true, 64) } else { (false, 16) };
+    let (whole, units) = if by_rows { (m, m.div_ceil(64)) } else { (n, n.div_ceil(16)) };
+    let parts = parts.min(units).max(1);
+    let out = team::Disjoint::new(dst.data.as_mut_ptr() as *mut f32);
+    team::run(parts, &|p| {
+        let (from, to) = ((p * units / parts * unit).min(whole), ((p + 1) * units / parts * unit).min(whole));
+        let (rows, cols, at, l, r) = if by_rows {
+            (to - from, n, from * dst.rs, from * lhs.rs, 0)
+        } else {
+            (m, to - from, from * dst.cs, 0, from * rhs.cs)
+        };
+        // SAFETY: the asserts above keep every index gemm reads or writes inside the three
+        // slices, and a part's block starts inside them; the parts write disjoint blocks of
+        // `dst`, a unique borrow, which aliases neither operand.
+        unsafe {
+            gemm::gemm(
+                rows,
+                cols,
+                k,
+                out.get().add(at),
+                dst.cs as isize,
+                dst.rs as isize,
+                accumulate,
+                lhs.data.as_ptr().add(l),
+                lhs.cs as isize,
+                lhs.rs as isize,
+                rhs.data.as_ptr().add(r),
+                rhs.cs as isize,
+                rhs.rs as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            )
+        }
+    });
 }
 
 /// `dst[c * ld + r] = src[r * cols + c]`: the transpose of a row-major `rows x cols` matrix, its
@@ -251,9 +235,10 @@ pub fn matmul_floor(sizes: &[usize], n: usize, bs: usize) -> Duration {
             let (input, output) = orders(sizes, l);
             let (order, g) = (compute_order(input, output), &acts[l + 1]);
             let (act, weight, wgrad, dx) = (&acts[l], &weights[l], &mut wgrads[l], &mut dxs[l]);
-            let dw = || weight_product(g, order, act, Order::Batch, wgrad, dims);
-            let dx = || (l > 0).then(|| input_product(g, order, weight, dx, input, dims));
-            both(bs * w[0] * w[1], dw, dx);
+            weight_product(g, order, act, Order::Batch, wgrad, dims);
+            if l > 0 {
+                input_product(g, order, weight, dx, input, dims);
+            }
         }
     }
     std::hint::black_box((&outs, &wgrads, &dxs));

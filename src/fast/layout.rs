@@ -84,8 +84,8 @@ fn in_order<R>(data: &[f32], order: Order, want: Order, batch: usize, features: 
             Order::Batch => View { data: buf, rs: ld, cs: 1 },
         })
     };
-    // A kernel-pool thread waiting inside one product may run another's task (two models
-    // training at once on two threads share the pool): that one gets a buffer of its own.
+    // Should a product ever run inside another's use of the buffer on this thread, it gets a
+    // buffer of its own rather than a panic.
     SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
         Ok(mut buf) => run(&mut buf),
         Err(_) => run(&mut Vec::new()),

@@ -1,6 +1,6 @@
 //! `x Wᵀ + b`, optionally followed by ReLU, as one custom op with its own backward.
 
-use super::gemm::{both, filled};
+use super::gemm::filled;
 use super::layout::{compute_order, forward_product, input_product, reordered, weight_product, Dims, Order};
 use super::storage::{cpu_f32, with_f32};
 use super::stored::{batch_major_copy, feature_major};
@@ -97,12 +97,11 @@ impl CustomOp3 for LinearOp {
         let g = if order == self.output { g } else { reordered(&g, self.output, batch, out) };
         let (dw, dx) = with_f32(x, "input", |x| {
             with_f32(w, "weight", |w| {
-                let dw = || filled(out * inp, |dw| weight_product(&g, order, x, self.input, dw, dims));
-                let dx = || {
-                    let input = self.input;
-                    self.input_grad.then(|| filled(batch * inp, |dx| input_product(&g, order, w, dx, input, dims)))
-                };
-                Ok(both(batch * inp * out, dw, dx))
+                let dw = filled(out * inp, |dw| weight_product(&g, order, x, self.input, dw, dims));
+                let input = self.input;
+                let dx =
+                    self.input_grad.then(|| filled(batch * inp, |dx| input_product(&g, order, w, dx, input, dims)));
+                Ok((dw, dx))
             })
         })?;
         let db = bias_grad(&g, order, dims);

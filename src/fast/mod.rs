@@ -31,6 +31,7 @@ mod relu;
 mod scratch;
 mod storage;
 mod stored;
+mod team;
 mod tune;
 
 pub(crate) use tune::once as tune;
@@ -40,13 +41,13 @@ pub(crate) use batch_norm::{channel_stats, BatchNormOp};
 pub(crate) use conv::{conv2d, ConvGeometry};
 pub use cross_entropy::cross_entropy;
 pub use gemm::matmul_floor;
-pub(crate) use gemm::pool as kernel_pool;
 pub use linear::linear;
 pub(crate) use linear::{layer, GradSink};
 pub(crate) use max_pool::MaxPool;
 pub use relu::relu;
 pub(crate) use storage::{cpu_f32, with_f32};
 pub(crate) use stored::{channel_major, channel_major_copy};
+pub(crate) use team::chunks_mut as split_chunks_mut;
 
 use std::cell::Cell;
 

@@ -27,13 +27,12 @@ impl InplaceOp2 for SgdStep {
         }
         // The same two roundings as the plain `p - g * lr`, so both paths agree to the bit.
         let step = |p: &mut [f32], g: &[f32]| p.iter_mut().zip(g).for_each(|(p, g)| *p -= *g * self.lr);
-        match crate::fast::kernel_pool() {
+        if p.len() >= PARALLEL_LEN {
             // A large weight (the wide model's 800,000) is split between the kernel threads.
-            Some(pool) if p.len() >= PARALLEL_LEN => pool.install(|| {
-                use rayon::prelude::*;
-                p.par_chunks_mut(PARALLEL_LEN / 4).zip(g.par_chunks(PARALLEL_LEN / 4)).for_each(|(p, g)| step(p, g))
-            }),
-            _ => step(p, g),
+            const CHUNK: usize = PARALLEL_LEN / 4;
+            crate::fast::split_chunks_mut(p, CHUNK, |i, p| step(p, &g[i * CHUNK..][..p.len()]));
+        } else {
+            step(p, g);
         }
         Ok(())
     }
