@@ -7,13 +7,38 @@ use common::mnist_dir;
 use minibatch::data::ShardSampler;
 use minibatch::distributed::Collective;
 use minibatch::learner::Learner;
+use minibatch::learner::{Callback, Ctx, Flow};
 use minibatch::{cross_entropy, mlp, DataLoader, DistributedSampler, Mnist, Module, Result, Sgd};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
-/// What two threads share: each one's latest values, and a barrier to meet at.
+/// What two threads share: each one's latest values, and where they meet.
+#[derive(Default)]
 struct Meeting {
-    barrier: Barrier,
     values: Mutex<[Vec<f64>; 2]>,
+    /// Threads arrived at the current meeting, and meetings held.
+    met: Mutex<(usize, u64)>,
+    all_here: Condvar,
+}
+
+impl Meeting {
+    /// Waits for the other thread; a thread left waiting for 20 s panics (a learner that never
+    /// comes is a hang, and the test must say so rather than wait for ever).
+    fn meet(&self) {
+        let mut met = self.met.lock().unwrap();
+        let held = met.1;
+        met.0 += 1;
+        if met.0 == 2 {
+            *met = (0, held + 1);
+            self.all_here.notify_all();
+            return;
+        }
+        while met.1 == held {
+            let (guard, waited) = self.all_here.wait_timeout(met, Duration::from_secs(20)).unwrap();
+            met = guard;
+            assert!(!waited.timed_out() || met.1 != held, "the other learner never came");
+        }
+    }
 }
 
 /// One of two threads, as a process of a data-parallel run.
@@ -26,10 +51,10 @@ impl Pair {
     /// Leaves `data` for the other thread and returns both threads' values, by rank.
     fn swap(&self, data: Vec<f64>) -> [Vec<f64>; 2] {
         self.meeting.values.lock().unwrap()[self.rank] = data;
-        self.meeting.barrier.wait();
+        self.meeting.meet();
         let both = self.meeting.values.lock().unwrap().clone();
         // Nobody overwrites its values before both have read them.
-        self.meeting.barrier.wait();
+        self.meeting.meet();
         both
     }
 }
@@ -64,6 +89,15 @@ impl Collective for Pair {
 /// Trains the notebook's model for one epoch on 3,000 images, `size` learners of `bs` each, and
 /// returns this learner's weights and validation accuracy.
 fn train(world: impl Collective + 'static, bs: usize) -> Result<(Vec<Vec<f32>>, f64)> {
+    train_with(world, bs, None).map(|(weights, accuracy, _)| (weights, accuracy))
+}
+
+/// [`train`] with the test's callback, also returning the steps taken.
+fn train_with(
+    world: impl Collective + 'static,
+    bs: usize,
+    stop: Option<StopAt>,
+) -> Result<(Vec<Vec<f32>>, f64, usize)> {
     let (rank, size) = (world.rank(), world.size());
     let data = Mnist::load(mnist_dir())?;
     let (train, valid) = (data.train.slice(0, 3000)?, data.valid.slice(0, 1000)?);
@@ -75,15 +109,18 @@ fn train(world: impl Collective + 'static, bs: usize) -> Result<(Vec<Vec<f32>>, 
     let opt = Sgd::new(model.parameters(), 0.5)?;
     let mut learn =
         Learner::new(model, cross_entropy, opt, train.drop_last(true).build()?, valid.build()?).data_parallel(world);
+    if let Some(stop) = stop {
+        learn.add_callback(stop);
+    }
     learn.fit(1)?;
     let weights: candle_core::Result<Vec<Vec<f32>>> =
         learn.model.parameters().iter().map(|p| p.tensor().flatten_all()?.to_vec1::<f32>()).collect();
-    Ok((weights?, learn.state.metric("accuracy").unwrap_or(f64::NAN)))
+    Ok((weights?, learn.state.metric("accuracy").unwrap_or(f64::NAN), learn.state.iter))
 }
 
 #[test]
 fn two_learners_of_half_batches_take_the_steps_of_one() {
-    let meeting = Arc::new(Meeting { barrier: Barrier::new(2), values: Mutex::new([Vec::new(), Vec::new()]) });
+    let meeting = Arc::new(Meeting::default());
     let threads: Vec<_> = (0..2)
         .map(|rank| {
             let pair = Pair { rank, meeting: meeting.clone() };
@@ -99,4 +136,33 @@ fn two_learners_of_half_batches_take_the_steps_of_one() {
     assert!(diff < 1e-5, "weights differ from one learner's by {diff}");
     assert!((acc - acc0).abs() < 1e-6, "accuracy {acc0} against one learner's {acc}");
     assert!(acc > 0.7, "one epoch trains: accuracy {acc}");
+}
+
+/// Stops training from `after_loss` at one batch: a request made on one process alone.
+struct StopAt(usize);
+
+impl Callback for StopAt {
+    fn after_loss(&mut self, cx: &mut Ctx) -> Flow {
+        if cx.state.batch == self.0 {
+            Flow::StopFit
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+#[test]
+fn a_stop_one_learner_asks_for_before_the_exchange_stops_both_at_the_same_batch() {
+    let meeting = Arc::new(Meeting::default());
+    let threads: Vec<_> = (0..2)
+        .map(|rank| {
+            let pair = Pair { rank, meeting: meeting.clone() };
+            std::thread::spawn(move || train_with(pair, 32, (rank == 1).then_some(StopAt(5))).unwrap())
+        })
+        .collect();
+    let done: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    // Five steps each (batches 0-4); the sixth is skipped by both, then they validate together.
+    assert_eq!((done[0].2, done[1].2), (5, 5));
+    assert_eq!(done[0].0, done[1].0, "the same weights");
+    assert_eq!(done[0].1, done[1].1, "the same validation figures");
 }

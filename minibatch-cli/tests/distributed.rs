@@ -129,46 +129,96 @@ fn an_error_in_one_process_ends_every_process_naming_it() {
     assert!(start.elapsed() < Duration::from_secs(60));
 }
 
-#[test]
-fn killing_one_process_mid_epoch_ends_the_others_within_seconds() {
-    let marker = tmp("dist-kill").join("marker.jsonl");
-    let mut run =
-        mpirun(2, &["train", "--distributed", "--epochs", "1000", "--json", "--log", marker.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-    // The ranks are the processes running our binary with the marker in their arguments.
-    let ranks = || -> Vec<u32> {
-        let mut pids = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
-            let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
-            let ours = args.first().is_some_and(|a| a.ends_with(b"/minibatch"));
-            if ours && args.iter().any(|a| *a == marker.to_str().unwrap().as_bytes()) {
-                pids.push(pid);
-            }
+/// The processes running our binary with `marker` among their arguments, with their ranks.
+fn ranks(marker: &std::path::Path) -> Vec<(u32, usize)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
+        let ours = args.first().is_some_and(|a| a.ends_with(b"/minibatch"));
+        if !ours || !args.iter().any(|a| *a == marker.to_str().unwrap().as_bytes()) {
+            continue;
         }
-        pids
-    };
+        let env = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        let rank = env
+            .split(|&b| b == 0)
+            .find_map(|v| std::str::from_utf8(v.strip_prefix(b"OMPI_COMM_WORLD_RANK=")?).ok()?.parse::<usize>().ok());
+        found.push((pid, rank.unwrap_or(usize::MAX)));
+    }
+    found
+}
+
+/// Starts `mpirun -n 2` training for a long time, logging to `marker`, and returns once both
+/// ranks train.
+fn start_training(marker: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    let args = [&["train", "--distributed", "--epochs", "1000", "--json", "--log", marker.to_str().unwrap()], extra];
+    let run = mpirun(2, &args.concat()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while ranks().len() < 2 || !marker.exists() {
+    while ranks(marker).len() < 2 || !marker.exists() {
         assert!(Instant::now() < deadline, "the ranks did not start training");
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let victim = *ranks().last().unwrap();
-    assert!(Command::new("kill").args(["-KILL", &victim.to_string()]).status().unwrap().success());
-    let killed = Instant::now();
+    run
+}
+
+/// Waits up to `limit` for `run` to end.
+fn ended_within(run: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let since = Instant::now();
     loop {
         if let Some(status) = run.try_wait().unwrap() {
-            assert!(!status.success());
-            break;
+            return status;
         }
-        assert!(killed.elapsed() < Duration::from_secs(20), "the other process still runs");
+        if since.elapsed() > limit {
+            let _ = run.kill();
+            panic!("still running after {limit:?}");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(ranks().is_empty(), "no process left behind");
+}
+
+#[test]
+fn killing_one_process_mid_epoch_ends_the_others_within_seconds() {
+    let marker = tmp("dist-kill").join("marker.jsonl");
+    let mut run = start_training(&marker, &[]);
+    let victim = ranks(&marker).iter().find(|r| r.1 == 1).expect("process 1").0;
+    assert!(Command::new("kill").args(["-KILL", &victim.to_string()]).status().unwrap().success());
+    assert!(!ended_within(&mut run, Duration::from_secs(20)).success());
+    assert!(ranks(&marker).is_empty(), "no process left behind");
     let _ = std::fs::remove_dir_all(marker.parent().unwrap());
+}
+
+#[test]
+fn a_sigint_to_one_process_interrupts_them_all_at_the_same_batch() {
+    let dir = tmp("dist-int");
+    let (marker, ck) = (dir.join("marker.jsonl"), dir.join("ck"));
+    let mut run = start_training(&marker, &["--layers", "256,256", "--checkpoint-dir", ck.to_str().unwrap()]);
+    let victim = ranks(&marker).iter().find(|r| r.1 == 1).expect("process 1").0;
+    assert!(Command::new("kill").args(["-INT", &victim.to_string()]).status().unwrap().success());
+    let status = ended_within(&mut run, Duration::from_secs(30));
+    let mut err = String::new();
+    std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut err).unwrap();
+    // Process 0, which got no signal, reports the interruption and where the checkpoint is.
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted; checkpoint in"), "{err}");
+    assert!(ck.join("latest").exists(), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_diverging_distributed_run_stops_every_process_at_the_same_step() {
+    // Each process's loss alone would trip the guard at a different step; the guard judges the
+    // whole batch's loss, so all stop together (the run used to hang, one process validating
+    // while the other waited in the next exchange).
+    let mut run = mpirun(2, &["train", "--distributed", "--lr", "3", "--valid-size", "55000", "--epochs", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = ended_within(&mut run, Duration::from_secs(60));
+    let mut err = String::new();
+    std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("minibatch: diverged: the loss is"), "{err}");
 }

@@ -143,15 +143,19 @@ fn a_diverging_run_fails_and_bad_outputs_are_refused() {
 
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
-    // 64x784x1024 and 64x1024x256 multiplies are split between threads, the second layer's two
-    // backward products run at once; the losses must not change.
-    let run = |threads: &str| {
+    // The multiplies are split between the threads in blocks (uneven with three or five, and
+    // five is more threads than CI's cores). 1024,256 splits 64x784x1024 and 64x1024x256 by
+    // columns; 1500,64 has a 128x64x1500 product that blocks of 64 rows would add up in another
+    // order (the gemm crate blocks k by 512 below 65 rows and columns). The losses must not change.
+    let run = |layers: &str, bs: &str, threads: &str| {
         let out = minibatch(&[
             "train",
             "--epochs",
             "1",
             "--layers",
-            "1024,256",
+            layers,
+            "--bs",
+            bs,
             "--valid-size",
             "55000",
             "--json",
@@ -162,5 +166,10 @@ fn results_do_not_depend_on_the_thread_count() {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         (v["train_loss"].clone(), v["valid_loss"].clone())
     };
-    assert_eq!(run("1"), run("2"));
+    for (layers, bs) in [("1024,256", "64"), ("1500,64", "128")] {
+        let one = run(layers, bs, "1");
+        for threads in ["2", "3", "5"] {
+            assert_eq!(run(layers, bs, threads), one, "--layers {layers}, {threads} threads");
+        }
+    }
 }

@@ -56,30 +56,38 @@ pub(crate) struct StepShare {
     pub count: usize,
     /// Whether some process skips this step (a hook asked it to): then every process does.
     pub skip: bool,
-    /// Whether some process asks to end training after this batch (Ctrl-C): then every process does.
-    pub stop: bool,
+    /// Whether some process was interrupted (SIGINT): then every process stops after this batch,
+    /// as if interrupted itself.
+    pub interrupt: bool,
+    /// Whether a hook of some process asked to end training (`Flow::StopFit`) before the exchange.
+    pub stop_fit: bool,
+    /// Whether a hook of some process asked to end the epoch (`Flow::StopEpoch`).
+    pub stop_epoch: bool,
 }
 
 /// Sums every parameter's gradient over the processes and divides by their number, in one buffer
 /// (a parameter without a gradient counts as zeros), along with the loss, the count and the
-/// requests, so that one collective call a step carries everything. Every process gets the same
+/// processes' requests, so that one collective call a step carries everything. Every process gets the same
 /// bits (each sum is made once, in the order of the processes, or is `a + b` with two).
 pub(crate) fn reduce_step(c: &dyn Collective, params: &[Param], mine: StepShare) -> Result<StepShare> {
     let total: usize = params.iter().map(Param::elem_count).sum();
     let flag = |b: bool| if b { 1f32 } else { 0f32 };
     let count = if mine.skip { 0 } else { mine.count };
-    let extra = [(mine.loss * count as f64) as f32, count as f32, flag(mine.skip), flag(mine.stop)];
+    let requests = [mine.skip, mine.interrupt, mine.stop_fit, mine.stop_epoch].map(flag);
+    let extra = [[(mine.loss * count as f64) as f32, count as f32].as_slice(), &requests].concat();
     let world = c.size() as f32;
     let mut global = mine;
     // The gradients go straight from their tensors into the collective's buffer, and the sums
     // straight from its buffer into the gradients' own storage: one copy each way.
     c.all_reduce_sum_with(total + extra.len(), &mut |out| write_gradients(params, out, &extra), &mut |sums| {
-        let [loss_sum, count, skip, stop] = [sums[total], sums[total + 1], sums[total + 2], sums[total + 3]];
+        let (loss_sum, count, any) = (sums[total], sums[total + 1], |i: usize| sums[total + 2 + i] > 0.0);
         global = StepShare {
             loss: loss_sum as f64 / (count as f64).max(1.0),
             count: count as usize,
-            skip: skip > 0.0,
-            stop: stop > 0.0,
+            skip: any(0),
+            interrupt: any(1),
+            stop_fit: any(2),
+            stop_epoch: any(3),
         };
         if global.skip {
             params.iter().for_each(Param::zero_grad);

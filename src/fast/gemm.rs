@@ -103,15 +103,15 @@ pub(crate) fn matmul_from(
     assert!(ok, "matmul: operand too small");
     assert!(dst.initialised || !accumulate, "matmul: accumulating into uninitialised memory");
     let parts = if m * n * k >= min_work { team::width() } else { 1 };
-    // Split by rows in the kernels' 64-row panels where there are enough of them, else by
-    // columns: each part computes its block of the output exactly as the whole product would
-    // (the kernels' blocking along `k` depends on `k` alone), so the thread count changes no bit.
-    let (by_rows, unit) = if m / 64 >= parts || m >= n { (true, 64) } else { (false, 16) };
-    let (whole, units) = if by_rows { (m, m.div_ceil(64)) } else { (n, n.div_ceil(16)) };
-    let parts = parts.min(units).max(1);
+    multiply(parts, (m, n, k), dst, accumulate, lhs, rhs)
+}
+
+/// [`matmul_from`] in at most `parts` blocks (see [`split`]), on the kernels' team.
+fn multiply(parts: usize, (m, n, k): (usize, usize, usize), dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
+    let (by_rows, bounds) = split(m, n, parts);
     let out = team::Disjoint::new(dst.data.as_mut_ptr() as *mut f32);
-    team::run(parts, &|p| {
-        let (from, to) = ((p * units / parts * unit).min(whole), ((p + 1) * units / parts * unit).min(whole));
+    team::run(bounds.len() - 1, &|p| {
+        let (from, to) = (bounds[p], bounds[p + 1]);
         let (rows, cols, at, l, r) = if by_rows {
             (to - from, n, from * dst.rs, from * lhs.rs, 0)
         } else {
@@ -144,6 +144,32 @@ pub(crate) fn matmul_from(
             )
         }
     });
+}
+
+/// How an `m x n` product is cut into at most `parts` blocks that the `gemm` crate computes
+/// exactly as it would the whole: whether by rows, and the blocks' boundaries along that side.
+///
+/// The crate's summation order depends on the shape it is given: below 65 rows and 65 columns it
+/// blocks `k` by 512 (else evenly: 1500 is 512 + 512 + 476 one way, 3 x 500 the other), a
+/// product of at most 256 elements takes other kernels, and one row or column a vector kernel.
+/// So the whole is split only where it is outside all three, and every block keeps more than 64
+/// rows or columns: each block then adds its elements up in the whole's order, whatever the
+/// number of threads. Rows go by the kernels' 64-row panels, columns by 16.
+fn split(m: usize, n: usize, parts: usize) -> (bool, Vec<usize>) {
+    let by_rows = m / 64 >= parts || m >= n;
+    let (whole, unit, other) = if by_rows { (m, 64, n) } else { (n, 16, m) };
+    // Skinny products are not worth splitting (and a block of them could fall to 256 elements).
+    if parts < 2 || (m <= 64 && n <= 64) || other <= 16 {
+        return (true, vec![0, m]);
+    }
+    // A block of rows keeps all the columns: enough if they are more than 64; otherwise the
+    // block itself needs 65 rows (two panels). Likewise for columns.
+    let least = if other > 64 { 1 } else { 65usize.div_ceil(unit) };
+    let units = whole / unit;
+    let parts = parts.min(units / least).max(1);
+    let mut bounds: Vec<usize> = (0..parts).map(|p| p * units / parts * unit).collect();
+    bounds.push(whole);
+    (by_rows, bounds)
 }
 
 /// `dst[c * ld + r] = src[r * cols + c]`: the transpose of a row-major `rows x cols` matrix, its
@@ -248,6 +274,40 @@ pub fn matmul_floor(sizes: &[usize], n: usize, bs: usize) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_product_split_in_blocks_has_the_bits_of_the_whole() {
+        // Shapes around the crate's thresholds (64 rows or columns, 512 along k, 256 elements)
+        // and the layouts the layers use; k = 1500 sums differently when blocked by 512.
+        let shapes =
+            [(128, 64, 1500), (128, 1500, 64), (64, 1001, 1500), (333, 64, 1500), (17, 1001, 1500), (200, 130, 1500)];
+        let shapes = shapes.into_iter().chain([(65, 70, 700), (1000, 17, 600), (64, 4000, 513), (300, 2, 2000)]);
+        let mut seed = 1u32;
+        let mut random = |len: usize| -> Vec<f32> {
+            (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+                })
+                .collect()
+        };
+        for (m, n, k) in shapes {
+            let (a, b) = (random(m * k), random(k * n));
+            // Row-major operands, and the transposed left one the weight gradient reads.
+            for transposed in [false, true] {
+                let lhs = if transposed { View::transposed(&a, m) } else { View::rows(&a, k) };
+                let run = |parts: usize| {
+                    let mut out = vec![0f32; m * n];
+                    multiply(parts, (m, n, k), ViewMut::new(&mut out, n, 1), false, lhs, View::rows(&b, n));
+                    out
+                };
+                let whole = run(1);
+                for parts in 2..=8 {
+                    assert!(run(parts) == whole, "{m}x{n}x{k} in {parts} blocks, transposed {transposed}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn transpose_moves_every_element_once_for_any_shape() {

@@ -60,10 +60,11 @@ pub(crate) fn team() -> Option<&'static Team> {
     TEAM.get_or_init(|| Team::new(crate::threads::kernel_threads())).as_ref()
 }
 
-/// The number of parts worth making of a job: the team's size, or 1 where it would run alone.
+/// The number of parts worth making of a job: the team's size, or 1 where it would run alone
+/// (inside a part, or while another thread leads the team).
 pub(crate) fn width() -> usize {
     match team() {
-        Some(t) if !IN_PART.with(Cell::get) => t.size,
+        Some(t) if !IN_PART.with(Cell::get) && !t.shared.busy.load(Relaxed) => t.size,
         _ => 1,
     }
 }
@@ -128,7 +129,8 @@ impl Team {
         // part of this job, and parts are taken only until `done` reaches `parts`, which this
         // function waits for before `job` goes out of scope.
         s.job.store(&job as *const Job as *mut Job<'static>, Release);
-        let number = (s.state.load(Relaxed) >> 32) + 1;
+        // Job numbers wrap around at 2^32 (a thread that missed four billion jobs is not waited for).
+        let number = ((s.state.load(Relaxed) >> 32) + 1) & 0xffff_ffff;
         s.state.store(number << 32, SeqCst);
         if s.sleeping.load(SeqCst) > 0 {
             s.threads.lock().unwrap_or_else(|e| e.into_inner()).iter().for_each(Thread::unpark);

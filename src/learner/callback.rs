@@ -187,11 +187,15 @@ pub trait Callback: AsAny {
     fn after_forward(&mut self, cx: &mut Ctx) -> Flow {
         Flow::Continue
     }
-    /// After the loss (`cx.loss`; `state.loss` holds its value).
+    /// After the loss (`cx.loss`; `state.loss` holds its value: in a data-parallel run, this
+    /// process's own).
     fn after_loss(&mut self, cx: &mut Ctx) -> Flow {
         Flow::Continue
     }
-    /// After backward: the gradients are there (clip them here).
+    /// After backward: the gradients are there (clip them here). In a data-parallel run they are
+    /// already averaged over the processes, and `state.loss` is the whole batch's: what a hook
+    /// decides here from them is decided alike on every process. `StopFit` or `StopEpoch` from
+    /// here ends training before the step, as `SkipBatch` skips it.
     fn after_backward(&mut self, cx: &mut Ctx) -> Flow {
         Flow::Continue
     }

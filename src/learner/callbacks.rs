@@ -226,7 +226,9 @@ impl Callback for DivergenceGuard {
         self.keep(cx);
         Flow::Continue
     }
-    fn after_loss(&mut self, cx: &mut Ctx) -> Flow {
+    // Judged after the backward, where a data-parallel run has the whole batch's loss: every
+    // process then stops at the same step and puts back the same weights.
+    fn after_backward(&mut self, cx: &mut Ctx) -> Flow {
         let loss = cx.state.loss;
         let first = *self.first.get_or_insert(loss);
         if loss.is_finite() && loss <= self.factor * first.abs() {

@@ -181,25 +181,46 @@ fn run_batches(l: &mut Parts, train_dl: &dyn Loader) -> Result<Flow> {
 }
 
 /// One batch: forward, loss, backward, step, with their hooks. `SkipBatch` from a hook skips the
-/// rest; `StopEpoch`/`StopFit` are passed up after the batch. In a data-parallel run the
-/// gradients are averaged over the processes before `after_backward`, and a process that skips
-/// still takes part in that exchange (then every process skips).
+/// rest; `StopEpoch`/`StopFit` are passed up after the batch (from `after_backward` on, before
+/// the step). In a data-parallel run the gradients are averaged over the processes before
+/// `after_backward`; a process that skips still takes part in that exchange, and the requests
+/// of every process's earlier hooks (skip, stop) and a SIGINT hold for all of them.
 fn step(l: &mut Parts, xb: &Tensor, yb: &Tensor) -> Result<Flow> {
     l.state.skipped = true;
-    let (flow, out) = forward_backward(l, xb, yb)?;
+    let (mut flow, out) = forward_backward(l, xb, yb)?;
     if let Some(c) = l.collective {
-        let mine =
-            StepShare { loss: l.state.loss, count: l.state.batch_size, skip: out.is_none(), stop: interrupted() };
+        let mine = StepShare {
+            loss: l.state.loss,
+            count: l.state.batch_size,
+            skip: out.is_none(),
+            interrupt: interrupted(),
+            stop_fit: flow == Flow::StopFit,
+            stop_epoch: flow == Flow::StopEpoch,
+        };
         let all = reduce_step(c, l.opt.params(), mine)?;
-        (l.state.loss, l.stop_agreed) = (all.loss, all.stop);
+        (l.state.loss, l.stop_agreed) = (all.loss, all.interrupt);
+        if all.interrupt {
+            // A SIGINT that reached one process counts for every process (its message, its exit).
+            super::interrupt();
+        }
+        // A request one process's hooks made before the exchange holds for all of them: the
+        // others would otherwise wait for it in the next exchange for ever.
+        flow = flow.max(if all.stop_fit {
+            Flow::StopFit
+        } else if all.stop_epoch {
+            Flow::StopEpoch
+        } else {
+            Flow::Continue
+        });
         if all.skip {
             l.opt.zero_grad();
             return Ok(flow.max(Flow::SkipBatch));
         }
     }
     let Some((preds, loss)) = out else { return Ok(flow) };
-    let flow = call(l, |c, x| c.after_backward(x), Some(&preds), Some(&loss));
-    if flow == Flow::SkipBatch {
+    let flow = flow.max(call(l, |c, x| c.after_backward(x), Some(&preds), Some(&loss)));
+    if flow != Flow::Continue {
+        // Skipped, or training ends here: no step with these gradients.
         l.opt.zero_grad();
         return Ok(flow);
     }
