@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 /// How long a team thread watches for the next job before it sleeps until woken.
 const WATCH: Duration = Duration::from_micros(100);
 
+/// How long of that it spins; after that it yields its core at each look, so that another
+/// thread or process with work (a second model, a loader, more threads than cores) runs.
+const SPIN: Duration = Duration::from_micros(5);
+
 /// A job: `parts` calls of `f`, each with its own index.
 struct Job<'a> {
     f: &'a (dyn Fn(usize) + Sync),
@@ -185,8 +189,13 @@ fn work(s: &Shared) {
             if number != seen {
                 break number;
             }
-            if since.elapsed() < WATCH {
+            let watched = since.elapsed();
+            if watched < SPIN {
                 std::hint::spin_loop();
+                continue;
+            }
+            if watched < WATCH {
+                std::thread::yield_now();
                 continue;
             }
             // Announce the sleep, then look once more: a leader that posts after this sees the
