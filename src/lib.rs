@@ -92,7 +92,7 @@ pub use optim::{
     clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optim, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
 pub use rng::Rng;
-pub use threads::set_num_threads;
+pub use threads::{set_kernel_threads, set_num_threads};
 pub use train::{
     cnn, evaluate, fit, get_model, lr_find, mlp, mlp_sizes, Arch, EpochStats, Evaluation, LrFind, LrFindConfig,
 };

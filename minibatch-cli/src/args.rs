@@ -134,9 +134,10 @@ pub struct TrainArgs {
     /// thread). For MNIST one keeps the model fed (see the README).
     #[arg(long, default_value_t = 1, value_parser = zero_to::<MAX_WORKERS>)]
     pub workers: usize,
-    /// Threads for large matrix multiplies (default: one per core); small ones, and candle's
-    /// other operations, always run on one, which is fastest for them. Results do not depend
-    /// on it.
+    /// Threads for large matrix multiplies and element-wise passes (default: one per core, or
+    /// with --distributed the cores shared among the processes on the machine); small ones, and
+    /// candle's other operations, always run on one, which is fastest for them. Results do not
+    /// depend on it.
     #[arg(long, value_parser = at_most::<MAX_THREADS>)]
     #[serde(skip)]
     pub threads: Option<usize>,

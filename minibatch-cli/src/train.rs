@@ -199,6 +199,9 @@ fn train_in(a: TrainArgs, world: &World) -> anyhow::Result<Outcome> {
             share(comm),
             share(wait)
         );
+        if let Some(note) = w.exchange_note() {
+            eprintln!("minibatch: {note}");
+        }
     }
     if !first {
         return Ok(if report.diverged { Outcome::Diverged } else { Outcome::Done });

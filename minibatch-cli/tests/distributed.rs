@@ -222,3 +222,28 @@ fn a_diverging_distributed_run_stops_every_process_at_the_same_step() {
     assert_eq!(status.code(), Some(3), "{err}");
     assert!(err.contains("minibatch: diverged: the loss is"), "{err}");
 }
+
+#[test]
+fn too_little_shared_memory_falls_back_to_mpi_and_says_so() {
+    // A private /dev/shm of 24 MB (a mount namespace of its own, as root): two processes of
+    // 784-1024-1024-10 need 21 MB of it, too close to full for OpenMPI. Where mount namespaces
+    // are not allowed (an unprivileged container) there is nothing to test.
+    if !Command::new("unshare").args(["-m", "true"]).status().is_ok_and(|s| s.success()) {
+        eprintln!("skipped: no mount namespaces here");
+        return;
+    }
+    let mpi = format!(
+        "mount -t tmpfs -o size=24m tmpfs /dev/shm && mpirun -n 2 --oversubscribe {} train --distributed --layers 1024,1024 --valid-size 59000 --epochs 1 --json",
+        env!("CARGO_BIN_EXE_minibatch")
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &mpi])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("gradients summed through MPI_Allreduce"), "{}", stderr(&out));
+    assert_eq!(json_lines(&out).len(), 1, "one epoch, trained");
+}

@@ -38,7 +38,8 @@ pub trait Collective {
     fn size(&self) -> usize;
 
     /// Writes into `sum`, on every process, the element-wise sum over all processes of their
-    /// `data` (of `sum`'s length).
+    /// `data` (of `sum`'s length). Every process must get the same bits: a sum made in another
+    /// order on each (its own values first, say) lets the models drift apart unseen.
     fn all_reduce_sum(&self, data: &[f32], sum: &mut [f32]) -> Result<()>;
 
     /// The same sum in buffers the collective owns: `fill` writes this process's `len` values,
@@ -68,20 +69,24 @@ pub trait Collective {
     }
 
     /// The part of [`reduce_seconds`](Collective::reduce_seconds) spent waiting for the other
-    /// processes to arrive (0 where it is not measured): idle time, not communication.
+    /// processes to arrive (0 where it is not measured): idle time, not communication. (`Mpi`
+    /// measures it at a barrier before each sum, whose own latency it then counts: across
+    /// machines that barrier is an extra synchronisation a step.)
     fn wait_seconds(&self) -> f64 {
         0.0
+    }
+
+    /// How the exchange ran where that is worth telling a user (`Mpi`: that it fell back from
+    /// shared memory to `MPI_Allreduce`, and why); `None` otherwise.
+    fn exchange_note(&self) -> Option<String> {
+        None
     }
 }
 
 /// [`Collective::all_reduce_sum_with`] through [`Collective::all_reduce_sum`], with two buffers
-/// kept from call to call.
-pub(crate) fn sum_through_copies<C: Collective + ?Sized>(
-    c: &C,
-    len: usize,
-    fill: Fill<'_>,
-    read: Read<'_>,
-) -> Result<()> {
+/// kept from call to call (on each thread, for its life): the default, for a collective that
+/// overrides the method and wants it in some cases.
+pub fn sum_through_copies<C: Collective + ?Sized>(c: &C, len: usize, fill: Fill<'_>, read: Read<'_>) -> Result<()> {
     thread_local! {
         static BUFFERS: std::cell::Cell<(Vec<f32>, Vec<f32>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
     }
@@ -93,10 +98,14 @@ pub(crate) fn sum_through_copies<C: Collective + ?Sized>(
     summed
 }
 
-/// What [`Collective::all_reduce_sum_with`] calls to write this process's values.
+/// What [`Collective::all_reduce_sum_with`] calls, once, to write this process's values: the
+/// slice (of the call's `len`) holds whatever was there before, and all of it must be written.
+/// An error it returns is the call's (an implementation passes it on, and need not sum).
 pub type Fill<'a> = &'a mut dyn FnMut(&mut [f32]) -> Result<()>;
 
-/// What [`Collective::all_reduce_sum_with`] calls with the sums.
+/// What [`Collective::all_reduce_sum_with`] calls, once, after [`Fill`], with the sums (the same
+/// bits on every process). An implementation that does not call it leaves the gradients as
+/// they were: unaveraged, and different on each process.
 pub type Read<'a> = &'a mut dyn FnMut(&[f32]) -> Result<()>;
 
 /// One process alone: every collective call leaves the data as it is. The same training code
@@ -155,5 +164,8 @@ impl<T: Collective + ?Sized> Collective for std::rc::Rc<T> {
     }
     fn wait_seconds(&self) -> f64 {
         (**self).wait_seconds()
+    }
+    fn exchange_note(&self) -> Option<String> {
+        (**self).exchange_note()
     }
 }

@@ -23,6 +23,8 @@ pub struct Mpi {
     reducing: RefCell<Duration>,
     /// The part of it spent waiting for the others to arrive.
     waiting: RefCell<Duration>,
+    /// Why gradients went through `MPI_Allreduce` although shared memory was asked for.
+    fallback: RefCell<Option<String>>,
     _universe: mpi::environment::Universe,
 }
 
@@ -39,6 +41,7 @@ impl Mpi {
             shared: RefCell::new(None),
             reducing: RefCell::new(Duration::ZERO),
             waiting: RefCell::new(Duration::ZERO),
+            fallback: RefCell::new(None),
             _universe: universe,
         })
     }
@@ -56,18 +59,26 @@ impl Mpi {
     }
 
     /// The shared-memory sum of `len` floats: the one made before if it has that length, else a
-    /// new one; `None` (on every process) where some process's `/dev/shm` lacks the room, since a
-    /// write past a full `tmpfs` would kill the process with SIGBUS.
+    /// new one; `None` (on every process) where some process's shared-memory folder lacks the
+    /// room, since a write past a full `tmpfs` would kill the process with SIGBUS (and OpenMPI
+    /// refuses a window that leaves it under about 5% of the folder free).
     fn shared_sum(&self, len: usize) -> Result<Option<std::cell::RefMut<'_, SharedSum>>> {
         let mut shared = self.shared.borrow_mut();
         if shared.as_ref().is_none_or(|s| s.len() != len) {
             // Every process exchanges the same lengths in the same order, so they all decide and
             // remake the window together.
             *shared = None;
-            let room = i32::from(shm_room() >= SharedSum::bytes(len, self.world.size() as usize));
+            let (folder, free) = shm_room();
+            let need = SharedSum::bytes(len, self.world.size() as usize);
+            let room = i32::from(free / 8 * 7 >= need + (1 << 20));
             let mut everywhere = 0;
             self.world.all_reduce_into(&room, &mut everywhere, SystemOperation::min());
             if everywhere == 0 {
+                *self.fallback.borrow_mut() = Some(format!(
+                    "gradients summed through MPI_Allreduce: summing them in shared memory takes {} MB in {folder}, which has {} MB free",
+                    need >> 20,
+                    free >> 20
+                ));
                 return Ok(None);
             }
             *shared = Some(SharedSum::new(&self.world, len)?);
@@ -76,19 +87,21 @@ impl Mpi {
     }
 }
 
-/// Bytes free in `/dev/shm`, where MPI places shared-memory windows (unbounded where there is
-/// none to ask).
-fn shm_room() -> u64 {
+/// The folder MPI places shared-memory windows in (OpenMPI's `osc_sm_backing_directory` when set,
+/// else `/dev/shm`) and its free bytes (unbounded where it cannot be asked).
+fn shm_room() -> (String, u64) {
+    let folder = std::env::var("OMPI_MCA_osc_sm_backing_directory").unwrap_or_else(|_| "/dev/shm".into());
+    let Ok(path) = std::ffi::CString::new(folder.clone()) else { return (folder, u64::MAX) };
     let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
     // SAFETY: the path is a NUL-terminated string and `stat` is valid for writes.
-    if unsafe { libc::statvfs(c"/dev/shm".as_ptr(), stat.as_mut_ptr()) } != 0 {
-        return u64::MAX;
+    if unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) } != 0 {
+        return (folder, u64::MAX);
     }
     // SAFETY: statvfs succeeded, so it filled `stat`.
     let stat = unsafe { stat.assume_init() };
     // The fields' types vary with the platform (64 bits on 64-bit Linux).
     #[allow(clippy::unnecessary_cast)]
-    (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64)
+    (folder, (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
 }
 
 impl Collective for Mpi {
@@ -153,5 +166,9 @@ impl Collective for Mpi {
 
     fn wait_seconds(&self) -> f64 {
         self.waiting.borrow().as_secs_f64()
+    }
+
+    fn exchange_note(&self) -> Option<String> {
+        self.fallback.borrow().clone()
     }
 }
