@@ -49,9 +49,9 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
     #[serde(default)]
     pub model: ModelKind,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 5, value_parser = at_most::<MAX_STEPS>)]
-    pub epochs: usize,
+    /// Passes over the training set (default: 5; with --resume, the run's own number).
+    #[arg(long, value_parser = at_most::<MAX_STEPS>)]
+    pub epochs: Option<usize>,
     /// Train data-parallel with the other processes of `mpirun -n N minibatch train
     /// --distributed ...`: each process trains on its share of every epoch (--bs is per process),
     /// gradients are averaged after each backward, validation is shared out and summed; only
@@ -207,6 +207,11 @@ pub const CNN_LR: f64 = 0.2;
 pub const CNN_BN_LR: f64 = 0.4;
 
 impl TrainArgs {
+    /// The epochs to train: `--epochs`, or 5.
+    pub fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(5)
+    }
+
     /// The architecture to train for `n_in` inputs and `n_out` classes.
     pub fn arch(&self, n_in: usize, n_out: usize) -> anyhow::Result<Arch> {
         if self.model != ModelKind::Mlp && (self.hidden.is_some() || self.layers.is_some()) {
@@ -252,7 +257,7 @@ impl TrainArgs {
     /// The checks of the flags, on settings read back from a checkpoint (which a hand edit or a
     /// corrupted file may have put out of range).
     pub fn check(&self) -> anyhow::Result<()> {
-        recheck("epochs", self.epochs, at_most::<MAX_STEPS>)?;
+        recheck("epochs", self.epochs(), at_most::<MAX_STEPS>)?;
         if let Some(bs) = self.bs {
             recheck("bs", bs, at_most::<MAX_BATCH>)?;
         }

@@ -48,10 +48,12 @@ fn resume_settings(a: TrainArgs) -> anyhow::Result<(TrainArgs, Option<Checkpoint
     let stored: TrainArgs = serde_json::from_value(info.hyper.clone())
         .with_context(|| format!("{}: the run's settings are incomplete", state.display()))?;
     stored.check().with_context(|| format!("{}: the run's settings", state.display()))?;
-    if info.epoch > stored.epochs {
-        bail!("{}: `epoch` is {}, past the run's {} epochs", state.display(), info.epoch, stored.epochs);
+    if info.epoch > stored.epochs() {
+        bail!("{}: `epoch` is {}, past the run's {} epochs", state.display(), info.epoch, stored.epochs());
     }
-    if info.epoch >= a.epochs.max(stored.epochs) {
+    // Without --epochs the run goes on to its own planned number, not to the flag's default.
+    let epochs = a.epochs.unwrap_or(0).max(stored.epochs());
+    if info.epoch >= epochs {
         bail!(
             "{}: the run has done its {} epochs; give --epochs above that to train further",
             dir.display(),
@@ -62,7 +64,7 @@ fn resume_settings(a: TrainArgs) -> anyhow::Result<(TrainArgs, Option<Checkpoint
     let dir = if info.dir == dir { dir.parent().map_or(dir.clone(), Path::to_path_buf) } else { dir };
     let a = TrainArgs {
         // The schedule spans the run's epochs as first planned.
-        epochs: a.epochs.max(stored.epochs),
+        epochs: Some(epochs),
         save: a.save,
         json: a.json,
         log: a.log,
@@ -167,7 +169,7 @@ fn train_in(a: TrainArgs, world: &World) -> anyhow::Result<Outcome> {
     let (nt, nv) = (data.train.len(), data.valid.len());
     let (train_dl, valid_dl) = loaders(&a, data, world)?;
     let model = a.arch(n_in, n_out)?.build(a.seed)?;
-    let total_steps = train_dl.len() * a.epochs;
+    let total_steps = train_dl.len() * a.epochs();
     let opt = scheduled(&a.opt_spec(), model.named_parameters(), a.schedule(), total_steps, a.warmup)?;
     if first && !a.json && resumed.is_none() {
         outln!("{model}");
@@ -190,7 +192,7 @@ fn train_in(a: TrainArgs, world: &World) -> anyhow::Result<Outcome> {
     let telemetry = a.telemetry.as_ref().filter(|_| first);
     let stats = telemetry.map(|_| ActivationStats::new(learn.model.as_ref(), Default::default())).transpose()?;
     let started = Instant::now();
-    let report = learn.fit_until(a.epochs)?;
+    let report = learn.fit_until(a.epochs())?;
     if let (Some(w), true) = (world, first) {
         let (comm, wait, total) = (w.reduce_seconds(), w.wait_seconds(), started.elapsed().as_secs_f64());
         let share = |s: f64| 100.0 * s / total.max(1e-9);
