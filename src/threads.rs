@@ -30,7 +30,9 @@ pub fn set_kernel_threads(n: usize) {
     KERNEL_THREADS.store(n, Ordering::Relaxed);
 }
 
-/// The threads the fused kernels' large multiplies use.
+/// The threads the fused kernels' large multiplies use: the count set (or one per core). The
+/// kernels make their team once, at the first split multiply, and keep its size: a count set
+/// after that is reported here but not used.
 pub fn kernel_threads() -> usize {
     match KERNEL_THREADS.load(Ordering::Relaxed) {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
