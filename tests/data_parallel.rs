@@ -138,12 +138,13 @@ fn two_learners_of_half_batches_take_the_steps_of_one() {
     assert!(acc > 0.7, "one epoch trains: accuracy {acc}");
 }
 
-/// Stops training from `after_loss` at one batch: a request made on one process alone.
-struct StopAt(usize);
+/// Stops training at one batch from one hook: a request made on one process alone, before the
+/// gradient exchange (`after_loss`) or after it (`after_backward`, `after_batch`).
+struct StopAt(usize, &'static str);
 
-impl Callback for StopAt {
-    fn after_loss(&mut self, cx: &mut Ctx) -> Flow {
-        if cx.state.batch == self.0 {
+impl StopAt {
+    fn at(&self, hook: &str, cx: &Ctx) -> Flow {
+        if hook == self.1 && cx.state.batch == self.0 {
             Flow::StopFit
         } else {
             Flow::Continue
@@ -151,18 +152,34 @@ impl Callback for StopAt {
     }
 }
 
+impl Callback for StopAt {
+    fn after_loss(&mut self, cx: &mut Ctx) -> Flow {
+        self.at("after_loss", cx)
+    }
+    fn after_backward(&mut self, cx: &mut Ctx) -> Flow {
+        self.at("after_backward", cx)
+    }
+    fn after_batch(&mut self, cx: &mut Ctx) -> Flow {
+        self.at("after_batch", cx)
+    }
+}
+
 #[test]
-fn a_stop_one_learner_asks_for_before_the_exchange_stops_both_at_the_same_batch() {
-    let meeting = Arc::new(Meeting::default());
-    let threads: Vec<_> = (0..2)
-        .map(|rank| {
-            let pair = Pair { rank, meeting: meeting.clone() };
-            std::thread::spawn(move || train_with(pair, 32, (rank == 1).then_some(StopAt(5))).unwrap())
-        })
-        .collect();
-    let done: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    // Five steps each (batches 0-4); the sixth is skipped by both, then they validate together.
-    assert_eq!((done[0].2, done[1].2), (5, 5));
-    assert_eq!(done[0].0, done[1].0, "the same weights");
-    assert_eq!(done[0].1, done[1].1, "the same validation figures");
+fn a_stop_one_learner_asks_for_stops_both_at_the_same_batch() {
+    for hook in ["after_loss", "after_backward", "after_batch"] {
+        let meeting = Arc::new(Meeting::default());
+        let threads: Vec<_> = (0..2)
+            .map(|rank| {
+                let pair = Pair { rank, meeting: meeting.clone() };
+                std::thread::spawn(move || train_with(pair, 32, (rank == 1).then_some(StopAt(5, hook))).unwrap())
+            })
+            .collect();
+        let done: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        // Five steps each (batches 0-4: from `after_loss` and `after_backward` the sixth batch
+        // is not stepped; `after_batch` sees `state.batch` counted on, 5 after the fifth), then
+        // they validate together.
+        assert_eq!((done[0].2, done[1].2), (5, 5), "{hook}");
+        assert_eq!(done[0].0, done[1].0, "{hook}: the same weights");
+        assert_eq!(done[0].1, done[1].1, "{hook}: the same validation figures");
+    }
 }

@@ -206,7 +206,13 @@ fn train_in(a: TrainArgs, world: &World) -> anyhow::Result<Outcome> {
         }
     }
     if !first {
-        return Ok(if report.diverged { Outcome::Diverged } else { Outcome::Done });
+        return Ok(if report.diverged {
+            Outcome::Diverged
+        } else if minibatch::learner::interrupted() {
+            Outcome::Interrupted
+        } else {
+            Outcome::Done
+        });
     }
     let drawn = match (telemetry, &stats) {
         (Some(path), Some(stats)) => Some(minibatch::plot::plot_activations(path, &stats.layers())),

@@ -69,13 +69,14 @@ impl Mpi {
             // remake the window together.
             *shared = None;
             let (folder, free) = shm_room();
-            let need = SharedSum::bytes(len, self.world.size() as usize);
-            let room = i32::from(free / 8 * 7 >= need + (1 << 20));
+            // With an eighth of the folder to spare, and a megabyte for MPI's own state.
+            let need = (SharedSum::bytes(len, self.world.size() as usize) + (1 << 20)) / 7 * 8;
+            let room = i32::from(free >= need);
             let mut everywhere = 0;
             self.world.all_reduce_into(&room, &mut everywhere, SystemOperation::min());
             if everywhere == 0 {
                 *self.fallback.borrow_mut() = Some(format!(
-                    "gradients summed through MPI_Allreduce: summing them in shared memory takes {} MB in {folder}, which has {} MB free",
+                    "gradients summed through MPI_Allreduce: summing them in shared memory wants {} MB free in {folder} (an eighth to spare included), which has {} MB",
                     need >> 20,
                     free >> 20
                 ));

@@ -193,9 +193,10 @@ pub trait Callback: AsAny {
         Flow::Continue
     }
     /// After backward: the gradients are there (clip them here). In a data-parallel run they are
-    /// already averaged over the processes, and `state.loss` is the whole batch's: what a hook
-    /// decides here from them is decided alike on every process. `StopFit` or `StopEpoch` from
-    /// here ends training before the step, as `SkipBatch` skips it.
+    /// already averaged over the processes, and `state.loss` is the whole batch's, so what a hook
+    /// decides from them is decided alike on every process (and a request one process makes
+    /// alone still holds for all). `StopFit` or `StopEpoch` from here ends training before the
+    /// step, as `SkipBatch` skips it.
     fn after_backward(&mut self, cx: &mut Ctx) -> Flow {
         Flow::Continue
     }

@@ -113,6 +113,18 @@ fn agree(l: &Parts, stop: bool) -> Result<bool> {
     Ok(any[0] > 0.0)
 }
 
+/// In a data-parallel run, the strongest request any process's hooks made (`flow` is this
+/// process's): one process that skipped a step or left the loop alone would leave the others
+/// with other weights, or waiting for it in the next exchange for ever. `flow` otherwise.
+fn agree_flow(l: &Parts, flow: Flow) -> Result<Flow> {
+    let Some(c) = l.collective else { return Ok(flow) };
+    let levels = [Flow::SkipBatch, Flow::StopEpoch, Flow::StopFit];
+    let mine = levels.map(|f| if flow == f { 1f32 } else { 0f32 });
+    let mut all = [0f32; 3];
+    c.all_reduce_sum(&mine, &mut all)?;
+    Ok(levels.iter().zip(all).filter(|(_, n)| *n > 0.0).fold(flow, |f, (level, _)| f.max(*level)))
+}
+
 /// The state of every callback that has one, by name.
 fn callback_states(l: &Parts) -> Vec<CallbackState> {
     l.callbacks.iter().filter_map(|c| Some((c.name(), c.state()?))).collect()
@@ -171,8 +183,10 @@ fn run_batches(l: &mut Parts, train_dl: &dyn Loader) -> Result<Flow> {
         }
         l.state.batch += 1;
         let after = call(l, |c, x| c.after_batch(x), None, None);
+        // What `after_step` and `after_batch` asked on any process holds for all.
+        let after = agree_flow(l, flow.max(after))?;
         let asked = if l.collective.is_some() { l.stop_agreed } else { interrupted() };
-        let stop = flow.max(after).max(if asked { Flow::StopFit } else { Flow::Continue });
+        let stop = after.max(if asked { Flow::StopFit } else { Flow::Continue });
         if matches!(stop, Flow::StopEpoch | Flow::StopFit) {
             return Ok(stop);
         }
@@ -219,6 +233,7 @@ fn step(l: &mut Parts, xb: &Tensor, yb: &Tensor) -> Result<Flow> {
     }
     let Some((preds, loss)) = out else { return Ok(flow) };
     let flow = flow.max(call(l, |c, x| c.after_backward(x), Some(&preds), Some(&loss)));
+    let flow = agree_flow(l, flow)?;
     if flow != Flow::Continue {
         // Skipped, or training ends here: no step with these gradients.
         l.opt.zero_grad();
