@@ -67,8 +67,8 @@ pub(crate) struct StepShare {
 
 /// Sums every parameter's gradient over the processes and divides by their number, in one buffer
 /// (a parameter without a gradient counts as zeros), along with the loss, the count and the
-/// processes' requests, so that one collective call a step carries everything. Every process gets the same
-/// bits (each sum is made once, in the order of the processes, or is `a + b` with two).
+/// processes' requests, so that one collective call a step carries everything. Every process
+/// gets the same bits (each sum is made once, in the order of the processes, or is `a + b`).
 pub(crate) fn reduce_step(c: &dyn Collective, params: &[Param], mine: StepShare) -> Result<StepShare> {
     let total: usize = params.iter().map(Param::elem_count).sum();
     let flag = |b: bool| if b { 1f32 } else { 0f32 };
