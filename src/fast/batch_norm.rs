@@ -1,9 +1,9 @@
 //! Batch normalisation (then ReLU, optionally) as one custom op over `[n, c, ...]` data (or a
-//! convolution's channel-major `[c, n, ...]` output): candle
-//! runs it as a dozen reductions and broadcasts, each a pass over the activations with a fresh
-//! buffer (measured: batch norm made the lesson's CNN four times slower on candle's operations).
-//! Rows of one channel (of one example, or of the whole batch when channel-major) are summed in 16 interleaved `f32` lanes and
-//! the rows' sums added up in `f64`, in a fixed order.
+//! convolution's channel-major `[c, n, ...]` output): candle runs it as a dozen reductions and
+//! broadcasts, each a pass over the activations with a fresh buffer (measured: batch norm made
+//! the lesson's CNN four times slower on candle's operations). Rows of one channel (of one
+//! example, or of the whole batch when channel-major) are summed in 16 interleaved `f32` lanes
+//! and the rows' sums added up in `f64`, in a fixed order.
 
 use super::storage::{cpu_f32, with_f32};
 use crate::error::Result;

@@ -260,10 +260,9 @@ pub fn matmul_floor(sizes: &[usize], n: usize, bs: usize) -> Duration {
             let dims = Dims { batch: bs, inp: w[0], out: w[1] };
             let (input, output) = orders(sizes, l);
             let (order, g) = (compute_order(input, output), &acts[l + 1]);
-            let (act, weight, wgrad, dx) = (&acts[l], &weights[l], &mut wgrads[l], &mut dxs[l]);
-            weight_product(g, order, act, Order::Batch, wgrad, dims);
+            weight_product(g, order, &acts[l], Order::Batch, &mut wgrads[l], dims);
             if l > 0 {
-                input_product(g, order, weight, dx, input, dims);
+                input_product(g, order, &weights[l], &mut dxs[l], input, dims);
             }
         }
     }

@@ -95,17 +95,17 @@ impl CustomOp3 for LinearOp {
         let order = compute_order(self.input, self.output);
         let g = self.output_grad(grad, res)?;
         let g = if order == self.output { g } else { reordered(&g, self.output, batch, out) };
-        let (dw, dx) = with_f32(x, "input", |x| {
-            with_f32(w, "weight", |w| {
-                let dw = filled(out * inp, |dw| weight_product(&g, order, x, self.input, dw, dims));
-                let input = self.input;
-                let dx =
-                    self.input_grad.then(|| filled(batch * inp, |dx| input_product(&g, order, w, dx, input, dims)));
-                Ok((dw, dx))
-            })
-        })?;
+        let dw =
+            with_f32(x, "input", |x| Ok(filled(out * inp, |dw| weight_product(&g, order, x, self.input, dw, dims))))?;
         let db = bias_grad(&g, order, dims);
-        let dx = dx.map(|dx| Tensor::from_vec(dx, self.input.shape(batch, inp), &Device::Cpu)).transpose()?;
+        let dx = if self.input_grad {
+            let dx = with_f32(w, "weight", |w| {
+                Ok(filled(batch * inp, |dx| input_product(&g, order, w, dx, self.input, dims)))
+            })?;
+            Some(Tensor::from_vec(dx, self.input.shape(batch, inp), &Device::Cpu)?)
+        } else {
+            None
+        };
         let (dw, db) = (Tensor::from_vec(dw, (out, inp), &Device::Cpu)?, Tensor::from_vec(db, out, &Device::Cpu)?);
         if let Some(sink) = &self.sink {
             sink(dw, db)?;
