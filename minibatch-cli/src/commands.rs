@@ -7,8 +7,8 @@ use anyhow::Context;
 use minibatch::learner::latest_checkpoint;
 use minibatch::plot::{plot_png, Chart, Series};
 use minibatch::{
-    cross_entropy, evaluate, get_dls_with, load_state, Arch, DataLoader, DlsOptions, ImageDataset, LrFindConfig, Mnist,
-    MnistConfig, Module,
+    cross_entropy, evaluate, get_dls_with, load_state, Arch, DataLoader, DlsOptions, ImageDataset, LrFind,
+    LrFindConfig, Mnist, MnistConfig, Module,
 };
 use std::path::{Path, PathBuf};
 
@@ -132,25 +132,36 @@ pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
     let config = LrFindConfig { start_lr: a.start_lr, end_lr: a.end_lr, num_it: a.num_it, ..Default::default() };
     let found = minibatch::lr_find(&model, cross_entropy, &mut opt, &train_dl, config)?;
     if let Some(path) = &a.plot {
-        let chart = Chart {
-            title: match (found.steepest, found.minimum) {
-                (Some(steep), Some(min)) => format!("lr_find: steepest {steep:.2e}, minimum/10 {min:.2e}"),
-                _ => "lr_find: too short to suggest a rate".into(),
-            },
-            x_label: "learning rate".into(),
-            y_label: "smoothed loss".into(),
-            log_x: true,
-            series: vec![Series {
-                name: "loss".into(),
-                points: found.lrs.iter().copied().zip(found.losses.iter().copied()).collect(),
-            }],
-        };
-        plot_png(path, &[chart], (800, 500))?;
+        plot_lr_find(&found, path)?;
     }
     if a.json {
         outln!("{}", serde_json::to_string(&found)?);
-        return Ok(());
+    } else {
+        print_lr_find(&found);
     }
+    Ok(())
+}
+
+/// The sweep's smoothed losses against the learning rate (log scale), its suggestions in the title.
+fn plot_lr_find(found: &LrFind, path: &Path) -> anyhow::Result<()> {
+    let chart = Chart {
+        title: match (found.steepest, found.minimum) {
+            (Some(steep), Some(min)) => format!("lr_find: steepest {steep:.2e}, minimum/10 {min:.2e}"),
+            _ => "lr_find: too short to suggest a rate".into(),
+        },
+        x_label: "learning rate".into(),
+        y_label: "smoothed loss".into(),
+        log_x: true,
+        series: vec![Series {
+            name: "loss".into(),
+            points: found.lrs.iter().copied().zip(found.losses.iter().copied()).collect(),
+        }],
+    };
+    Ok(plot_png(path, &[chart], (800, 500))?)
+}
+
+/// The sweep as a table, then its suggestions (or why there are none).
+fn print_lr_find(found: &LrFind) {
     outln!("{:>12}  {:>10}", "lr", "loss");
     for (lr, loss) in found.lrs.iter().zip(&found.losses) {
         outln!("{lr:>12.3e}  {loss:>10.4}");
@@ -164,7 +175,6 @@ pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
             minibatch::train::MIN_POINTS
         ),
     }
-    Ok(())
 }
 
 pub fn show(a: ShowArgs) -> anyhow::Result<()> {

@@ -141,21 +141,8 @@ fn loaders(a: &TrainArgs, data: minibatch::Mnist, world: &World) -> anyhow::Resu
 type TrainLoader = DataLoader<minibatch::ImageDataset>;
 
 fn train_in(a: TrainArgs, world: &World) -> anyhow::Result<Outcome> {
-    let (mut a, resumed) = resume_settings(a)?;
-    a.check()?;
+    let (mut a, resumed) = settle(a, world)?;
     let first = world.as_ref().is_none_or(|w| w.rank() == 0);
-    let size = world.as_ref().map(|w| w.size());
-    if resumed.is_some() && a.world != size {
-        bail!(
-            "the checkpoint is of a run on {} process(es), this one has {}: resume with the same number",
-            a.world.unwrap_or(1),
-            size.unwrap_or(1)
-        );
-    }
-    a.world = size;
-    if first {
-        check_outputs(&a)?;
-    }
     let (data, dir) = load_data(&a.data)?;
     if a.bs() > data.train.len() {
         bail!("batch size {} is larger than the {} training images", a.bs(), data.train.len());
@@ -174,7 +161,7 @@ fn train_in(a: TrainArgs, world: &World) -> anyhow::Result<Outcome> {
     if first && !a.json && resumed.is_none() {
         outln!("{model}");
         outln!("{nt} training and {nv} validation images, {} parameters", model.num_parameters());
-        if let Some(n) = size {
+        if let Some(n) = a.world {
             outln!("distributed over {n} processes: global batch size {} ({n} x --bs {})", n * a.bs(), a.bs());
         }
     }
@@ -189,21 +176,39 @@ fn train_in(a: TrainArgs, world: &World) -> anyhow::Result<Outcome> {
         }
     }
     add_callbacks(&mut learn, &a, first)?;
+    run(learn, &a, world)
+}
+
+/// The run's settings (the checkpoint's when resuming), checked, with the number of processes;
+/// the first process also checks that every output can be written.
+fn settle(a: TrainArgs, world: &World) -> anyhow::Result<(TrainArgs, Option<CheckpointInfo>)> {
+    let (mut a, resumed) = resume_settings(a)?;
+    a.check()?;
+    let size = world.as_ref().map(|w| w.size());
+    if resumed.is_some() && a.world != size {
+        bail!(
+            "the checkpoint is of a run on {} process(es), this one has {}: resume with the same number",
+            a.world.unwrap_or(1),
+            size.unwrap_or(1)
+        );
+    }
+    a.world = size;
+    if world.as_ref().is_none_or(|w| w.rank() == 0) {
+        check_outputs(&a)?;
+    }
+    Ok((a, resumed))
+}
+
+/// Trains, then (first process) writes what the run keeps and says how it ended; the other
+/// processes of a distributed run only say how it ended, through their exit status.
+fn run(mut learn: Learner, a: &TrainArgs, world: &World) -> anyhow::Result<Outcome> {
+    let first = world.as_ref().is_none_or(|w| w.rank() == 0);
     let telemetry = a.telemetry.as_ref().filter(|_| first);
     let stats = telemetry.map(|_| ActivationStats::new(learn.model.as_ref(), Default::default())).transpose()?;
     let started = Instant::now();
     let report = learn.fit_until(a.epochs())?;
     if let (Some(w), true) = (world, first) {
-        let (comm, wait, total) = (w.reduce_seconds(), w.wait_seconds(), started.elapsed().as_secs_f64());
-        let share = |s: f64| 100.0 * s / total.max(1e-9);
-        eprintln!(
-            "minibatch: process 0 spent {total:.2} s training: {comm:.2} s ({:.0}%) exchanging gradients, of which {wait:.2} s ({:.0}%) waiting for the others",
-            share(comm),
-            share(wait)
-        );
-        if let Some(note) = w.exchange_note() {
-            eprintln!("minibatch: {note}");
-        }
+        report_exchange(w.as_ref(), started.elapsed().as_secs_f64());
     }
     if !first {
         return Ok(if report.diverged {
@@ -218,9 +223,23 @@ fn train_in(a: TrainArgs, world: &World) -> anyhow::Result<Outcome> {
         (Some(path), Some(stats)) => Some(minibatch::plot::plot_activations(path, &stats.layers())),
         _ => None,
     };
-    let outcome = finish(&learn, &a, report)?;
+    let outcome = finish(&learn, a, report)?;
     drawn.transpose()?;
     Ok(outcome)
+}
+
+/// How much of `total` seconds of training process 0 spent exchanging gradients and waiting.
+fn report_exchange(w: &dyn Collective, total: f64) {
+    let (comm, wait) = (w.reduce_seconds(), w.wait_seconds());
+    let share = |s: f64| 100.0 * s / total.max(1e-9);
+    eprintln!(
+        "minibatch: process 0 spent {total:.2} s training: {comm:.2} s ({:.0}%) exchanging gradients, of which {wait:.2} s ({:.0}%) waiting for the others",
+        share(comm),
+        share(wait)
+    );
+    if let Some(note) = w.exchange_note() {
+        eprintln!("minibatch: {note}");
+    }
 }
 
 /// The run's callbacks; only the first process of a distributed run prints, logs and checkpoints.
