@@ -4,6 +4,7 @@ use super::gemm::filled;
 use super::layout::{compute_order, forward_product, input_product, reordered, weight_product, Dims, Order};
 use super::storage::{cpu_f32, with_f32};
 use super::stored::{batch_major_copy, feature_major};
+use super::team::rows_mut;
 use crate::error::{Error, Result};
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 
@@ -39,7 +40,16 @@ impl LinearOp {
             if !self.relu {
                 return Ok(g.to_vec());
             }
-            with_f32(res, "output", |r| Ok(g.iter().zip(r).map(|(&g, &r)| if r <= 0.0 { 0.0 } else { g }).collect()))
+            with_f32(res, "output", |r| {
+                Ok(filled(g.len(), |out| {
+                    rows_mut(out, 1, 1, |at, out| {
+                        let (g, r) = (&g[at..at + out.len()], &r[at..at + out.len()]);
+                        out.iter_mut().zip(g.iter().zip(r)).for_each(|(o, (&g, &r))| {
+                            o.write(if r <= 0.0 { 0.0 } else { g });
+                        });
+                    })
+                }))
+            })
         })
     }
 }
@@ -68,15 +78,11 @@ impl CustomOp3 for LinearOp {
             bail!("linear: {} outputs, bias of {}", dims.out, b.len());
         }
         let order = compute_order(self.input, self.output);
-        let mut y: Vec<f32> = Vec::with_capacity(dims.batch * dims.out);
-        match order {
-            Order::Batch => (0..dims.batch).for_each(|_| y.extend_from_slice(b)),
-            Order::Feature => b.iter().for_each(|&v| y.extend(std::iter::repeat_n(v, dims.batch))),
-        }
+        let mut y = with_bias(b, order, dims);
         forward_product(x, self.input, w, &mut y, order, dims);
         if self.relu {
             // Not `max`: NaN stays NaN, as in PyTorch.
-            y.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v });
+            rows_mut(&mut y, 1, 1, |_, y| y.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v }));
         }
         let y = if order == self.output { y } else { reordered(&y, order, dims.batch, dims.out) };
         Ok((CpuStorage::F32(y), self.output.shape(dims.batch, dims.out)))
@@ -115,18 +121,41 @@ impl CustomOp3 for LinearOp {
     }
 }
 
+/// The output before the product: the bias in every example's place, in the compute order.
+fn with_bias(b: &[f32], order: Order, dims: Dims) -> Vec<f32> {
+    let Dims { batch, out, .. } = dims;
+    if batch == 0 || out == 0 {
+        return Vec::new();
+    }
+    filled(batch * out, |y| match order {
+        Order::Batch => rows_mut(y, out, out, |_, rows| {
+            rows.chunks_exact_mut(out).for_each(|row| row.iter_mut().zip(b).for_each(|(y, &b)| _ = y.write(b)));
+        }),
+        Order::Feature => rows_mut(y, batch, batch, |first, rows| {
+            for (row, &b) in rows.chunks_exact_mut(batch).zip(&b[first..]) {
+                row.iter_mut().for_each(|y| _ = y.write(b));
+            }
+        }),
+    })
+}
+
 /// The bias gradient: `g` summed over the batch.
 fn bias_grad(g: &[f32], order: Order, dims: Dims) -> Vec<f32> {
+    let Dims { batch, out, .. } = dims;
     match order {
         Order::Batch => {
-            let mut db = vec![0f32; dims.out];
-            for row in g.chunks_exact(dims.out) {
+            let mut db = vec![0f32; out];
+            for row in g.chunks_exact(out) {
                 db.iter_mut().zip(row).for_each(|(d, v)| *d += v);
             }
             db
         }
-        Order::Feature if dims.batch == 0 => vec![0f32; dims.out],
-        Order::Feature => g.chunks_exact(dims.batch).map(sum_lanes).collect(),
+        // One sum per output, each in its fixed order: split between threads, the same bits.
+        Order::Feature => filled(out, |db| {
+            rows_mut(db, 1, batch, |first, db| {
+                db.iter_mut().enumerate().for_each(|(i, d)| _ = d.write(sum_lanes(&g[(first + i) * batch..][..batch])));
+            })
+        }),
     }
 }
 

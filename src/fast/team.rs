@@ -262,6 +262,33 @@ pub(crate) fn chunks_mut<T: Send>(data: &mut [T], size: usize, f: impl Fn(usize,
     });
 }
 
+/// Elements of work below which a pass stays on the calling thread: handing a part to a team
+/// thread that is watching costs about a microsecond, as much as a pass over this many floats
+/// already in the cache.
+const PART_MIN: usize = 1 << 14;
+
+/// Runs `f(first, run)` on runs of whole `row`-element rows of `data` (`first`: the index of the
+/// run's first row; a last partial row goes with the last run): one run per thread of the team
+/// when the pass is large, each of at least [`PART_MIN`] elements of work where a row counts
+/// `work`, and the whole of `data` on the caller otherwise. For element-wise passes (bias, ReLU
+/// and their gradients), which give the same bits however they are split.
+pub(crate) fn rows_mut<T: Send>(data: &mut [T], row: usize, work: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let (len, row) = (data.len(), row.max(1));
+    let rows = len / row;
+    let parts = width().min(rows).min(rows.saturating_mul(work) / PART_MIN).max(1);
+    if parts == 1 {
+        return f(0, data);
+    }
+    let base = Disjoint::new(data.as_mut_ptr());
+    run(parts, &|p| {
+        let (first, next) = (p * rows / parts, (p + 1) * rows / parts);
+        let end = if p + 1 == parts { len } else { next * row };
+        // SAFETY: the parts take disjoint runs of rows inside `data`, which this function
+        // borrows mutably until every part is over.
+        f(first, unsafe { std::slice::from_raw_parts_mut(base.get().add(first * row), end - first * row) });
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +358,24 @@ mod tests {
             .collect();
         let want: Vec<usize> = (0..4).map(|t| 200 * (0..5).map(|p| t * 100 + p).sum::<usize>()).collect();
         assert_eq!(sums, want);
+    }
+
+    #[test]
+    fn runs_of_rows_cover_the_slice_whatever_the_size() {
+        for (len, row, work) in
+            [(0, 4, 4), (10, 4, 1 << 14), (1 << 16, 1, 1), (1 << 16, 512, 512), (1000, 7, 1 << 20), (5, 0, 9)]
+        {
+            let mut data = vec![usize::MAX; len];
+            let runs = AtomicUsize::new(0);
+            rows_mut(&mut data, row, work, |first, run| {
+                runs.fetch_add(1, Relaxed);
+                run.iter_mut().enumerate().for_each(|(j, v)| *v = first * row.max(1) + j);
+            });
+            assert_eq!(data, (0..len).collect::<Vec<_>>(), "{len} in rows of {row}");
+            let rows = len / row.max(1);
+            let most = (rows * work / PART_MIN).clamp(1, width().max(1));
+            assert!(runs.load(Relaxed) <= most.max(1), "{len} in rows of {row}: {} runs", runs.load(Relaxed));
+        }
     }
 
     #[test]
