@@ -174,23 +174,44 @@ fn split(m: usize, n: usize, parts: usize) -> (bool, Vec<usize>) {
 /// `dst[c * ld + r] = src[r * cols + c]`: the transpose of a row-major `rows x cols` matrix, its
 /// rows `ld >= rows` apart. Used on batches of activations (a few hundred kilobytes, just
 /// written), never on weights: transposing a 3 MB weight each step costs more than a slow layout.
+/// A large one is split between the kernel team by columns (rows of `dst`).
 pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
     let fits = ld >= rows && (cols == 0 || dst.len() >= (cols - 1) * ld + rows);
     assert!(src.len() >= rows * cols && fits, "transpose: operand too small");
+    let dst = &mut dst[..if cols == 0 { 0 } else { (cols - 1) * ld + rows }];
+    super::team::rows_mut(dst, ld.max(1), rows, |first, part| {
+        let n = if ld == 0 { 0 } else { part.len().div_ceil(ld) };
+        transpose_part(&src[first.min(cols)..], rows, n.min(cols - first.min(cols)), cols, part, ld);
+    });
+}
+
+/// `dst[c * ld + r] = src[r * stride + c]` for `rows x cols`.
+fn transpose_part(src: &[f32], rows: usize, cols: usize, stride: usize, dst: &mut [f32], ld: usize) {
+    let fits =
+        cols == 0 || rows == 0 || (src.len() > (rows - 1) * stride + cols - 1 && dst.len() >= (cols - 1) * ld + rows);
+    assert!(fits, "transpose: operand too small");
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx") {
         // SAFETY: the CPU has AVX (checked just above), and the assert keeps every 8x8 block
         // inside both slices.
-        return unsafe { transpose_avx(src, rows, cols, dst, ld) };
+        return unsafe { transpose_avx(src, rows, cols, stride, dst, ld) };
     }
-    transpose_rest(src, rows, cols, dst, ld, (0, 0));
+    transpose_rest(src, rows, cols, stride, dst, ld, (0, 0));
 }
 
 /// The elements outside the top-left `done.0 x done.1` corner, one at a time.
-fn transpose_rest(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize, done: (usize, usize)) {
+fn transpose_rest(
+    src: &[f32],
+    rows: usize,
+    cols: usize,
+    stride: usize,
+    dst: &mut [f32],
+    ld: usize,
+    done: (usize, usize),
+) {
     for r in 0..rows {
         for c in if r < done.0 { done.1 } else { 0 }..cols {
-            dst[c * ld + r] = src[r * cols + c];
+            dst[c * ld + r] = src[r * stride + c];
         }
     }
 }
@@ -200,13 +221,13 @@ fn transpose_rest(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: us
 /// the scalar tiled loop it replaced.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
+unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, stride: usize, dst: &mut [f32], ld: usize) {
     use std::arch::x86_64::*;
     let (full_rows, full_cols) = (rows / 8 * 8, cols / 8 * 8);
     for r0 in (0..full_rows).step_by(8) {
         for c0 in (0..full_cols).step_by(8) {
-            let s = src.as_ptr().add(r0 * cols + c0);
-            let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(s.add(i * cols)));
+            let s = src.as_ptr().add(r0 * stride + c0);
+            let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(s.add(i * stride)));
             let t0 = _mm256_unpacklo_ps(r[0], r[1]);
             let t1 = _mm256_unpackhi_ps(r[0], r[1]);
             let t2 = _mm256_unpacklo_ps(r[2], r[3]);
@@ -230,7 +251,7 @@ unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], 
             }
         }
     }
-    transpose_rest(src, rows, cols, dst, ld, (full_rows, full_cols));
+    transpose_rest(src, rows, cols, stride, dst, ld, (full_rows, full_cols));
 }
 
 /// The time of the matrix multiplies alone of one training epoch of an MLP with these layer
@@ -309,8 +330,22 @@ mod tests {
 
     #[test]
     fn transpose_moves_every_element_once_for_any_shape() {
-        let shapes = [(1, 1), (8, 8), (3, 17), (16, 24), (64, 50), (13, 9), (9, 13), (0, 5)];
-        for ((rows, cols), pad) in shapes.into_iter().flat_map(|s| [(s, 0), (s, 3)]) {
+        // The last three are large enough to be split between threads (by runs of columns).
+        let shapes = [
+            (1, 1),
+            (8, 8),
+            (3, 17),
+            (16, 24),
+            (64, 50),
+            (13, 9),
+            (9, 13),
+            (0, 5),
+            (5, 0),
+            (128, 784),
+            (131, 517),
+            (200, 300),
+        ];
+        for ((rows, cols), pad) in shapes.into_iter().flat_map(|s| [(s, 0), (s, 3), (s, 16)]) {
             let ld = rows + pad;
             let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
             let mut dst = vec![-1f32; cols * ld];
