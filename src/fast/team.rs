@@ -21,16 +21,20 @@ const WATCH: Duration = Duration::from_micros(100);
 /// thread or process with work (a second model, a loader, more threads than cores) runs.
 const SPIN: Duration = Duration::from_micros(5);
 
-/// A job: `parts` calls of `f`, each with its own index.
+/// A job: calls of `f`, each with its own part index (their number is in [`Shared::state`]).
 struct Job<'a> {
     f: &'a (dyn Fn(usize) + Sync),
-    parts: usize,
 }
+
+/// The most parts a job of the team may have (they are counted in 16 bits of the state word);
+/// a job of more runs on its caller alone.
+const MAX_PARTS: usize = 0xffff;
 
 /// What the leader and its team share.
 struct Shared {
-    /// The job's number (high 32 bits) and the next part to take (low 32): one word, so that
-    /// taking a part of a job that has ended fails.
+    /// The job's number (high 32 bits), its number of parts (the next 16) and the next part to
+    /// take (the low 16): one word, so that a thread can tell whether a part is left to take
+    /// without reading the job, which may have ended (its leader gone) since the thread saw it.
     state: AtomicU64,
     /// The current job (valid while its parts are not all done).
     job: AtomicPtr<Job<'static>>,
@@ -123,19 +127,19 @@ impl Team {
 
     fn run(&self, parts: usize, f: &(dyn Fn(usize) + Sync)) {
         let s = &*self.shared;
-        if s.busy.swap(true, Acquire) {
+        if parts > MAX_PARTS || s.busy.swap(true, Acquire) {
             // Another thread leads the team now: this job runs here, alone.
             return alone(parts, f);
         }
-        let job = Job { f, parts };
+        let job = Job { f };
         s.done.store(0, Relaxed);
-        // SAFETY of the lifetime erasure: the pointer is read only by a thread that then takes a
-        // part of this job, and parts are taken only until `done` reaches `parts`, which this
-        // function waits for before `job` goes out of scope.
+        // SAFETY of the lifetime erasure: a thread uses the pointer only after it has taken a
+        // part of this job, and this function waits for every part taken to be done before
+        // `job` goes out of scope.
         s.job.store(&job as *const Job as *mut Job<'static>, Release);
         // Job numbers wrap around at 2^32 (a thread that missed four billion jobs is not waited for).
         let number = ((s.state.load(Relaxed) >> 32) + 1) & 0xffff_ffff;
-        s.state.store(number << 32, SeqCst);
+        s.state.store(number << 32 | (parts as u64) << 16, SeqCst);
         if s.sleeping.load(SeqCst) > 0 {
             s.threads.lock().unwrap_or_else(|e| e.into_inner()).iter().for_each(Thread::unpark);
         }
@@ -159,16 +163,22 @@ impl Team {
     }
 }
 
-/// Takes and runs parts of job `number` (read as `job`) until none is left.
-fn take_parts(s: &Shared, number: u64, job: &Job) {
+/// Takes and runs parts of job `number` (read as `job`) until none is left. `job` is read only
+/// once a part is taken: until then its leader may have finished and gone, and the pointer a
+/// team thread holds may name another job.
+fn take_parts(s: &Shared, number: u64, job: *const Job) {
     IN_PART.with(|p| p.set(true));
     loop {
         let state = s.state.load(Acquire);
-        let next = (state & 0xffff_ffff) as usize;
-        if state >> 32 != number || next >= job.parts {
+        let (next, parts) = ((state & 0xffff) as usize, (state >> 16 & 0xffff) as usize);
+        if state >> 32 != number || next >= parts {
             break;
         }
         if s.state.compare_exchange_weak(state, state + 1, AcqRel, Relaxed).is_ok() {
+            // SAFETY: part `next` of job `number` is taken and not yet done, so its leader waits
+            // and the job lives; `job` is that job, since the pointer was read after the state
+            // named `number`, and a later job is posted only once every part of this one is done.
+            let job = unsafe { &*job };
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (job.f)(next)));
             if let Err(payload) = ran {
                 s.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(payload);
@@ -211,10 +221,7 @@ fn work(s: &Shared) {
         if ptr.is_null() {
             continue;
         }
-        // SAFETY: a part is taken only while the state still names job `number`, and until its
-        // parts are all done the leader keeps the job alive; if the job named by `ptr` is a
-        // later one, the state names that one and no part of `number` can be taken.
-        take_parts(s, number, unsafe { &*ptr });
+        take_parts(s, number, ptr);
     }
 }
 
@@ -361,6 +368,26 @@ mod tests {
     }
 
     #[test]
+    fn short_jobs_back_to_back_never_run_a_part_of_an_ended_one() {
+        // A team thread that saw a job, then lost its core until the caller had done every part
+        // and returned, must not read the job (gone with the caller's stack, which is written
+        // over here between jobs) to ask for more.
+        #[inline(never)]
+        fn scribble() {
+            std::hint::black_box([usize::MAX; 256]);
+        }
+        for round in 0..100_000usize {
+            let mut data = vec![round; 4096];
+            let sums = AtomicUsize::new(0);
+            chunks_mut(&mut data, 1024, |_, part| {
+                sums.fetch_add(part.iter().sum::<usize>(), Relaxed);
+            });
+            assert_eq!(sums.load(Relaxed), 4096 * round, "round {round}");
+            scribble();
+        }
+    }
+
+    #[test]
     fn runs_of_rows_cover_the_slice_whatever_the_size() {
         for (len, row, work) in
             [(0, 4, 4), (10, 4, 1 << 14), (1 << 16, 1, 1), (1 << 16, 512, 512), (1000, 7, 1 << 20), (5, 0, 9)]
@@ -373,7 +400,7 @@ mod tests {
             });
             assert_eq!(data, (0..len).collect::<Vec<_>>(), "{len} in rows of {row}");
             let rows = len / row.max(1);
-            let most = (rows * work / PART_MIN).clamp(1, width().max(1));
+            let most = (rows * work / PART_MIN).clamp(1, team().map_or(1, |t| t.size));
             assert!(runs.load(Relaxed) <= most.max(1), "{len} in rows of {row}: {} runs", runs.load(Relaxed));
         }
     }
