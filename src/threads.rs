@@ -24,15 +24,15 @@ pub fn num_threads() -> usize {
     candle_core::utils::get_num_threads()
 }
 
-/// Sets the threads of the fused kernels' large multiplies (0: one per core). Takes effect if
-/// called before the first such multiply.
+/// Sets the threads of the fused kernels' large multiplies and passes (0: one per core). Takes
+/// effect if called before the first fused kernel runs.
 pub fn set_kernel_threads(n: usize) {
     KERNEL_THREADS.store(n, Ordering::Relaxed);
 }
 
-/// The threads the fused kernels' large multiplies use: the count set (or one per core). The
-/// kernels make their team once, at the first split multiply, and keep its size: a count set
-/// after that is reported here but not used.
+/// The threads the fused kernels' large multiplies and passes use: the count set (or one per
+/// core). The kernels make their team once, when the first of them runs, and keep its size: a
+/// count set after that is reported here but not used.
 pub fn kernel_threads() -> usize {
     match KERNEL_THREADS.load(Ordering::Relaxed) {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

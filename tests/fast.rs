@@ -329,3 +329,22 @@ fn two_models_training_at_once_share_the_kernels_and_keep_their_bits() {
         assert!(together == alone, "training beside another model changed the weights");
     }
 }
+
+#[test]
+fn fused_linear_of_no_outputs_or_no_examples_has_empty_gradients() {
+    use candle_core::{Device, Tensor, Var};
+    for (batch, out) in [(4, 0), (0, 3), (0, 0)] {
+        let x = Var::from_tensor(&Tensor::ones((batch, 5), candle_core::DType::F32, &Device::Cpu).unwrap()).unwrap();
+        let w = Var::from_tensor(&Tensor::ones((out, 5), candle_core::DType::F32, &Device::Cpu).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::zeros(out, candle_core::DType::F32, &Device::Cpu).unwrap()).unwrap();
+        for relu in [false, true] {
+            let y = minibatch::fast::linear(x.as_tensor(), w.as_tensor(), b.as_tensor(), relu).unwrap();
+            assert_eq!(y.dims(), [batch, out]);
+            let grads = y.sum_all().unwrap().backward().unwrap();
+            let dw = grads.get(w.as_tensor()).expect("a weight gradient");
+            assert_eq!(dw.dims(), [out, 5]);
+            assert!(dw.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|&v| v == 0.0));
+            assert_eq!(grads.get(b.as_tensor()).expect("a bias gradient").dims(), [out]);
+        }
+    }
+}

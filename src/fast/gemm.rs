@@ -330,7 +330,8 @@ mod tests {
 
     #[test]
     fn transpose_moves_every_element_once_for_any_shape() {
-        // The last three are large enough to be split between threads (by runs of columns).
+        // The last three are large enough to be split between threads (by runs of columns) when
+        // there are two kernel threads or more, as on any machine of two cores or more.
         let shapes = [
             (1, 1),
             (8, 8),

@@ -124,6 +124,8 @@ impl CustomOp3 for LinearOp {
 /// The output before the product: the bias in every example's place, in the compute order.
 fn with_bias(b: &[f32], order: Order, dims: Dims) -> Vec<f32> {
     let Dims { batch, out, .. } = dims;
+    // Every element is written only with a bias of `out` values (the caller checked it).
+    debug_assert_eq!(b.len(), out);
     if batch == 0 || out == 0 {
         return Vec::new();
     }
@@ -143,6 +145,7 @@ fn with_bias(b: &[f32], order: Order, dims: Dims) -> Vec<f32> {
 fn bias_grad(g: &[f32], order: Order, dims: Dims) -> Vec<f32> {
     let Dims { batch, out, .. } = dims;
     match order {
+        Order::Batch if out == 0 => Vec::new(),
         Order::Batch => {
             let mut db = vec![0f32; out];
             for row in g.chunks_exact(out) {

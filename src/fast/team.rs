@@ -276,9 +276,10 @@ const PART_MIN: usize = 1 << 14;
 
 /// Runs `f(first, run)` on runs of whole `row`-element rows of `data` (`first`: the index of the
 /// run's first row; a last partial row goes with the last run): one run per thread of the team
-/// when the pass is large, each of at least [`PART_MIN`] elements of work where a row counts
-/// `work`, and the whole of `data` on the caller otherwise. For element-wise passes (bias, ReLU
-/// and their gradients), which give the same bits however they are split.
+/// when the pass is large, of [`PART_MIN`] elements of work or more on average where a row counts
+/// `work`, and the whole of `data` on the caller otherwise. For passes whose rows are computed
+/// independently (bias, ReLU and their gradients, transposes), which give the same bits however
+/// they are split.
 pub(crate) fn rows_mut<T: Send>(data: &mut [T], row: usize, work: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     let (len, row) = (data.len(), row.max(1));
     let rows = len / row;
