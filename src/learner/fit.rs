@@ -201,37 +201,12 @@ fn run_batches(l: &mut Parts, train_dl: &dyn Loader) -> Result<Flow> {
 /// of every process's earlier hooks (skip, stop) and a SIGINT hold for all of them.
 fn step(l: &mut Parts, xb: &Tensor, yb: &Tensor) -> Result<Flow> {
     l.state.skipped = true;
-    let (mut flow, out) = forward_backward(l, xb, yb)?;
-    if let Some(c) = l.collective {
-        let mine = StepShare {
-            loss: l.state.loss,
-            count: l.state.batch_size,
-            skip: out.is_none(),
-            interrupt: interrupted(),
-            stop_fit: flow == Flow::StopFit,
-            stop_epoch: flow == Flow::StopEpoch,
-        };
-        let all = reduce_step(c, l.opt.params(), mine)?;
-        (l.state.loss, l.stop_agreed) = (all.loss, all.interrupt);
-        if all.interrupt {
-            // A SIGINT that reached one process counts for every process (its message, its exit).
-            super::interrupt();
-        }
-        // A request one process's hooks made before the exchange holds for all of them: the
-        // others would otherwise wait for it in the next exchange for ever.
-        flow = flow.max(if all.stop_fit {
-            Flow::StopFit
-        } else if all.stop_epoch {
-            Flow::StopEpoch
-        } else {
-            Flow::Continue
-        });
-        if all.skip {
-            l.opt.zero_grad();
-            return Ok(flow.max(Flow::SkipBatch));
-        }
-    }
-    let Some((preds, loss)) = out else { return Ok(flow) };
+    let (flow, out) = forward_backward(l, xb, yb)?;
+    let (flow, step_skipped) = match l.collective {
+        Some(c) => exchange(l, c, flow, out.is_none())?,
+        None => (flow, false),
+    };
+    let (Some((preds, loss)), false) = (out, step_skipped) else { return Ok(flow) };
     let flow = flow.max(call(l, |c, x| c.after_backward(x), Some(&preds), Some(&loss)));
     let flow = agree_flow(l, flow)?;
     if flow != Flow::Continue {
@@ -246,6 +221,42 @@ fn step(l: &mut Parts, xb: &Tensor, yb: &Tensor) -> Result<Flow> {
     let after = call(l, |c, x| c.after_step(x), Some(&preds), Some(&loss));
     l.opt.zero_grad();
     Ok(flow.max(after))
+}
+
+/// The data-parallel exchange after this process's backward (`skipped`: a hook ended its batch
+/// before the backward): the gradients averaged over the processes, and the batch's loss and
+/// every process's requests (skip, stop, SIGINT) made every process's. Returns `flow` with the
+/// others' requests added, and whether some process skipped the step (then every process does:
+/// the gradients are cleared and the flow is at least `SkipBatch`).
+fn exchange(l: &mut Parts, c: &dyn Collective, flow: Flow, skipped: bool) -> Result<(Flow, bool)> {
+    let mine = StepShare {
+        loss: l.state.loss,
+        count: l.state.batch_size,
+        skip: skipped,
+        interrupt: interrupted(),
+        stop_fit: flow == Flow::StopFit,
+        stop_epoch: flow == Flow::StopEpoch,
+    };
+    let all = reduce_step(c, l.opt.params(), mine)?;
+    (l.state.loss, l.stop_agreed) = (all.loss, all.interrupt);
+    if all.interrupt {
+        // A SIGINT that reached one process counts for every process (its message, its exit).
+        super::interrupt();
+    }
+    // A request one process's hooks made before the exchange holds for all of them: the others
+    // would otherwise wait for it in the next exchange for ever.
+    let flow = flow.max(if all.stop_fit {
+        Flow::StopFit
+    } else if all.stop_epoch {
+        Flow::StopEpoch
+    } else {
+        Flow::Continue
+    });
+    if all.skip {
+        l.opt.zero_grad();
+        return Ok((flow.max(Flow::SkipBatch), true));
+    }
+    Ok((flow, false))
 }
 
 /// Forward, loss and backward with their hooks: the predictions and the loss, or `None` when a
