@@ -146,30 +146,22 @@ fn results_do_not_depend_on_the_thread_count() {
     // The multiplies are split between the threads in blocks (uneven with three or five, and
     // five is more threads than CI's cores). 1024,256 splits 64x784x1024 and 64x1024x256 by
     // columns; 1500,64 has a 128x64x1500 product that blocks of 64 rows would add up in another
-    // order (the gemm crate blocks k by 512 below 65 rows and columns). The losses must not change.
-    let run = |layers: &str, bs: &str, threads: &str| {
-        let out = minibatch(&[
-            "train",
-            "--epochs",
-            "1",
-            "--layers",
-            layers,
-            "--bs",
-            bs,
-            "--valid-size",
-            "55000",
-            "--json",
-            "--threads",
-            threads,
-        ]);
+    // order (the gemm crate blocks k by 512 below 65 rows and columns). The CNN with batch norm
+    // splits its bias, ReLU and bias-gradient passes by channels. The losses must not change.
+    let run = |model: &[&str], threads: &str| {
+        let mut args = vec!["train", "--epochs", "1", "--valid-size", "55000", "--json", "--threads", threads];
+        args.extend_from_slice(model);
+        let out = minibatch(&args);
         assert!(out.status.success(), "{}", stderr(&out));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         (v["train_loss"].clone(), v["valid_loss"].clone())
     };
-    for (layers, bs) in [("1024,256", "64"), ("1500,64", "128")] {
-        let one = run(layers, bs, "1");
+    let models: [&[&str]; 3] =
+        [&["--layers", "1024,256", "--bs", "64"], &["--layers", "1500,64", "--bs", "128"], &["--model", "cnn-bn"]];
+    for model in models {
+        let one = run(model, "1");
         for threads in ["2", "3", "5"] {
-            assert_eq!(run(layers, bs, threads), one, "--layers {layers}, {threads} threads");
+            assert_eq!(run(model, threads), one, "{model:?}, {threads} threads");
         }
     }
 }

@@ -14,6 +14,7 @@ use super::gemm::{filled, matmul_from, transpose, View, ViewMut};
 use super::linear::GradSink;
 use super::scratch;
 use super::storage::{cpu_f32, with_f32};
+use super::team::rows_mut;
 use crate::error::Result;
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 use std::sync::Mutex;
@@ -287,13 +288,18 @@ impl CustomOp3 for ConvOp {
         let patches = self.geometry.im2col(x, s);
         // Channel-major output (`[o, n, oh, ow]`) with the bias in it, then the product added:
         // the order the next of the library's layers reads (see `stored.rs`).
-        let mut y = Vec::with_capacity(s.o * cols);
-        b.iter().for_each(|&v| y.extend(std::iter::repeat_n(v, cols)));
+        let mut y = filled(s.o * cols, |y| {
+            rows_mut(y, cols, cols, |first, rows| {
+                for (row, &b) in rows.chunks_exact_mut(cols.max(1)).zip(&b[first..]) {
+                    row.iter_mut().for_each(|y| _ = y.write(b));
+                }
+            })
+        });
         let dst = ViewMut::new(&mut y, cols, 1);
         matmul_from(CONV_WORK, (s.o, cols, taps), dst, true, View::rows(w, taps), View::rows(&patches, cols));
         if self.relu {
             // Not `max`: NaN stays NaN, as in PyTorch.
-            y.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v });
+            rows_mut(&mut y, 1, 1, |_, y| y.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v }));
         }
         match &self.patches {
             Some(slot) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = patches,
@@ -311,50 +317,20 @@ impl CustomOp3 for ConvOp {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let s = self.geometry.sizes(x.dims(), w.dims())?;
-        let (taps, cols) = (s.taps(), s.cols());
-        let grad = grad.contiguous()?;
-        // The output's gradient before the ReLU, channel-major like the output.
-        let mut gt = scratch::take(s.o * cols);
-        with_f32(&grad, "gradient", |g| {
-            with_f32(res, "output", |r| {
-                for ((d, &g), &r) in gt.iter_mut().zip(g).zip(r) {
-                    *d = if self.relu && r <= 0.0 { 0.0 } else { g };
-                }
-                Ok(())
+        let cols = s.cols();
+        let gt = self.output_grad(grad, res, s.o * cols)?;
+        // One sum per output channel, each in its fixed order: split between threads, the same bits.
+        let db = filled(s.o, |db| {
+            rows_mut(db, 1, cols, |first, db| {
+                db.iter_mut()
+                    .enumerate()
+                    .for_each(|(i, d)| _ = d.write(super::linear::sum_lanes(&gt[(first + i) * cols..][..cols])));
             })
-        })?;
-        let db: Vec<f32> = gt.chunks_exact(cols).map(super::linear::sum_lanes).collect();
-        let patches = match &self.patches {
-            Some(slot) => std::mem::take(&mut *slot.lock().unwrap_or_else(|e| e.into_inner())),
-            None => Vec::new(),
-        };
-        let patches = if patches.len() == taps * cols {
-            patches
-        } else {
-            with_f32(&x.contiguous()?, "input", |x| Ok(self.geometry.im2col(x, s)))?
-        };
+        });
+        let patches = self.patches(x, s)?;
         let dw = weight_grad(&gt, &patches, s);
         scratch::give(patches);
-        let dx = if self.input_grad {
-            let dcols = with_f32(w, "weight", |w| {
-                Ok(filled_with(taps * cols, |d| {
-                    let dst = ViewMut::new(d, cols, 1);
-                    matmul_from(
-                        CONV_WORK,
-                        (taps, cols, s.o),
-                        dst,
-                        false,
-                        View::transposed(w, taps),
-                        View::rows(&gt, cols),
-                    );
-                }))
-            })?;
-            let dx = self.geometry.col2im(&dcols, s);
-            scratch::give(dcols);
-            Some(Tensor::from_vec(dx, x.shape(), &Device::Cpu)?)
-        } else {
-            None
-        };
+        let dx = if self.input_grad { Some(self.input_grad(x, w, &gt, s)?) } else { None };
         scratch::give(gt);
         let (dw, db) = (Tensor::from_vec(dw, w.shape(), &Device::Cpu)?, Tensor::from_vec(db, s.o, &Device::Cpu)?);
         if let Some(sink) = &self.sink {
@@ -362,6 +338,56 @@ impl CustomOp3 for ConvOp {
             return Ok((dx, None, None));
         }
         Ok((dx, Some(dw), Some(db)))
+    }
+}
+
+impl ConvOp {
+    /// The gradient of the output before the ReLU (zero where it cut), channel-major like the
+    /// output, in a scratch buffer of `len`.
+    fn output_grad(&self, grad: &Tensor, res: &Tensor, len: usize) -> candle_core::Result<Vec<f32>> {
+        let grad = grad.contiguous()?;
+        let mut gt = scratch::take(len);
+        with_f32(&grad, "gradient", |g| {
+            with_f32(res, "output", |r| {
+                if g.len() != len || r.len() != len {
+                    bail!("conv2d: a gradient of {} values for an output of {}", g.len(), r.len());
+                }
+                rows_mut(&mut gt, 1, 1, |at, d| {
+                    let (g, r) = (&g[at..at + d.len()], &r[at..at + d.len()]);
+                    for ((d, &g), &r) in d.iter_mut().zip(g).zip(r) {
+                        *d = if self.relu && r <= 0.0 { 0.0 } else { g };
+                    }
+                });
+                Ok(())
+            })
+        })?;
+        Ok(gt)
+    }
+
+    /// The forward's patch matrix when it kept one, else the input unfolded again.
+    fn patches(&self, x: &Tensor, s: Sizes) -> candle_core::Result<Vec<f32>> {
+        let kept = match &self.patches {
+            Some(slot) => std::mem::take(&mut *slot.lock().unwrap_or_else(|e| e.into_inner())),
+            None => Vec::new(),
+        };
+        if kept.len() == s.taps() * s.cols() {
+            return Ok(kept);
+        }
+        with_f32(&x.contiguous()?, "input", |x| Ok(self.geometry.im2col(x, s)))
+    }
+
+    /// The input's gradient: `Wᵀ · g` as patches, folded back onto the input (col2im).
+    fn input_grad(&self, x: &Tensor, w: &Tensor, gt: &[f32], s: Sizes) -> candle_core::Result<Tensor> {
+        let (taps, cols) = (s.taps(), s.cols());
+        let dcols = with_f32(w, "weight", |w| {
+            Ok(filled_with(taps * cols, |d| {
+                let dst = ViewMut::new(d, cols, 1);
+                matmul_from(CONV_WORK, (taps, cols, s.o), dst, false, View::transposed(w, taps), View::rows(gt, cols));
+            }))
+        })?;
+        let dx = self.geometry.col2im(&dcols, s);
+        scratch::give(dcols);
+        Tensor::from_vec(dx, x.shape(), &Device::Cpu)
     }
 }
 
