@@ -5,7 +5,9 @@
 //! example, or of the whole batch when channel-major) are summed in 16 interleaved `f32` lanes
 //! and the rows' sums added up in `f64`, in a fixed order.
 
+use super::gemm::filled;
 use super::storage::{cpu_f32, with_f32};
+use super::team::rows_mut;
 use crate::error::Result;
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 
@@ -61,18 +63,33 @@ pub(crate) fn channel_stats(x: &Tensor, channel_major: bool) -> Result<(Vec<f32>
     let x = x.contiguous()?;
     let count = (n * m).max(1) as f64;
     Ok(with_f32(&x, "batch norm input", |x| {
-        let mut sums = vec![0f64; c];
-        for (i, row) in x.chunks_exact(rows.len).enumerate() {
-            sums[rows.channel(i)] += lanes(row, |v| v);
-        }
+        let sums = by_channel(&rows, c, x.len() / rows.len, |i| lanes(&x[i * rows.len..][..rows.len], |v| v));
         let mean: Vec<f32> = sums.iter().map(|s| (s / count) as f32).collect();
-        let mut sq = vec![0f64; c];
-        for (i, row) in x.chunks_exact(rows.len).enumerate() {
+        let sq = by_channel(&rows, c, x.len() / rows.len, |i| {
             let mu = mean[rows.channel(i)];
-            sq[rows.channel(i)] += lanes(row, |v| (v - mu) * (v - mu));
-        }
+            lanes(&x[i * rows.len..][..rows.len], |v| (v - mu) * (v - mu))
+        });
         Ok((mean, sq.iter().map(|s| (s / count) as f32).collect()))
     })?)
+}
+
+/// `f(i)` of each of `count` rows (computed between the kernel team's threads when there is
+/// enough work), added up per channel in the rows' order: the same bits however it is split.
+fn by_channel<T: Copy + Default + Send + std::ops::AddAssign>(
+    rows: &Rows,
+    channels: usize,
+    count: usize,
+    f: impl Fn(usize) -> T + Sync,
+) -> Vec<T> {
+    let mut per_row = vec![T::default(); count];
+    rows_mut(&mut per_row, 1, rows.len, |first, part| {
+        part.iter_mut().enumerate().for_each(|(j, v)| *v = f(first + j));
+    });
+    let mut sums = vec![T::default(); channels];
+    for (i, v) in per_row.into_iter().enumerate() {
+        sums[rows.channel(i)] += v;
+    }
+    sums
 }
 
 /// `(x - mean) / sqrt(var + eps) * weight + bias` per channel, then ReLU if `relu`.
@@ -100,6 +117,15 @@ impl BatchNormOp {
             _ => bail!("batch norm: expected {} channels, found {x:?}", self.mean.len()),
         }
     }
+
+    /// The rows of `x` (of `dims`), checked to cover it whole (every output row is written).
+    fn rows_of(&self, dims: &[usize], len: usize) -> candle_core::Result<(Rows, usize, usize, usize)> {
+        let r = self.dims(dims)?;
+        if !len.is_multiple_of(r.0.len) {
+            bail!("batch norm: {len} values are not rows of {} for {dims:?}", r.0.len);
+        }
+        Ok(r)
+    }
 }
 
 impl CustomOp3 for BatchNormOp {
@@ -117,29 +143,28 @@ impl CustomOp3 for BatchNormOp {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (x, w, b) = (cpu_f32(s1, l1, "input")?, cpu_f32(s2, l2, "weight")?, cpu_f32(s3, l3, "bias")?);
-        let (rows, ..) = self.dims(l1.dims())?;
+        let (rows, ..) = self.rows_of(l1.dims(), x.len())?;
         let rstd = self.rstd();
-        // Filled by pushing, not zeroed first: a zeroed allocation of this size came as fresh pages
-        // that the kernel clears on first touch (11% of a cnn-bn epoch).
-        let mut y = Vec::with_capacity(x.len());
-        for (i, row) in x.chunks_exact(rows.len).enumerate() {
-            let ch = rows.channel(i);
-            let scale = w[ch] * rstd[ch];
-            let shift = b[ch] - self.mean[ch] * scale;
-            if self.relu {
-                // Not `max`: NaN stays NaN, as in PyTorch.
-                y.extend(row.iter().map(|&v| {
-                    let z = v * scale + shift;
-                    if z < 0.0 {
-                        0.0
-                    } else {
-                        z
-                    }
-                }));
-            } else {
-                y.extend(row.iter().map(|&v| v * scale + shift));
-            }
+        if w.len() != rstd.len() || b.len() != rstd.len() {
+            bail!("batch norm: {} channels, weight of {} and bias of {}", rstd.len(), w.len(), b.len());
         }
+        // Written once, not zeroed first: a zeroed allocation of this size came as fresh pages
+        // that the kernel clears on first touch (11% of a cnn-bn epoch).
+        let y = filled(x.len(), |y| {
+            rows_mut(y, rows.len, rows.len, |first, out| {
+                for (j, out) in out.chunks_exact_mut(rows.len).enumerate() {
+                    let (i, ch) = (first + j, rows.channel(first + j));
+                    let scale = w[ch] * rstd[ch];
+                    let shift = b[ch] - self.mean[ch] * scale;
+                    let row = &x[i * rows.len..][..rows.len];
+                    for (y, &v) in out.iter_mut().zip(row) {
+                        let z = v * scale + shift;
+                        // Not `max`: NaN stays NaN, as in PyTorch.
+                        y.write(if self.relu && z < 0.0 { 0.0 } else { z });
+                    }
+                }
+            })
+        });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -151,7 +176,7 @@ impl CustomOp3 for BatchNormOp {
         res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (rows, n, c, m) = self.dims(x.dims())?;
+        let (rows, n, c, m) = self.rows_of(x.dims(), x.elem_count())?;
         let m1 = rows.len;
         let rstd = self.rstd();
         let grad = grad.contiguous()?;
@@ -164,28 +189,28 @@ impl CustomOp3 for BatchNormOp {
                     let (xs, gs, rs_) = (rows_of(x), rows_of(g), rows_of(r));
                     // Per channel: the sums of the gradient (the bias's) and of the gradient times
                     // the centred input (the weight's, once scaled to x-hat).
-                    let (mut sg, mut sgx) = (vec![0f64; c], vec![0f64; c]);
-                    for i in 0..xs.len() {
-                        let ch = rows.channel(i);
-                        let (a, b) = grad_sums(xs[i], gs[i], rs_[i], self.mean[ch], relu);
-                        sg[ch] += a;
-                        sgx[ch] += b;
-                    }
+                    let sums = by_channel(&rows, c, xs.len(), |i| {
+                        let (a, b) = grad_sums(xs[i], gs[i], rs_[i], self.mean[rows.channel(i)], relu);
+                        Pair(a, b)
+                    });
+                    let (sg, sgx): (Vec<f64>, Vec<f64>) = sums.into_iter().map(|Pair(a, b)| (a, b)).unzip();
                     let dw: Vec<f64> = (0..c).map(|ch| sgx[ch] * rstd[ch] as f64).collect();
                     let count = (n * m) as f64;
-                    let dx = super::gemm::filled(x.len(), |out| {
-                        for (i, out) in out.chunks_exact_mut(m1).enumerate() {
-                            let ch = rows.channel(i);
-                            // dx = w * rstd * (g - mean(g) - x-hat * mean(g * x-hat)), or without
-                            // the means when the statistics are constants (evaluation mode).
-                            let (mg, mgx) = if self.batch_stats {
-                                ((sg[ch] / count) as f32, (dw[ch] / count) as f32)
-                            } else {
-                                (0.0, 0.0)
-                            };
-                            let k = w[ch] * rstd[ch];
-                            input_grad(out, (xs[i], gs[i], rs_[i]), (self.mean[ch], rstd[ch], k, mg, mgx), relu);
-                        }
+                    let dx = filled(x.len(), |out| {
+                        rows_mut(out, m1, m1, |first, out| {
+                            for (j, out) in out.chunks_exact_mut(m1).enumerate() {
+                                let (i, ch) = (first + j, rows.channel(first + j));
+                                // dx = w * rstd * (g - mean(g) - x-hat * mean(g * x-hat)), or without
+                                // the means when the statistics are constants (evaluation mode).
+                                let (mg, mgx) = if self.batch_stats {
+                                    ((sg[ch] / count) as f32, (dw[ch] / count) as f32)
+                                } else {
+                                    (0.0, 0.0)
+                                };
+                                let k = w[ch] * rstd[ch];
+                                input_grad(out, (xs[i], gs[i], rs_[i]), (self.mean[ch], rstd[ch], k, mg, mgx), relu);
+                            }
+                        })
                     });
                     let f = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Vec<f32>>();
                     Ok((f(sg), f(dw), dx))
@@ -195,6 +220,17 @@ impl CustomOp3 for BatchNormOp {
         let dx = Tensor::from_vec(dx, x.shape(), &Device::Cpu)?;
         let (dw, db) = (Tensor::from_vec(dw, c, &Device::Cpu)?, Tensor::from_vec(db, c, &Device::Cpu)?);
         Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+/// Two sums of a row, added as a pair.
+#[derive(Clone, Copy, Default)]
+struct Pair(f64, f64);
+
+impl std::ops::AddAssign for Pair {
+    fn add_assign(&mut self, other: Pair) {
+        self.0 += other.0;
+        self.1 += other.1;
     }
 }
 
