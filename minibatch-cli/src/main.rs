@@ -51,6 +51,8 @@ pub enum Outcome {
     Diverged,
     /// Ctrl-C ended training after a checkpoint (status 130, the shell's for SIGINT).
     Interrupted,
+    /// A process of a distributed run failed as process 0 did, which said why (status 1).
+    FailedAsProcessZero,
 }
 
 /// An error with its causes, each said once: the library's errors already print their source
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
         }
         (Ok(Outcome::Diverged), _) => ExitCode::from(3),
         (Ok(Outcome::Interrupted), _) => ExitCode::from(130),
+        (Ok(Outcome::FailedAsProcessZero), _) => ExitCode::FAILURE,
         (Ok(Outcome::Done), Some(e)) => {
             eprintln!("minibatch: error: standard output: {e}");
             ExitCode::FAILURE

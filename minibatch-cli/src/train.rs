@@ -108,7 +108,20 @@ fn check_outputs(a: &TrainArgs) -> anyhow::Result<()> {
 
 pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
     let world = crate::distributed::join(a.distributed, a.all_reduce)?;
-    match (train_in(a, &world), &world) {
+    let settled = settle(a, &world);
+    if let Some(w) = world.as_ref().filter(|w| w.size() > 1) {
+        // The settings come from the flags and the checkpoint, the same for every process: when
+        // they fail everywhere, process 0 alone says why, and not once per process.
+        let mut failed = [f64::from(u8::from(settled.is_err()))];
+        w.all_reduce_sum_f64(&mut failed)?;
+        if failed[0] == w.size() as f64 {
+            return match settled {
+                Err(e) if w.rank() == 0 => Err(e),
+                _ => Ok(Outcome::FailedAsProcessZero),
+            };
+        }
+    }
+    match (settled.and_then(|(a, resumed)| train_in(a, resumed, &world)), &world) {
         // Every other process would wait for this one in the next exchange: end them all.
         (Err(e), Some(w)) if w.size() > 1 => {
             // One write, so that the processes' lines do not interleave.
@@ -140,8 +153,7 @@ fn loaders(a: &TrainArgs, data: minibatch::Mnist, world: &World) -> anyhow::Resu
 
 type TrainLoader = DataLoader<minibatch::ImageDataset>;
 
-fn train_in(a: TrainArgs, world: &World) -> anyhow::Result<Outcome> {
-    let (mut a, resumed) = settle(a, world)?;
+fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) -> anyhow::Result<Outcome> {
     let first = world.as_ref().is_none_or(|w| w.rank() == 0);
     let (data, dir) = load_data(&a.data)?;
     if a.bs() > data.train.len() {
