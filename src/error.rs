@@ -132,9 +132,27 @@ pub enum Error {
     /// An operation that this module does not have (ModuleList has no forward, as in PyTorch).
     #[error("{0}")]
     Unsupported(String),
-    /// An error from candle's tensors.
+    /// An error from candle's tensors (without the backtrace candle attaches to its errors when
+    /// `RUST_BACKTRACE` is set: the message is for the user, not a crash report).
     #[error(transparent)]
-    Tensor(#[from] candle_core::Error),
+    Tensor(candle_core::Error),
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Tensor(without_backtrace(e))
+    }
+}
+
+/// `e` with every backtrace candle captured taken out (its message and context kept).
+fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
+    use candle_core::Error as E;
+    match e {
+        E::WithBacktrace { inner, .. } => without_backtrace(*inner),
+        E::Context { inner, context } => E::Context { inner: Box::new(without_backtrace(*inner)), context },
+        E::WithPath { inner, path } => E::WithPath { inner: Box::new(without_backtrace(*inner)), path },
+        e => e,
+    }
 }
 
 /// An I/O error with no file to name (a user's own reading code, say); errors of minibatch's own
@@ -270,5 +288,23 @@ impl Error {
     /// An [`Error::InvalidArgument`] from anything printable.
     pub fn invalid(name: &'static str, expected: impl Into<String>, found: impl ToString) -> Self {
         Error::InvalidArgument { name, expected: expected.into(), found: found.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candle_errors_lose_their_backtraces_and_keep_their_context() {
+        use candle_core::Error as E;
+        let traced = |inner: E| E::WithBacktrace {
+            inner: Box::new(inner),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        let deep =
+            E::Context { inner: Box::new(traced(E::Msg("shape mismatch".into()))), context: Box::new("in the loss") };
+        assert!(traced(E::Msg("x".into())).to_string().len() > "x".len(), "the backtrace is in candle's message");
+        assert_eq!(Error::from(traced(deep)).to_string(), "in the loss\nshape mismatch");
     }
 }

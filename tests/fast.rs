@@ -348,3 +348,30 @@ fn fused_linear_of_no_outputs_or_no_examples_has_empty_gradients() {
         }
     }
 }
+
+#[test]
+fn a_single_example_without_a_batch_dimension_goes_through_as_in_pytorch() {
+    let model = mlp(&[4, 8, 3], 0).unwrap();
+    let x = Tensor::new(&[0.5f32, -1.0, 2.0, 0.25], &candle_core::Device::Cpu).unwrap();
+    let one: Vec<f32> = model.forward(&x).unwrap().to_vec1().unwrap();
+    let batched: Vec<Vec<f32>> = model.forward(&x.unsqueeze(0).unwrap()).unwrap().to_vec2().unwrap();
+    assert_eq!(one, batched[0]);
+    let scalar = Tensor::new(1f32, &candle_core::Device::Cpu).unwrap();
+    let err = model.forward(&scalar).unwrap_err().to_string();
+    assert!(err.contains("got input []: expected 4 features"), "{err}");
+}
+
+#[test]
+fn a_loss_function_that_returns_more_than_one_number_is_named() {
+    use minibatch::learner::Learner;
+    let data = Mnist::load(mnist_dir()).unwrap();
+    let (train, valid) =
+        minibatch::get_dls(data.train.slice(0, 128).unwrap(), data.valid.slice(0, 64).unwrap(), 64).unwrap();
+    let (model, opt) = minibatch::get_model(784, 16, 10, 0.1, 0).unwrap();
+    let logits = |preds: &Tensor, _: &Tensor| -> minibatch::Result<Tensor> { Ok(preds.clone()) };
+    let err = Learner::new(model, logits, opt, train, valid).fit(1).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "invalid loss: expected one number (a tensor of shape [], as `cross_entropy` returns), found a tensor of shape [64, 10]"
+    );
+}

@@ -272,7 +272,7 @@ fn forward_backward(l: &mut Parts, xb: &Tensor, yb: &Tensor) -> Result<(Flow, Op
         return Ok((flow, None));
     }
     let loss = (l.loss_fn)(&preds, yb)?;
-    l.state.loss = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+    l.state.loss = scalar_loss(&loss)?;
     if !l.state.loss.is_finite() && !all_finite(xb)? {
         return Err(Error::NonFiniteInput { epoch: l.state.epoch + 1, batch: l.state.batch + 1 });
     }
@@ -282,6 +282,15 @@ fn forward_backward(l: &mut Parts, xb: &Tensor, yb: &Tensor) -> Result<(Flow, Op
     }
     backward(&loss, l.opt.params())?;
     Ok((flow, Some((preds, loss))))
+}
+
+/// The value of a loss function's result, which must be one number (a mean over the batch).
+fn scalar_loss(loss: &Tensor) -> Result<f64> {
+    if loss.rank() != 0 {
+        let found = format!("a tensor of shape {:?}", loss.dims());
+        return Err(Error::invalid("loss", "one number (a tensor of shape [], as `cross_entropy` returns)", found));
+    }
+    Ok(loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
 }
 
 pub(crate) fn validate(l: &mut Parts) -> Result<Vec<(String, f64)>> {
@@ -298,7 +307,7 @@ pub(crate) fn validate(l: &mut Parts) -> Result<Vec<(String, f64)>> {
             let (xb, yb) = batch?;
             let n = batch_len(&xb);
             let preds = l.model.forward(&xb)?;
-            sums[0] += (l.loss_fn)(&preds, &yb)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()? * n as f64;
+            sums[0] += scalar_loss(&(l.loss_fn)(&preds, &yb)?)? * n as f64;
             for (s, m) in sums[1..].iter_mut().zip(l.metrics) {
                 *s += m.batch(&preds, &yb)? * n as f64;
             }

@@ -85,8 +85,9 @@ impl Registered for Linear {
 
 impl Linear {
     /// `x Wᵀ + b`, then ReLU if `relu`: on the fused kernel for a `[batch, in]` `f32` input with
-    /// a bias (see [`crate::fast`]), on candle's operations otherwise. An input whose last
-    /// dimension is not `in_features` is an error naming the layer.
+    /// a bias (see [`crate::fast`]), on candle's operations otherwise; a one-dimensional `[in]`
+    /// input is one example (`[out]` out), as in PyTorch. An input whose last dimension is not
+    /// `in_features` is an error naming the layer.
     fn apply(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
         if xs.dims().last() != Some(&self.in_features()) {
             return Err(Error::Shape {
@@ -102,6 +103,10 @@ impl Linear {
                 expected: format!("{:?}, as its weight", w.dtype()),
                 found: format!("{:?} {:?}", xs.dtype(), xs.dims()),
             });
+        }
+        if xs.rank() == 1 {
+            // One example without a batch dimension, as PyTorch's `nn.Linear` takes it.
+            return Ok(self.apply(&xs.unsqueeze(0)?, relu, false)?.squeeze(0)?);
         }
         match &self.bias {
             Some(b) if xs.rank() == 2 && crate::fast::fits(&[xs, &w]) => {
