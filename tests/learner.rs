@@ -355,3 +355,20 @@ fn fit_trains_that_many_more_epochs_and_fit_until_a_total() {
     l.fit_until(2).unwrap();
     assert_eq!(l.state.epoch, 4, "fit_until(total) stops at the total, and does nothing past it");
 }
+
+#[test]
+fn a_training_loader_without_batches_or_a_bad_one_cycle_rate_is_refused() {
+    let data = Mnist::load(mnist_dir()).unwrap();
+    let (train, valid) = get_dls(data.train.slice(0, 10).unwrap(), data.valid.slice(0, 100).unwrap(), 64).unwrap();
+    let (model, mut opt) = get_model(784, 50, 10, 0.5, 0).unwrap();
+    let err = minibatch::fit(2, &model, cross_entropy, &mut opt, &train, &valid).unwrap_err().to_string();
+    assert!(err.starts_with("invalid training loader: expected at least one batch, found 0 batches"), "{err}");
+    let (train, valid) = get_dls(data.train.slice(0, 128).unwrap(), data.valid.slice(0, 100).unwrap(), 64).unwrap();
+    let (model, opt) = get_model(784, 50, 10, 0.5, 0).unwrap();
+    let mut learn = Learner::new(model, cross_entropy, opt, train, valid);
+    for bad in [f64::NAN, 0.0, -1.0, f64::INFINITY] {
+        let err = learn.fit_one_cycle(1, bad).unwrap_err().to_string();
+        assert!(err.starts_with("invalid max_lr: expected a finite number above 0"), "{err}");
+    }
+    assert_eq!(learn.state.epoch, 0, "nothing trained");
+}

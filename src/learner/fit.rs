@@ -172,7 +172,13 @@ fn run_batches(l: &mut Parts, train_dl: &dyn Loader) -> Result<Flow> {
     // Resuming mid-epoch: the batches already trained count in the epoch's mean.
     let done = start * l.state.batch_size;
     let (mut total, mut count) = (l.state.train_loss * done as f64, done);
-    for batch in train_dl.batches(epoch as u64, start) {
+    let mut batches = train_dl.batches(epoch as u64, start).peekable();
+    if start == 0 && batches.peek().is_none() {
+        // Else every epoch would report a training loss of 0 without a step taken.
+        let found = "0 batches (a data set smaller than one batch, its short last batch dropped?)";
+        return Err(Error::invalid("training loader", "at least one batch", found));
+    }
+    for batch in batches {
         let (xb, yb) = batch?;
         l.state.batch_size = batch_len(&xb);
         let flow = step(l, &xb, &yb)?;

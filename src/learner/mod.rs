@@ -173,8 +173,12 @@ impl Learner {
     }
 
     /// `epochs` more epochs with the one-cycle policy peaking at `max_lr` over their steps (rate
-    /// and momentum, as fastai's `fit_one_cycle`).
+    /// and momentum, as fastai's `fit_one_cycle`). A `max_lr` that is not a finite number above 0
+    /// is an error, as an optimizer's rate is.
     pub fn fit_one_cycle(&mut self, epochs: usize, max_lr: f64) -> Result<FitReport> {
+        if !(max_lr.is_finite() && max_lr > 0.0) {
+            return Err(crate::Error::invalid("max_lr", "a finite number above 0", max_lr));
+        }
         let steps = epochs * self.train_dl.len();
         let start = self.state.iter;
         let one_cycle = crate::schedule::OneCycle::new(max_lr, steps.max(1));
