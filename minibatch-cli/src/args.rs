@@ -420,9 +420,9 @@ pub fn at_most<const MAX: usize>(s: &str) -> Result<usize, String> {
 
 /// A whole number from 2 to `MAX`.
 pub fn two_to<const MAX: usize>(s: &str) -> Result<usize, String> {
-    match at_most::<MAX>(s)? {
-        1 => Err("must be at least 2".into()),
-        n => Ok(n),
+    match s.parse::<usize>() {
+        Ok(n) if n < 2 => Err("must be at least 2".into()),
+        _ => at_most::<MAX>(s),
     }
 }
 

@@ -135,7 +135,8 @@ fn bench_data(a: &BenchArgs) -> anyhow::Result<()> {
             outln!("{r}");
         } else {
             let (w, s) = (r["workers"].as_u64().unwrap_or(0), r["batches_per_second"].as_f64().unwrap_or(f64::NAN));
-            outln!("shuffled MNIST batches of 64, {w} workers: {s:>8.0} batches/s ({:.2} of memcpy)", s / memcpy);
+            let workers = if w == 1 { "1 worker" } else { &format!("{w} workers") };
+            outln!("shuffled MNIST batches of 64, {workers}: {s:>8.0} batches/s ({:.2} of memcpy)", s / memcpy);
         }
     }
     if !a.json {

@@ -114,6 +114,9 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
 }
 
 pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
+    if let Some(lr) = a.opt.lr {
+        anyhow::bail!("--lr {lr} has no effect on lr-find: the sweep sets the rate, from --start-lr to --end-lr");
+    }
     if let Some(path) = &a.plot {
         check_png("--plot", path)?;
     }

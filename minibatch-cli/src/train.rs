@@ -46,7 +46,7 @@ fn resume_settings(a: TrainArgs) -> anyhow::Result<(TrainArgs, Option<Checkpoint
     let info = latest_checkpoint(&dir)?;
     let state = info.dir.join("state.json");
     let stored: TrainArgs = serde_json::from_value(info.hyper.clone())
-        .with_context(|| format!("{}: the run's settings are incomplete", state.display()))?;
+        .with_context(|| format!("{}: the run's settings cannot be read", state.display()))?;
     stored.check().with_context(|| format!("{}: the run's settings", state.display()))?;
     if info.epoch > stored.epochs() {
         bail!("{}: `epoch` is {}, past the run's {} epochs", state.display(), info.epoch, stored.epochs());

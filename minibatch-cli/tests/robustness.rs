@@ -275,6 +275,16 @@ fn sizes_have_limits_and_errors_are_said_once() {
     }
     let out = run(&["eval", "--load", "/nonexistent/x.safetensors"]);
     assert_eq!(stderr(&out).matches("os error 2").count(), 1, "{}", stderr(&out));
+    // The same bound says the same thing for every value under it.
+    for n in ["0", "1"] {
+        let out = run(&["lr-find", "--num-it", n]);
+        assert_eq!(out.status.code(), Some(2), "{n}");
+        assert!(stderr(&out).contains("must be at least 2"), "{n}: {}", stderr(&out));
+    }
+    // A flag the command would ignore is refused, not ignored.
+    let out = run(&["lr-find", "--lr", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--lr 5 has no effect on lr-find"), "{}", stderr(&out));
 }
 
 #[test]
