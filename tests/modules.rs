@@ -256,3 +256,20 @@ fn derived_buffers_are_saved_with_the_weights_but_never_trained() {
     assert_eq!(params, ["bn.weight", "bn.bias"]);
     assert_eq!(minibatch::state_dict(&model)["steps"].to_vec1::<f32>().unwrap(), [7.0]);
 }
+
+#[test]
+fn weights_of_another_model_are_refused_naming_what_the_file_holds() {
+    let path = std::env::temp_dir().join(format!("minibatch-other-model-{}.safetensors", std::process::id()));
+    minibatch::save_state(&minibatch::cnn(false, 10, 0).unwrap(), &path).unwrap();
+    let mlp = minibatch::mlp(&[784, 50, 10], 0).unwrap();
+    let before: Vec<Vec<f64>> = mlp.parameters().iter().map(|p| flat(&p.tensor())).collect();
+    let err = minibatch::load_state(&mlp, &path).unwrap_err().to_string();
+    assert!(
+        err.contains("tensor 0.weight: expected [50, 784], found nothing (the file holds 1.0.bias, 1.0.weight"),
+        "{err}"
+    );
+    assert!(err.contains("tensors in all)"), "{err}");
+    let after: Vec<Vec<f64>> = mlp.parameters().iter().map(|p| flat(&p.tensor())).collect();
+    assert_eq!(before, after, "nothing loaded");
+    std::fs::remove_file(&path).unwrap();
+}

@@ -69,6 +69,19 @@ pub fn load_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
     load_tensors(module, &read_state(path)?, path)
 }
 
+/// What a file lacking a tensor holds instead: its first names, in order, to tell a file of
+/// another model.
+fn not_there(tensors: &HashMap<String, Tensor>) -> String {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let shown: Vec<&str> = names.iter().take(4).map(|n| n.as_str()).collect();
+    match names.len() {
+        0 => "nothing (the file holds no tensor)".into(),
+        n if n > shown.len() => format!("nothing (the file holds {}, ... {n} tensors in all)", shown.join(", ")),
+        _ => format!("nothing (the file holds {})", shown.join(", ")),
+    }
+}
+
 /// [`load_state`] from tensors already read (`path` names their file in errors).
 pub fn load_tensors(module: &dyn Module, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     let params = module.named_parameters();
@@ -82,7 +95,7 @@ pub fn load_tensors(module: &dyn Module, tensors: &HashMap<String, Tensor>, path
     let wanted = params.iter().map(|(n, p)| (n, p.dims().to_vec())).chain(buffers.iter().map(|(n, b)| (n, b.dims())));
     for (name, dims) in wanted {
         match tensors.get(name) {
-            None => return Err(mismatch(name, format!("{dims:?}"), "nothing".into())),
+            None => return Err(mismatch(name, format!("{dims:?}"), not_there(tensors))),
             Some(t) if t.dims() != dims => return Err(mismatch(name, format!("{dims:?}"), format!("{:?}", t.dims()))),
             Some(_) => {}
         }
