@@ -372,3 +372,39 @@ fn a_training_loader_without_batches_or_a_bad_one_cycle_rate_is_refused() {
     }
     assert_eq!(learn.state.epoch, 0, "nothing trained");
 }
+
+/// A `Write` whose bytes can be read after the learner that owns it is done.
+#[derive(Clone, Default)]
+struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+impl std::io::Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn progress_marks_an_epoch_stopped_part_way() {
+    struct StopAt(usize);
+    impl Callback for StopAt {
+        fn after_batch(&mut self, cx: &mut Ctx) -> Flow {
+            if cx.state.epoch == 1 && cx.state.batch == self.0 {
+                Flow::StopEpoch
+            } else {
+                Flow::Continue
+            }
+        }
+    }
+    let table = Shared::default();
+    let progress = minibatch::learner::Progress::new().with_output(table.clone());
+    let mut l = learner(640, 0.5).with_callback(progress).with_callback(StopAt(3));
+    l.fit(2).unwrap();
+    let text = String::from_utf8(table.0.borrow().clone()).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(!rows[1].contains("stopped"), "the whole first epoch: {text}");
+    assert!(rows[2].ends_with("(stopped after batch 3 of 10)"), "{text}");
+}

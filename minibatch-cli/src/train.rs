@@ -32,8 +32,11 @@ impl Callback for JsonEpochs {
     }
     fn after_epoch(&mut self, cx: &mut Ctx) -> Flow {
         let s = cx.state;
+        // `complete` is false for an epoch stopped part-way (Ctrl-C): its training loss is of the
+        // batches it ran, and a resumed run prints the epoch again, whole.
         let v = json!({"epoch": s.epoch + 1, "train_loss": s.train_loss, "valid_loss": s.metric("valid_loss"),
-            "valid_accuracy": s.metric("accuracy"), "seconds": self.0.elapsed().as_secs_f64()});
+            "valid_accuracy": s.metric("accuracy"), "seconds": self.0.elapsed().as_secs_f64(),
+            "complete": s.batch >= s.batches_per_epoch});
         outln!("{v}");
         Flow::Continue
     }

@@ -47,7 +47,7 @@ fn interrupted_and_resumed_training_ends_where_uninterrupted_training_does() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    assert!(first.contains("\"epoch\":1"), "{first}");
+    assert!(first.contains("\"epoch\":1") && first.contains("\"complete\":true"), "{first}");
     let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let status = child.wait().unwrap();
@@ -57,6 +57,11 @@ fn interrupted_and_resumed_training_ends_where_uninterrupted_training_does() {
     assert!(err.contains("interrupted") && err.contains("checkpoint in"), "{err}");
     let info = minibatch::learner::latest_checkpoint(&ckpt).unwrap();
     assert!(info.iter > 0 && info.epoch < 3, "stopped inside the run: {info:?}");
+    // The row of the epoch cut short says so.
+    let rows: Vec<String> = lines.map(Result::unwrap).collect();
+    if info.batch > 0 {
+        assert!(rows.last().is_some_and(|r| r.contains("\"complete\":false")), "{rows:?}");
+    }
 
     let out = minibatch()
         .args(["train", "--epochs", "3", "--json", "--resume"])

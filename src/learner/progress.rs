@@ -91,7 +91,13 @@ impl Callback for Progress {
             row.push_str(&format!("  {v:>10.4}"));
         }
         let secs = self.started.elapsed().as_secs_f64();
-        let _ = writeln!(self.out, "{row}  {:>9.0}  {secs:>5.2}s", self.images as f64 / secs.max(1e-9));
+        let _ = write!(self.out, "{row}  {:>9.0}  {secs:>5.2}s", self.images as f64 / secs.max(1e-9));
+        // An epoch stopped part-way (Ctrl-C, a callback) says so: its training loss is of the
+        // batches it ran.
+        let _ = match s.batch < s.batches_per_epoch {
+            true => writeln!(self.out, "  (stopped after batch {} of {})", s.batch, s.batches_per_epoch),
+            false => writeln!(self.out),
+        };
         Flow::Continue
     }
 }
