@@ -408,3 +408,30 @@ fn progress_marks_an_epoch_stopped_part_way() {
     assert!(!rows[1].contains("stopped"), "the whole first epoch: {text}");
     assert!(rows[2].ends_with("(stopped after batch 3 of 10)"), "{text}");
 }
+
+#[test]
+fn the_log_of_a_resumed_run_is_the_log_of_a_run_never_stopped() {
+    let dir = std::env::temp_dir().join(format!("minibatch-log-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (whole_log, log, ck) = (dir.join("whole.jsonl"), dir.join("log.jsonl"), dir.join("ck"));
+    learner(1280, 0.5).with_callback(JsonlLogger::create(&whole_log).unwrap()).fit(3).unwrap();
+    // Stopped mid-epoch (step 27 of 20 a epoch), then at an epoch's end (step 40), each resumed
+    // in a new learner that continues the same log.
+    for stop in [27, 40] {
+        let mut first = learner(1280, 0.5)
+            .with_callback(JsonlLogger::continuing(&log, 0, 0).unwrap())
+            .with_callback(StopAfter(stop))
+            .with_callback(Checkpoint::new(&ck, serde_json::json!({})));
+        first.fit(3).unwrap();
+        let mut resumed = learner(1280, 0.5);
+        resumed.load_checkpoint(&ck).unwrap();
+        let (epoch, iter) = (resumed.state.epoch, resumed.state.iter);
+        resumed.add_callback(JsonlLogger::continuing(&log, epoch, iter).unwrap());
+        resumed.fit_until(3).unwrap();
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
+        assert_eq!(read(&log), read(&whole_log), "stopped after step {stop}");
+        std::fs::remove_dir_all(&ck).unwrap();
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

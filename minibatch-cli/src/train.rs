@@ -275,7 +275,11 @@ fn add_callbacks(learn: &mut Learner, a: &TrainArgs, first: bool) -> anyhow::Res
         learn.add_callback(Progress::new().with_output(Stdout));
     }
     if let Some(log) = &a.log {
-        learn.add_callback(JsonlLogger::create(log)?);
+        // Resumed: the log goes on from the checkpoint, so that it holds the whole run.
+        learn.add_callback(match a.resume {
+            Some(_) => JsonlLogger::continuing(log, learn.state.epoch, learn.state.iter)?,
+            None => JsonlLogger::create(log)?,
+        });
     }
     if let Some(dir) = &a.checkpoint_dir {
         let settings = serde_json::to_value(a).context("storing the run's settings")?;

@@ -25,6 +25,37 @@ impl JsonlLogger {
         Ok(JsonlLogger { path, out: std::io::LineWriter::new(file), error: None })
     }
 
+    /// Continues the log of a run resumed at `epoch` (from 0) after `iter` steps (the resumed
+    /// learner's [`State`](super::State)): keeps the file's batch records of the steps before
+    /// `iter` and its epoch records of the epochs before `epoch` (an epoch cut short is logged
+    /// again, whole, when it ends), then appends. The log of an interrupted and resumed run is
+    /// then that of a run never interrupted. A missing file is created; lines that are not a
+    /// record of this logger are dropped.
+    pub fn continuing(path: impl Into<PathBuf>, epoch: usize, iter: usize) -> Result<Self> {
+        let path = path.into();
+        let io = |source| Error::Io { path: path.clone(), source };
+        let old = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(e)),
+        };
+        let before = |line: &&str| {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { return false };
+            let at = |k: &str| v[k].as_u64().map(|n| n as usize);
+            match v["kind"].as_str() {
+                Some("batch") => at("iter").is_some_and(|i| i < iter),
+                Some("epoch") => at("epoch").is_some_and(|e| e < epoch),
+                _ => false,
+            }
+        };
+        let kept: Vec<&str> = old.lines().filter(before).collect();
+        let mut log = JsonlLogger::create(&path)?;
+        for line in kept {
+            writeln!(log.out, "{line}").map_err(io)?;
+        }
+        Ok(log)
+    }
+
     fn write(&mut self, v: serde_json::Value) -> Flow {
         if let Err(e) = writeln!(self.out, "{v}") {
             self.error = Some(format!("{}: {e}", self.path.display()));
