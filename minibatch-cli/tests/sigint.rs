@@ -33,7 +33,8 @@ fn interrupted_and_resumed_training_ends_where_uninterrupted_training_does() {
         "40000",
     ];
 
-    let out = minibatch().args(common).arg("--save").arg(&whole).output().unwrap();
+    let (whole_log, log) = (tmp.join("whole.jsonl"), tmp.join("log.jsonl"));
+    let out = minibatch().args(common).arg("--save").arg(&whole).arg("--log").arg(&whole_log).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // Interrupt as soon as the first epoch is reported: the second is under way.
@@ -41,6 +42,8 @@ fn interrupted_and_resumed_training_ends_where_uninterrupted_training_does() {
         .args(common)
         .arg("--checkpoint-dir")
         .arg(&ckpt)
+        .arg("--log")
+        .arg(&log)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -68,9 +71,13 @@ fn interrupted_and_resumed_training_ends_where_uninterrupted_training_does() {
         .arg(&ckpt)
         .arg("--save")
         .arg(&resumed)
+        .arg("--log")
+        .arg(&log)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(weights(&resumed) == weights(&whole), "resumed weights differ from uninterrupted ones");
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
+    assert!(read(&log) == read(&whole_log), "the resumed run's log is not the uninterrupted run's");
     std::fs::remove_dir_all(&tmp).unwrap();
 }
