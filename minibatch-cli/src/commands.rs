@@ -39,14 +39,45 @@ fn split(data: Mnist, name: &str) -> ImageDataset {
 /// A model saved by `train --save` or checkpointed by `train --checkpoint-dir`, with its
 /// architecture read from the file (the names and shapes of its weights).
 pub fn load_model(path: &Path) -> anyhow::Result<(minibatch::Sequential, Arch)> {
-    let file = if path.is_dir() { latest_checkpoint(path)?.dir.join("model.safetensors") } else { path.to_path_buf() };
+    let checkpoint = if path.is_dir() { Some(latest_checkpoint(path)?) } else { None };
+    let file = checkpoint.as_ref().map_or(path.to_path_buf(), |c| c.dir.join("model.safetensors"));
     let tensors = minibatch::module::read_state(&file)?;
     let arch = Arch::from_state(&tensors).with_context(|| {
         format!("{}: not the weights of a model `train` makes (an mlp, cnn or cnn-bn)", file.display())
     })?;
+    if let Some(info) = &checkpoint {
+        // A checkpoint's weights must be of the model its run's settings make.
+        let settings: TrainArgs = serde_json::from_value(info.hyper.clone())
+            .with_context(|| format!("{}: the run's settings cannot be read", info.dir.join("state.json").display()))?;
+        let planned = settings.arch(arch.inputs(), classes(&arch))?;
+        if planned != arch {
+            anyhow::bail!(
+                "{}: the weights are of {}, but the run's settings make {}",
+                file.display(),
+                described(&arch),
+                described(&planned)
+            );
+        }
+    }
     let model = arch.build(0)?;
     load_state(&model, &file)?;
     Ok((model, arch))
+}
+
+/// An architecture's outputs (its classes).
+fn classes(arch: &Arch) -> usize {
+    match arch {
+        Arch::Mlp(sizes) => sizes.last().copied().unwrap_or(0),
+        Arch::Cnn { classes } | Arch::CnnBn { classes } => *classes,
+    }
+}
+
+/// An architecture in words: `a 784-50-10 mlp`, `a cnn-bn of 10 classes`.
+fn described(arch: &Arch) -> String {
+    match arch {
+        Arch::Mlp(sizes) => format!("a {} mlp", sizes.iter().map(usize::to_string).collect::<Vec<_>>().join("-")),
+        other => format!("a {} of {} classes", other.name(), classes(other)),
+    }
 }
 
 pub fn plot(a: PlotArgs) -> anyhow::Result<()> {

@@ -384,3 +384,26 @@ fn test_images_of_another_size_are_refused() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_checkpoint_whose_weights_are_not_its_runs_is_refused_by_eval() {
+    let d = tmp("eval-swapped");
+    let (ck, other) = (d.join("ck"), d.join("other.safetensors"));
+    let base = ["train", "--epochs", "1", "--valid-size", "55000", "--json"];
+    let out = run(&[&base[..], &["--layers", "32,16", "--checkpoint-dir", s(&ck)]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&[&base[..], &["--save", s(&other)]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["eval", "--load", s(&ck), "--json"]);
+    assert!(out.status.success(), "the run's own weights: {}", stderr(&out));
+    let model = minibatch::learner::latest_checkpoint(&ck).unwrap().dir.join("model.safetensors");
+    std::fs::copy(&other, &model).unwrap();
+    let out = run(&["eval", "--load", s(&ck)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the weights are of a 784-50-10 mlp, but the run's settings make a 784-32-16-10 mlp"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
