@@ -12,9 +12,9 @@
 
 use super::gemm::{filled, matmul_from, transpose, View, ViewMut};
 use super::linear::GradSink;
+use super::passes::{bias_rows, relu_grad_into, relu_in_place, row_sums};
 use super::scratch;
 use super::storage::{cpu_f32, with_f32};
-use super::team::rows_mut;
 use crate::error::Result;
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 use std::sync::Mutex;
@@ -288,18 +288,11 @@ impl CustomOp3 for ConvOp {
         let patches = self.geometry.im2col(x, s);
         // Channel-major output (`[o, n, oh, ow]`) with the bias in it, then the product added:
         // the order the next of the library's layers reads (see `stored.rs`).
-        let mut y = filled(s.o * cols, |y| {
-            rows_mut(y, cols, cols, |first, rows| {
-                for (row, &b) in rows.chunks_exact_mut(cols.max(1)).zip(&b[first..]) {
-                    row.iter_mut().for_each(|y| _ = y.write(b));
-                }
-            })
-        });
+        let mut y = bias_rows(b, cols);
         let dst = ViewMut::new(&mut y, cols, 1);
         matmul_from(CONV_WORK, (s.o, cols, taps), dst, true, View::rows(w, taps), View::rows(&patches, cols));
         if self.relu {
-            // Not `max`: NaN stays NaN, as in PyTorch.
-            rows_mut(&mut y, 1, 1, |_, y| y.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v }));
+            relu_in_place(&mut y);
         }
         match &self.patches {
             Some(slot) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = patches,
@@ -320,13 +313,8 @@ impl CustomOp3 for ConvOp {
         let cols = s.cols();
         let gt = self.output_grad(grad, res, s.o * cols)?;
         // One sum per output channel, each in its fixed order: split between threads, the same bits.
-        let db = filled(s.o, |db| {
-            rows_mut(db, 1, cols, |first, db| {
-                db.iter_mut()
-                    .enumerate()
-                    .for_each(|(i, d)| _ = d.write(super::linear::sum_lanes(&gt[(first + i) * cols..][..cols])));
-            })
-        });
+        // One sum per output channel, each in its fixed order.
+        let db = row_sums(&gt, s.o, cols);
         let patches = self.patches(x, s)?;
         let dw = weight_grad(&gt, &patches, s);
         scratch::give(patches);
@@ -352,12 +340,7 @@ impl ConvOp {
                 if g.len() != len || r.len() != len {
                     bail!("conv2d: a gradient of {} values for an output of {}", g.len(), r.len());
                 }
-                rows_mut(&mut gt, 1, 1, |at, d| {
-                    let (g, r) = (&g[at..at + d.len()], &r[at..at + d.len()]);
-                    for ((d, &g), &r) in d.iter_mut().zip(g).zip(r) {
-                        *d = if self.relu && r <= 0.0 { 0.0 } else { g };
-                    }
-                });
+                relu_grad_into(&mut gt, g, r, self.relu);
                 Ok(())
             })
         })?;

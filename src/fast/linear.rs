@@ -2,9 +2,9 @@
 
 use super::gemm::filled;
 use super::layout::{compute_order, forward_product, input_product, reordered, weight_product, Dims, Order};
+use super::passes::{bias_repeated, bias_rows, relu_grad, relu_in_place, row_sums};
 use super::storage::{cpu_f32, with_f32};
 use super::stored::{batch_major_copy, feature_major};
-use super::team::rows_mut;
 use crate::error::{Error, Result};
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 
@@ -40,16 +40,7 @@ impl LinearOp {
             if !self.relu {
                 return Ok(g.to_vec());
             }
-            with_f32(res, "output", |r| {
-                Ok(filled(g.len(), |out| {
-                    rows_mut(out, 1, 1, |at, out| {
-                        let (g, r) = (&g[at..at + out.len()], &r[at..at + out.len()]);
-                        out.iter_mut().zip(g.iter().zip(r)).for_each(|(o, (&g, &r))| {
-                            o.write(if r <= 0.0 { 0.0 } else { g });
-                        });
-                    })
-                }))
-            })
+            with_f32(res, "output", |r| Ok(relu_grad(g, r)))
         })
     }
 }
@@ -81,8 +72,7 @@ impl CustomOp3 for LinearOp {
         let mut y = with_bias(b, order, dims);
         forward_product(x, self.input, w, &mut y, order, dims);
         if self.relu {
-            // Not `max`: NaN stays NaN, as in PyTorch.
-            rows_mut(&mut y, 1, 1, |_, y| y.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v }));
+            relu_in_place(&mut y);
         }
         let y = if order == self.output { y } else { reordered(&y, order, dims.batch, dims.out) };
         Ok((CpuStorage::F32(y), self.output.shape(dims.batch, dims.out)))
@@ -123,22 +113,10 @@ impl CustomOp3 for LinearOp {
 
 /// The output before the product: the bias in every example's place, in the compute order.
 fn with_bias(b: &[f32], order: Order, dims: Dims) -> Vec<f32> {
-    let Dims { batch, out, .. } = dims;
-    // Every element is written only with a bias of `out` values (the caller checked it).
-    debug_assert_eq!(b.len(), out);
-    if batch == 0 || out == 0 {
-        return Vec::new();
+    match order {
+        Order::Batch => bias_repeated(b, dims.batch),
+        Order::Feature => bias_rows(b, dims.batch),
     }
-    filled(batch * out, |y| match order {
-        Order::Batch => rows_mut(y, out, out, |_, rows| {
-            rows.chunks_exact_mut(out).for_each(|row| row.iter_mut().zip(b).for_each(|(y, &b)| _ = y.write(b)));
-        }),
-        Order::Feature => rows_mut(y, batch, batch, |first, rows| {
-            for (row, &b) in rows.chunks_exact_mut(batch).zip(&b[first..]) {
-                row.iter_mut().for_each(|y| _ = y.write(b));
-            }
-        }),
-    })
 }
 
 /// The bias gradient: `g` summed over the batch.
@@ -154,11 +132,7 @@ fn bias_grad(g: &[f32], order: Order, dims: Dims) -> Vec<f32> {
             db
         }
         // One sum per output, each in its fixed order: split between threads, the same bits.
-        Order::Feature => filled(out, |db| {
-            rows_mut(db, 1, batch, |first, db| {
-                db.iter_mut().enumerate().for_each(|(i, d)| _ = d.write(sum_lanes(&g[(first + i) * batch..][..batch])));
-            })
-        }),
+        Order::Feature => row_sums(g, out, batch),
     }
 }
 

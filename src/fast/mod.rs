@@ -27,6 +27,7 @@ mod gemm;
 mod layout;
 mod linear;
 mod max_pool;
+mod passes;
 mod relu;
 mod scratch;
 mod storage;

@@ -1,10 +1,9 @@
 //! ReLU as one pass that keeps NaN (PyTorch's `relu(nan)` is `nan`; `f32::max(nan, 0)` is 0, which
 //! would turn a poisoned batch into a finite loss that no guard can see).
 
-use super::gemm::filled;
+use super::passes;
 use super::storage::{cpu_f32, with_f32};
 use super::stored::{batch_major_copy, channel_major, channel_major_copy, feature_major};
-use super::team::rows_mut;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 
 struct Relu;
@@ -16,29 +15,14 @@ impl CustomOp1 for Relu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = cpu_f32(s, l, "relu input")?;
-        let y = filled(x.len(), |y| {
-            rows_mut(y, 1, 1, |at, y| {
-                y.iter_mut().zip(&x[at..]).for_each(|(y, &v)| _ = y.write(if v < 0.0 { 0.0 } else { v }));
-            })
-        });
+        let y = passes::relu(x);
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
     /// PyTorch's `threshold_backward`: the gradient passes where the input was not `<= 0`.
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let (arg, grad) = (arg.contiguous()?, grad.contiguous()?);
-        let g = with_f32(&arg, "relu input", |x| {
-            with_f32(&grad, "relu gradient", |g| {
-                Ok(filled(x.len(), |out| {
-                    rows_mut(out, 1, 1, |at, out| {
-                        let (x, g) = (&x[at..at + out.len()], &g[at..at + out.len()]);
-                        out.iter_mut()
-                            .zip(x.iter().zip(g))
-                            .for_each(|(o, (&x, &g))| _ = o.write(if x <= 0.0 { 0.0 } else { g }));
-                    })
-                }))
-            })
-        })?;
+        let g = with_f32(&arg, "relu input", |x| with_f32(&grad, "relu gradient", |g| Ok(passes::relu_grad(g, x))))?;
         Ok(Some(Tensor::from_vec(g, arg.shape(), arg.device())?))
     }
 }
