@@ -313,7 +313,6 @@ impl CustomOp3 for ConvOp {
         let cols = s.cols();
         let gt = self.output_grad(grad, res, s.o * cols)?;
         // One sum per output channel, each in its fixed order: split between threads, the same bits.
-        // One sum per output channel, each in its fixed order.
         let db = row_sums(&gt, s.o, cols);
         let patches = self.patches(x, s)?;
         let dw = weight_grad(&gt, &patches, s);
