@@ -67,6 +67,11 @@ pub struct State {
     pub lr: f64,
     /// Mean training loss of the epoch so far (batch-size weighted).
     pub train_loss: f64,
+    /// The sum behind that mean (each batch's loss times its size) and its examples: what a
+    /// checkpoint keeps, so that a resumed epoch's mean has the bits of one never interrupted.
+    pub train_loss_sum: f64,
+    /// Examples trained so far this epoch (skipped batches not counted).
+    pub train_examples: usize,
     /// Validation loss and metrics of the last epoch: `("valid_loss", ..), ("accuracy", ..)`.
     pub metrics: Vec<(String, f64)>,
     /// Examples in the last validation.

@@ -21,6 +21,14 @@ pub struct CheckpointInfo {
     /// The size of the batches trained so far this epoch (to weight that mean on resuming).
     #[serde(default)]
     pub batch_size: usize,
+    /// The sum behind `train_loss` and its examples ([`State::train_loss_sum`](super::State)),
+    /// so that the resumed epoch's mean is exactly an uninterrupted one's; a checkpoint without
+    /// them resumes the mean from `train_loss`, `batch` and `batch_size`.
+    #[serde(default)]
+    pub train_loss_sum: Option<f64>,
+    /// See `train_loss_sum`.
+    #[serde(default)]
+    pub train_examples: Option<usize>,
     /// The hyperparameters of the run (the program's flags), so that it resumes or evaluates
     /// without being told them again.
     pub hyper: serde_json::Value,
@@ -61,6 +69,8 @@ impl Checkpoint {
             iter: s.iter,
             train_loss: s.train_loss,
             batch_size: s.batch_size,
+            train_loss_sum: Some(s.train_loss_sum),
+            train_examples: Some(s.train_examples),
             hyper: self.hyper.clone(),
             callbacks: callbacks.to_vec(),
             dir: PathBuf::new(),
@@ -172,6 +182,9 @@ pub fn parse_checkpoint_state(text: &str, path: &Path) -> Result<CheckpointInfo>
     if !info.train_loss.is_finite() {
         return Err(bad(format!("`train_loss` is {}", info.train_loss)));
     }
+    if let Some(sum) = info.train_loss_sum.filter(|s| !s.is_finite()) {
+        return Err(bad(format!("`train_loss_sum` is {sum}")));
+    }
     Ok(info)
 }
 
@@ -214,6 +227,9 @@ impl Learner {
         self.state.iter = info.iter;
         self.state.train_loss = info.train_loss;
         self.state.batch_size = info.batch_size;
+        let examples = info.train_examples.unwrap_or(info.batch * info.batch_size);
+        self.state.train_examples = examples;
+        self.state.train_loss_sum = info.train_loss_sum.unwrap_or(info.train_loss * examples as f64);
         self.restored = info.callbacks.clone();
         Ok(info)
     }

@@ -167,11 +167,10 @@ fn train_epoch(l: &mut Parts) -> Result<Flow> {
 fn run_batches(l: &mut Parts, train_dl: &dyn Loader) -> Result<Flow> {
     let (epoch, start) = (l.state.epoch, l.state.batch);
     if start == 0 {
-        l.state.train_loss = 0.0;
+        (l.state.train_loss, l.state.train_loss_sum, l.state.train_examples) = (0.0, 0.0, 0);
     }
-    // Resuming mid-epoch: the batches already trained count in the epoch's mean.
-    let done = start * l.state.batch_size;
-    let (mut total, mut count) = (l.state.train_loss * done as f64, done);
+    // Resuming mid-epoch, the batches already trained count in the epoch's mean through the
+    // sum and count the checkpoint kept.
     let mut batches = train_dl.batches(epoch as u64, start).peekable();
     if start == 0 && batches.peek().is_none() {
         // Else every epoch would report a training loss of 0 without a step taken.
@@ -183,9 +182,9 @@ fn run_batches(l: &mut Parts, train_dl: &dyn Loader) -> Result<Flow> {
         l.state.batch_size = batch_len(&xb);
         let flow = step(l, &xb, &yb)?;
         if flow != Flow::SkipBatch {
-            total += l.state.loss * l.state.batch_size as f64;
-            count += l.state.batch_size;
-            l.state.train_loss = total / count.max(1) as f64;
+            l.state.train_loss_sum += l.state.loss * l.state.batch_size as f64;
+            l.state.train_examples += l.state.batch_size;
+            l.state.train_loss = l.state.train_loss_sum / l.state.train_examples.max(1) as f64;
         }
         l.state.batch += 1;
         let after = call(l, |c, x| c.after_batch(x), None, None);
