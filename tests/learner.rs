@@ -436,3 +436,29 @@ fn the_log_of_a_resumed_run_is_the_log_of_a_run_never_stopped() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_log_continued_from_another_run_or_from_nothing_says_what_it_lacks() {
+    let dir = std::env::temp_dir().join(format!("minibatch-log-gap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let short = dir.join("short.jsonl");
+    learner(640, 0.5).with_callback(JsonlLogger::create(&short).unwrap()).fit(1).unwrap();
+    let logger = JsonlLogger::continuing(&short, 1, 27).unwrap();
+    let said = logger.missing().unwrap();
+    assert!(
+        said.ends_with(
+            "held 10 of the run's 27 steps before its checkpoint; the log goes on from step 27 without the others"
+        ),
+        "{said}"
+    );
+    let none = JsonlLogger::continuing(dir.join("new.jsonl"), 1, 27).unwrap();
+    assert!(none.missing().unwrap().contains("held 0 of the run's 27 steps"));
+    let junk = dir.join("junk.jsonl");
+    std::fs::write(&junk, "not json\n{\"kind\":\"note\"}\n").unwrap();
+    let fresh = JsonlLogger::continuing(&junk, 0, 0).unwrap();
+    assert!(fresh.missing().unwrap().ends_with("a line that is not a record of a training log was dropped"));
+    assert_eq!(std::fs::read_to_string(&junk).unwrap(), "", "nothing of it kept");
+    assert!(JsonlLogger::continuing(&short, 0, 0).unwrap().missing().is_none(), "a new run from nothing lacks nothing");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

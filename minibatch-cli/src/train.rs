@@ -276,10 +276,14 @@ fn add_callbacks(learn: &mut Learner, a: &TrainArgs, first: bool) -> anyhow::Res
     }
     if let Some(log) = &a.log {
         // Resumed: the log goes on from the checkpoint, so that it holds the whole run.
-        learn.add_callback(match a.resume {
+        let logger = match a.resume {
             Some(_) => JsonlLogger::continuing(log, learn.state.epoch, learn.state.iter)?,
             None => JsonlLogger::create(log)?,
-        });
+        };
+        if let Some(missing) = logger.missing() {
+            eprintln!("minibatch: warning: --log {missing}");
+        }
+        learn.add_callback(logger);
     }
     if let Some(dir) = &a.checkpoint_dir {
         let settings = serde_json::to_value(a).context("storing the run's settings")?;

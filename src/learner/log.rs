@@ -16,6 +16,8 @@ pub struct JsonlLogger {
     path: PathBuf,
     out: std::io::LineWriter<std::fs::File>,
     error: Option<String>,
+    /// What a continued log lacked, or dropped, of the run before its checkpoint.
+    missing: Option<String>,
 }
 
 impl JsonlLogger {
@@ -23,7 +25,7 @@ impl JsonlLogger {
     pub fn create(path: impl Into<PathBuf>) -> Result<Self> {
         let path = path.into();
         let file = std::fs::File::create(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-        Ok(JsonlLogger { path, out: std::io::LineWriter::new(file), error: None })
+        Ok(JsonlLogger { path, out: std::io::LineWriter::new(file), error: None, missing: None })
     }
 
     /// Continues the log of a run resumed at `epoch` (from 0) after `iter` steps (the resumed
@@ -31,7 +33,8 @@ impl JsonlLogger {
     /// `iter` and its epoch records of the epochs before `epoch` (an epoch cut short is logged
     /// again, whole, when it ends), then appends. The log of an interrupted and resumed run is
     /// then that of a run never interrupted. A missing file is created; lines that are not a
-    /// record of this logger are dropped.
+    /// record of this logger are dropped. [`missing`](JsonlLogger::missing) says when the file did
+    /// not hold exactly the run's steps before `iter` (another run's log, or none).
     pub fn continuing(path: impl Into<PathBuf>, epoch: usize, iter: usize) -> Result<Self> {
         let path = path.into();
         let io = |source| Error::Io { path: path.clone(), source };
@@ -40,21 +43,44 @@ impl JsonlLogger {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(io(e)),
         };
-        let before = |line: &&str| {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { return false };
+        // Kept: batches before the checkpoint's step and epochs before its epoch; dropped and
+        // counted: lines that are no JSON at all.
+        let (mut kept, mut steps, mut dropped) = (Vec::new(), 0, 0);
+        for line in old.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                dropped += 1;
+                continue;
+            };
             let at = |k: &str| v[k].as_u64().map(|n| n as usize);
-            match v["kind"].as_str() {
-                Some("batch") => at("iter").is_some_and(|i| i < iter),
-                Some("epoch") => at("epoch").is_some_and(|e| e < epoch),
-                _ => false,
-            }
-        };
-        let kept: Vec<&str> = old.lines().filter(before).collect();
+            let batch = match v["kind"].as_str() {
+                Some("batch") if at("iter").is_some_and(|i| i < iter) => true,
+                Some("epoch") if at("epoch").is_some_and(|e| e < epoch) => false,
+                _ => continue,
+            };
+            steps += usize::from(batch);
+            kept.push(line);
+        }
         let mut log = JsonlLogger::create(&path)?;
         for line in kept {
             writeln!(log.out, "{line}").map_err(io)?;
         }
+        log.missing = match (steps == iter, dropped) {
+            (true, 0) => None,
+            (true, 1) => Some(format!("{}: a line that is not a record of a training log was dropped", path.display())),
+            (true, n) => Some(format!("{}: {n} lines that are not records of a training log were dropped", path.display())),
+            (false, _) => Some(format!(
+                "{}: held {steps} of the run's {iter} steps before its checkpoint; the log goes on from step {iter} without the others",
+                path.display()
+            )),
+        };
         Ok(log)
+    }
+
+    /// What [`continuing`](JsonlLogger::continuing) found amiss in the file: the run's steps
+    /// before the checkpoint not all there (another run's log, or a new file), or lines that were
+    /// not records. `None` for a log that goes on whole, and for [`create`](JsonlLogger::create).
+    pub fn missing(&self) -> Option<&str> {
+        self.missing.as_deref()
     }
 
     fn write(&mut self, v: serde_json::Value) -> Flow {
