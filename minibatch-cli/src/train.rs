@@ -201,8 +201,10 @@ fn settle(a: TrainArgs, world: &World) -> anyhow::Result<(TrainArgs, Option<Chec
     a.check()?;
     let size = world.as_ref().map(|w| w.size());
     if resumed.is_some() && a.world != size {
+        // Started by mpirun without --distributed, each process would train alone.
+        let hint = if size.is_none() { " (under mpirun, with --distributed)" } else { "" };
         bail!(
-            "the checkpoint is of a run on {} process(es), this one has {}: resume with the same number",
+            "the checkpoint is of a run on {} process(es), this one has {}: resume with the same number{hint}",
             a.world.unwrap_or(1),
             size.unwrap_or(1)
         );

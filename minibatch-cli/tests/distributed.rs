@@ -117,6 +117,8 @@ fn a_distributed_run_resumes_exactly_with_the_same_number_of_processes() {
         mpirun(3, &["train", "--distributed", "--epochs", "3", "--resume", ck.to_str().unwrap()]).output().unwrap();
     assert!(!other.status.success());
     assert_eq!(stderr(&other).matches("2 process(es), this one has 3").count(), 1, "{}", stderr(&other));
+    let alone = minibatch(&["train", "--epochs", "3", "--resume", ck.to_str().unwrap()]);
+    assert!(stderr(&alone).contains("this one has 1: resume with the same number (under mpirun, with --distributed)"));
     let done = mpirun(2, &["train", "--distributed", "--resume", ck.to_str().unwrap()]).output().unwrap();
     assert!(!done.status.success());
     assert_eq!(stderr(&done).matches("the run has done its 2 epochs").count(), 1, "{}", stderr(&done));
