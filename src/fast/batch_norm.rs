@@ -43,6 +43,16 @@ impl Rows {
         Some((Rows { len: len.max(1), channels: c, channel_major }, n, c, m))
     }
 
+    /// The work below which a pass over these rows stays on one thread: a convolution's
+    /// channel-major output follows the convolution's rule (see `conv.rs`).
+    fn least(&self) -> usize {
+        if self.channel_major {
+            super::conv::PARALLEL_ELEMENTS
+        } else {
+            0
+        }
+    }
+
     #[inline]
     fn channel(&self, i: usize) -> usize {
         if self.channel_major {
@@ -82,7 +92,7 @@ fn by_channel<T: Copy + Default + Send + std::ops::AddAssign>(
     f: impl Fn(usize) -> T + Sync,
 ) -> Vec<T> {
     let mut per_row = vec![T::default(); count];
-    rows_mut(&mut per_row, 1, rows.len, |first, part| {
+    rows_mut(rows.least(), &mut per_row, 1, rows.len, |first, part| {
         part.iter_mut().enumerate().for_each(|(j, v)| *v = f(first + j));
     });
     let mut sums = vec![T::default(); channels];
@@ -151,7 +161,7 @@ impl CustomOp3 for BatchNormOp {
         // Written once, not zeroed first: a zeroed allocation of this size came as fresh pages
         // that the kernel clears on first touch (11% of a cnn-bn epoch).
         let y = filled(x.len(), |y| {
-            rows_mut(y, rows.len, rows.len, |first, out| {
+            rows_mut(rows.least(), y, rows.len, rows.len, |first, out| {
                 for (j, out) in out.chunks_exact_mut(rows.len).enumerate() {
                     let (i, ch) = (first + j, rows.channel(first + j));
                     let scale = w[ch] * rstd[ch];
@@ -197,7 +207,7 @@ impl CustomOp3 for BatchNormOp {
                     let dw: Vec<f64> = (0..c).map(|ch| sgx[ch] * rstd[ch] as f64).collect();
                     let count = (n * m) as f64;
                     let dx = filled(x.len(), |out| {
-                        rows_mut(out, m1, m1, |first, out| {
+                        rows_mut(rows.least(), out, m1, m1, |first, out| {
                             for (j, out) in out.chunks_exact_mut(m1).enumerate() {
                                 let (i, ch) = (first + j, rows.channel(first + j));
                                 // dx = w * rstd * (g - mean(g) - x-hat * mean(g * x-hat)), or without

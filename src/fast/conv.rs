@@ -10,7 +10,7 @@
 //! before the product is added, the ReLU applied in place): the next of the library's layers
 //! reads it as stored, and everything else an `[n, o, oh, ow]` view or copy of it (`stored.rs`).
 
-use super::gemm::{filled, matmul_from, transpose, View, ViewMut};
+use super::gemm::{filled, matmul_from, transpose_from, View, ViewMut};
 use super::linear::GradSink;
 use super::passes::{bias_rows, relu_grad_into, relu_in_place, row_sums};
 use super::scratch;
@@ -221,8 +221,8 @@ fn weight_grad(gt: &[f32], patches: &[f32], s: Sizes) -> Vec<f32> {
         });
     }
     let (mut pp, mut gp) = (scratch::take(taps * cols), scratch::take(s.o * cols));
-    transpose(patches, taps, cols, &mut pp, taps);
-    transpose(gt, s.o, cols, &mut gp, s.o);
+    transpose_from(PARALLEL_ELEMENTS, patches, taps, cols, &mut pp, taps);
+    transpose_from(PARALLEL_ELEMENTS, gt, s.o, cols, &mut gp, s.o);
     let dw = filled(s.o * taps, |dw| {
         let dst = ViewMut::uninit(dw, taps, 1);
         matmul_from(CONV_WORK, (s.o, taps, cols), dst, false, View::transposed(&gp, s.o), View::rows(&pp, taps));
@@ -236,14 +236,15 @@ fn weight_grad(gt: &[f32], patches: &[f32], s: Sizes) -> Vec<f32> {
 const PIXEL_MAJOR_TAPS: usize = 100;
 
 /// Multiply-adds from which a convolution's products are split between threads, and
-/// patch-matrix sizes from which unfolding and folding back are. Every split wakes the other
+/// patch-matrix sizes from which unfolding and folding back are (and its element-wise passes
+/// and transposes). Every split wakes the other
 /// threads and waits for them, a dozen times a step: on the lesson's CNN (batches of 128, at most
 /// 9 million multiply-adds and 630,000 patch values a layer) two cores were 10-25% slower an epoch
 /// than one (measured, alternating runs), so such shapes stay on one thread, and only several
 /// times larger work is shared.
 const CONV_WORK: usize = 1 << 25;
 /// See [`CONV_WORK`].
-const PARALLEL_ELEMENTS: usize = 1 << 22;
+pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 22;
 
 /// A scratch vector of `len` floats that `fill` writes completely.
 fn filled_with(len: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {
@@ -288,11 +289,11 @@ impl CustomOp3 for ConvOp {
         let patches = self.geometry.im2col(x, s);
         // Channel-major output (`[o, n, oh, ow]`) with the bias in it, then the product added:
         // the order the next of the library's layers reads (see `stored.rs`).
-        let mut y = bias_rows(b, cols);
+        let mut y = bias_rows(b, cols, PARALLEL_ELEMENTS);
         let dst = ViewMut::new(&mut y, cols, 1);
         matmul_from(CONV_WORK, (s.o, cols, taps), dst, true, View::rows(w, taps), View::rows(&patches, cols));
         if self.relu {
-            relu_in_place(&mut y);
+            relu_in_place(&mut y, PARALLEL_ELEMENTS);
         }
         match &self.patches {
             Some(slot) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = patches,
@@ -313,7 +314,7 @@ impl CustomOp3 for ConvOp {
         let cols = s.cols();
         let gt = self.output_grad(grad, res, s.o * cols)?;
         // One sum per output channel, each in its fixed order: split between threads, the same bits.
-        let db = row_sums(&gt, s.o, cols);
+        let db = row_sums(&gt, s.o, cols, PARALLEL_ELEMENTS);
         let patches = self.patches(x, s)?;
         let dw = weight_grad(&gt, &patches, s);
         scratch::give(patches);
@@ -339,7 +340,7 @@ impl ConvOp {
                 if g.len() != len || r.len() != len {
                     bail!("conv2d: a gradient of {} values for an output of {}", g.len(), r.len());
                 }
-                relu_grad_into(&mut gt, g, r, self.relu);
+                relu_grad_into(&mut gt, g, r, self.relu, PARALLEL_ELEMENTS);
                 Ok(())
             })
         })?;

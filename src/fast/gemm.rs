@@ -176,10 +176,15 @@ fn split(m: usize, n: usize, parts: usize) -> (bool, Vec<usize>) {
 /// written), never on weights: transposing a 3 MB weight each step costs more than a slow layout.
 /// A large one is split between the kernel team by columns (rows of `dst`).
 pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
+    transpose_from(0, src, rows, cols, dst, ld)
+}
+
+/// [`transpose`], on the caller alone below `least` elements (the convolution's rule).
+pub(crate) fn transpose_from(least: usize, src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
     let fits = ld >= rows && (cols == 0 || dst.len() >= (cols - 1) * ld + rows);
     assert!(src.len() >= rows * cols && fits, "transpose: operand too small");
     let dst = &mut dst[..if cols == 0 { 0 } else { (cols - 1) * ld + rows }];
-    super::team::rows_mut(dst, ld.max(1), rows, |first, part| {
+    super::team::rows_mut(least, dst, ld.max(1), rows, |first, part| {
         let n = if ld == 0 { 0 } else { part.len().div_ceil(ld) };
         transpose_part(&src[first.min(cols)..], rows, n.min(cols - first.min(cols)), cols, part, ld);
     });

@@ -40,7 +40,7 @@ impl LinearOp {
             if !self.relu {
                 return Ok(g.to_vec());
             }
-            with_f32(res, "output", |r| Ok(relu_grad(g, r)))
+            with_f32(res, "output", |r| Ok(relu_grad(g, r, 0)))
         })
     }
 }
@@ -72,7 +72,7 @@ impl CustomOp3 for LinearOp {
         let mut y = with_bias(b, order, dims);
         forward_product(x, self.input, w, &mut y, order, dims);
         if self.relu {
-            relu_in_place(&mut y);
+            relu_in_place(&mut y, 0);
         }
         let y = if order == self.output { y } else { reordered(&y, order, dims.batch, dims.out) };
         Ok((CpuStorage::F32(y), self.output.shape(dims.batch, dims.out)))
@@ -114,8 +114,8 @@ impl CustomOp3 for LinearOp {
 /// The output before the product: the bias in every example's place, in the compute order.
 fn with_bias(b: &[f32], order: Order, dims: Dims) -> Vec<f32> {
     match order {
-        Order::Batch => bias_repeated(b, dims.batch),
-        Order::Feature => bias_rows(b, dims.batch),
+        Order::Batch => bias_repeated(b, dims.batch, 0),
+        Order::Feature => bias_rows(b, dims.batch, 0),
     }
 }
 
@@ -132,7 +132,7 @@ fn bias_grad(g: &[f32], order: Order, dims: Dims) -> Vec<f32> {
             db
         }
         // One sum per output, each in its fixed order: split between threads, the same bits.
-        Order::Feature => row_sums(g, out, batch),
+        Order::Feature => row_sums(g, out, batch, 0),
     }
 }
 

@@ -15,14 +15,14 @@ impl CustomOp1 for Relu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = cpu_f32(s, l, "relu input")?;
-        let y = passes::relu(x);
+        let y = passes::relu(x, 0);
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
     /// PyTorch's `threshold_backward`: the gradient passes where the input was not `<= 0`.
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let (arg, grad) = (arg.contiguous()?, grad.contiguous()?);
-        let g = with_f32(&arg, "relu input", |x| with_f32(&grad, "relu gradient", |g| Ok(passes::relu_grad(g, x))))?;
+        let g = with_f32(&arg, "relu input", |x| with_f32(&grad, "relu gradient", |g| Ok(passes::relu_grad(g, x, 0))))?;
         Ok(Some(Tensor::from_vec(g, arg.shape(), arg.device())?))
     }
 }

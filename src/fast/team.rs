@@ -277,13 +277,21 @@ const PART_MIN: usize = 1 << 14;
 /// Runs `f(first, run)` on runs of whole `row`-element rows of `data` (`first`: the index of the
 /// run's first row; a last partial row goes with the last run): one run per thread of the team
 /// when the pass is large, of [`PART_MIN`] elements of work or more on average where a row counts
-/// `work`, and the whole of `data` on the caller otherwise. For passes whose rows are computed
-/// independently (bias, ReLU and their gradients, transposes), which give the same bits however
-/// they are split.
-pub(crate) fn rows_mut<T: Send>(data: &mut [T], row: usize, work: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+/// `work`, and the whole of `data` on the caller otherwise, and also below `least` elements of work
+/// in all (the convolution's passes, whose layer sizes ran slower on two threads than on one: see
+/// `conv.rs`; 0 elsewhere). For passes whose rows are computed independently (bias, ReLU and
+/// their gradients, transposes), which give the same bits however they are split.
+pub(crate) fn rows_mut<T: Send>(
+    least: usize,
+    data: &mut [T],
+    row: usize,
+    work: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
     let (len, row) = (data.len(), row.max(1));
     let rows = len / row;
-    let parts = width().min(rows).min(rows.saturating_mul(work) / PART_MIN).max(1);
+    let total = rows.saturating_mul(work);
+    let parts = if total < least { 1 } else { width().min(rows).min(total / PART_MIN).max(1) };
     if parts == 1 {
         return f(0, data);
     }
@@ -395,7 +403,7 @@ mod tests {
         {
             let mut data = vec![usize::MAX; len];
             let runs = AtomicUsize::new(0);
-            rows_mut(&mut data, row, work, |first, run| {
+            rows_mut(0, &mut data, row, work, |first, run| {
                 runs.fetch_add(1, Relaxed);
                 run.iter_mut().enumerate().for_each(|(j, v)| *v = first * row.max(1) + j);
             });
