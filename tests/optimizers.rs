@@ -187,3 +187,29 @@ fn resuming_from_saved_state_is_bit_identical() {
     steps(&p2, &mut opt2, &grads[3..]);
     assert_eq!(flat(&p2.tensor()), uninterrupted);
 }
+
+#[test]
+fn another_optimizers_state_is_refused() {
+    let g = golden("optimizers.json");
+    let grad = tensor(&g["grads"][0]);
+    let p = Param::new(&tensor(&g["p0"])).unwrap();
+    let stepped = |opt: &mut dyn Optimizer| {
+        p.accumulate_grad(grad.clone()).unwrap();
+        opt.step().unwrap();
+        opt.zero_grad();
+        opt.state_dict()
+    };
+    let sgd_state = stepped(
+        &mut Sgd::with_config(vec![p.clone()], SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() }).unwrap(),
+    );
+    let adam_state = stepped(&mut Adam::new(vec![p.clone()], 0.01).unwrap());
+    let mut adam = Adam::new(vec![p.clone()], 0.01).unwrap();
+    let err = adam.load_state_dict(&sgd_state).unwrap_err().to_string();
+    assert!(err.contains("`momentum_buffer` in 0.momentum_buffer"), "{err}");
+    let mut sgd = Sgd::new(vec![p.clone()], 0.1).unwrap();
+    let err = sgd.load_state_dict(&adam_state).unwrap_err().to_string();
+    assert!(err.contains("in 0.exp_avg"), "{err}");
+    adam.load_state_dict(&adam_state).unwrap();
+    let mut rms = RmsProp::new(vec![p], 0.01).unwrap();
+    assert!(rms.load_state_dict(&adam_state).is_err());
+}

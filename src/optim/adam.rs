@@ -79,6 +79,10 @@ impl Rule for AdamRule {
     fn update(c: &AdamConfig, slot: &mut Slot, p: &Tensor, grad: Tensor) -> Result<Tensor> {
         adam_step(c, slot, p, &l2(grad, p, c.weight_decay)?)
     }
+
+    fn buffers() -> Option<&'static [&'static str]> {
+        Some(&["exp_avg", "exp_avg_sq", "max_exp_avg_sq"])
+    }
 }
 
 /// Adam with weight decay decoupled from the gradient (`p *= 1 - lr * wd` first), PyTorch's
@@ -91,6 +95,10 @@ impl Rule for AdamWRule {
     fn update(c: &AdamConfig, slot: &mut Slot, p: &Tensor, grad: Tensor) -> Result<Tensor> {
         let decayed = if c.weight_decay == 0.0 { p.clone() } else { scale(p, 1.0 - c.lr * c.weight_decay)? };
         adam_step(c, slot, &decayed, &grad)
+    }
+
+    fn buffers() -> Option<&'static [&'static str]> {
+        Some(&["exp_avg", "exp_avg_sq", "max_exp_avg_sq"])
     }
 }
 

@@ -161,6 +161,10 @@ impl<R: Rule> Optimizer for Optim<R> {
                 return Err(Error::invalid("optimizer state", "a key named after a parameter", key));
             };
             let field = &key[self.names[i].len() + 1..];
+            if field != "step" && R::buffers().is_some_and(|known| !known.contains(&field)) {
+                let expected = format!("one of {:?} after the parameter's name", R::buffers().unwrap_or_default());
+                return Err(Error::invalid("optimizer state buffer", expected, format!("`{field}` in {key}")));
+            }
             if field == "step" {
                 slots[i].step = t.to_dtype(candle_core::DType::I64)?.to_scalar::<i64>()?.max(0) as u64;
             } else if t.dims() != self.params[i].dims() {

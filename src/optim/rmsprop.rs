@@ -82,6 +82,10 @@ impl Rule for RmsPropRule {
         };
         Ok((p - scale(&step, c.lr)?)?)
     }
+
+    fn buffers() -> Option<&'static [&'static str]> {
+        Some(&["square_avg", "grad_avg", "momentum_buffer"])
+    }
 }
 
 /// RMSprop, PyTorch's `optim.RMSprop`.

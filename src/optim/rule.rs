@@ -32,6 +32,13 @@ pub trait Rule {
     fn update_in_place(_config: &Self::Config, _slot: &mut Slot, _p: &Tensor, _g: &Tensor) -> Result<bool> {
         Ok(false)
     }
+
+    /// The names of every buffer the rule may keep in a [`Slot`] (PyTorch's: `exp_avg`, ...), so
+    /// that a saved state holding another optimizer's buffers is refused on loading rather than
+    /// trained on without them; `None` (the default) accepts any name.
+    fn buffers() -> Option<&'static [&'static str]> {
+        None
+    }
 }
 
 /// The state an optimizer keeps for one parameter: how many updates it had, and named buffers

@@ -89,6 +89,10 @@ impl Rule for SgdRule {
         }
         Ok(super::sgd_step::sgd_in_place(p, g, c.lr)?)
     }
+
+    fn buffers() -> Option<&'static [&'static str]> {
+        Some(&["momentum_buffer"])
+    }
 }
 
 /// Stochastic gradient descent, PyTorch's `optim.SGD`.
