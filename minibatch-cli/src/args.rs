@@ -120,7 +120,8 @@ pub struct TrainArgs {
     #[serde(skip)]
     pub checkpoint_dir: Option<PathBuf>,
     /// Continue the run checkpointed in this folder, with its own settings (other flags but
-    /// --epochs, --json, --log, --plot and --save are ignored); it keeps checkpointing there.
+    /// --epochs, --json, --log, --plot, --save, --checkpoint-dir and --threads are ignored, and
+    /// named in a warning); it keeps checkpointing there.
     #[arg(long)]
     #[serde(skip)]
     pub resume: Option<PathBuf>,
@@ -143,6 +144,10 @@ pub struct TrainArgs {
     pub threads: Option<usize>,
     #[command(flatten)]
     pub data: DataArgs,
+    /// The flags given on the command line (clap's ids), to say which `--resume` ignores.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub given: Vec<String>,
 }
 
 #[derive(Args, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ mod predict;
 mod train;
 
 use args::{BenchArgs, EvalArgs, LrFindArgs, PlotArgs, PredictArgs, ShowArgs, SummaryArgs, TrainArgs};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -71,7 +71,20 @@ pub(crate) fn message(e: &anyhow::Error) -> String {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (Command::Train(a), Some(m)) = (&mut cli.command, matches.subcommand_matches("train")) {
+        // The flags typed (not their groups, nor defaults), for `--resume` to name those it ignores.
+        let flags: Vec<&clap::Id> = command
+            .find_subcommand("train")
+            .map(|t| t.get_arguments().map(|f| f.get_id()).collect())
+            .unwrap_or_default();
+        let typed = |id: &&clap::Id| {
+            flags.contains(id) && m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+        };
+        a.given = m.ids().filter(typed).map(|id| id.to_string()).collect();
+    }
     minibatch::set_num_threads(1);
     match &cli.command {
         Command::Train(a) => {

@@ -42,9 +42,14 @@ impl Callback for JsonEpochs {
     }
 }
 
+/// The flags `--resume` takes from the invocation (clap's ids); the others are the run's own, and
+/// given anyway they are named in a warning (by the first process).
+const KEPT_ON_RESUME: [&str; 10] =
+    ["epochs", "save", "json", "log", "plot", "checkpoint_dir", "resume", "threads", "all_reduce", "distributed"];
+
 /// The flags of this invocation over the settings stored in the checkpoint of `--resume`: the
 /// run's own settings, with this invocation's outputs and an epoch count at least the planned one.
-fn resume_settings(a: TrainArgs) -> anyhow::Result<(TrainArgs, Option<CheckpointInfo>)> {
+fn resume_settings(a: TrainArgs, first: bool) -> anyhow::Result<(TrainArgs, Option<CheckpointInfo>)> {
     let Some(dir) = a.resume.clone() else { return Ok((a, None)) };
     let info = latest_checkpoint(&dir)?;
     let state = info.dir.join("state.json");
@@ -65,6 +70,17 @@ fn resume_settings(a: TrainArgs) -> anyhow::Result<(TrainArgs, Option<Checkpoint
     }
     // Resumed from one checkpoint folder: the run keeps checkpointing beside it.
     let dir = if info.dir == dir { dir.parent().map_or(dir.clone(), Path::to_path_buf) } else { dir };
+    let ignored: Vec<String> = (a.given.iter())
+        .filter(|id| !KEPT_ON_RESUME.contains(&id.as_str()))
+        .map(|id| format!("--{}", id.replace('_', "-")))
+        .collect();
+    if !ignored.is_empty() && first {
+        eprintln!(
+            "minibatch: warning: {} ignored: a resumed run goes on with its own settings ({})",
+            ignored.join(", "),
+            state.display()
+        );
+    }
     let a = TrainArgs {
         // The schedule spans the run's epochs as first planned.
         epochs: Some(epochs),
@@ -197,7 +213,7 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
 /// The run's settings (the checkpoint's when resuming), checked, with the number of processes;
 /// the first process also checks that every output can be written.
 fn settle(a: TrainArgs, world: &World) -> anyhow::Result<(TrainArgs, Option<CheckpointInfo>)> {
-    let (mut a, resumed) = resume_settings(a)?;
+    let (mut a, resumed) = resume_settings(a, world.as_ref().is_none_or(|w| w.rank() == 0))?;
     a.check()?;
     let size = world.as_ref().map(|w| w.size());
     if resumed.is_some() && a.world != size {

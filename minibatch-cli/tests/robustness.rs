@@ -122,9 +122,13 @@ fn resuming_late_in_a_long_run_ends_where_the_uninterrupted_run_does() {
     assert!(out.status.success(), "{}", stderr(&out));
     let out = run(&[&common[..], &["--epochs", "20", "--checkpoint-dir", s(&ck)]].concat());
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = run(&["train", "--epochs", "40", "--json", "--resume", s(&ck), "--save", s(&resumed)]);
+    let out = run(&["train", "--epochs", "40", "--json", "--resume", s(&ck), "--save", s(&resumed), "--lr", "5"]);
     assert!(out.status.success(), "the guard's reference loss travels: {}", stderr(&out));
     assert!(weights(&whole) == weights(&resumed), "bit for bit");
+    // A flag of the run's own settings given again is named, not taken.
+    let warned = stderr(&out);
+    assert!(warned.contains("warning: --lr ignored: a resumed run goes on with its own settings"), "{warned}");
+    assert_eq!(warned.matches("ignored").count(), 1, "--epochs, --json, --save are the invocation's: {warned}");
 
     // Impossible positions and broken files are refused, naming the field and the format.
     let state = std::fs::read_to_string(ck.join("latest")).unwrap();
