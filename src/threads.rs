@@ -1,13 +1,12 @@
 //! Thread counts: candle's kernels on one thread, the fused kernels' large multiplies on several.
 //!
-//! Training needs no call here: the layers multiply with the fused kernels ([`crate::fast`]),
-//! which split only large multiplies (and large element-wise passes) between the calling thread
-//! and a team of their own whose size [`set_kernel_threads`] sets (all cores by default), and the
-//! library runs candle's element-wise pool on one thread by itself. [`set_num_threads`] is for
-//! code that multiplies with candle directly: candle-core reads
-//! `RAYON_NUM_THREADS` on every matrix multiply, and when it is unset parses `/proc/cpuinfo` each
-//! time (about 31 µs). Results do not depend on either count: a split multiply computes each
-//! output element in the same order.
+//! Training needs no call here: the layers multiply with the fused kernels ([`crate::fast`]), which
+//! split only large multiplies (and large element-wise passes) between the calling thread and a
+//! team of their own whose size [`set_kernel_threads`] sets (all cores by default), and the library
+//! runs candle's element-wise pool on one thread by itself. [`set_num_threads`] is for code that
+//! multiplies with candle directly: candle-core reads `RAYON_NUM_THREADS` on every matrix multiply,
+//! and when it is unset parses `/proc/cpuinfo` each time (about 31 µs). Results do not depend on
+//! either count: a split multiply computes each output element in the same order.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -252,20 +252,11 @@ unsafe impl<T: Send> Sync for Disjoint<T> {}
 unsafe impl<T: Send> Send for Disjoint<T> {}
 
 /// Runs `f(i, chunk)` on every `size`-element chunk of `data` (the last one may be shorter),
-/// the chunks shared out between the team in runs of neighbours, one run per thread.
+/// the chunks shared out between the team in runs of neighbours (see [`rows_mut`]).
 pub(crate) fn chunks_mut<T: Send>(data: &mut [T], size: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    let (len, size) = (data.len(), size.max(1));
-    let chunks = len.div_ceil(size);
-    let parts = width().min(chunks).max(1);
-    let base = Disjoint::new(data.as_mut_ptr());
-    run(parts, &|p| {
-        for i in p * chunks / parts..(p + 1) * chunks / parts {
-            let start = i * size;
-            // SAFETY: the parts take disjoint runs of chunks inside `data`, which this function
-            // borrows mutably until every part is over.
-            let chunk = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), size.min(len - start)) };
-            f(i, chunk);
-        }
+    let size = size.max(1);
+    rows_mut(0, data, size, size, |first, run| {
+        run.chunks_mut(size).enumerate().for_each(|(j, chunk)| f(first + j, chunk));
     });
 }
 
