@@ -423,6 +423,16 @@ pub fn at_most<const MAX: usize>(s: &str) -> Result<usize, String> {
     }
 }
 
+/// The flags of `command` typed on the command line (not their groups, nor defaults): what
+/// `train --resume` names when it ignores them.
+pub fn typed(command: &clap::Command, matches: &clap::ArgMatches) -> Vec<String> {
+    let flags: Vec<&clap::Id> = command.get_arguments().map(|f| f.get_id()).collect();
+    let typed = |id: &&clap::Id| {
+        flags.contains(id) && matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+    };
+    matches.ids().filter(typed).map(|id| id.to_string()).collect()
+}
+
 /// A whole number from 2 to `MAX`.
 pub fn two_to<const MAX: usize>(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {

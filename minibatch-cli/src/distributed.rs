@@ -8,6 +8,11 @@ use std::rc::Rc;
 /// The processes this run trains with: `None` without `--distributed`.
 pub type World = Option<Rc<dyn Collective>>;
 
+/// Whether this is the process that prints and writes (process 0, or the only one).
+pub fn first(world: &World) -> bool {
+    world.as_ref().is_none_or(|w| w.rank() == 0)
+}
+
 /// Joins the `mpirun` this process was started by.
 #[cfg(feature = "mpi")]
 pub fn join(distributed: bool, how: AllReduce) -> anyhow::Result<World> {

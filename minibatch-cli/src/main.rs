@@ -74,16 +74,10 @@ fn main() -> ExitCode {
     let command = Cli::command();
     let matches = command.clone().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    if let (Command::Train(a), Some(m)) = (&mut cli.command, matches.subcommand_matches("train")) {
-        // The flags typed (not their groups, nor defaults), for `--resume` to name those it ignores.
-        let flags: Vec<&clap::Id> = command
-            .find_subcommand("train")
-            .map(|t| t.get_arguments().map(|f| f.get_id()).collect())
-            .unwrap_or_default();
-        let typed = |id: &&clap::Id| {
-            flags.contains(id) && m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
-        };
-        a.given = m.ids().filter(typed).map(|id| id.to_string()).collect();
+    if let (Command::Train(a), Some(train), Some(m)) =
+        (&mut cli.command, command.find_subcommand("train"), matches.subcommand_matches("train"))
+    {
+        a.given = args::typed(train, m);
     }
     minibatch::set_num_threads(1);
     match &cli.command {

@@ -173,7 +173,7 @@ fn loaders(a: &TrainArgs, data: minibatch::Mnist, world: &World) -> anyhow::Resu
 type TrainLoader = DataLoader<minibatch::ImageDataset>;
 
 fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) -> anyhow::Result<Outcome> {
-    let first = world.as_ref().is_none_or(|w| w.rank() == 0);
+    let first = crate::distributed::first(world);
     let (data, dir) = load_data(&a.data)?;
     if a.bs() > data.train.len() {
         bail!("batch size {} is larger than the {} training images", a.bs(), data.train.len());
@@ -213,7 +213,7 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
 /// The run's settings (the checkpoint's when resuming), checked, with the number of processes;
 /// the first process also checks that every output can be written.
 fn settle(a: TrainArgs, world: &World) -> anyhow::Result<(TrainArgs, Option<CheckpointInfo>)> {
-    let (mut a, resumed) = resume_settings(a, world.as_ref().is_none_or(|w| w.rank() == 0))?;
+    let (mut a, resumed) = resume_settings(a, crate::distributed::first(world))?;
     a.check()?;
     let size = world.as_ref().map(|w| w.size());
     if resumed.is_some() && a.world != size {
@@ -226,7 +226,7 @@ fn settle(a: TrainArgs, world: &World) -> anyhow::Result<(TrainArgs, Option<Chec
         );
     }
     a.world = size;
-    if world.as_ref().is_none_or(|w| w.rank() == 0) {
+    if crate::distributed::first(world) {
         check_outputs(&a)?;
     }
     Ok((a, resumed))
@@ -235,7 +235,7 @@ fn settle(a: TrainArgs, world: &World) -> anyhow::Result<(TrainArgs, Option<Chec
 /// Trains, then (first process) writes what the run keeps and says how it ended; the other
 /// processes of a distributed run only say how it ended, through their exit status.
 fn run(mut learn: Learner, a: &TrainArgs, world: &World) -> anyhow::Result<Outcome> {
-    let first = world.as_ref().is_none_or(|w| w.rank() == 0);
+    let first = crate::distributed::first(world);
     let telemetry = a.telemetry.as_ref().filter(|_| first);
     let stats = telemetry.map(|_| ActivationStats::new(learn.model.as_ref(), Default::default())).transpose()?;
     let started = Instant::now();

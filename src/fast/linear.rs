@@ -136,20 +136,6 @@ fn bias_grad(g: &[f32], order: Order, dims: Dims) -> Vec<f32> {
     }
 }
 
-/// The sum of `v` in 16 interleaved partial sums, added together at the end: one running sum
-/// waits out the latency of every addition (0.3 ms of the wide model's 5.5 ms step, measured,
-/// for its 1024x256 gradient), while 16 fill the vector units. A fixed order, so every run and
-/// thread count gives the same bits.
-pub(crate) fn sum_lanes(v: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let chunks = v.chunks_exact(16);
-    let rest: f32 = chunks.remainder().iter().sum();
-    for c in chunks {
-        acc.iter_mut().zip(c).for_each(|(a, x)| *a += x);
-    }
-    acc.iter().sum::<f32>() + rest
-}
-
 /// `x Wᵀ + b` (then ReLU if `relu`) for `x` of shape `[batch, in]`, `w` of `[out, in]` and `b` of
 /// `[out]`, all `f32` on the CPU: one matrix multiply with the bias added inside it and the ReLU
 /// on its output, and a backward that computes the input's gradient only when the input is

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 /// Writes a JSON object per training batch (`{"kind": "batch", "iter", "epoch", "loss", "lr"}`)
 /// and per epoch (`{"kind": "epoch", "epoch", "iter", "train_loss", "valid_loss", ...metrics}`;
 /// `epoch` and `iter` count from 0, as the [`Recorder`](super::Recorder)'s do, where the
-/// program's printed rows count epochs from 1) to a file, a line at a time: a run killed at any moment loses at most the line being written.
-/// `minibatch plot` redraws a run from it.
+/// program's printed rows count epochs from 1) to a file, a line at a time: a run killed at any
+/// moment loses at most the line being written. `minibatch plot` redraws a run from it.
 pub struct JsonlLogger {
     path: PathBuf,
     out: std::io::LineWriter<std::fs::File>,

@@ -94,9 +94,10 @@ impl Callback for Progress {
         let _ = write!(self.out, "{row}  {:>9.0}  {secs:>5.2}s", self.images as f64 / secs.max(1e-9));
         // An epoch stopped part-way (Ctrl-C, a callback) says so: its training loss is of the
         // batches it ran.
-        let _ = match s.batch < s.batches_per_epoch {
-            true => writeln!(self.out, "  (stopped after batch {} of {})", s.batch, s.batches_per_epoch),
-            false => writeln!(self.out),
+        let _ = if s.batch < s.batches_per_epoch {
+            writeln!(self.out, "  (stopped after batch {} of {})", s.batch, s.batches_per_epoch)
+        } else {
+            writeln!(self.out)
         };
         Flow::Continue
     }

@@ -161,8 +161,8 @@ impl<R: Rule> Optimizer for Optim<R> {
                 return Err(Error::invalid("optimizer state", "a key named after a parameter", key));
             };
             let field = &key[self.names[i].len() + 1..];
-            if field != "step" && R::buffers().is_some_and(|known| !known.contains(&field)) {
-                let expected = format!("one of {:?} after the parameter's name", R::buffers().unwrap_or_default());
+            if let Some(known) = R::buffers().filter(|known| field != "step" && !known.contains(&field)) {
+                let expected = format!("one of {known:?} after the parameter's name");
                 return Err(Error::invalid("optimizer state buffer", expected, format!("`{field}` in {key}")));
             }
             if field == "step" {
