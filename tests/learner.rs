@@ -138,6 +138,27 @@ fn logs_plots_predict_and_summary() {
 }
 
 #[test]
+fn a_checkpoint_replaced_under_the_same_name_is_found_while_it_is_moved_aside() {
+    let dir = std::env::temp_dir().join(format!("minibatch-ckpt-aside-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut first = learner(640, 0.5).with_callback(Checkpoint::new(&dir, serde_json::json!({"run": 1})));
+    first.fit(1).unwrap();
+    let info = minibatch::learner::latest_checkpoint(&dir).unwrap();
+    let name = info.dir.file_name().unwrap().to_str().unwrap().to_string();
+    // A second run writing a checkpoint of the same name moves the first one aside before its
+    // own goes in: killed between the two renames, `latest` names a missing folder.
+    std::fs::rename(dir.join(&name), dir.join(format!(".old-{name}"))).unwrap();
+    let found = minibatch::learner::latest_checkpoint(&dir).unwrap();
+    assert_eq!((found.hyper["run"].as_i64(), found.epoch), (Some(1), info.epoch));
+    // And a run that completes the replacement leaves only its own checkpoint under the name.
+    let mut second = learner(640, 0.5).with_callback(Checkpoint::new(&dir, serde_json::json!({"run": 2})));
+    second.fit(1).unwrap();
+    assert_eq!(minibatch::learner::latest_checkpoint(&dir).unwrap().hyper["run"].as_i64(), Some(2));
+    assert!(!dir.join(format!(".old-{name}")).exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_resumed_run_keeps_every_callbacks_state() {
     let dir = std::env::temp_dir().join(format!("minibatch-ckpt-state-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

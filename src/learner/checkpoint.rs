@@ -92,11 +92,18 @@ impl Checkpoint {
         })?;
         std::fs::write(tmp.join("state.json"), json).map_err(io(&tmp.join("state.json")))?;
         let done = self.dir.join(&name);
-        let _ = std::fs::remove_dir_all(&done);
+        // A folder of this name (an earlier run's in the same folder, which `latest` may name) is
+        // moved aside whole, never removed in place: killed in between, `latest` still finds it.
+        let aside = self.dir.join(format!(".old-{name}"));
+        let _ = std::fs::remove_dir_all(&aside);
+        if done.exists() {
+            std::fs::rename(&done, &aside).map_err(io(&aside))?;
+        }
         std::fs::rename(&tmp, &done).map_err(io(&done))?;
         let latest_tmp = self.dir.join(".latest.tmp");
         std::fs::write(&latest_tmp, &name).map_err(io(&latest_tmp))?;
         std::fs::rename(&latest_tmp, self.dir.join("latest")).map_err(io(&self.dir.join("latest")))?;
+        let _ = std::fs::remove_dir_all(&aside);
         self.prune(&name);
         Ok(())
     }
@@ -149,6 +156,10 @@ pub fn latest_checkpoint(dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
     let named = read_checkpoint(&dir.join(name));
     if named.is_ok() || dir.join(name).exists() {
         return named;
+    }
+    // Killed while a checkpoint of the same name replaced it: the one `latest` named, moved aside.
+    if let Ok(info) = read_checkpoint(&dir.join(format!(".old-{name}"))) {
+        return Ok(info);
     }
     let mut older: Vec<String> = std::fs::read_dir(dir)
         .map_err(|source| Error::Io { path: dir.to_path_buf(), source })?
