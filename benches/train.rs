@@ -5,7 +5,7 @@
 //! set-up call. For peak memory per configuration and PyTorch
 //! side by side, use `minibatch bench` and `python3 bench/pytorch_bench.py` (see the README).
 
-use minibatch::bench::{configs, run, Path};
+use minibatch::benchmark::{configs, run, Engine};
 
 fn main() -> minibatch::Result<()> {
     let all = std::env::args().any(|a| a == "--all");
@@ -13,8 +13,11 @@ fn main() -> minibatch::Result<()> {
     println!("{:<9} {:<5} {:>9} {:>9} {:>8}", "config", "path", "s/epoch", "us/step", "x floor");
     for config in configs().into_iter().filter(|c| all || c.name == "notebook") {
         // candle's own convolution takes about half a minute an epoch: the CNNs time the fast path.
-        let paths: &[Path] =
-            if matches!(config.arch, minibatch::Arch::Mlp(_)) { &[Path::Plain, Path::Fast] } else { &[Path::Fast] };
+        let paths: &[Engine] = if matches!(config.arch, minibatch::Architecture::Mlp(_)) {
+            &[Engine::Plain, Engine::Fast]
+        } else {
+            &[Engine::Fast]
+        };
         for &path in paths {
             let r = run(&config, path, 3, &data)?;
             println!(

@@ -19,7 +19,7 @@
 //! ([`Conv2d`], [`BatchNorm`], [`LayerNorm`], the poolings, [`cnn`]) with forward hooks and
 //! [`ActivationStats`], [`fast`] (the fused CPU kernels that every `Linear`, `Conv2d`,
 //! `BatchNorm`, `ReLU` and `cross_entropy` runs on, with no set-up call), [`distributed`]
-//! (data-parallel training over MPI, [`DistributedSampler`]), [`bench`](mod@bench), and
+//! (data-parallel training over MPI, [`DistributedSampler`]), [`benchmark`], and
 //! [`guide`]: the lesson's questions answered with tested code.
 //!
 //! Training in three lines, as in the notebook:
@@ -51,10 +51,12 @@
 //! ```
 
 #![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 extern crate self as minibatch;
 
-pub mod bench;
+#[cfg(feature = "bench")]
+pub mod benchmark;
 pub mod data;
 pub mod distributed;
 pub mod error;
@@ -66,6 +68,7 @@ pub mod loss;
 pub mod mnist;
 pub mod module;
 pub mod optim;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod rng;
 pub mod schedule;
@@ -83,18 +86,19 @@ pub use minibatch_derive::Registered;
 pub use mnist::{render_digit, ImageDataset, ImageItem, Mnist, MnistConfig};
 pub use module::init;
 pub use module::{
-    backward, call, load_state, no_grad, register_forward_hook, save_state, state_dict, ActivationStats,
+    backward, forward_with_hooks, load_state, no_grad, register_forward_hook, save_state, state_dict, ActivationStats,
     AdaptiveAvgPool2d, AvgPool2d, BatchNorm, BatchNormConfig, Buffer, Conv2d, Conv2dConfig, Dropout, Flatten,
     GeneralRelu, HistogramConfig, LayerNorm, LayerStats, Linear, MaxPool2d, Module, ModuleList, Param, ReLU,
     Registered, Sequential, View,
 };
 pub use optim::{
-    clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optim, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+    clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optimizer, RmsProp, RmsPropConfig, RuleOptimizer, Sgd,
+    SgdConfig,
 };
 pub use rng::Rng;
-pub use threads::{set_kernel_threads, set_num_threads};
+pub use threads::set_kernel_threads;
 pub use train::{
-    cnn, evaluate, fit, get_model, lr_find, mlp, mlp_sizes, Arch, EpochStats, Evaluation, LrFind, LrFindConfig,
+    cnn, evaluate, fit, get_model, lr_find, mlp, mlp_sizes, Architecture, EpochStats, Evaluation, LrFind, LrFindConfig,
 };
 
 /// candle's tensor library, re-exported so that users need no second dependency line.

@@ -1,27 +1,16 @@
-//! Thread counts: candle's kernels on one thread, the fused kernels' large multiplies on several.
+//! The fused kernels' threads.
 //!
 //! Training needs no call here: the layers multiply with the fused kernels ([`crate::fast`]), which
 //! split only large multiplies (and large element-wise passes) between the calling thread and a
-//! team of their own whose size [`set_kernel_threads`] sets (all cores by default), and the library
-//! runs candle's element-wise pool on one thread by itself. [`set_num_threads`] is for code that
-//! multiplies with candle directly: candle-core reads `RAYON_NUM_THREADS` on every matrix multiply,
-//! and when it is unset parses `/proc/cpuinfo` each time (about 31 µs). Results do not depend on
-//! either count: a split multiply computes each output element in the same order.
+//! team of their own whose size [`set_kernel_threads`] sets (all cores by default). Results do not
+//! depend on the count: a split multiply computes each output element in the same order. candle's
+//! own operations use candle's pools, which its environment variables size (`RAYON_NUM_THREADS`
+//! for its multiplies, `CANDLE_NUM_THREADS` for its element-wise pool), set before the program
+//! starts: the library writes no environment variable.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static KERNEL_THREADS: AtomicUsize = AtomicUsize::new(0);
-
-/// Sets the number of threads candle's kernels use. Call it at the start of `main`, before any other
-/// thread runs (it sets an environment variable, which is not safe while other threads read it).
-pub fn set_num_threads(n: usize) {
-    std::env::set_var("RAYON_NUM_THREADS", n.max(1).to_string());
-}
-
-/// The thread count candle's kernels will use now.
-pub fn num_threads() -> usize {
-    candle_core::utils::get_num_threads()
-}
 
 /// Sets the threads of the fused kernels' large multiplies and passes (0: one per core). Takes
 /// effect if called before the first fused kernel runs.

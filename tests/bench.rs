@@ -1,13 +1,13 @@
 //! The benchmark behind `minibatch bench`: its phases account for the epoch it times.
 
 mod common;
-use minibatch::bench::{configs, run, Path};
+use minibatch::benchmark::{configs, run, Engine};
 
 #[test]
 fn the_phases_of_an_epoch_add_up_to_it() {
     let data = minibatch::Mnist::load(common::mnist_dir()).unwrap();
     let notebook = configs().into_iter().find(|c| c.name == "notebook").unwrap();
-    let r = run(&notebook, Path::Fast, 2, &data).unwrap();
+    let r = run(&notebook, Engine::Fast, 2, &data).unwrap();
     let p = r.phase_seconds;
     let parts = [p.data, p.forward, p.loss, p.backward, p.step, p.other];
     assert!(parts.iter().all(|&v| v >= 0.0), "{p:?}");

@@ -69,13 +69,13 @@ fn a_hook_follows_its_module_when_moved_and_never_fires_on_another() {
     let handle = register_forward_hook(&layer, move |_, _| *log.lock().unwrap() += 1).unwrap();
     let x = Tensor::zeros((1, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
     let moved = vec![Box::new(layer)];
-    minibatch::call(moved[0].as_ref(), &x).unwrap();
+    minibatch::forward_with_hooks(moved[0].as_ref(), &x).unwrap();
     assert_eq!(*seen.lock().unwrap(), 1, "the hook follows the layer into a Box and a Vec");
     drop(moved);
     // Whatever address a new layer gets, it is not the dropped one for the hook.
     for seed in 0..20 {
         let other = Box::new(Linear::new(3, 2, &mut Rng::new(seed)).unwrap());
-        minibatch::call(other.as_ref(), &x).unwrap();
+        minibatch::forward_with_hooks(other.as_ref(), &x).unwrap();
     }
     assert_eq!(*seen.lock().unwrap(), 1);
     drop(handle);

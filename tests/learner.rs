@@ -127,7 +127,7 @@ fn logs_plots_predict_and_summary() {
     let epochs: Vec<_> = lines.iter().filter(|v| v["kind"] == "epoch").collect();
     assert_eq!(epochs.len(), 2);
     assert!(epochs[1]["accuracy"].as_f64().unwrap() > 0.5);
-    minibatch::learner::plot_log(&log, &png).unwrap();
+    minibatch::plot::plot_log(&log, &png).unwrap();
     assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
     let x = Mnist::load(mnist_dir()).unwrap().test.gather(&[0, 1]).unwrap().0;
     assert_eq!(l.predict(&x).unwrap().dims(), &[2, 10]);
@@ -250,12 +250,12 @@ fn the_log_is_on_disk_a_line_at_a_time_and_a_torn_last_line_is_left_out() {
     // Killed mid-write: the last line is cut. The plot leaves it out and says so.
     let text = std::fs::read_to_string(&log).unwrap();
     std::fs::write(&log, &text[..text.len() - 20]).unwrap();
-    let warnings = minibatch::learner::plot_log(&log, &png).unwrap();
+    let warnings = minibatch::plot::plot_log(&log, &png).unwrap();
     assert_eq!(warnings.len(), 1);
     assert!(warnings[0].contains("line 11 is cut short"), "{warnings:?}");
     // A bad line elsewhere is an error naming the line and the format.
     std::fs::write(&log, format!("{{\"kind\": \"batch\"}}\n{text}")).unwrap();
-    let err = minibatch::learner::plot_log(&log, &png).unwrap_err().to_string();
+    let err = minibatch::plot::plot_log(&log, &png).unwrap_err().to_string();
     assert!(err.contains("not a valid training log (JSON lines): line 1: no whole number `iter`"), "{err}");
     std::fs::remove_file(&log).unwrap();
     std::fs::remove_file(&png).unwrap();

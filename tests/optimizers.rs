@@ -6,16 +6,16 @@ mod common;
 use common::*;
 use minibatch::optim::{Hyper, Rule};
 use minibatch::{
-    clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optim, Optimizer, Param, RmsProp, RmsPropConfig, Sgd,
-    SgdConfig,
+    clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optimizer, Param, RmsProp, RmsPropConfig, RuleOptimizer,
+    Sgd, SgdConfig,
 };
 
 fn run<R: Rule>(config: R::Config, name: &str) {
-    run_with(|p| Optim::<R>::with_config(vec![p], config.clone()).unwrap(), name);
+    run_with(|p| RuleOptimizer::<R>::with_config(vec![p], config.clone()).unwrap(), name);
 }
 
 /// Six steps of the optimizer that `make` builds on PyTorch's parameter, against PyTorch's.
-fn run_with<R: Rule>(make: impl Fn(Param) -> Optim<R>, name: &str) {
+fn run_with<R: Rule>(make: impl Fn(Param) -> RuleOptimizer<R>, name: &str) {
     let g = golden("optimizers.json");
     let p = Param::new(&tensor(&g["p0"])).unwrap();
     let mut opt = make(p.clone());

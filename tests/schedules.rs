@@ -2,9 +2,12 @@
 //! `schedules()`): OneCycleLR's rate and momentum over 100 steps, CosineAnnealingLR over 60.
 
 mod common;
+use candle_core::{DType, Device, Tensor};
 use common::*;
-use minibatch::schedule::{Constant, Cosine, OneCycle, Schedule, Scheduled};
-use minibatch::{Optimizer, Param, Sgd, SgdConfig};
+use minibatch::learner::{Callback, Ctx, Flow, Learner, ParamScheduler};
+use minibatch::schedule::{Constant, Cosine, OneCycle, Schedule};
+use minibatch::{get_dls, mlp, Module, Sgd, SgdConfig, TensorDataset};
+use std::sync::{Arc, Mutex};
 
 fn list(v: &serde_json::Value) -> Vec<f64> {
     v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
@@ -28,23 +31,35 @@ fn cosine_matches_pytorch() {
     assert_close("cosine lr", &lr, &list(&g["cosine"]["lr"]), 1e-12, 1e-9);
 }
 
-#[test]
-fn a_scheduled_optimizer_applies_the_rate_of_each_step_and_the_momentum() {
-    // The OneCycleLR run of make_golden.py: SGD with momentum 0.95 on a parameter with no
-    // gradient records the rate and momentum each step trains with.
-    let g = golden("schedules.json");
-    let p = Param::new(&candle_core::Tensor::zeros(1, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap())
-        .unwrap();
-    let sgd = Sgd::with_config(vec![p], SgdConfig { lr: 0.1, momentum: 0.95, ..Default::default() }).unwrap();
-    let mut opt = Scheduled::new(sgd, OneCycle::new(0.1, 100));
-    let (mut lrs, mut moms) = (vec![], vec![]);
-    for _ in 0..100 {
-        opt.step().unwrap();
-        lrs.push(opt.lr());
-        moms.push(opt.inner().config().momentum);
+/// Records the rate and momentum each step trained with.
+struct Applied(Arc<Mutex<Vec<(f64, f64)>>>);
+
+impl Callback for Applied {
+    fn after_step(&mut self, cx: &mut Ctx) -> Flow {
+        self.0.lock().unwrap().push((cx.opt.lr(), cx.opt.momentum().unwrap()));
+        Flow::Continue
     }
+}
+
+#[test]
+fn the_scheduler_callback_applies_the_rate_of_each_step_and_the_momentum() {
+    // The OneCycleLR run of make_golden.py: SGD with momentum 0.95, 100 steps (batches of 1 of a
+    // 100-example set, one epoch), recording the rate and momentum each step trains with.
+    let g = golden("schedules.json");
+    let model = mlp(&[2, 3], 0).unwrap();
+    let x = Tensor::zeros((100, 2), DType::F32, &Device::Cpu).unwrap();
+    let y = Tensor::zeros(100, DType::U32, &Device::Cpu).unwrap();
+    let ds = TensorDataset::new(x, y).unwrap();
+    let (train_dl, valid_dl) = get_dls(ds.clone(), ds, 1).unwrap();
+    let sgd = Sgd::with_config(model.named_parameters(), SgdConfig { lr: 0.1, momentum: 0.95, ..Default::default() })
+        .unwrap();
+    let applied = Arc::new(Mutex::new(Vec::new()));
+    let mut learn = Learner::new(model, minibatch::cross_entropy, sgd, train_dl, valid_dl)
+        .with_callback(ParamScheduler::new(OneCycle::new(0.1, 100)))
+        .with_callback(Applied(applied.clone()));
+    learn.fit(1).unwrap();
+    let (lrs, moms): (Vec<f64>, Vec<f64>) = applied.lock().unwrap().iter().copied().unzip();
     assert_close("applied lr", &lrs, &list(&g["one_cycle"]["lr"]), 1e-12, 1e-9);
     assert_close("applied momentum", &moms, &list(&g["one_cycle"]["momentum"]), 1e-12, 1e-9);
-    assert_eq!(opt.state_dict()["schedule.step"].to_scalar::<i64>().unwrap(), 100);
     assert_eq!(Constant(0.3).lr_at(1000), 0.3);
 }

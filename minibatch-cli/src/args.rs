@@ -1,8 +1,8 @@
 //! The program's arguments and their checks.
 
+use crate::choice::{OptKind, OptSpec, ScheduleKind};
 use clap::Args;
-use minibatch::optim::{OptKind, OptSpec, ScheduleKind};
-use minibatch::Arch;
+use minibatch::Architecture;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -218,7 +218,7 @@ impl TrainArgs {
     }
 
     /// The architecture to train for `n_in` inputs and `n_out` classes.
-    pub fn arch(&self, n_in: usize, n_out: usize) -> anyhow::Result<Arch> {
+    pub fn arch(&self, n_in: usize, n_out: usize) -> anyhow::Result<Architecture> {
         if self.model != ModelKind::Mlp && (self.hidden.is_some() || self.layers.is_some()) {
             anyhow::bail!("--hidden and --layers size the mlp; --model {} has its own layers", self.model.name());
         }
@@ -228,10 +228,10 @@ impl TrainArgs {
         Ok(match self.model {
             ModelKind::Mlp => {
                 let hidden = self.layers.clone().unwrap_or_else(|| vec![self.hidden.unwrap_or(50)]);
-                Arch::Mlp([vec![n_in], hidden, vec![n_out]].concat())
+                Architecture::Mlp([vec![n_in], hidden, vec![n_out]].concat())
             }
-            ModelKind::Cnn => Arch::Cnn { classes: n_out },
-            ModelKind::CnnBn => Arch::CnnBn { classes: n_out },
+            ModelKind::Cnn => Architecture::Cnn { classes: n_out },
+            ModelKind::CnnBn => Architecture::CnnBn { classes: n_out },
         })
     }
 

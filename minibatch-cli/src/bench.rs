@@ -5,7 +5,7 @@ use crate::args::BenchArgs;
 use crate::commands::load_data;
 use crate::out::outln;
 use anyhow::{bail, Context};
-use minibatch::bench::{configs, loader_batches_per_second, peak_rss_bytes, run, Path};
+use minibatch::benchmark::{configs, loader_batches_per_second, peak_rss_bytes, run, Engine};
 use minibatch::DataLoader;
 use serde_json::{json, Value};
 use std::process::Command;
@@ -52,8 +52,8 @@ fn run_child(a: &BenchArgs, spec: &str) -> anyhow::Result<()> {
     let (name, path) = spec.split_once(':').context("--child takes CONFIG:PATH")?;
     let config = configs().into_iter().find(|c| c.name == name).with_context(|| format!("no configuration {name}"))?;
     let path = match path {
-        "plain" => Path::Plain,
-        "fast" => Path::Fast,
+        "plain" => Engine::Plain,
+        "fast" => Engine::Fast,
         other => bail!("no path {other}: plain or fast"),
     };
     let data = load_data(&a.data)?.0;

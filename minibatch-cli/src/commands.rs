@@ -7,7 +7,7 @@ use anyhow::Context;
 use minibatch::learner::latest_checkpoint;
 use minibatch::plot::{plot_png, Chart, Series};
 use minibatch::{
-    cross_entropy, evaluate, get_dls_with, load_state, Arch, DataLoader, DlsOptions, ImageDataset, LrFind,
+    cross_entropy, evaluate, get_dls_with, load_state, Architecture, DataLoader, DlsOptions, ImageDataset, LrFind,
     LrFindConfig, Mnist, MnistConfig, Module,
 };
 use std::path::{Path, PathBuf};
@@ -38,11 +38,11 @@ fn split(data: Mnist, name: &str) -> ImageDataset {
 
 /// A model saved by `train --save` or checkpointed by `train --checkpoint-dir`, with its
 /// architecture read from the file (the names and shapes of its weights).
-pub fn load_model(path: &Path) -> anyhow::Result<(minibatch::Sequential, Arch)> {
+pub fn load_model(path: &Path) -> anyhow::Result<(minibatch::Sequential, Architecture)> {
     let checkpoint = if path.is_dir() { Some(latest_checkpoint(path)?) } else { None };
     let file = checkpoint.as_ref().map_or(path.to_path_buf(), |c| c.dir.join("model.safetensors"));
     let tensors = minibatch::module::read_state(&file)?;
-    let arch = Arch::from_state(&tensors).with_context(|| {
+    let arch = Architecture::from_state(&tensors).with_context(|| {
         format!("{}: not the weights of a model `train` makes (an mlp, cnn or cnn-bn)", file.display())
     })?;
     if let Some(info) = &checkpoint {
@@ -65,24 +65,26 @@ pub fn load_model(path: &Path) -> anyhow::Result<(minibatch::Sequential, Arch)> 
 }
 
 /// An architecture's outputs (its classes).
-fn classes(arch: &Arch) -> usize {
+fn classes(arch: &Architecture) -> usize {
     match arch {
-        Arch::Mlp(sizes) => sizes.last().copied().unwrap_or(0),
-        Arch::Cnn { classes } | Arch::CnnBn { classes } => *classes,
+        Architecture::Mlp(sizes) => sizes.last().copied().unwrap_or(0),
+        Architecture::Cnn { classes } | Architecture::CnnBn { classes } => *classes,
     }
 }
 
 /// An architecture in words: `a 784-50-10 mlp`, `a cnn-bn of 10 classes`.
-fn described(arch: &Arch) -> String {
+fn described(arch: &Architecture) -> String {
     match arch {
-        Arch::Mlp(sizes) => format!("a {} mlp", sizes.iter().map(usize::to_string).collect::<Vec<_>>().join("-")),
+        Architecture::Mlp(sizes) => {
+            format!("a {} mlp", sizes.iter().map(usize::to_string).collect::<Vec<_>>().join("-"))
+        }
         other => format!("a {} of {} classes", other.name(), classes(other)),
     }
 }
 
 pub fn plot(a: PlotArgs) -> anyhow::Result<()> {
     check_png("--output", &a.output)?;
-    for warning in minibatch::learner::plot_log(&a.log, &a.output)? {
+    for warning in minibatch::plot::plot_log(&a.log, &a.output)? {
         eprintln!("minibatch: warning: {warning}");
     }
     Ok(())
@@ -96,9 +98,9 @@ pub fn summary(a: SummaryArgs) -> anyhow::Result<()> {
                 anyhow::bail!("--hidden sizes the mlp; --model {} has its own layers", a.model.name());
             }
             let arch = match a.model {
-                ModelKind::Mlp => Arch::Mlp(vec![784, a.hidden.unwrap_or(50), 10]),
-                ModelKind::Cnn => Arch::Cnn { classes: 10 },
-                ModelKind::CnnBn => Arch::CnnBn { classes: 10 },
+                ModelKind::Mlp => Architecture::Mlp(vec![784, a.hidden.unwrap_or(50), 10]),
+                ModelKind::Cnn => Architecture::Cnn { classes: 10 },
+                ModelKind::CnnBn => Architecture::CnnBn { classes: 10 },
             };
             (arch.build(0)?, arch)
         }

@@ -2,13 +2,14 @@
 
 mod args;
 mod bench;
+mod choice;
 mod commands;
-mod distributed;
 mod out;
 mod outputs;
 mod paths;
 mod predict;
 mod train;
+mod world;
 
 use args::{BenchArgs, EvalArgs, LrFindArgs, PlotArgs, PredictArgs, ShowArgs, SummaryArgs, TrainArgs};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -79,10 +80,9 @@ fn main() -> ExitCode {
     {
         a.given = args::typed(train, m);
     }
-    minibatch::set_num_threads(1);
     match &cli.command {
         Command::Train(a) => {
-            let threads = a.threads.unwrap_or_else(|| distributed::default_threads(a.distributed));
+            let threads = a.threads.unwrap_or_else(|| world::default_threads(a.distributed));
             minibatch::threads::set_kernel_threads(threads);
         }
         Command::Bench(a) => minibatch::threads::set_kernel_threads(a.threads.unwrap_or(0)),

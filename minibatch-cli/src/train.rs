@@ -3,18 +3,17 @@
 
 use crate::args::TrainArgs;
 use crate::commands::load_data;
-use crate::distributed::World;
 use crate::out::{outln, Stdout};
 use crate::outputs::{check_file, check_folder, check_png};
+use crate::world::World;
 use crate::Outcome;
 use anyhow::{bail, Context};
 use minibatch::data::ShardSampler;
 use minibatch::distributed::Collective;
 use minibatch::learner::{
-    latest_checkpoint, plot_records, Callback, CheckpointInfo, Ctx, DivergenceGuard, EarlyStopping, FitReport, Flow,
-    GradientClip, JsonlLogger, Learner, Progress,
+    latest_checkpoint, Callback, CheckpointInfo, Ctx, DivergenceGuard, EarlyStopping, FitReport, Flow, GradientClip,
+    JsonlLogger, Learner, ParamScheduler, Progress,
 };
-use minibatch::optim::scheduled;
 use minibatch::{
     cross_entropy, get_dls_with, save_state, ActivationStats, DataLoader, DistributedSampler, DlsOptions, Module,
 };
@@ -126,7 +125,7 @@ fn check_outputs(a: &TrainArgs) -> anyhow::Result<()> {
 }
 
 pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
-    let world = crate::distributed::join(a.distributed, a.all_reduce)?;
+    let world = crate::world::join(a.distributed, a.all_reduce)?;
     let settled = settle(a, &world);
     if let Some(w) = world.as_ref().filter(|w| w.size() > 1) {
         // The settings come from the flags and the checkpoint, the same for every process: when
@@ -173,7 +172,7 @@ fn loaders(a: &TrainArgs, data: minibatch::Mnist, world: &World) -> anyhow::Resu
 type TrainLoader = DataLoader<minibatch::ImageDataset>;
 
 fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) -> anyhow::Result<Outcome> {
-    let first = crate::distributed::first(world);
+    let first = crate::world::first(world);
     let (data, dir) = load_data(&a.data)?;
     if a.bs() > data.train.len() {
         bail!("batch size {} is larger than the {} training images", a.bs(), data.train.len());
@@ -188,7 +187,9 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
     let (train_dl, valid_dl) = loaders(&a, data, world)?;
     let model = a.arch(n_in, n_out)?.build(a.seed)?;
     let total_steps = train_dl.len() * a.epochs();
-    let opt = scheduled(&a.opt_spec(), model.named_parameters(), a.schedule(), total_steps, a.warmup)?;
+    let spec = a.opt_spec();
+    let opt = spec.build(model.named_parameters())?;
+    let schedule = a.schedule().build(spec.lr(), total_steps, a.warmup);
     if first && !a.json && resumed.is_none() {
         outln!("{model}");
         outln!("{nt} training and {nv} validation images, {} parameters", model.num_parameters());
@@ -196,7 +197,10 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
             outln!("distributed over {n} processes: global batch size {} ({n} x --bs {})", n * a.bs(), a.bs());
         }
     }
-    let mut learn = Learner::new(model, cross_entropy, opt, train_dl, valid_dl);
+    // The rate (and momentum) of each step, from the learner's step count: a resumed run goes on
+    // at the checkpoint's point of the schedule.
+    let mut learn =
+        Learner::new(model, cross_entropy, opt, train_dl, valid_dl).with_callback(ParamScheduler::new(schedule));
     if let Some(w) = world {
         learn = learn.data_parallel(w.clone());
     }
@@ -213,7 +217,7 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
 /// The run's settings (the checkpoint's when resuming), checked, with the number of processes;
 /// the first process also checks that every output can be written.
 fn settle(a: TrainArgs, world: &World) -> anyhow::Result<(TrainArgs, Option<CheckpointInfo>)> {
-    let (mut a, resumed) = resume_settings(a, crate::distributed::first(world))?;
+    let (mut a, resumed) = resume_settings(a, crate::world::first(world))?;
     a.check()?;
     let size = world.as_ref().map(|w| w.size());
     if resumed.is_some() && a.world != size {
@@ -226,7 +230,7 @@ fn settle(a: TrainArgs, world: &World) -> anyhow::Result<(TrainArgs, Option<Chec
         );
     }
     a.world = size;
-    if crate::distributed::first(world) {
+    if crate::world::first(world) {
         check_outputs(&a)?;
     }
     Ok((a, resumed))
@@ -235,7 +239,7 @@ fn settle(a: TrainArgs, world: &World) -> anyhow::Result<(TrainArgs, Option<Chec
 /// Trains, then (first process) writes what the run keeps and says how it ended; the other
 /// processes of a distributed run only say how it ended, through their exit status.
 fn run(mut learn: Learner, a: &TrainArgs, world: &World) -> anyhow::Result<Outcome> {
-    let first = crate::distributed::first(world);
+    let first = crate::world::first(world);
     let telemetry = a.telemetry.as_ref().filter(|_| first);
     let stats = telemetry.map(|_| ActivationStats::new(learn.model.as_ref(), Default::default())).transpose()?;
     let started = Instant::now();
@@ -314,7 +318,10 @@ fn add_callbacks(learn: &mut Learner, a: &TrainArgs, first: bool) -> anyhow::Res
 /// ended.
 fn finish(learn: &Learner, a: &TrainArgs, report: FitReport) -> anyhow::Result<Outcome> {
     let saved = a.save.as_ref().map(|path| save_state(learn.model.as_ref(), path).map(|()| path));
-    let plotted = a.plot.as_ref().map(|path| plot_records(&learn.recorder.batches, &learn.recorder.epochs, path));
+    let plotted = a
+        .plot
+        .as_ref()
+        .map(|path| minibatch::plot::plot_records(&learn.recorder.batches, &learn.recorder.epochs, path));
     if let (Some(Ok(path)), false) = (&saved, a.json) {
         outln!("saved {}", path.display());
     }

@@ -30,7 +30,7 @@ fn lanes(row: &[f32], f: impl Fn(f32) -> f32) -> f64 {
 pub(crate) struct Rows {
     pub len: usize,
     pub channels: usize,
-    pub channel_major: bool,
+    channel_major: bool,
 }
 
 impl Rows {
@@ -47,7 +47,7 @@ impl Rows {
     /// channel-major output follows the convolution's rule (see `conv.rs`).
     fn least(&self) -> usize {
         if self.channel_major {
-            super::conv::PARALLEL_ELEMENTS
+            super::im2col::PARALLEL_ELEMENTS
         } else {
             0
         }
@@ -66,9 +66,13 @@ impl Rows {
 /// Per-channel mean and biased variance of `x` (`[n, c, ...]`, or `[c, n, ...]` when
 /// `channel_major`), in two passes: the mean, then the squared distances from it, which keeps
 /// the variance exact when the mean is large.
-pub(crate) fn channel_stats(x: &Tensor, channel_major: bool) -> Result<(Vec<f32>, Vec<f32>)> {
+fn channel_stats(x: &Tensor, channel_major: bool) -> Result<(Vec<f32>, Vec<f32>)> {
     let Some((rows, n, c, m)) = Rows::of(x.dims(), channel_major) else {
-        return Err(crate::Error::invalid("batch norm input", "at least 2 dimensions", format!("{:?}", x.dims())));
+        return Err(crate::error::Error::invalid(
+            "batch norm input",
+            "at least 2 dimensions",
+            format!("{:?}", x.dims()),
+        ));
     };
     let x = x.contiguous()?;
     let count = (n * m).max(1) as f64;
@@ -102,15 +106,57 @@ fn by_channel<T: Copy + Default + Send + std::ops::AddAssign>(
     sums
 }
 
+/// A batch's per-channel mean and biased variance.
+pub(crate) type Moments = (Vec<f32>, Vec<f32>);
+
+/// What batch norm normalises with: the batch's own statistics (training) or given ones (the
+/// running statistics, in evaluation).
+pub(crate) enum Stats {
+    Batch,
+    Given { mean: Vec<f32>, var: Vec<f32> },
+}
+
+/// Batch norm of `xs` (`[n, c, ...]`, `f32` on the CPU) with per-channel `weight` and `bias`, then
+/// ReLU if `relu`: the kernel's one entry. It reads a convolution's channel-major original when
+/// there is one (a reshape on either side would cost, in backward, candle's adding of its
+/// gradient to a fresh tensor of zeros) and hands its output on as the convolution does (see
+/// `stored.rs`; a permuted view when `chained`). Returns the output and, with [`Stats::Batch`],
+/// the batch's mean and biased variance, for the layer's running statistics.
+pub(crate) fn batch_norm(
+    xs: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    stats: Stats,
+    eps: f64,
+    (relu, chained): (bool, bool),
+) -> Result<(Tensor, Option<Moments>)> {
+    let (xs, channel_major) = match super::stored::channel_major(xs) {
+        Some(original) => (original, true),
+        None => (xs.contiguous()?, false),
+    };
+    let (mean, var, batch_stats) = match stats {
+        Stats::Batch => {
+            let (mean, var) = channel_stats(&xs, channel_major)?;
+            (mean.clone(), var.clone(), Some((mean, var)))
+        }
+        Stats::Given { mean, var } => (mean, var, None),
+    };
+    let training = batch_stats.is_some();
+    let op = BatchNormOp { mean, var, eps, batch_stats: training, relu, channel_major };
+    let y = xs.apply_op3_arc(weight, bias, std::sync::Arc::new(Box::new(op)))?;
+    let y = if channel_major { super::stored::channel_major_copy(&y, chained)? } else { y };
+    Ok((y, batch_stats))
+}
+
 /// `(x - mean) / sqrt(var + eps) * weight + bias` per channel, then ReLU if `relu`.
-pub(crate) struct BatchNormOp {
-    pub mean: Vec<f32>,
-    pub var: Vec<f32>,
-    pub eps: f64,
+struct BatchNormOp {
+    mean: Vec<f32>,
+    var: Vec<f32>,
+    eps: f64,
     /// Whether `mean` and `var` are the batch's own (training), so that the gradient flows
     /// through them too; the running statistics (evaluation) are constants.
-    pub batch_stats: bool,
-    pub relu: bool,
+    batch_stats: bool,
+    relu: bool,
     /// Whether the input is channel-major (`[c, n, ...]`, a convolution's own output).
     pub channel_major: bool,
 }

@@ -1,8 +1,8 @@
 //! The matrix-multiply floor of an MLP's epoch: what `minibatch bench` sets a training loop's
 //! time against.
 
+use super::dense::orders;
 use super::layout::{compute_order, forward_product, input_product, weight_product, Dims, Order};
-use super::linear::orders;
 use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 

@@ -21,16 +21,17 @@
 
 mod avg_pool;
 mod batch_norm;
-mod conv;
 mod cross_entropy;
+mod dense;
 mod floor;
 mod gemm;
+mod im2col;
 mod layout;
-mod linear;
 mod max_pool;
 mod passes;
 mod relu;
 mod scratch;
+mod sgd;
 mod storage;
 mod stored;
 mod team;
@@ -39,16 +40,17 @@ mod tune;
 pub(crate) use tune::once as tune;
 
 pub(crate) use avg_pool::AvgPool;
-pub(crate) use batch_norm::{channel_stats, BatchNormOp};
-pub(crate) use conv::{conv2d, ConvGeometry};
+pub(crate) use batch_norm::{batch_norm, Stats};
 pub use cross_entropy::cross_entropy;
+pub use dense::linear;
+pub(crate) use dense::{layer, GradSink};
 pub use floor::matmul_floor;
-pub use linear::linear;
-pub(crate) use linear::{layer, GradSink};
+pub(crate) use im2col::{conv2d, ConvGeometry};
 pub(crate) use max_pool::MaxPool;
 pub use relu::relu;
-pub(crate) use storage::{cpu_f32, with_f32};
-pub(crate) use stored::{channel_major, channel_major_copy};
+pub(crate) use sgd::sgd_in_place;
+pub(crate) use storage::with_f32;
+pub(crate) use stored::channel_major;
 pub(crate) use team::chunks_mut as split_chunks_mut;
 
 use std::cell::Cell;
@@ -88,4 +90,17 @@ pub(crate) fn fused() -> bool {
 pub(crate) fn fits(ts: &[&candle_core::Tensor]) -> bool {
     tune();
     fused() && ts.iter().all(|t| t.dtype() == candle_core::DType::F32 && t.device().is_cpu())
+}
+
+/// A pooling kernel ([`MaxPool`], [`AvgPool`]) on `xs`, which must be `f32` on the CPU (the
+/// kernels' only case; `what` names the input in the error otherwise).
+pub(crate) fn pool2d(
+    what: &'static str,
+    xs: &candle_core::Tensor,
+    op: impl candle_core::CustomOp1 + Send + Sync + 'static,
+) -> crate::error::Result<candle_core::Tensor> {
+    if xs.dtype() != candle_core::DType::F32 || !xs.device().is_cpu() {
+        return Err(crate::error::Error::invalid(what, "f32 on the CPU", format!("{:?}", xs.dtype())));
+    }
+    Ok(xs.contiguous()?.apply_op1(op)?)
 }

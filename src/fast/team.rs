@@ -249,6 +249,7 @@ impl<T> Copy for Disjoint<T> {}
 
 // SAFETY: parts write only their own regions (each user's contract), and the data is `Send`.
 unsafe impl<T: Send> Sync for Disjoint<T> {}
+// SAFETY: as for `Sync`: the pointer is only a way to reach disjoint regions of `Send` data.
 unsafe impl<T: Send> Send for Disjoint<T> {}
 
 /// Runs `f(i, chunk)` on every `size`-element chunk of `data` (the last one may be shorter),

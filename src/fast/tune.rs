@@ -1,20 +1,19 @@
-//! Process-wide settings that training needs for its speed, applied once by the library itself
-//! (at the first layer built or run), so that a user's code needs no set-up call:
+//! The one process-wide setting that training needs for its speed, applied by the library itself
+//! (at the first layer built or run), so that a user's code needs no set-up call: **the system
+//! allocator keeps freed memory.** Every candle operation, and every fused kernel, allocates its
+//! output; a training step allocates and frees megabytes in blocks of 256 kB to 3 MB. glibc's
+//! malloc serves blocks above its mmap threshold with fresh mappings, unmaps them when freed, and
+//! trims its heap back to the kernel: each step then pays a page fault per 4 kB it touches again.
+//! `mallopt` raises both thresholds through glibc's own interface. Other allocators ignore this;
+//! a user who installs one (mimalloc, jemalloc) loses nothing.
 //!
-//! - **The system allocator keeps freed memory.** Every candle operation, and every fused
-//!   kernel, allocates its output; a training step of the `deep` model allocates and frees
-//!   megabytes in blocks of 256 kB to 3 MB. glibc's malloc serves blocks above its mmap threshold
-//!   with fresh mappings, unmaps them when freed, and trims its heap back to the kernel: each step
-//!   then pays a page fault per 4 kB it touches again (measured in a user's crate: 1.15 million
-//!   page faults in three `deep` epochs, against 17,000 with both thresholds raised). Other
-//!   allocators ignore this; a user who installs one (mimalloc, jemalloc) loses nothing.
-//! - **candle's element-wise kernels run on one thread.** candle splits large element-wise
-//!   operations over a pool of its own whose threads spin while waiting; beside the fused
-//!   kernels' multiplies they take the cores the multiplies need (measured: 29% of a `deep`
-//!   epoch's CPU time spinning on two cores). `CANDLE_NUM_THREADS` is set to 1 unless the user
-//!   set it; nothing else (a user's rayon pool, `RAYON_NUM_THREADS`) is touched.
+//! Nothing here writes the environment, which is unsound while other threads read it. candle's
+//! own thread pools (its element-wise pool, read from `CANDLE_NUM_THREADS` when it starts, and
+//! its multiplies, from `RAYON_NUM_THREADS`) are candle's: the library's layers, losses and SGD
+//! run on the fused kernels and their own team (see `team.rs`), not on those pools, so their
+//! size does not matter to training; a user's own candle operations run as candle runs them.
 
-/// Applies both, once per process.
+/// Applies the setting, once per process.
 pub(crate) fn once() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -24,10 +23,6 @@ pub(crate) fn once() {
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
             libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-        }
-        if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-            // Read by candle when its pool starts, through std's environment lock.
-            std::env::set_var("CANDLE_NUM_THREADS", "1");
         }
     });
 }

@@ -15,22 +15,24 @@
 //! # Ok::<(), minibatch::Error>(())
 //! ```
 
+pub(crate) mod batches;
 mod callback;
-mod callbacks;
 mod checkpoint;
-pub(crate) mod fit;
-pub(crate) mod loader;
 mod log;
 mod metrics;
 mod progress;
 mod recorder;
 mod summary;
+pub(crate) mod training_loop;
 
-pub use callback::{AsAny, Callback, CallbackState, Ctx, Flow, State};
-pub use callbacks::{DivergenceGuard, EarlyStopping, GradientClip, ParamScheduler, SaveBest};
+pub use batches::Loader;
+pub use callback::{
+    AsAny, Callback, CallbackState, Ctx, DivergenceGuard, EarlyStopping, Flow, GradientClip, ParamScheduler, SaveBest,
+    State,
+};
 pub use checkpoint::{check_position, latest_checkpoint, parse_checkpoint_state, Checkpoint, CheckpointInfo};
-pub use loader::Loader;
-pub use log::{parse_log, plot_log, plot_records, JsonlLogger};
+pub(crate) use log::LOG_FORMAT;
+pub use log::{parse_log, JsonlLogger};
 pub use metrics::{Accuracy, Metric, TopK};
 pub use progress::Progress;
 pub use recorder::{BatchRecord, EpochRecord, Recorder};
@@ -169,7 +171,7 @@ impl Learner {
     /// Trains until `epochs` epochs are done in total, from where [`state`](Learner::state) is
     /// (what a run resumed from a checkpoint wants: the rest of its planned epochs).
     pub fn fit_until(&mut self, epochs: usize) -> Result<FitReport> {
-        fit::fit(&mut self.parts(), epochs)
+        training_loop::fit(&mut self.parts(), epochs)
     }
 
     /// `epochs` more epochs with the one-cycle policy peaking at `max_lr` over their steps (rate
@@ -177,7 +179,7 @@ impl Learner {
     /// is an error, as an optimizer's rate is.
     pub fn fit_one_cycle(&mut self, epochs: usize, max_lr: f64) -> Result<FitReport> {
         if !(max_lr.is_finite() && max_lr > 0.0) {
-            return Err(crate::Error::invalid("max_lr", "a finite number above 0", max_lr));
+            return Err(crate::error::Error::invalid("max_lr", "a finite number above 0", max_lr));
         }
         let steps = epochs * self.train_dl.len();
         let start = self.state.iter;
@@ -212,7 +214,7 @@ impl Learner {
     /// Loss and metrics on the validation set (evaluation mode, no gradients, batch-size
     /// weighted), as `("valid_loss", ..)` then each metric.
     pub fn validate(&mut self) -> Result<Vec<(String, f64)>> {
-        fit::validate(&mut self.parts())
+        training_loop::validate(&mut self.parts())
     }
 
     /// The model's output for `x`, in evaluation mode and without recording gradients.

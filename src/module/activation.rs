@@ -19,13 +19,9 @@ impl Module for ReLU {
             Ok(xs.maximum(0.0)?)
         }
     }
-
-    fn is_relu(&self) -> bool {
-        true
-    }
 }
 
-crate::impl_display_as_repr!(ReLU);
+super::repr::impl_display_as_repr!(ReLU);
 
 /// The lesson's `GeneralRelu` (notebook `06_cuda_cnn_hooks_init`): a leaky ReLU with slope
 /// `leak` below zero (a plain ReLU without one), then `sub` subtracted (bringing the mean of the
@@ -74,7 +70,7 @@ impl Module for GeneralRelu {
     }
 }
 
-crate::impl_display_as_repr!(GeneralRelu);
+super::repr::impl_display_as_repr!(GeneralRelu);
 
 /// Zeroes each element with probability `p` while training, scaling the others by `1 / (1 - p)`
 /// so that the expected output is the input (PyTorch's `nn.Dropout`); the identity in evaluation
@@ -132,4 +128,4 @@ impl Module for Dropout {
     }
 }
 
-crate::impl_display_as_repr!(Dropout);
+super::repr::impl_display_as_repr!(Dropout);

@@ -1,5 +1,6 @@
 //! Containers: `Sequential` runs its layers in turn; `ModuleList` only holds them.
 
+use super::fusion::{self, Fused};
 use super::{Module, Registered};
 use crate::error::{Error, Result};
 use candle_core::Tensor;
@@ -58,7 +59,8 @@ impl Registered for Sequential {
 }
 
 impl Sequential {
-    /// The layers in turn; the last one chained when `last_chained` (see [`Module::forward_fused`]).
+    /// The layers in turn, each followed by a ReLU folded into its pass where it has one; the last
+    /// one chained when `last_chained` (see [`Fused`]).
     fn run(&self, xs: &Tensor, last_relu: bool, last_chained: bool) -> Result<Tensor> {
         let mut x = xs.clone();
         let mut i = 0;
@@ -66,11 +68,17 @@ impl Sequential {
             let layer = self.layers[i].as_ref();
             // A hooked layer runs alone, so that its hooks see its own output.
             let hooked = super::hooked(layer);
-            let fold = crate::fast::fused() && !hooked && self.layers.get(i + 1).is_some_and(|next| next.is_relu());
+            let fold = crate::fast::fused()
+                && !hooked
+                && self.layers.get(i + 1).is_some_and(|next| fusion::is_relu(next.as_ref()));
             let next = i + 1 + fold as usize;
             let last = next >= self.layers.len();
             let relu = fold || (last && last_relu);
-            let y = if hooked { layer.forward(&x)? } else { layer.forward_fused(&x, relu, !last || last_chained)? };
+            let y = if hooked {
+                layer.forward(&x)?
+            } else {
+                fusion::forward_fused(layer, &x, relu, !last || last_chained)?
+            };
             super::run_hooks(layer, &x, &y);
             // A hooked last layer ran without the ReLU asked of the chain.
             x = if hooked && last && last_relu { crate::fast::relu(&y)? } else { y };
@@ -84,13 +92,15 @@ impl Sequential {
 }
 
 impl Module for Sequential {
-    /// Each layer in turn; a layer followed by a [`ReLU`](super::ReLU) runs as one
-    /// ([`Module::forward_fused`]), so `Linear, ReLU` is one pass of the fused kernel, and every
-    /// layer but the last hands its output on in the storage the next reads fastest.
+    /// Each layer in turn; one of the library's layers followed by a [`ReLU`](super::ReLU) runs
+    /// as one, so `Linear, ReLU` is one pass of the fused kernel, and every layer but the last
+    /// hands its output on in the storage the next reads fastest.
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         self.run(xs, false, false)
     }
+}
 
+impl Fused for Sequential {
     /// The chain with its last layer fused; inside another chain (the lesson's blocks), its last
     /// layer hands its output on as the outer chain's layers do.
     fn forward_fused(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
@@ -147,4 +157,4 @@ impl Module for ModuleList {
     }
 }
 
-crate::impl_display_as_repr!(Sequential, ModuleList);
+super::repr::impl_display_as_repr!(Sequential, ModuleList);

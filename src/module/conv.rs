@@ -212,11 +212,13 @@ impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         self.apply(xs, false, false)
     }
+}
 
+impl super::fusion::Fused for Conv2d {
     /// The convolution, and the ReLU, in one pass of the fused kernel.
     fn forward_fused(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
         self.apply(xs, relu, chained)
     }
 }
 
-crate::impl_display_as_repr!(Conv2d);
+super::repr::impl_display_as_repr!(Conv2d);

@@ -90,16 +90,16 @@ impl Drop for HookHandle {
 /// block around it instead.
 ///
 /// ```
-/// use minibatch::{call, register_forward_hook, Linear, Module, Rng};
+/// use minibatch::{forward_with_hooks, register_forward_hook, Linear, Module, Rng};
 /// use std::sync::{Arc, Mutex};
 /// let layer = Linear::new(3, 2, &mut Rng::new(0))?;
 /// let seen = Arc::new(Mutex::new(Vec::new()));
 /// let log = seen.clone();
 /// let handle = register_forward_hook(&layer, move |_x, y| log.lock().unwrap().push(y.dims().to_vec()))?;
 /// let x = candle_core::Tensor::zeros((4, 3), candle_core::DType::F32, &candle_core::Device::Cpu)?;
-/// call(&layer, &x)?;
+/// forward_with_hooks(&layer, &x)?;
 /// drop(handle);
-/// call(&layer, &x)?;
+/// forward_with_hooks(&layer, &x)?;
 /// assert_eq!(*seen.lock().unwrap(), vec![vec![4, 2]]);
 /// # Ok::<(), minibatch::Error>(())
 /// ```
@@ -145,7 +145,7 @@ pub(crate) fn run(module: &dyn Module, input: &Tensor, output: &Tensor) {
 /// `module.forward(xs)` followed by its forward hooks: PyTorch's `module(x)`. A model's own
 /// `forward` calls its layers this way when its layers' hooks should fire (a
 /// [`Sequential`](super::Sequential) does it for its layers).
-pub fn call(module: &dyn Module, xs: &Tensor) -> Result<Tensor> {
+pub fn forward_with_hooks(module: &dyn Module, xs: &Tensor) -> Result<Tensor> {
     let y = module.forward(xs)?;
     run(module, xs, &y);
     Ok(y)

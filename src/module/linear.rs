@@ -141,11 +141,13 @@ impl Module for Linear {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         self.apply(xs, false, false)
     }
+}
 
+impl super::fusion::Fused for Linear {
     /// The layer, and the ReLU, in one pass of the fused kernel.
     fn forward_fused(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
         self.apply(xs, relu, chained)
     }
 }
 
-crate::impl_display_as_repr!(Linear);
+super::repr::impl_display_as_repr!(Linear);

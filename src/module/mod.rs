@@ -11,11 +11,13 @@ mod activation;
 mod buffer;
 mod container;
 mod conv;
+mod fusion;
 mod hooks;
 pub mod init;
 mod linear;
 mod norm;
 mod param;
+mod pool;
 mod repr;
 mod shape;
 mod state;
@@ -25,13 +27,14 @@ pub use activation::{Dropout, GeneralRelu, ReLU};
 pub use buffer::Buffer;
 pub use container::{ModuleList, Sequential};
 pub use conv::{Conv2d, Conv2dConfig};
-pub use hooks::{call, register_forward_hook, ForwardHook, HookHandle};
+pub use hooks::{forward_with_hooks, register_forward_hook, ForwardHook, HookHandle};
 pub(crate) use hooks::{hooked, run as run_hooks};
 pub use linear::Linear;
 pub use norm::{BatchNorm, BatchNormConfig, LayerNorm};
 pub use param::{backward, is_grad_enabled, no_grad, Param};
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use repr::repr;
-pub use shape::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d, View};
+pub use shape::{Flatten, View};
 pub use state::{load_state, load_tensors, parse_state, read_state, save_state, save_tensors, state_dict};
 pub use stats::{ActivationStats, HistogramConfig, LayerStats};
 
@@ -81,6 +84,9 @@ pub trait Registered {
 
 /// A computation with parameters: the notebook's `nn.Module`.
 ///
+/// Every module is `'static` (`Any`): a model owns its layers, as PyTorch's does, and the library
+/// finds the fused kernels behind its own layers through that, wherever they sit.
+///
 /// ```
 /// use minibatch::{Linear, Module, ReLU, Rng, Sequential};
 /// let mut rng = Rng::new(0);
@@ -95,24 +101,9 @@ pub trait Registered {
     label = "not a `Module`",
     note = "`#[derive(Registered)]` registers the fields; the computation is yours: `impl Module for {Self} {{ fn forward(&self, x: &Tensor) -> minibatch::Result<Tensor> {{ ... }} }}`"
 )]
-pub trait Module: Registered {
+pub trait Module: Registered + std::any::Any {
     /// The output for a batch of inputs.
     fn forward(&self, xs: &Tensor) -> Result<Tensor>;
-
-    /// The output, then ReLU if `relu`, for a module of a [`Sequential`]: a layer that can fold
-    /// the ReLU into its own pass does (`Linear, ReLU` is one pass of the fused kernel). When
-    /// `chained` (its output goes straight to the chain's next module), the same values may come
-    /// in whatever storage that module reads fastest (a wide [`Linear`] hands on a transposed
-    /// view of its feature-major output rather than a copy). By default, `forward` then ReLU.
-    fn forward_fused(&self, xs: &Tensor, relu: bool, _chained: bool) -> Result<Tensor> {
-        let y = self.forward(xs)?;
-        Ok(if relu { crate::fast::relu(&y)? } else { y })
-    }
-
-    /// Whether this module is a ReLU, which a [`Sequential`] folds into the layer before it.
-    fn is_relu(&self) -> bool {
-        false
-    }
 
     /// Every parameter, own ones first, then each child's in order: PyTorch's order, which
     /// optimizers and saved weights rely on.
@@ -181,23 +172,10 @@ impl<F: Fn(&Tensor) -> Result<Tensor>> Registered for F {
     }
 }
 
-impl<F: Fn(&Tensor) -> Result<Tensor>> Module for F {
+impl<F: Fn(&Tensor) -> Result<Tensor> + 'static> Module for F {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         self(xs)
     }
-}
-
-/// Implements `Display` through [`repr`] for the given module types.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! impl_display_as_repr {
-    ($($t:ty),*) => {$(
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&$crate::module::repr(self))
-            }
-        }
-    )*};
 }
 
 /// Forwards every method of [`Registered`] and [`Module`] through a box, so that a
@@ -228,12 +206,6 @@ macro_rules! forward_module {
         impl Module for $ptr {
             fn forward(&self, xs: &Tensor) -> Result<Tensor> {
                 (**self).forward(xs)
-            }
-            fn forward_fused(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
-                (**self).forward_fused(xs, relu, chained)
-            }
-            fn is_relu(&self) -> bool {
-                (**self).is_relu()
             }
             fn named_parameters(&self) -> Vec<(String, Param)> {
                 (**self).named_parameters()

@@ -2,6 +2,7 @@
 
 use super::{Buffer, Module, Param, Registered};
 use crate::error::{Error, Result};
+use crate::fast::Stats;
 use candle_core::{DType, Device, Tensor};
 
 /// The settings of a batch norm layer beyond its channel count: PyTorch's defaults.
@@ -211,29 +212,21 @@ impl BatchNorm {
             return Err(Error::invalid("batch norm input in training mode", "more than one value per channel", found));
         }
         if crate::fast::fits(&[xs]) {
-            // The kernel takes the input as it is (a convolution's channel-major original when
-            // there is one): a reshape on either side would cost, in backward, candle's adding
-            // of its gradient to a fresh tensor of zeros.
-            let (xs, channel_major) = match crate::fast::channel_major(xs) {
-                Some(original) => (original, true),
-                None => (xs.contiguous()?, false),
-            };
-            let (mean, var) = if training {
-                let (mean, var) = crate::fast::channel_stats(&xs, channel_major)?;
-                self.update_running(&mean, &var, count)?;
-                (mean, var)
+            let stats = if training {
+                Stats::Batch
             } else {
-                (self.running_mean.get().to_vec1()?, self.running_var.get().to_vec1()?)
+                Stats::Given { mean: self.running_mean.get().to_vec1()?, var: self.running_var.get().to_vec1()? }
             };
             // Without learnt scale and shift, constants: their gradients go nowhere.
             let (w, b) = match (&self.weight, &self.bias) {
                 (Some(w), Some(b)) => (w.tensor(), b.tensor()),
                 _ => (Tensor::ones(c, DType::F32, &Device::Cpu)?, Tensor::zeros(c, DType::F32, &Device::Cpu)?),
             };
-            let eps = self.config.eps;
-            let op = crate::fast::BatchNormOp { mean, var, eps, batch_stats: training, relu, channel_major };
-            let y = xs.apply_op3_arc(&w, &b, std::sync::Arc::new(Box::new(op)))?;
-            return Ok(if channel_major { crate::fast::channel_major_copy(&y, chained)? } else { y });
+            let (y, batch_stats) = crate::fast::batch_norm(xs, &w, &b, stats, self.config.eps, (relu, chained))?;
+            if let Some((mean, var)) = batch_stats {
+                self.update_running(&mean, &var, count)?;
+            }
+            return Ok(y);
         }
         let x = xs.reshape((xs.dims()[0], c, xs.dims()[2..].iter().product::<usize>()))?;
         let y = self.plain(&x, training, count)?.reshape(xs.shape())?;
@@ -265,7 +258,9 @@ impl Module for BatchNorm {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         self.apply(xs, false, false)
     }
+}
 
+impl super::fusion::Fused for BatchNorm {
     /// Batch norm, and the ReLU, in one pass of the fused kernel.
     fn forward_fused(&self, xs: &Tensor, relu: bool, chained: bool) -> Result<Tensor> {
         self.apply(xs, relu, chained)
@@ -364,4 +359,4 @@ fn same_dtype(layer: &dyn Module, xs: &Tensor, dtype: DType) -> Result<()> {
     Err(Error::Shape { layer: crate::module::repr(layer), expected: format!("{dtype:?} values"), found })
 }
 
-crate::impl_display_as_repr!(BatchNorm, LayerNorm);
+super::repr::impl_display_as_repr!(BatchNorm, LayerNorm);

@@ -53,6 +53,18 @@ pub(crate) fn py_float(x: f64) -> String {
     }
 }
 
+/// Implements `Display` through [`repr`] for the given module types.
+macro_rules! impl_display_as_repr {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&$crate::module::repr(self))
+            }
+        }
+    )*};
+}
+pub(crate) use impl_display_as_repr;
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -85,6 +85,9 @@ impl<O: Optimizer> Optimizer for Accumulate<O> {
     fn set_momentum(&mut self, momentum: f64) {
         self.inner.set_momentum(momentum)
     }
+    fn momentum(&self) -> Option<f64> {
+        self.inner.momentum()
+    }
     fn state_dict(&self) -> HashMap<String, Tensor> {
         self.inner.state_dict()
     }

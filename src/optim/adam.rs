@@ -2,7 +2,7 @@
 
 use super::sgd::non_negative;
 use super::steps::{div_scalar, l2, lerp_avg, scale, square_avg};
-use super::{Hyper, IntoNamedParams, Optim, Rule, Slot};
+use super::{Hyper, IntoNamedParams, Rule, RuleOptimizer, Slot};
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 
@@ -39,6 +39,9 @@ impl Hyper for AdamConfig {
     }
     fn set_momentum(&mut self, momentum: f64) {
         self.beta1 = momentum;
+    }
+    fn momentum(&self) -> Option<f64> {
+        Some(self.beta1)
     }
     fn validate(&self) -> Result<()> {
         non_negative(&[("learning rate", self.lr), ("eps", self.eps), ("weight decay", self.weight_decay)])?;
@@ -103,16 +106,16 @@ impl Rule for AdamWRule {
 }
 
 /// Adam, PyTorch's `optim.Adam`.
-pub type Adam = Optim<AdamRule>;
+pub type Adam = RuleOptimizer<AdamRule>;
 
-impl Optim<AdamRule> {
+impl RuleOptimizer<AdamRule> {
     /// Adam with learning rate `lr` and PyTorch's other defaults (betas 0.9 and 0.999, eps 1e-8).
     pub fn new(params: impl IntoNamedParams, lr: f64) -> Result<Self> {
         Self::with_config(params, AdamConfig { lr, ..Default::default() })
     }
 }
 
-impl Optim<AdamWRule> {
+impl RuleOptimizer<AdamWRule> {
     /// AdamW with learning rate `lr` and PyTorch's other defaults (weight decay 0.01).
     pub fn new(params: impl IntoNamedParams, lr: f64) -> Result<Self> {
         Self::with_config(params, AdamConfig { lr, weight_decay: 0.01, ..Default::default() })
@@ -120,4 +123,4 @@ impl Optim<AdamWRule> {
 }
 
 /// AdamW, PyTorch's `optim.AdamW` (set `weight_decay`; PyTorch's default is 0.01).
-pub type AdamW = Optim<AdamWRule>;
+pub type AdamW = RuleOptimizer<AdamWRule>;

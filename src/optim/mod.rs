@@ -1,7 +1,7 @@
 //! Optimizers, the notebook's step 4, and what the next lessons add to them.
 //!
-//! Every optimizer here is an [`Optim`] over an update [`Rule`]: the rule is the formula for one
-//! parameter (SGD's momentum, Adam's moments...), and `Optim` does the rest once for all of them:
+//! Every optimizer here is a [`RuleOptimizer`] over an update [`Rule`]: the rule is the formula for one
+//! parameter (SGD's momentum, Adam's moments...), and `RuleOptimizer` does the rest once for all of them:
 //! parameter groups with their own hyperparameters, per-parameter state, saving and loading that
 //! state, and running the update without recording gradients. A new optimizer is a config struct
 //! and a `Rule` of a few lines, as in fastai's optimizer built of composable steps; the shared
@@ -9,20 +9,17 @@
 
 mod accumulate;
 mod adam;
-mod choice;
 mod clip;
 mod optimizer;
 mod rmsprop;
 mod rule;
 mod sgd;
-mod sgd_step;
 mod steps;
 
 pub use accumulate::Accumulate;
 pub use adam::{Adam, AdamConfig, AdamRule, AdamW, AdamWRule};
-pub use choice::{scheduled, OptKind, OptSpec, ScheduleKind};
 pub use clip::{clip_grad_norm, clip_grad_value};
-pub use optimizer::{Group, IntoNamedParams, Optim};
+pub use optimizer::{Group, IntoNamedParams, RuleOptimizer};
 pub use rmsprop::{RmsProp, RmsPropConfig, RmsPropRule};
 pub use rule::{Hyper, Rule, Slot};
 pub use sgd::{Sgd, SgdConfig, SgdRule};
@@ -71,6 +68,12 @@ pub trait Optimizer {
     /// The default ignores it.
     fn set_momentum(&mut self, _momentum: f64) {}
 
+    /// The momentum (of the first group) that [`set_momentum`](Optimizer::set_momentum) sets, for
+    /// a recorder to log as fastai's does; `None` for an optimizer without one (the default).
+    fn momentum(&self) -> Option<f64> {
+        None
+    }
+
     /// The optimizer's state (moving averages, step counts) by name, to save beside the model.
     fn state_dict(&self) -> HashMap<String, Tensor> {
         HashMap::new()
@@ -100,6 +103,9 @@ impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
     }
     fn set_momentum(&mut self, momentum: f64) {
         (**self).set_momentum(momentum)
+    }
+    fn momentum(&self) -> Option<f64> {
+        (**self).momentum()
     }
     fn state_dict(&self) -> HashMap<String, Tensor> {
         (**self).state_dict()

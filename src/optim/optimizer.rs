@@ -1,4 +1,4 @@
-//! `Optim`: parameter groups, per-parameter state and the update loop, shared by every rule.
+//! `RuleOptimizer`: parameter groups, per-parameter state and the update loop, shared by every rule.
 
 use super::{Hyper, Optimizer, Rule, Slot};
 use crate::error::{Error, Result};
@@ -48,21 +48,21 @@ pub struct Group<C> {
 /// assert_eq!(opt.groups().len(), 3);
 /// # Ok::<(), minibatch::Error>(())
 /// ```
-pub struct Optim<R: Rule> {
+pub struct RuleOptimizer<R: Rule> {
     names: Vec<String>,
     params: Vec<Param>,
     slots: Vec<Slot>,
     groups: Vec<Group<R::Config>>,
 }
 
-impl<R: Rule> Optim<R> {
+impl<R: Rule> RuleOptimizer<R> {
     /// One group of every parameter with `config`.
     pub fn with_config(params: impl IntoNamedParams, config: R::Config) -> Result<Self> {
         config.validate()?;
         let (names, params): (Vec<String>, Vec<Param>) = params.into_named().into_iter().unzip();
         let slots = vec![Slot::default(); params.len()];
         let groups = vec![Group { members: (0..params.len()).collect(), config, lr_ratio: 1.0 }];
-        Ok(Optim { names, params, slots, groups })
+        Ok(RuleOptimizer { names, params, slots, groups })
     }
 
     /// Moves the parameters whose name satisfies `select` into a new group, whose
@@ -98,7 +98,7 @@ impl<R: Rule> Optim<R> {
     }
 }
 
-impl<R: Rule> Optimizer for Optim<R> {
+impl<R: Rule> Optimizer for RuleOptimizer<R> {
     fn step(&mut self) -> Result<()> {
         no_grad(|| {
             for g in &self.groups {
@@ -135,6 +135,10 @@ impl<R: Rule> Optimizer for Optim<R> {
         for g in &mut self.groups {
             g.config.set_momentum(momentum);
         }
+    }
+
+    fn momentum(&self) -> Option<f64> {
+        self.groups[0].config.momentum()
     }
 
     /// `{name}.step` and `{name}.{buffer}` for every parameter that has state.
@@ -179,12 +183,12 @@ impl<R: Rule> Optimizer for Optim<R> {
     }
 }
 
-impl<R: Rule> std::fmt::Debug for Optim<R>
+impl<R: Rule> std::fmt::Debug for RuleOptimizer<R>
 where
     R::Config: std::fmt::Debug,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let groups: Vec<_> = self.groups.iter().map(|g| (&g.config, g.members.len())).collect();
-        f.debug_struct("Optim").field("groups", &groups).finish()
+        f.debug_struct("RuleOptimizer").field("groups", &groups).finish()
     }
 }

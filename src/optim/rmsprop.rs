@@ -2,7 +2,7 @@
 
 use super::sgd::non_negative;
 use super::steps::{l2, lerp_avg, scale, square_avg};
-use super::{Hyper, Optim, Rule, Slot};
+use super::{Hyper, Rule, RuleOptimizer, Slot};
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 
@@ -38,6 +38,9 @@ impl Hyper for RmsPropConfig {
     }
     fn set_momentum(&mut self, momentum: f64) {
         self.momentum = momentum;
+    }
+    fn momentum(&self) -> Option<f64> {
+        Some(self.momentum)
     }
     fn validate(&self) -> Result<()> {
         non_negative(&[
@@ -89,9 +92,9 @@ impl Rule for RmsPropRule {
 }
 
 /// RMSprop, PyTorch's `optim.RMSprop`.
-pub type RmsProp = Optim<RmsPropRule>;
+pub type RmsProp = RuleOptimizer<RmsPropRule>;
 
-impl Optim<RmsPropRule> {
+impl RuleOptimizer<RmsPropRule> {
     /// RMSprop with learning rate `lr` and PyTorch's other defaults (alpha 0.99, eps 1e-8).
     pub fn new(params: impl super::IntoNamedParams, lr: f64) -> Result<Self> {
         Self::with_config(params, RmsPropConfig { lr, ..Default::default() })

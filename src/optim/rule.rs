@@ -13,6 +13,10 @@ pub trait Hyper: Clone {
     /// Sets the momentum-like hyperparameter (momentum, or Adam's `beta1`); by default there is
     /// none.
     fn set_momentum(&mut self, _momentum: f64) {}
+    /// The momentum-like hyperparameter, `None` for a rule without one (the default).
+    fn momentum(&self) -> Option<f64> {
+        None
+    }
     /// Checks the values, naming the first that is out of range.
     fn validate(&self) -> Result<()>;
 }

@@ -1,7 +1,7 @@
 //! Stochastic gradient descent, with PyTorch's momentum, dampening, nesterov and weight decay.
 
 use super::steps::{l2, scale};
-use super::{Hyper, IntoNamedParams, Optim, Rule, Slot};
+use super::{Hyper, IntoNamedParams, Rule, RuleOptimizer, Slot};
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 
@@ -49,6 +49,9 @@ impl Hyper for SgdConfig {
     fn set_momentum(&mut self, momentum: f64) {
         self.momentum = momentum;
     }
+    fn momentum(&self) -> Option<f64> {
+        Some(self.momentum)
+    }
     fn validate(&self) -> Result<()> {
         non_negative(&[("learning rate", self.lr), ("momentum", self.momentum), ("weight decay", self.weight_decay)])?;
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
@@ -87,7 +90,7 @@ impl Rule for SgdRule {
         if c.momentum != 0.0 || c.weight_decay != 0.0 {
             return Ok(false);
         }
-        Ok(super::sgd_step::sgd_in_place(p, g, c.lr)?)
+        Ok(crate::fast::sgd_in_place(p, g, c.lr)?)
     }
 
     fn buffers() -> Option<&'static [&'static str]> {
@@ -96,9 +99,9 @@ impl Rule for SgdRule {
 }
 
 /// Stochastic gradient descent, PyTorch's `optim.SGD`.
-pub type Sgd = Optim<SgdRule>;
+pub type Sgd = RuleOptimizer<SgdRule>;
 
-impl Optim<SgdRule> {
+impl RuleOptimizer<SgdRule> {
     /// SGD with learning rate `lr` and nothing else, the notebook's optimizer.
     pub fn new(params: impl IntoNamedParams, lr: f64) -> Result<Self> {
         Self::with_config(params, SgdConfig { lr, ..Default::default() })

@@ -2,16 +2,16 @@
 //!
 //! A [`Schedule`] gives the learning rate of each training step, counted from 0: step `i` trains
 //! with `lr_at(i)`, as PyTorch's schedulers do when `scheduler.step()` follows `opt.step()`.
-//! [`Scheduled`] wraps an optimizer so that each `step` first sets the rate, so nothing else in a
-//! training loop changes. [`Phases`] chains schedules (warmup, then cosine).
+//! The [`ParamScheduler`](crate::learner::ParamScheduler) callback applies one to the optimizer
+//! before each batch (fastai's answer; the step counted is the learner's, saved with its
+//! checkpoints, so a resumed run goes on at the right point). [`Phases`] chains schedules
+//! (warmup, then cosine).
 
 mod curves;
 mod one_cycle;
-mod scheduled;
 
 pub use curves::{Constant, Cosine, Exponential, Linear, StepDecay};
 pub use one_cycle::OneCycle;
-pub use scheduled::Scheduled;
 
 /// A learning rate for every training step.
 pub trait Schedule {

@@ -55,7 +55,7 @@ pub fn cnn(batch_norm: bool, classes: usize, seed: u64) -> Result<Sequential> {
 
 /// The architectures the program trains, saves and rebuilds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Arch {
+pub enum Architecture {
     /// An [`mlp`](crate::mlp) of these layer sizes (inputs first, classes last).
     Mlp(Vec<usize>),
     /// The lesson's [`cnn`] for this many classes.
@@ -70,13 +70,13 @@ pub enum Arch {
     },
 }
 
-impl Arch {
+impl Architecture {
     /// A fresh model of this architecture, initialised from `seed`.
     pub fn build(&self, seed: u64) -> Result<Sequential> {
         match self {
-            Arch::Mlp(sizes) => crate::mlp(sizes, seed),
-            Arch::Cnn { classes } => cnn(false, *classes, seed),
-            Arch::CnnBn { classes } => cnn(true, *classes, seed),
+            Architecture::Mlp(sizes) => super::mlp(sizes, seed),
+            Architecture::Cnn { classes } => cnn(false, *classes, seed),
+            Architecture::CnnBn { classes } => cnn(true, *classes, seed),
         }
     }
 
@@ -84,12 +84,16 @@ impl Arch {
     /// `minibatch eval` and `summary` rebuild a saved model from. A CNN is recognised by its
     /// first convolution (`1.0.weight`, `[8, 1, 5, 5]`), its batch norm by `1.1.running_mean`;
     /// the state must then have exactly the model's names and shapes.
-    pub fn from_state(state: &HashMap<String, Tensor>) -> Option<Arch> {
-        if let Some(sizes) = crate::mlp_sizes(state) {
-            return Some(Arch::Mlp(sizes));
+    pub fn from_state(state: &HashMap<String, Tensor>) -> Option<Architecture> {
+        if let Some(sizes) = super::mlp_sizes(state) {
+            return Some(Architecture::Mlp(sizes));
         }
         let classes = state.get("7.weight")?.dims2().ok()?.0;
-        let arch = if state.contains_key("1.1.running_mean") { Arch::CnnBn { classes } } else { Arch::Cnn { classes } };
+        let arch = if state.contains_key("1.1.running_mean") {
+            Architecture::CnnBn { classes }
+        } else {
+            Architecture::Cnn { classes }
+        };
         let model = arch.build(0).ok()?;
         let want = crate::module::state_dict(&model);
         let same =
@@ -100,16 +104,16 @@ impl Arch {
     /// The name the program's `--model` flag gives it: `mlp`, `cnn` or `cnn-bn`.
     pub fn name(&self) -> &'static str {
         match self {
-            Arch::Mlp(_) => "mlp",
-            Arch::Cnn { .. } => "cnn",
-            Arch::CnnBn { .. } => "cnn-bn",
+            Architecture::Mlp(_) => "mlp",
+            Architecture::Cnn { .. } => "cnn",
+            Architecture::CnnBn { .. } => "cnn-bn",
         }
     }
 
     /// The number of values in one input (784 for every architecture here on MNIST).
     pub fn inputs(&self) -> usize {
         match self {
-            Arch::Mlp(sizes) => sizes[0],
+            Architecture::Mlp(sizes) => sizes[0],
             _ => 28 * 28,
         }
     }

@@ -1,8 +1,8 @@
 //! The notebook's `fit` and `evaluate`, on the one training loop (`learner/fit.rs`).
 
 use crate::error::Result;
-use crate::learner::fit::{validate, Parts};
-use crate::learner::loader::{NoBatches, Passes};
+use crate::learner::batches::{NoBatches, Passes};
+use crate::learner::training_loop::{validate, Parts};
 use crate::learner::{Accuracy, Callback, CallbackState, Loader, Metric, Recorder, State};
 use crate::module::Module;
 use crate::optim::Optimizer;
@@ -90,9 +90,8 @@ impl Borrowed {
 /// examples. The notebook sums the batch means and divides by the number of batches, which is
 /// right only when every batch has the same size; with 10,000 validation images in batches of 128
 /// the last batch has 16, and unweighted it would count as much as a full one.
-pub fn evaluate<'a, M, L, T>(model: &M, loss_fn: L, dl: &'a T) -> Result<Evaluation>
+pub fn evaluate<'a, L, T>(model: &dyn Module, loss_fn: L, dl: &'a T) -> Result<Evaluation>
 where
-    M: Module,
     L: Fn(&Tensor, &Tensor) -> Result<Tensor>,
     &'a T: IntoIterator<Item = Result<(Tensor, Tensor)>>,
     T: ?Sized,
@@ -106,7 +105,8 @@ where
 
 /// Trains for `epochs` epochs, validating after each, and returns each epoch's figures: the
 /// notebook's `fit`, in three lines. It runs the loop every [`Learner`](crate::learner::Learner)
-/// runs, with no callback: the same steps, the same numbers.
+/// runs, with no callback: the same steps, the same numbers. Any model is taken as it is: `&model`
+/// of a struct, `&boxed` of a `Box<dyn Module>`, or a `&dyn Module`; the optimizer likewise.
 ///
 /// ```no_run
 /// use minibatch::{cross_entropy, fit, get_dls, get_model, Mnist};
@@ -117,25 +117,26 @@ where
 /// assert!(stats[4].valid_accuracy > 0.96);
 /// # Ok::<(), minibatch::Error>(())
 /// ```
-pub fn fit<'a, 'b, M, L, O, T, V>(
+pub fn fit<'a, 'b, L, T, V>(
     epochs: usize,
-    model: &M,
+    model: &dyn Module,
     loss_fn: L,
-    opt: &mut O,
+    opt: &mut dyn Optimizer,
     train_dl: &'a T,
     valid_dl: &'b V,
 ) -> Result<Vec<EpochStats>>
 where
-    M: Module,
     L: Fn(&Tensor, &Tensor) -> Result<Tensor>,
-    O: Optimizer,
     &'a T: IntoIterator<Item = Result<(Tensor, Tensor)>>,
     &'b V: IntoIterator<Item = Result<(Tensor, Tensor)>>,
     T: ?Sized,
     V: ?Sized,
 {
     let mut b = Borrowed::new();
-    crate::learner::fit::fit(&mut b.parts(model, &loss_fn, opt, &Passes(train_dl), &Passes(valid_dl)), epochs)?;
+    crate::learner::training_loop::fit(
+        &mut b.parts(model, &loss_fn, opt, &Passes(train_dl), &Passes(valid_dl)),
+        epochs,
+    )?;
     let stats = b.recorder.epochs.iter().map(|e| {
         let value = |name: &str| e.metrics.iter().find(|(n, _)| n == name).map_or(f64::NAN, |(_, v)| *v);
         EpochStats {
@@ -159,9 +160,4 @@ impl Optimizer for NoStep {
     fn params(&self) -> &[crate::module::Param] {
         &[]
     }
-}
-
-/// The number of examples in a batch: its first dimension (1 for a scalar input).
-pub(crate) fn batch_len(x: &Tensor) -> usize {
-    x.dims().first().copied().unwrap_or(1)
 }

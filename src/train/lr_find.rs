@@ -2,8 +2,8 @@
 
 use super::fit::Borrowed;
 use crate::error::{Error, Result};
-use crate::learner::fit::fit;
-use crate::learner::loader::{NoBatches, Passes};
+use crate::learner::batches::{NoBatches, Passes};
+use crate::learner::training_loop::fit;
 use crate::learner::{Callback, Ctx, Flow, Learner};
 use crate::module::{Module, Param};
 use crate::optim::Optimizer;
@@ -57,11 +57,15 @@ pub const MIN_POINTS: usize = 8;
 /// than one epoch of batches); then puts the model's weights and the optimizer's state back as
 /// they were. The sweep is the training loop itself, driven by a callback (fastai's `LRFinder`),
 /// without validation.
-pub fn lr_find<'a, M, L, O, T>(model: &M, loss_fn: L, opt: &mut O, dl: &'a T, config: LrFindConfig) -> Result<LrFind>
+pub fn lr_find<'a, L, T>(
+    model: &dyn Module,
+    loss_fn: L,
+    opt: &mut dyn Optimizer,
+    dl: &'a T,
+    config: LrFindConfig,
+) -> Result<LrFind>
 where
-    M: Module,
     L: Fn(&Tensor, &Tensor) -> Result<Tensor>,
-    O: Optimizer,
     &'a T: IntoIterator<Item = Result<(Tensor, Tensor)>>,
     T: ?Sized,
 {

@@ -5,8 +5,7 @@ mod fit;
 mod lr_find;
 mod model;
 
-pub use cnn::{cnn, Arch};
-pub(crate) use fit::batch_len;
+pub use cnn::{cnn, Architecture};
 pub use fit::{evaluate, fit, EpochStats, Evaluation};
 pub use lr_find::{lr_find, LrFind, LrFindConfig, MIN_POINTS};
 pub use model::{get_model, mlp, mlp_sizes};

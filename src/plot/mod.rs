@@ -1,5 +1,9 @@
 //! Charts as PNG files: loss curves, learning-rate sweeps, activation telemetry.
 
+mod training;
+
+pub use training::{plot_log, plot_records};
+
 use crate::error::{Error, Result};
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
@@ -31,7 +35,7 @@ pub struct Chart {
     pub series: Vec<Series>,
 }
 
-const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSansMono.ttf");
 
 fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -117,11 +121,11 @@ where
 /// layer's mean and standard deviation against the step, the fraction of near-zero activations,
 /// and each layer's histograms over time (one column a batch, its bins upwards, brighter where
 /// more values fall: "the colorful dimension").
-pub fn plot_activations(path: impl AsRef<Path>, layers: &[crate::LayerStats]) -> Result<()> {
+pub fn plot_activations(path: impl AsRef<Path>, layers: &[crate::module::LayerStats]) -> Result<()> {
     register_font();
     let path = path.as_ref();
     let err = |e: &dyn std::fmt::Display| Error::Plot { path: path.to_path_buf(), reason: e.to_string() };
-    let line = |title: &str, y: &str, f: &dyn Fn(&crate::LayerStats) -> Vec<f64>| Chart {
+    let line = |title: &str, y: &str, f: &dyn Fn(&crate::module::LayerStats) -> Vec<f64>| Chart {
         title: title.into(),
         x_label: "batch".into(),
         y_label: y.into(),
@@ -159,7 +163,7 @@ const HEATMAP_COLUMNS: usize = 300;
 
 fn heatmap<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    layer: &crate::LayerStats,
+    layer: &crate::module::LayerStats,
 ) -> std::result::Result<(), String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let hists = &layer.histograms;

@@ -7,7 +7,6 @@ use crate::error::{Error, Result};
 use crate::module::Module;
 use crate::module::{backward, no_grad};
 use crate::optim::Optimizer;
-use crate::train::batch_len;
 use candle_core::Tensor;
 
 type Hook = fn(&mut dyn Callback, &mut Ctx) -> Flow;
@@ -91,7 +90,7 @@ pub(crate) fn fit(l: &mut Parts, epochs: usize) -> Result<FitReport> {
     }
     call(l, |c, x| c.after_fit(x), None, None);
     if let Some(failure) = l.callbacks.iter().find_map(|c| c.failure()) {
-        return Err(crate::Error::Callback(failure));
+        return Err(crate::error::Error::Callback(failure));
     }
     let reason = l.callbacks.iter().find_map(|c| c.stop_reason());
     let stopped = match (stop, reason) {
@@ -351,4 +350,9 @@ fn all_finite(xb: &Tensor) -> Result<bool> {
     }
     let values = xb.flatten_all()?.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
     Ok(values.iter().all(|v| v.is_finite()))
+}
+
+/// The number of examples in a batch: its first dimension (1 for a scalar input).
+pub(crate) fn batch_len(x: &Tensor) -> usize {
+    x.dims().first().copied().unwrap_or(1)
 }

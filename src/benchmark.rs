@@ -10,7 +10,7 @@ use crate::learner::{Callback, Ctx, DivergenceGuard, Flow, Learner};
 use crate::mnist::Mnist;
 use crate::module::Module;
 use crate::optim::{Sgd, SgdConfig};
-use crate::Arch;
+use crate::train::Architecture;
 use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -23,7 +23,7 @@ pub struct BenchConfig {
     pub name: &'static str,
     /// The model.
     #[serde(skip)]
-    pub arch: crate::Arch,
+    pub arch: Architecture,
     /// Batch size.
     pub bs: usize,
     /// SGD's learning rate.
@@ -36,21 +36,26 @@ pub struct BenchConfig {
 /// 0.1), `deep` (784-512-512-512-10, 128, 0.1), and the lesson's [`cnn`](crate::cnn) without
 /// (`cnn`) and with batch norm (`cnn-bn`) (128, lr 0.1, momentum 0.9).
 pub fn configs() -> Vec<BenchConfig> {
-    let mlp =
-        |name, sizes: &[usize], bs, lr| BenchConfig { name, arch: Arch::Mlp(sizes.to_vec()), bs, lr, momentum: 0.0 };
+    let mlp = |name, sizes: &[usize], bs, lr| BenchConfig {
+        name,
+        arch: Architecture::Mlp(sizes.to_vec()),
+        bs,
+        lr,
+        momentum: 0.0,
+    };
     vec![
         mlp("notebook", &[784, 50, 10], 64, 0.5),
         mlp("wide", &[784, 1024, 10], 256, 0.1),
         mlp("deep", &[784, 512, 512, 512, 10], 128, 0.1),
-        BenchConfig { name: "cnn", arch: Arch::Cnn { classes: 10 }, bs: 128, lr: 0.1, momentum: 0.9 },
-        BenchConfig { name: "cnn-bn", arch: Arch::CnnBn { classes: 10 }, bs: 128, lr: 0.1, momentum: 0.9 },
+        BenchConfig { name: "cnn", arch: Architecture::Cnn { classes: 10 }, bs: 128, lr: 0.1, momentum: 0.9 },
+        BenchConfig { name: "cnn-bn", arch: Architecture::CnnBn { classes: 10 }, bs: 128, lr: 0.1, momentum: 0.9 },
     ]
 }
 
 /// Which implementation trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Path {
+pub enum Engine {
     /// The same model on candle's own operations ([`with_candle_ops`]): `cross_entropy` as
     /// `nll(log_softmax)`.
     Plain,
@@ -65,7 +70,7 @@ pub struct BenchResult {
     /// The configuration's name.
     pub config: &'static str,
     /// The implementation.
-    pub path: Path,
+    pub path: Engine,
     /// Seconds of each training epoch (validation not included).
     pub epoch_seconds: Vec<f64>,
     /// Their median.
@@ -85,10 +90,10 @@ pub struct BenchResult {
 }
 
 /// Trains `config` for `epochs` epochs (seed 0) with `path` and measures it.
-pub fn run(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Result<BenchResult> {
+pub fn run(config: &BenchConfig, path: Engine, epochs: usize, data: &Mnist) -> Result<BenchResult> {
     match path {
-        Path::Plain => with_candle_ops(|| measure(config, path, epochs, data)),
-        Path::Fast => measure(config, path, epochs, data),
+        Engine::Plain => with_candle_ops(|| measure(config, path, epochs, data)),
+        Engine::Fast => measure(config, path, epochs, data),
     }
 }
 
@@ -181,8 +186,8 @@ impl Callback for Timed {
 }
 
 /// The loop `minibatch train` runs (a [`Learner`] with the divergence guard), timed.
-fn measure(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Result<BenchResult> {
-    let (train_dl, valid_dl) = crate::get_dls(data.train.clone(), data.valid.clone(), config.bs)?;
+fn measure(config: &BenchConfig, path: Engine, epochs: usize, data: &Mnist) -> Result<BenchResult> {
+    let (train_dl, valid_dl) = crate::data::get_dls(data.train.clone(), data.valid.clone(), config.bs)?;
     let batches = train_dl.len();
     let model = config.arch.build(0)?;
     let sgd = SgdConfig { lr: config.lr, momentum: config.momentum, ..Default::default() };
@@ -197,7 +202,7 @@ fn measure(config: &BenchConfig, path: Path, epochs: usize, data: &Mnist) -> Res
     let median = median(&epoch_seconds);
     let n = batches * config.bs;
     let floor = match &config.arch {
-        Arch::Mlp(sizes) => Some(matmul_floor(sizes, n, config.bs).as_secs_f64()),
+        Architecture::Mlp(sizes) => Some(matmul_floor(sizes, n, config.bs).as_secs_f64()),
         _ => None,
     };
     Ok(BenchResult {

@@ -1,32 +1,32 @@
 //! Choosing an optimizer and a schedule by name, as the program's flags do.
 
-use super::{Adam, AdamConfig, AdamW, IntoNamedParams, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig};
-use crate::error::{Error, Result};
-use crate::schedule::{Constant, Cosine, Linear, OneCycle, Phases, Schedule, Scheduled};
+use minibatch::optim::{Adam, AdamConfig, AdamW, IntoNamedParams, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig};
+use minibatch::schedule::{Constant, Cosine, Linear, OneCycle, Phases, Schedule};
+use minibatch::Result;
 
 /// An optimizer family (serialised as its lower-case name, `sgd`, `adamw`...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptKind {
-    /// [`Sgd`].
+    /// SGD.
     Sgd,
-    /// [`Adam`].
+    /// Adam.
     Adam,
-    /// [`AdamW`].
+    /// AdamW.
     AdamW,
-    /// [`RmsProp`].
+    /// RMSprop.
     RmsProp,
 }
 
 impl std::str::FromStr for OptKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
         Ok(match s.to_ascii_lowercase().as_str() {
             "sgd" => OptKind::Sgd,
             "adam" => OptKind::Adam,
             "adamw" => OptKind::AdamW,
             "rmsprop" => OptKind::RmsProp,
-            _ => return Err(Error::invalid("optimizer", "sgd, adam, adamw or rmsprop", s)),
+            _ => return Err(format!("unknown optimizer `{s}`: expected sgd, adam, adamw or rmsprop")),
         })
     }
 }
@@ -125,13 +125,13 @@ pub enum ScheduleKind {
 }
 
 impl std::str::FromStr for ScheduleKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
         Ok(match s.to_ascii_lowercase().as_str() {
             "const" | "constant" => ScheduleKind::Const,
             "cosine" | "cos" => ScheduleKind::Cosine,
             "onecycle" | "one-cycle" => ScheduleKind::OneCycle,
-            _ => return Err(Error::invalid("schedule", "const, cosine or onecycle", s)),
+            _ => return Err(format!("unknown schedule `{s}`: expected const, cosine or onecycle")),
         })
     }
 }
@@ -152,16 +152,4 @@ impl ScheduleKind {
         let start = main.lr_at(0);
         Box::new(Phases::new().then(warmup, Linear { from: 0.0, to: start, steps: warmup }).then(rest, main))
     }
-}
-
-/// An optimizer following a schedule, built from names: what `minibatch train --opt adam
-/// --schedule onecycle` trains with.
-pub fn scheduled(
-    spec: &OptSpec,
-    params: impl IntoNamedParams,
-    schedule: ScheduleKind,
-    total: usize,
-    warmup: usize,
-) -> Result<Scheduled<Box<dyn Optimizer + Send>, Box<dyn Schedule + Send>>> {
-    Ok(Scheduled::new(spec.build(params)?, schedule.build(spec.lr(), total, warmup)))
 }

@@ -10,8 +10,8 @@
 //! before the product is added, the ReLU applied in place): the next of the library's layers
 //! reads it as stored, and everything else an `[n, o, oh, ow]` view or copy of it (`stored.rs`).
 
+use super::dense::GradSink;
 use super::gemm::{filled, matmul_from, transpose_from, View, ViewMut};
-use super::linear::GradSink;
 use super::passes::{bias_rows, relu_grad_into, relu_in_place, row_sums};
 use super::scratch;
 use super::storage::{cpu_f32, with_f32};
@@ -377,8 +377,8 @@ impl ConvOp {
 /// The convolution of `x` `[n, c, h, w]` by `w` `[o, c, k, k]` plus `b` `[o]` (then ReLU if
 /// `relu`), one group, `f32` on the CPU: an `[n, o, oh, ow]` tensor whose channel-major original
 /// the next of the library's layers reads (a permuted view of it when `chained`, see
-/// `stored.rs`). The backward hands the weight and bias gradients to `sink` when there is one, to
-/// candle otherwise.
+/// `stored.rs`). The backward hands the weight and bias gradients to `sink`; the caller gives
+/// none when it records no gradients (`no_grad`), and then no backward is prepared.
 pub(crate) fn conv2d(
     x: &Tensor,
     w: &Tensor,
@@ -392,7 +392,7 @@ pub(crate) fn conv2d(
         None => (x.contiguous()?, false),
     };
     let geometry = ConvGeometry { channel_major, ..geometry };
-    let backward = crate::module::is_grad_enabled() && (x.track_op() || w.track_op() || b.track_op());
+    let backward = sink.is_some() && (x.track_op() || w.track_op() || b.track_op());
     let op =
         ConvOp { geometry, relu, input_grad: x.track_op(), patches: backward.then(|| Mutex::new(Vec::new())), sink };
     let y = x.apply_op3_arc(&w.contiguous()?, &b.contiguous()?, std::sync::Arc::new(Box::new(op)))?;

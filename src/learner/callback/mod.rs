@@ -1,5 +1,13 @@
 //! The callback trait, the loop's state and what a hook may tell the loop.
 
+mod guard;
+mod scheduler;
+mod tracker;
+
+pub use guard::{DivergenceGuard, GradientClip};
+pub use scheduler::ParamScheduler;
+pub use tracker::{EarlyStopping, SaveBest};
+
 use crate::error::Result;
 use crate::module::Module;
 use crate::optim::Optimizer;
@@ -7,8 +15,20 @@ use candle_core::Tensor;
 use serde::Serialize;
 use serde_json::Value;
 
-/// What a hook tells the loop to do next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A callback's state back from JSON; a checkpoint whose state does not fit is an error naming
+/// the callback.
+pub(crate) fn from_state<T: serde::de::DeserializeOwned>(callback: &str, state: &Value) -> Result<T> {
+    serde_json::from_value(state.clone()).map_err(|e| crate::error::Error::BadFile {
+        path: std::path::PathBuf::from("state.json"),
+        format: "checkpoint state",
+        reason: format!("the state of {callback}: {e}"),
+    })
+}
+
+/// What a hook tells the loop to do next. The variants are ordered by strength, so `a.max(b)`
+/// (from `Ord`) is the stronger request: `StopFit` over `StopEpoch` over `SkipBatch` over
+/// `Continue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Flow {
     /// Go on.
     #[default]
@@ -19,25 +39,6 @@ pub enum Flow {
     StopEpoch,
     /// End training after this batch (or epoch).
     StopFit,
-}
-
-impl Flow {
-    /// The stronger of two requests (`StopFit` over `StopEpoch` over `SkipBatch`).
-    pub fn max(self, other: Flow) -> Flow {
-        fn rank(f: Flow) -> u8 {
-            match f {
-                Flow::Continue => 0,
-                Flow::SkipBatch => 1,
-                Flow::StopEpoch => 2,
-                Flow::StopFit => 3,
-            }
-        }
-        if rank(other) > rank(self) {
-            other
-        } else {
-            self
-        }
-    }
 }
 
 /// Where the loop is, passed to every hook. Read-only for hooks: they change the run through

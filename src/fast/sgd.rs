@@ -1,7 +1,7 @@
 //! SGD's update in place, `p -= lr * g`: one pass over each parameter, split between the fused
 //! kernels' threads for a large weight, with no allocation.
 
-use crate::fast::cpu_f32;
+use super::storage::cpu_f32;
 use candle_core::{bail, CpuStorage, InplaceOp2, Layout, Tensor};
 
 /// Parameters from which the in-place step runs on the kernel threads.
@@ -30,7 +30,7 @@ impl InplaceOp2 for SgdStep {
         if p.len() >= PARALLEL_LEN {
             // A large weight (the wide model's 800,000) is split between the kernel threads.
             const CHUNK: usize = PARALLEL_LEN / 4;
-            crate::fast::split_chunks_mut(p, CHUNK, |i, p| step(p, &g[i * CHUNK..][..p.len()]));
+            super::team::chunks_mut(p, CHUNK, |i, p| step(p, &g[i * CHUNK..][..p.len()]));
         } else {
             step(p, g);
         }
