@@ -3,7 +3,7 @@
 //!
 //! It runs as a library user's code runs, and as the program does: the system allocator and no
 //! set-up call. For peak memory per configuration and PyTorch
-//! side by side, use `minibatch bench` and `python3 bench/pytorch_bench.py` (see the README).
+//! side by side, use `minibatch bench` and `python3 bench/pytorch_bench.py` (see docs/speed.md). Run it with `cargo bench --features bench`.
 
 use minibatch::benchmark::{configs, run, Engine};
 

@@ -2,7 +2,7 @@
 //!
 //! `ActivationStats` hooks every block of the model and records, for each training batch, the
 //! mean, standard deviation and histogram of its output; batch norm keeps the blocks' activations
-//! in place where the plain CNN's spike and collapse (see the README's telemetry pictures, drawn
+//! in place where the plain CNN's spike and collapse (see docs/cnn.md's telemetry pictures, drawn
 //! by `minibatch train --telemetry`).
 //!
 //! Run: `cargo run --release --example 12_cnn_hooks [N_TRAIN] [EPOCHS]`.

@@ -6,7 +6,7 @@
 //! `mpirun -n 2 target/release/examples/13_data_parallel`. Built without the feature it runs as
 //! one process through the same code (`SingleProcess`).
 //!
-//! The questions this answers are in the README's distributed section.
+//! The questions this answers are in docs/distributed.md.
 //!
 //! Run: `cargo run --release --example 13_data_parallel [N_TRAIN] [EPOCHS]`.
 

@@ -18,7 +18,7 @@ fn sweeps_suggests_and_restores() {
     let last = *found.losses.last().unwrap();
     let best = found.losses.iter().copied().fold(f64::INFINITY, f64::min);
     assert!(last > 2.0 * best || found.lrs.len() == 100, "the sweep ends by diverging or by its length");
-    // Suggestions within the range that trains this model (the README's sweep: best SGD rate 0.5).
+    // Suggestions within the range that trains this model (the sweep in docs/training.md: best SGD rate 0.5).
     for s in [found.steepest, found.minimum] {
         let s = s.expect("a full sweep suggests a rate");
         assert!((0.05..=5.0).contains(&s), "suggested {s}");

@@ -54,7 +54,7 @@ impl std::fmt::Display for ScheduleKind {
 
 impl OptKind {
     /// A learning rate that works for the notebook's model: 0.5 for SGD (the notebook's), 1e-2
-    /// for Adam and AdamW, 3e-3 for RMSprop (the best of sweeps on MNIST recorded in the README).
+    /// for Adam and AdamW, 3e-3 for RMSprop (the best of sweeps on MNIST, docs/training.md).
     pub fn default_lr(self) -> f64 {
         match self {
             OptKind::Sgd => 0.5,

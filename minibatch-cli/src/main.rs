@@ -71,7 +71,20 @@ pub(crate) fn message(e: &anyhow::Error) -> String {
     text
 }
 
+/// candle's element-wise operations on tensors of 64K elements or more run on a pool of candle's
+/// own, whose threads spin after each one; beside the kernels' own threads they cost the CNNs
+/// several percent of an epoch on two cores (docs/speed.md). candle sizes that pool from
+/// `CANDLE_NUM_THREADS` only, so the program sets it to 1 unless the user did. This is the first
+/// thing `main` does, while the process has one thread: no other thread can be reading the
+/// environment. (The library itself writes no environment variable.)
+fn one_thread_for_candles_pool() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
 fn main() -> ExitCode {
+    one_thread_for_candles_pool();
     let command = Cli::command();
     let matches = command.clone().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());

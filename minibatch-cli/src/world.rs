@@ -32,7 +32,7 @@ pub fn join(distributed: bool, _how: AllReduce) -> anyhow::Result<World> {
     if distributed {
         anyhow::bail!(
             "--distributed needs MPI, which this build of minibatch leaves out: \
-             build with `cargo build --release --features minibatch-cli/mpi` (see the README's distributed section)"
+             build with `cargo build --release --features minibatch-cli/mpi` (see docs/distributed.md)"
         );
     }
     Ok(None)

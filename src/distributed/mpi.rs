@@ -50,9 +50,8 @@ impl Mpi {
     /// they would otherwise sum in memory they share (an MPI shared-memory window, in `/dev/shm`
     /// with OpenMPI: a copy of the gradients per process and one of their sums). The window is
     /// not made where `/dev/shm` has too little room for it (then MPI sums anyway); this is to
-    /// compare, or for a shared-memory file system that claims room it does not have. On two
-    /// cores a process spent 27% of its `deep` epoch exchanging gradients this way, 12% in
-    /// shared memory.
+    /// compare, or for a shared-memory file system that claims room it does not have (the two
+    /// are compared in docs/distributed.md).
     pub fn all_reduce_through_mpi(mut self) -> Mpi {
         self.shared_memory = false;
         self

@@ -129,7 +129,7 @@ fn read_gradients(params: &[Param], sums: &[f32], scale: f32) -> Result<()> {
         let values = &sums[at..at + n];
         match p.grad() {
             // Written over the gradient's own storage: a fresh tensor per parameter each step
-            // made the allocator fault in and zero new pages (11% of a `deep` step).
+            // made the allocator fault in and zero new pages.
             Some(g) if g.dtype() == DType::F32 && g.is_contiguous() => g.inplace_op1(&Overwrite { values, scale })?,
             _ => {
                 let mean: Vec<f32> = values.iter().map(|g| g * scale).collect();

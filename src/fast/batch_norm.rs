@@ -1,7 +1,6 @@
 //! Batch normalisation (then ReLU, optionally) as one custom op over `[n, c, ...]` data (or a
 //! convolution's channel-major `[c, n, ...]` output): candle runs it as a dozen reductions and
-//! broadcasts, each a pass over the activations with a fresh buffer (measured: batch norm made
-//! the lesson's CNN four times slower on candle's operations). Rows of one channel (of one
+//! broadcasts, each a pass over the activations with a fresh buffer. Rows of one channel (of one
 //! example, or of the whole batch when channel-major) are summed in 16 interleaved `f32` lanes
 //! and the rows' sums added up in `f64`, in a fixed order.
 
@@ -44,7 +43,7 @@ impl Rows {
     }
 
     /// The work below which a pass over these rows stays on one thread: a convolution's
-    /// channel-major output follows the convolution's rule (see `conv.rs`).
+    /// channel-major output follows the convolution's rule (see `im2col.rs`).
     fn least(&self) -> usize {
         if self.channel_major {
             super::im2col::PARALLEL_ELEMENTS
@@ -204,8 +203,8 @@ impl CustomOp3 for BatchNormOp {
         if w.len() != rstd.len() || b.len() != rstd.len() {
             bail!("batch norm: {} channels, weight of {} and bias of {}", rstd.len(), w.len(), b.len());
         }
-        // Written once, not zeroed first: a zeroed allocation of this size came as fresh pages
-        // that the kernel clears on first touch (11% of a cnn-bn epoch).
+        // Written once, not zeroed first: a zeroed allocation of this size comes as fresh pages
+        // that the kernel clears on first touch.
         let y = filled(x.len(), |y| {
             rows_mut(rows.least(), y, rows.len, rows.len, |first, out| {
                 for (j, out) in out.chunks_exact_mut(rows.len).enumerate() {

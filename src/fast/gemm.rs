@@ -55,7 +55,7 @@ impl<'a> ViewMut<'a> {
 /// A vector of `len` floats written by `fill` without being zeroed first: `fill` gets the
 /// memory and must write every element (for a product: hand it to one multiply that overwrites
 /// all of it, `accumulate` false and a view covering all `len` elements; gemm writes zeros when
-/// `k` is 0). Zeroing the gradients first took 3% of the notebook's step.
+/// `k` is 0). Zeroing the gradients first would be one more pass over them.
 pub(crate) fn filled(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
     let mut v = Vec::with_capacity(len);
     fill(&mut v.spare_capacity_mut()[..len]);
@@ -69,24 +69,23 @@ fn fits(len: usize, rs: usize, cs: usize, rows: usize, cols: usize) -> bool {
 }
 
 /// Work (multiply-adds) above which a multiply is split between threads: below it, the
-/// threads' start costs more than they give back (measured on the notebook's 64x784x50).
+/// threads' start costs more than they give back (the notebook's 64x784x50 stays on one).
 const PARALLEL_WORK: usize = 1 << 23;
 
 /// `dst[m, n] = (accumulate ? dst : 0) + lhs[m, k] · rhs[k, n]`. Runs on every core when the
 /// product is large (the notebook's stays on one: 64x784x50 is below the line).
 ///
-/// The layouts matter as much as the sizes: on the AVX-512 kernels with two threads a
-/// 128x512x512 product runs at about 200 GFLOP/s when `lhs` is contiguous along `k` and `rhs`
-/// along `n`, or the destination is column-major with `lhs` contiguous along `m`, but at 60-70
-/// when both operands are contiguous along `k` (the layout of `x Wᵀ` on row-major data).
-/// [`super::layout`] picks its layouts by that table.
+/// The layouts matter as much as the sizes: the AVX-512 kernels are several times faster when
+/// `lhs` is contiguous along `k` and `rhs` along `n`, or the destination is column-major with
+/// `lhs` contiguous along `m`, than when both operands are contiguous along `k` (the layout of
+/// `x Wᵀ` on row-major data; docs/speed.md has the figures). [`super::layout`] picks its
+/// layouts by that table.
 pub(crate) fn matmul(m: usize, n: usize, k: usize, dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
     matmul_from(PARALLEL_WORK, (m, n, k), dst, accumulate, lhs, rhs)
 }
 
-/// [`matmul`], split between threads from `min_work` multiply-adds: a convolution's products,
-/// long and thin, pay for the threads from about a million (measured on the lesson's CNN: 4%
-/// faster per epoch than from [`PARALLEL_WORK`]).
+/// [`matmul`], split between threads from `min_work` multiply-adds (a convolution's products
+/// have a line of their own, `im2col.rs`'s `CONV_WORK`).
 pub(crate) fn matmul_from(
     min_work: usize,
     (m, n, k): (usize, usize, usize),
@@ -219,8 +218,7 @@ fn transpose_rest(
 }
 
 /// 8x8 blocks through eight AVX registers (the usual unpack, shuffle and lane-permute network),
-/// then the edges one at a time. Measured in the notebook's training step: 7.7 µs against 27 for
-/// the scalar tiled loop it replaced.
+/// then the edges one at a time: several times faster than a scalar tiled loop.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, stride: usize, dst: &mut [f32], ld: usize) {

@@ -202,9 +202,8 @@ impl ConvGeometry {
 
 /// The weight gradient `g · patchesᵀ` (`[o, c*k*k]`). Both operands are long along the product's
 /// inner dimension (every output pixel of the batch), a layout the gemm kernels are slow on; from
-/// [`PIXEL_MAJOR_TAPS`] taps it pays to transpose both first (measured on the lesson's 16 -> 32
-/// channel layer, batches of 128: 0.15 ms with the transposes against 0.50 without; on its first
-/// two layers, with 25 and 72 taps, the transposes cost more than they save).
+/// [`PIXEL_MAJOR_TAPS`] taps it pays to transpose both first (below, on the lesson's first two
+/// layers, the transposes cost more than they save; docs/speed.md, kernel choices).
 fn weight_grad(gt: &[f32], patches: &[f32], s: Sizes) -> Vec<f32> {
     let (taps, cols) = (s.taps(), s.cols());
     if taps < PIXEL_MAJOR_TAPS {
@@ -239,8 +238,8 @@ const PIXEL_MAJOR_TAPS: usize = 100;
 /// patch-matrix sizes from which unfolding and folding back are (and its element-wise passes
 /// and transposes). Every split wakes the other
 /// threads and waits for them, a dozen times a step: on the lesson's CNN (batches of 128, at most
-/// 9 million multiply-adds and 630,000 patch values a layer) two cores were 10-25% slower an epoch
-/// than one (measured, alternating runs), so such shapes stay on one thread, and only several
+/// 9 million multiply-adds and 630,000 patch values a layer) two cores were slower an epoch than
+/// one (docs/speed.md, kernel choices), so such shapes stay on one thread, and only several
 /// times larger work is shared.
 const CONV_WORK: usize = 1 << 25;
 /// See [`CONV_WORK`].

@@ -12,7 +12,7 @@
 //! A wide layer computes its output feature-major (`[features, batch]`) and hands back an
 //! ordinary batch-major copy; the next of the library's layers reads the feature-major original
 //! (see `stored.rs`), so every product of a layer between two such activations runs in a layout
-//! the AVX-512 kernels are fast on (up to 3x faster than `x Wᵀ` on row-major data), whether the
+//! the AVX-512 kernels are fast on (several times faster than `x Wᵀ` on row-major data), whether the
 //! layers sit in a `Sequential`, a `ModuleList` or a user's own struct.
 //!
 //! [`with_candle_ops`] runs a closure on candle's own operations instead: the reference the

@@ -82,8 +82,7 @@ pub(crate) fn row_sums(g: &[f32], rows: usize, len: usize, least: usize) -> Vec<
 }
 
 /// The sum of `v` in 16 interleaved partial sums, added together at the end: one running sum
-/// waits out the latency of every addition (0.3 ms of the wide model's 5.5 ms step, measured,
-/// for its 1024x256 gradient), while 16 fill the vector units. A fixed order, so every run and
+/// waits out the latency of every addition, while 16 fill the vector units. A fixed order, so every run and
 /// thread count gives the same bits.
 pub(crate) fn sum_lanes(v: &[f32]) -> f32 {
     let mut acc = [0f32; 16];

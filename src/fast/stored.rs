@@ -90,7 +90,7 @@ struct AsBatchMajor;
 
 /// `x` (`rows x cols`) transposed. Written through a reused buffer whose rows are padded and
 /// then copied out: transposing straight into rows of a power-of-two length (256 or 1024
-/// floats) is five times slower, measured (the eight rows written at once share cache sets).
+/// floats) is several times slower (the eight rows written at once share cache sets).
 fn transposed(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let ld = rows + PAD;
     SCRATCH.with_borrow_mut(|buf| {

@@ -7,6 +7,10 @@
 //! Results do not depend on the team: a part computes its share of the output exactly as the
 //! whole would, and the caller runs every part itself when the team is busy (another model
 //! training on another thread) or when it is a team thread already (a part that splits again).
+//!
+//! Why not rayon, already in the dependency tree: the same `run` and `rows_mut` on a rayon scope
+//! over a dedicated pool (the caller running the first part) trained `wide` 1.11x and `deep`
+//! 1.20x slower an epoch at two threads, paired with this team (docs/speed.md, kernel choices).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
@@ -271,7 +275,7 @@ const PART_MIN: usize = 1 << 14;
 /// when the pass is large, of [`PART_MIN`] elements of work or more on average where a row counts
 /// `work`, and the whole of `data` on the caller otherwise, and also below `least` elements of work
 /// in all (the convolution's passes, whose layer sizes ran slower on two threads than on one: see
-/// `conv.rs`; 0 elsewhere). For passes whose rows are computed independently (bias, ReLU and
+/// `im2col.rs`; 0 elsewhere). For passes whose rows are computed independently (bias, ReLU and
 /// their gradients, transposes), which give the same bits however they are split.
 pub(crate) fn rows_mut<T: Send>(
     least: usize,

@@ -8,10 +8,12 @@
 //! a user who installs one (mimalloc, jemalloc) loses nothing.
 //!
 //! Nothing here writes the environment, which is unsound while other threads read it. candle's
-//! own thread pools (its element-wise pool, read from `CANDLE_NUM_THREADS` when it starts, and
-//! its multiplies, from `RAYON_NUM_THREADS`) are candle's: the library's layers, losses and SGD
-//! run on the fused kernels and their own team (see `team.rs`), not on those pools, so their
-//! size does not matter to training; a user's own candle operations run as candle runs them.
+//! own thread pools (its element-wise pool, sized from `CANDLE_NUM_THREADS` when it starts, and
+//! its multiplies, from `RAYON_NUM_THREADS`) are candle's, and candle offers no other way to size
+//! them. The layers, losses and SGD run on the kernels and their own team (see `team.rs`); what
+//! still reaches candle's element-wise pool is candle's backward summing large activation
+//! gradients, where its spinning threads compete with the team's on few cores (docs/speed.md:
+//! the program starts with `CANDLE_NUM_THREADS=1` for that reason).
 
 /// Applies the setting, once per process.
 pub(crate) fn once() {

@@ -19,8 +19,7 @@ fn scale_pixels(out: &mut Vec<f32>, pixels: &[u8]) {
 
 /// `p / 255` without a division: `q = p · (1/255)`, then one Newton step on the remainder
 /// `p - 255 q` (computed exactly by a fused multiply-add). Equal to the division for all 256
-/// bytes (tested), and a quarter faster than AVX2's divisions (4.0 against 5.1 µs for a batch of
-/// 64 images in cache).
+/// bytes (tested), and faster than AVX2's divisions (docs/speed.md, kernel choices).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn scale_pixels_fma(out: &mut Vec<f32>, pixels: &[u8]) {

@@ -55,7 +55,7 @@ impl Module for AdaptiveAvgPool2d {
         }
         if (oh, ow) == (1, 1) {
             // A convolution's channel-major original, when there is one, is averaged as it is
-            // stored: candle's means over the permuted view cost 3% of the lesson CNN's epoch.
+            // stored, rather than through candle's means over a permuted view of it.
             if let Some(original) = crate::fast::channel_major(xs) {
                 let (c, n) = (original.dims()[0], original.dims()[1]);
                 let means = original.reshape((c, n, h * w))?.mean(2)?;

@@ -1,4 +1,4 @@
-//! The notebook's `fit` and `evaluate`, on the one training loop (`learner/fit.rs`).
+//! The notebook's `fit` and `evaluate`, on the one training loop (`learner/training_loop.rs`).
 
 use crate::error::Result;
 use crate::learner::batches::{NoBatches, Passes};

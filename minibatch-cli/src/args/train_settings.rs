@@ -1,41 +1,13 @@
-//! The program's arguments and their checks.
+//! `train`'s flags, which are also the run's settings: stored (serialised) in each checkpoint so
+//! that `--resume` and `eval` need not be told them again, and checked again when read back.
 
+use super::data_flags::DataArgs;
+use super::limits::*;
 use crate::choice::{OptKind, OptSpec, ScheduleKind};
 use clap::Args;
 use minibatch::Architecture;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-/// The largest sizes the flags take: beyond them a typo would spawn thousands of threads or
-/// allocate gigabytes before anything could say so.
-pub const MAX_WORKERS: usize = 64;
-/// See [`MAX_WORKERS`].
-pub const MAX_THREADS: usize = 256;
-/// See [`MAX_WORKERS`] (a 784-16384-10 model holds 13 million parameters).
-pub const MAX_HIDDEN: usize = 16_384;
-/// See [`MAX_WORKERS`].
-pub const MAX_LAYERS: usize = 64;
-/// See [`MAX_WORKERS`].
-pub const MAX_BATCH: usize = 65_536;
-/// See [`MAX_WORKERS`].
-pub const MAX_STEPS: usize = 1_000_000;
-
-#[derive(Args, Serialize, Deserialize)]
-pub struct DataArgs {
-    /// Folder of the four IDX files (standard or dotted names, raw or .gz). Default: the
-    /// bundled data/mnist.
-    #[arg(long, env = "MINIBATCH_DATA")]
-    #[serde(with = "crate::paths::optional")]
-    pub data_dir: Option<PathBuf>,
-    /// Images taken from the end of the training file for validation (default: 10,000 of
-    /// MNIST's 60,000, the last sixth otherwise).
-    #[arg(long, value_parser = positive)]
-    pub valid_size: Option<usize>,
-    /// Number of classes (default: one more than the largest training label, refused when most
-    /// of those classes would have no label at all, as a corrupted byte would make).
-    #[arg(long, value_parser = at_most::<256>)]
-    pub classes: Option<usize>,
-}
 
 /// `train`'s flags; those that shape the run are also its settings, stored in each checkpoint
 /// (serialised) so that `--resume` and `eval` need not be told them again.
@@ -132,7 +104,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = learning_rate)]
     pub clip: Option<f64>,
     /// Loader worker threads preparing batches while the model trains (0: in the training
-    /// thread). For MNIST one keeps the model fed (see the README).
+    /// thread). For MNIST one keeps the model fed (docs/data.md).
     #[arg(long, default_value_t = 1, value_parser = zero_to::<MAX_WORKERS>)]
     pub workers: usize,
     /// Threads for large matrix multiplies and element-wise passes (default: one per core, or
@@ -166,11 +138,6 @@ pub struct OptArgs {
     /// Weight decay (decoupled for adamw, L2 otherwise).
     #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
     pub wd: f64,
-}
-
-/// Runs a flag's own check on a value that came from elsewhere (a checkpoint's settings).
-fn recheck<T: std::fmt::Display, U>(flag: &str, value: T, parse: fn(&str) -> Result<U, String>) -> anyhow::Result<()> {
-    parse(&value.to_string()).map(|_| ()).map_err(|e| anyhow::anyhow!("`{flag}` is {value}: {e}"))
 }
 
 /// How `train --distributed` sums gradients over the processes.
@@ -208,6 +175,7 @@ impl ModelKind {
 /// SGD's default peak rates for the CNNs (with the one-cycle schedule and momentum): without
 /// batch norm, 0.4 measured to kill the ReLUs in a one-epoch run (accuracy 0.11).
 pub const CNN_LR: f64 = 0.2;
+
 /// See [`CNN_LR`].
 pub const CNN_BN_LR: f64 = 0.4;
 
@@ -304,200 +272,4 @@ impl OptArgs {
     pub fn spec(&self) -> OptSpec {
         OptSpec { kind: self.opt, lr: self.lr, momentum: self.momentum, weight_decay: self.wd }
     }
-}
-
-#[derive(Args)]
-pub struct PlotArgs {
-    /// A log written by `train --log`.
-    pub log: PathBuf,
-    /// The PNG to write.
-    #[arg(short, long)]
-    pub output: PathBuf,
-}
-
-#[derive(Args)]
-pub struct SummaryArgs {
-    /// The model to summarise (see `train --help`).
-    #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
-    pub model: ModelKind,
-    /// Hidden units of the mlp. Default: 50.
-    #[arg(long, value_parser = at_most::<MAX_HIDDEN>)]
-    pub hidden: Option<usize>,
-    /// Batch size of the example input.
-    #[arg(long, default_value_t = 64, value_parser = at_most::<MAX_BATCH>)]
-    pub bs: usize,
-    /// Summarise the model saved here (a weights file or a checkpoint folder) instead.
-    #[arg(long)]
-    pub load: Option<PathBuf>,
-}
-
-#[derive(Args)]
-#[command(allow_negative_numbers = true)]
-pub struct LrFindArgs {
-    /// Batch size.
-    #[arg(long, default_value_t = 64, value_parser = at_most::<MAX_BATCH>)]
-    pub bs: usize,
-    /// Hidden units of the model.
-    #[arg(long, default_value_t = 50, value_parser = at_most::<MAX_HIDDEN>)]
-    pub hidden: usize,
-    /// Seed of the initial weights and of the shuffle.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    #[command(flatten)]
-    pub opt: OptArgs,
-    /// First rate of the sweep.
-    #[arg(long, default_value_t = 1e-7, value_parser = learning_rate)]
-    pub start_lr: f64,
-    /// Last rate of the sweep.
-    #[arg(long, default_value_t = 10.0, value_parser = learning_rate)]
-    pub end_lr: f64,
-    /// Batches in the sweep (past one epoch, it goes on into the next).
-    #[arg(long, default_value_t = 100, value_parser = two_to::<MAX_STEPS>)]
-    pub num_it: usize,
-    /// Print the sweep as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Also draw the curve (loss against learning rate) into this PNG file.
-    #[arg(long)]
-    pub plot: Option<PathBuf>,
-    #[command(flatten)]
-    pub data: DataArgs,
-}
-
-#[derive(Args)]
-pub struct EvalArgs {
-    /// Weights saved by `train --save`, or a checkpoint folder of `train --checkpoint-dir`.
-    #[arg(long)]
-    pub load: PathBuf,
-    /// The split to evaluate.
-    #[arg(long, default_value = "test", value_parser = ["train", "valid", "test"])]
-    pub split: String,
-    /// Batch size (128, train's validation batch, gives its numbers to the last digit).
-    #[arg(long, default_value_t = 128, value_parser = at_most::<MAX_BATCH>)]
-    pub bs: usize,
-    /// One JSON object instead of a readable line.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub data: DataArgs,
-}
-
-#[derive(Args)]
-pub struct PredictArgs {
-    /// Weights saved by `train --save` (any model), or a checkpoint folder.
-    #[arg(long)]
-    pub load: PathBuf,
-    /// Pictures of digits: PNG or JPEG, any size and colour, dark on light or light on dark.
-    #[arg(required = true)]
-    pub images: Vec<PathBuf>,
-    /// One JSON object per image instead of a readable line.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Args)]
-pub struct ShowArgs {
-    /// Which image of the split (from 0).
-    #[arg(long, default_value_t = 0)]
-    pub index: usize,
-    /// The split to draw from.
-    #[arg(long, default_value = "train", value_parser = ["train", "valid", "test"])]
-    pub split: String,
-    #[command(flatten)]
-    pub data: DataArgs,
-}
-
-pub fn positive(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("`{s}` is not a positive whole number")),
-    }
-}
-
-/// A whole number from 1 to `MAX`.
-pub fn at_most<const MAX: usize>(s: &str) -> Result<usize, String> {
-    match positive(s)? {
-        n if n > MAX => Err(format!("must be at most {MAX}, not {n}")),
-        n => Ok(n),
-    }
-}
-
-/// The flags of `command` typed on the command line (not their groups, nor defaults): what
-/// `train --resume` names when it ignores them.
-pub fn typed(command: &clap::Command, matches: &clap::ArgMatches) -> Vec<String> {
-    let flags: Vec<&clap::Id> = command.get_arguments().map(|f| f.get_id()).collect();
-    let typed = |id: &&clap::Id| {
-        flags.contains(id) && matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
-    };
-    matches.ids().filter(typed).map(|id| id.to_string()).collect()
-}
-
-/// A whole number from 2 to `MAX`.
-pub fn two_to<const MAX: usize>(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n < 2 => Err("must be at least 2".into()),
-        _ => at_most::<MAX>(s),
-    }
-}
-
-/// A whole number from 0 to `MAX`.
-pub fn zero_to<const MAX: usize>(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n > MAX => Err(format!("must be at most {MAX}, not {n}")),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("`{s}` is not a whole number")),
-    }
-}
-
-pub fn non_negative(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        Ok(v) => Err(format!("must be a finite number >= 0, not {v}")),
-        Err(_) => Err(format!("`{s}` is not a number")),
-    }
-}
-
-pub fn fraction(s: &str) -> Result<f64, String> {
-    match non_negative(s)? {
-        v if v < 1.0 => Ok(v),
-        v => Err(format!("must be below 1, not {v}")),
-    }
-}
-
-pub fn learning_rate(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        Ok(v) => Err(format!("must be a finite number above 0, not {v}")),
-        Err(_) => Err(format!("`{s}` is not a number")),
-    }
-}
-
-#[derive(Args)]
-pub struct BenchArgs {
-    /// What to time: `train` (each configuration, plain and fast) or `data` (the loader alone).
-    #[arg(default_value = "train", value_parser = ["train", "data"])]
-    pub what: String,
-    /// Training epochs per configuration (the median is reported).
-    #[arg(long, default_value_t = 3, value_parser = at_most::<1000>)]
-    pub epochs: usize,
-    /// Configurations, comma-separated: notebook, wide, deep, cnn, cnn-bn.
-    #[arg(long, default_value = "notebook,wide,deep", value_delimiter = ',',
-          value_parser = ["notebook", "wide", "deep", "cnn", "cnn-bn"])]
-    pub configs: Vec<String>,
-    /// Implementations, comma-separated: plain, fast.
-    #[arg(long, default_value = "plain,fast", value_delimiter = ',', value_parser = ["plain", "fast"])]
-    pub paths: Vec<String>,
-    /// Threads for large matrix multiplies, as `train --threads` (default: one per core).
-    #[arg(long, value_parser = at_most::<MAX_THREADS>)]
-    pub threads: Option<usize>,
-    /// Print one JSON object per measurement instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Run one `CONFIG:PATH` in this process (the parent runs each in a child of its own, so
-    /// that peak memory is each one's alone).
-    #[arg(long, hide = true)]
-    pub child: Option<String>,
-    #[command(flatten)]
-    pub data: DataArgs,
 }

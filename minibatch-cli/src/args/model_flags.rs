@@ -1,0 +1,76 @@
+//! The flags of the commands that read a saved model or the data: `eval`, `summary`, `predict`,
+//! `show` and `plot`.
+
+use super::data_flags::DataArgs;
+use super::limits::{at_most, MAX_BATCH, MAX_HIDDEN};
+use super::train_settings::ModelKind;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Weights saved by `train --save`, or a checkpoint folder of `train --checkpoint-dir`.
+    #[arg(long)]
+    pub load: PathBuf,
+    /// The split to evaluate.
+    #[arg(long, default_value = "test", value_parser = ["train", "valid", "test"])]
+    pub split: String,
+    /// Batch size (128, train's validation batch, gives its numbers to the last digit).
+    #[arg(long, default_value_t = 128, value_parser = at_most::<MAX_BATCH>)]
+    pub bs: usize,
+    /// One JSON object instead of a readable line.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Args)]
+pub struct SummaryArgs {
+    /// The model to summarise (see `train --help`).
+    #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
+    pub model: ModelKind,
+    /// Hidden units of the mlp. Default: 50.
+    #[arg(long, value_parser = at_most::<MAX_HIDDEN>)]
+    pub hidden: Option<usize>,
+    /// Batch size of the example input.
+    #[arg(long, default_value_t = 64, value_parser = at_most::<MAX_BATCH>)]
+    pub bs: usize,
+    /// Summarise the model saved here (a weights file or a checkpoint folder) instead.
+    #[arg(long)]
+    pub load: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Weights saved by `train --save` (any model), or a checkpoint folder.
+    #[arg(long)]
+    pub load: PathBuf,
+    /// Pictures of digits: PNG or JPEG, any size and colour, dark on light or light on dark.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// One JSON object per image instead of a readable line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// Which image of the split (from 0).
+    #[arg(long, default_value_t = 0)]
+    pub index: usize,
+    /// The split to draw from.
+    #[arg(long, default_value = "train", value_parser = ["train", "valid", "test"])]
+    pub split: String,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Args)]
+pub struct PlotArgs {
+    /// A log written by `train --log`.
+    pub log: PathBuf,
+    /// The PNG to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
