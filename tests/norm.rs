@@ -157,3 +157,43 @@ fn batch_norm_without_scale_and_shift_matches_candles_operations() {
     let run = || output_and_grads(&bn, &x.tensor(), std::slice::from_ref(&x));
     assert_fused_matches_candle("affine false", run, 1e-5, 1e-4);
 }
+
+#[test]
+fn running_statistics_that_no_layer_can_use_are_refused_at_load() {
+    let model = minibatch::cnn(true, 10, 0).unwrap();
+    let path = std::env::temp_dir().join(format!("minibatch-bn-stats-{}.safetensors", std::process::id()));
+    let before = minibatch::state_dict(&model);
+    let var = "1.1.running_var";
+    for (name, bad, shows) in
+        [(var, f32::NAN, "NaN"), (var, -1.0, "-1"), (var, f32::INFINITY, "inf"), ("1.1.running_mean", f32::NAN, "NaN")]
+    {
+        let mut state = before.clone();
+        let t = &state[name];
+        let mut values = t.to_vec1::<f32>().unwrap();
+        values[3] = bad;
+        state.insert(name.to_string(), candle_core::Tensor::new(values, t.device()).unwrap());
+        // Every tensor but the broken one differs from the model's, to see that none is loaded.
+        for (k, v) in state.iter_mut().filter(|(k, _)| k.as_str() != name) {
+            *v = (v.to_dtype(candle_core::DType::F32).unwrap() + 1.0).unwrap().to_dtype(before[k].dtype()).unwrap();
+        }
+        minibatch::module::save_tensors(&state, &path).unwrap();
+        let err = minibatch::load_state(&model, &path).unwrap_err().to_string();
+        assert!(err.contains(name) && err.contains(&format!("{shows} at index 3")), "{err}");
+        let after = minibatch::state_dict(&model);
+        for (k, v) in &before {
+            let same = (v.to_dtype(candle_core::DType::F64).unwrap()
+                - after[k].to_dtype(candle_core::DType::F64).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+            assert_eq!(same, 0.0, "{k} changed by a refused file");
+        }
+    }
+    std::fs::remove_file(&path).unwrap();
+}

@@ -41,7 +41,11 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
             outln!("{}", json!({"image": path.display().to_string(), "top": top}));
         } else {
             let top: Vec<String> = ranked.iter().map(|&(c, p)| format!("{c} ({:.1}%)", 100.0 * p)).collect();
-            outln!("{}: {}", path.display(), top.join(", "));
+            // A name with a line break (or any control character) is printed escaped, so that it
+            // cannot forge a line of results.
+            let name = path.display().to_string();
+            let name = if name.contains(char::is_control) { name.escape_debug().to_string() } else { name };
+            outln!("{name}: {}", top.join(", "));
         }
     }
     if failed > 0 {
@@ -49,6 +53,10 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The most pixels a picture may have (a 48-megapixel photo; a digit needs far fewer). Each
+/// picture is decoded alone, so memory stays bounded by one picture of this size.
+const MAX_PIXELS: u64 = 48_000_000;
 
 /// The picture at `path` as MNIST draws a digit: 784 values in [0, 1], white ink on black.
 pub fn mnist_like(path: &Path) -> anyhow::Result<Vec<f32>> {
@@ -58,8 +66,15 @@ pub fn mnist_like(path: &Path) -> anyhow::Result<Vec<f32>> {
         bail!("{}: not a regular file", path.display());
     }
     let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-    let img = image::load_from_memory(&bytes)
-        .with_context(|| format!("{}: not a PNG or JPEG picture that can be read", path.display()))?;
+    let unreadable = || format!("{}: not a PNG or JPEG picture that can be read", path.display());
+    let reader = || image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format();
+    // The size its header claims, before anything is decoded: a few hundred bytes can claim
+    // gigabytes of pixels.
+    let (w, h) = reader()?.into_dimensions().with_context(unreadable)?;
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        bail!("{}: {w}x{h} pixels, more than the {MAX_PIXELS} a picture may have", path.display());
+    }
+    let img = reader()?.decode().with_context(unreadable)?;
     if img.width() == 0 || img.height() == 0 {
         bail!("{}: the picture is empty", path.display());
     }

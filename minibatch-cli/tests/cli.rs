@@ -218,6 +218,28 @@ fn users_picture(index: usize, path: &std::path::Path) -> u8 {
     item.label as u8
 }
 
+/// A PNG of a few dozen bytes whose header claims `w` x `h` grey pixels (its data a few zeros):
+/// what a decompression bomb looks like before it is decoded.
+fn png_claiming(w: u32, h: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend(kind);
+        out.extend(data);
+        out.extend(crc.sum().to_be_bytes());
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let ihdr = [&w.to_be_bytes()[..], &h.to_be_bytes(), &[8, 0, 0, 0, 0]].concat();
+    chunk(&mut png, b"IHDR", &ihdr);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut z, &[0; 64]).unwrap();
+    chunk(&mut png, b"IDAT", &z.finish().unwrap());
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
 #[test]
 fn predict_classifies_a_users_own_pictures_and_refuses_what_is_not_one() {
     let dir = std::env::temp_dir().join(format!("minibatch-predict-{}", std::process::id()));
@@ -255,15 +277,25 @@ fn predict_classifies_a_users_own_pictures_and_refuses_what_is_not_one() {
     image::GrayImage::from_pixel(40, 40, image::Luma([200])).save(&blank).unwrap();
     let bad = dir.join("not-a-picture.png");
     std::fs::write(&bad, b"hello").unwrap();
-    let paths = [&bad, &drawn, &blank].map(|p| p.to_str().unwrap().to_string());
-    let out = minibatch(&["predict", "--json", "--load", model.to_str().unwrap(), &paths[0], &paths[1], &paths[2]]);
+    let bomb = dir.join("bomb.png");
+    std::fs::write(&bomb, png_claiming(20_000, 20_000)).unwrap();
+    let paths = [&bad, &drawn, &blank, &bomb].map(|p| p.to_str().unwrap().to_string());
+    let model = model.to_str().unwrap();
+    let out = minibatch(&["predict", "--json", "--load", model, &paths[0], &paths[1], &paths[2], &paths[3]]);
     assert_eq!(out.status.code(), Some(1), "a picture failed");
     let err = stderr(&out);
     assert!(err.contains("not-a-picture.png: not a PNG or JPEG"), "{err}");
     assert!(err.contains("blank.png: no digit found"), "{err}");
+    assert!(err.contains("bomb.png: 20000x20000 pixels, more than the 48000000"), "{err}");
     let answers = json_lines(&out);
     assert_eq!(answers.len(), 1, "the readable picture is still classified");
     assert_eq!(answers[0]["top"][0]["class"].as_u64().unwrap(), item.label as u64, "{}", answers[0]);
+    // A file name with a line break cannot forge a line of the text output.
+    let forged = dir.join("x.png: 7 (99.0%)\ny.png");
+    std::fs::copy(&drawn, &forged).unwrap();
+    let out = minibatch(&["predict", "--load", model, forged.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && text.lines().count() == 1 && text.contains("\\ny.png"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -24,7 +24,7 @@ mod state;
 mod stats;
 
 pub use activation::{Dropout, GeneralRelu, ReLU};
-pub use buffer::Buffer;
+pub use buffer::{Buffer, Rule as BufferRule};
 pub use container::{ModuleList, Sequential};
 pub use conv::{Conv2d, Conv2dConfig};
 pub use hooks::{forward_with_hooks, register_forward_hook, ForwardHook, HookHandle};

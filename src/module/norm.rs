@@ -96,8 +96,8 @@ impl BatchNorm {
         Ok(BatchNorm {
             weight: affine(&ones)?,
             bias: affine(&zeros)?,
-            running_mean: Buffer::new(zeros),
-            running_var: Buffer::new(ones),
+            running_mean: Buffer::with_rule(zeros, Buffer::finite),
+            running_var: Buffer::with_rule(ones, Buffer::finite_non_negative),
             num_batches_tracked: Buffer::new(Tensor::new(0i64, cpu)?),
             config,
             ranks,

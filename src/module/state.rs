@@ -104,6 +104,12 @@ pub fn load_tensors(module: &dyn Module, tensors: &HashMap<String, Tensor>, path
     if let Some(extra) = tensors.keys().find(|k| !known(k)) {
         return Err(mismatch(extra, "no such parameter".into(), format!("{:?}", tensors[extra].dims())));
     }
+    for (name, b) in &buffers {
+        // Checked before anything is set: a refused file leaves the model as it was.
+        if let Err(found) = b.check(&tensors[name]) {
+            return Err(mismatch(name, "a value its layer can use".into(), found));
+        }
+    }
     for (name, p) in &params {
         p.set(&tensors[name].to_dtype(p.tensor().dtype())?)?;
     }

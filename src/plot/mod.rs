@@ -65,11 +65,15 @@ fn bounds(chart: &Chart) -> (Range<f64>, Range<f64>) {
     let fold = |f: fn(&(f64, f64)) -> f64| {
         pts().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
     };
+    // Values past a quarter of f64's range (a diverged loss of 1e308) are clipped, so that the
+    // padded range and its width stay finite: the axis code divides that width into ticks.
+    const LIMIT: f64 = f64::MAX / 4.0;
     let pad = |(lo, hi): (f64, f64)| {
         if !lo.is_finite() {
             return 0.0..1.0;
         }
-        let d = if hi > lo { (hi - lo) * 0.05 } else { lo.abs().max(1.0) * 0.05 };
+        let (lo, hi) = (lo.clamp(-LIMIT, LIMIT), hi.clamp(-LIMIT, LIMIT));
+        let d = if hi > lo { hi * 0.05 - lo * 0.05 } else { lo.abs().max(1.0) * 0.05 };
         lo - d..hi + d
     };
     let (xlo, xhi) = fold(|p| p.0);
@@ -193,4 +197,22 @@ fn heatmap<DB: DrawingBackend>(
     });
     ctx.draw_series(cells).map_err(|x| e(&x))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_values_give_a_finite_range_and_a_drawing() {
+        let points = vec![(0.0, 1e308), (1.0, -1e308), (2.0, f64::MAX), (3.0, 0.5)];
+        let chart = Chart { series: vec![Series { name: "loss".into(), points }], ..Default::default() };
+        let (x, y) = bounds(&chart);
+        for r in [&x, &y] {
+            assert!(r.start.is_finite() && r.end.is_finite() && (r.end - r.start).is_finite(), "{r:?}");
+        }
+        let png = std::env::temp_dir().join(format!("minibatch-huge-{}.png", std::process::id()));
+        plot_png(&png, &[chart], (300, 200)).unwrap();
+        std::fs::remove_file(&png).unwrap();
+    }
 }
