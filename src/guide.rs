@@ -35,3 +35,6 @@ pub mod s10_cnn_and_hooks {}
 
 #[doc = include_str!("../guide/11-batch-norm.md")]
 pub mod s11_batch_norm {}
+
+#[doc = include_str!("../guide/12-own-batch-norm.md")]
+pub mod s12_own_batch_norm {}

@@ -89,7 +89,7 @@ pub use module::{
     backward, forward_with_hooks, load_state, no_grad, register_forward_hook, save_state, state_dict, ActivationStats,
     AdaptiveAvgPool2d, AvgPool2d, BatchNorm, BatchNormConfig, Buffer, Conv2d, Conv2dConfig, Dropout, Flatten,
     GeneralRelu, HistogramConfig, LayerNorm, LayerStats, Linear, MaxPool2d, Module, ModuleList, Param, ReLU,
-    Registered, Sequential, View,
+    Registered, Sequential, TrainingMode, View,
 };
 pub use optim::{
     clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optimizer, RmsProp, RmsPropConfig, RuleOptimizer, Sgd,

@@ -11,6 +11,8 @@ use syn::{parse_macro_input, Data, DeriveInput, Fields, Index, Member};
 /// field, in declaration order, unless marked:
 /// - `#[module(param)]`: a `minibatch::Param` of this module;
 /// - `#[module(buffer)]`: a `minibatch::Buffer` (saved with the weights, never trained);
+/// - `#[module(training)]`: a `minibatch::TrainingMode`, set by `train()` and `eval()` (PyTorch's
+///   `self.training`) before the children are;
 /// - `#[module(skip)]`: none of these (a size, a flag, a cache).
 ///
 /// ```text
@@ -30,6 +32,7 @@ enum Role {
     Child,
     Param,
     Buffer,
+    Training,
     Skip,
 }
 
@@ -43,11 +46,14 @@ fn role(field: &syn::Field) -> syn::Result<Role> {
             } else if meta.path.is_ident("buffer") {
                 role = Role::Buffer;
                 Ok(())
+            } else if meta.path.is_ident("training") {
+                role = Role::Training;
+                Ok(())
             } else if meta.path.is_ident("skip") {
                 role = Role::Skip;
                 Ok(())
             } else {
-                Err(meta.error("expected `param`, `buffer` or `skip`"))
+                Err(meta.error("expected `param`, `buffer`, `training` or `skip`"))
             }
         })?;
     }
@@ -61,6 +67,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     let mut children = Vec::new();
     let mut params = Vec::new();
     let mut buffers = Vec::new();
+    let mut modes = Vec::new();
     let fields: Vec<&syn::Field> = match &data.fields {
         Fields::Named(f) => f.named.iter().collect(),
         Fields::Unnamed(f) => f.unnamed.iter().collect(),
@@ -75,9 +82,21 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             Role::Child => children.push(quote! { (#name.to_string(), &self.#member as &dyn ::minibatch::Module) }),
             Role::Param => params.push(quote! { (#name.to_string(), ::core::clone::Clone::clone(&self.#member)) }),
             Role::Buffer => buffers.push(quote! { (#name.to_string(), ::core::clone::Clone::clone(&self.#member)) }),
+            Role::Training => modes.push(quote! { ::minibatch::TrainingMode::set(&self.#member, training); }),
             Role::Skip => {}
         }
     }
+    // With a training flag of its own, the module sets it, then its children as the default does.
+    let set_training = (!modes.is_empty()).then(|| {
+        quote! {
+            fn set_training(&self, training: bool) {
+                #(#modes)*
+                for (_, child) in ::minibatch::Registered::named_children(self) {
+                    child.set_training(training);
+                }
+            }
+        }
+    });
     let ident = &input.ident;
     let type_name = ident.to_string();
     let (impl_g, ty_g, where_c) = input.generics.split_for_impl();
@@ -97,6 +116,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             fn type_name(&self) -> ::std::string::String {
                 #type_name.to_string()
             }
+            #set_training
         }
         impl #impl_g ::std::fmt::Display for #ident #ty_g #display_where {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
