@@ -1,5 +1,6 @@
 //! The `minibatch` program: train, evaluate and look at MNIST (or any IDX data set of its form).
 
+mod agree;
 mod args;
 mod bench;
 mod choice;

@@ -140,6 +140,14 @@ pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
         }
     }
     match (settled.and_then(|(a, resumed)| train_in(a, resumed, &world)), &world) {
+        // Every process found the same difference: process 0 says it, the others end quietly.
+        (Err(e), Some(w)) if e.is::<crate::agree::Disagreement>() => {
+            if w.rank() == 0 {
+                Err(e)
+            } else {
+                Ok(Outcome::FailedAsProcessZero)
+            }
+        }
         // Every other process would wait for this one in the next exchange: end them all.
         (Err(e), Some(w)) if w.size() > 1 => {
             // One write, so that the processes' lines do not interleave.
@@ -174,6 +182,9 @@ type TrainLoader = DataLoader<minibatch::ImageDataset>;
 fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) -> anyhow::Result<Outcome> {
     let first = crate::world::first(world);
     let (data, dir) = load_data(&a.data)?;
+    if let Some(w) = world.as_ref().filter(|w| w.size() > 1) {
+        crate::agree::agree(&a, &data, w.as_ref())?;
+    }
     if a.bs() > data.train.len() {
         bail!("batch size {} is larger than the {} training images", a.bs(), data.train.len());
     }

@@ -253,3 +253,60 @@ fn too_little_shared_memory_falls_back_to_mpi_and_says_so() {
     assert!(stderr(&out).contains("gradients summed through MPI_Allreduce"), "{}", stderr(&out));
     assert_eq!(json_lines(&out).len(), 1, "one epoch, trained");
 }
+
+/// `mpirun` running one process with `a` and one with `b` (MPI's `:` form), ended within a minute.
+fn started_apart(a: &[&str], b: &[&str]) -> Output {
+    let exe = env!("CARGO_BIN_EXE_minibatch");
+    let mut c = Command::new("mpirun");
+    c.args(["--oversubscribe", "-n", "1", exe]).args(a).args([":", "-n", "1", exe]).args(b);
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("processes started with {a:?} and {b:?} still ran after a minute");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn processes_started_with_different_settings_or_data_refuse_in_one_line() {
+    let base = ["train", "--distributed", "--valid-size", "55000", "--json"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> { [&base[..], extra].concat() };
+    // Another data folder of the same shape: one training label changed.
+    let dir = tmp("dist-data");
+    copy_data(&dir);
+    let labels = dir.join("train-labels-idx1-ubyte.gz");
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(std::fs::File::open(&labels).unwrap()), &mut raw)
+        .unwrap();
+    raw[8] = (raw[8] + 1) % 10;
+    let mut z = flate2::write::GzEncoder::new(std::fs::File::create(&labels).unwrap(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut z, &raw).unwrap();
+    z.finish().unwrap();
+    let data: &'static str = Box::leak(dir.to_str().unwrap().to_string().into_boxed_str());
+    let cases: [(Vec<&str>, Vec<&str>, &str); 5] = [
+        (with(&["--epochs", "1"]), with(&["--epochs", "2"]), "--epochs"),
+        (with(&["--epochs", "1", "--bs", "32"]), with(&["--epochs", "1", "--bs", "64"]), "--bs"),
+        (with(&["--epochs", "1"]), with(&["--epochs", "1", "--all-reduce", "mpi"]), "--all-reduce"),
+        (with(&["--epochs", "1", "--lr", "0.5"]), with(&["--epochs", "1", "--lr", "3", "--seed", "1"]), "--lr, --seed"),
+        (with(&["--epochs", "1"]), with(&["--epochs", "1", "--data-dir", data]), "the data"),
+    ];
+    for (a, b, named) in cases {
+        let out = started_apart(&a, &b);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{a:?} against {b:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("not started alike")).collect();
+        assert_eq!(lines.len(), 1, "one line, from process 0: {err}");
+        assert!(lines[0].ends_with(&format!("differ from process 0 in {named}")), "{err}");
+        assert!(out.stdout.is_empty(), "nothing trained: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
