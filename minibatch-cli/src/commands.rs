@@ -3,6 +3,7 @@
 use crate::args::{DataArgs, EvalArgs, LrFindArgs, ModelKind, PlotArgs, ShowArgs, SummaryArgs, TrainArgs};
 use crate::out::{out, outln};
 use crate::outputs::check_png;
+use crate::Outcome;
 use anyhow::Context;
 use minibatch::learner::latest_checkpoint;
 use minibatch::plot::{plot_png, Chart, Series};
@@ -95,7 +96,8 @@ pub fn summary(a: SummaryArgs) -> anyhow::Result<()> {
         Some(path) => load_model(path)?,
         None => {
             if a.model != ModelKind::Mlp && a.hidden.is_some() {
-                anyhow::bail!("--hidden sizes the mlp; --model {} has its own layers", a.model.name());
+                let why = format!("--hidden sizes the mlp; --model {} has its own layers", a.model.name());
+                return Err(crate::BadFlags(why).into());
             }
             let arch = match a.model {
                 ModelKind::Mlp => Architecture::Mlp(vec![784, a.hidden.unwrap_or(50), 10]),
@@ -146,15 +148,16 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
+pub fn lr_find(a: LrFindArgs) -> anyhow::Result<Outcome> {
     if let Some(lr) = a.opt.lr {
-        anyhow::bail!("--lr {lr} has no effect on lr-find: the sweep sets the rate, from --start-lr to --end-lr");
+        let why = format!("--lr {lr} has no effect on lr-find: the sweep sets the rate, from --start-lr to --end-lr");
+        return Err(crate::BadFlags(why).into());
     }
     if let Some(path) = &a.plot {
         check_png("--plot", path)?;
     }
     if a.start_lr >= a.end_lr {
-        anyhow::bail!("--start-lr {} must be below --end-lr {}", a.start_lr, a.end_lr);
+        return Err(crate::BadFlags(format!("--start-lr {} must be below --end-lr {}", a.start_lr, a.end_lr)).into());
     }
     let data = load_data(&a.data)?.0;
     if a.bs > data.train.len() {
@@ -167,6 +170,10 @@ pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
     let mut opt = a.opt.spec().build(model.named_parameters())?;
     let config = LrFindConfig { start_lr: a.start_lr, end_lr: a.end_lr, num_it: a.num_it, ..Default::default() };
     let found = minibatch::lr_find(&model, cross_entropy, &mut opt, &train_dl, config)?;
+    if minibatch::learner::interrupted() {
+        eprintln!("minibatch: lr-find: interrupted after {} of {} rates", found.lrs.len(), a.num_it);
+        return Ok(Outcome::Interrupted);
+    }
     if let Some(path) = &a.plot {
         plot_lr_find(&found, path)?;
     }
@@ -175,7 +182,7 @@ pub fn lr_find(a: LrFindArgs) -> anyhow::Result<()> {
     } else {
         print_lr_find(&found);
     }
-    Ok(())
+    Ok(Outcome::Done)
 }
 
 /// The sweep's smoothed losses against the learning rate (log scale), its suggestions in the title.

@@ -44,6 +44,19 @@ enum Command {
     Bench(BenchArgs),
 }
 
+/// Flags that cannot go together, found after parsing (`--model cnn --layers ..`, a sweep that
+/// ends below its start): exit status 2, as for the flags clap refuses itself.
+#[derive(Debug)]
+pub struct BadFlags(pub String);
+
+impl std::fmt::Display for BadFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadFlags {}
+
 /// How a command that did its work ended; every exit status is decided here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -51,7 +64,8 @@ pub enum Outcome {
     Done,
     /// Training diverged and was stopped (status 3): the last good weights were kept.
     Diverged,
-    /// Ctrl-C ended training after a checkpoint (status 130, the shell's for SIGINT).
+    /// Ctrl-C ended training after a checkpoint, or lr-find or predict part-way (status 130, the
+    /// shell's for SIGINT).
     Interrupted,
     /// A process of a distributed run failed as process 0 did, which said why (status 1).
     FailedAsProcessZero,
@@ -102,14 +116,18 @@ fn main() -> ExitCode {
         Command::Bench(a) => minibatch::threads::set_kernel_threads(a.threads.unwrap_or(0)),
         _ => {}
     }
-    // Ctrl-C ends training after the current batch, checkpointed, rather than killing it.
-    let _ = ctrlc::set_handler(minibatch::learner::interrupt);
+    // Ctrl-C ends training (and lr-find's sweep) after the current batch, checkpointed, and
+    // predict after the current picture, each with status 130. The other commands keep the
+    // default: SIGINT ends them at once (status 130 in the shell).
+    if matches!(cli.command, Command::Train(_) | Command::LrFind(_) | Command::Predict(_)) {
+        let _ = ctrlc::set_handler(minibatch::learner::interrupt);
+    }
     let result = match cli.command {
         Command::Train(a) => train::train(*a),
         Command::Eval(a) => commands::eval(a).map(|()| Outcome::Done),
         Command::Show(a) => commands::show(a).map(|()| Outcome::Done),
-        Command::Predict(a) => predict::predict(a).map(|()| Outcome::Done),
-        Command::LrFind(a) => commands::lr_find(a).map(|()| Outcome::Done),
+        Command::Predict(a) => predict::predict(a),
+        Command::LrFind(a) => commands::lr_find(a),
         Command::Bench(a) => bench::bench(a).map(|()| Outcome::Done),
         Command::Plot(a) => commands::plot(a).map(|()| Outcome::Done),
         Command::Summary(a) => commands::summary(a).map(|()| Outcome::Done),
@@ -118,7 +136,11 @@ fn main() -> ExitCode {
     match (result, stdout) {
         (Err(e), _) => {
             eprintln!("minibatch: error: {}", message(&e));
-            ExitCode::FAILURE
+            if e.chain().any(|c| c.is::<BadFlags>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
         (Ok(Outcome::Diverged), _) => ExitCode::from(3),
         (Ok(Outcome::Interrupted), _) => ExitCode::from(130),

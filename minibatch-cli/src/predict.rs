@@ -5,6 +5,7 @@
 use crate::args::PredictArgs;
 use crate::commands::load_model;
 use crate::out::outln;
+use crate::Outcome;
 use anyhow::{bail, Context};
 use image::imageops::FilterType;
 use image::GrayImage;
@@ -13,7 +14,7 @@ use minibatch::{no_grad, softmax, Module};
 use serde_json::json;
 use std::path::Path;
 
-pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
+pub fn predict(a: PredictArgs) -> anyhow::Result<Outcome> {
     let (model, arch) = load_model(&a.load)?;
     if arch.inputs() != 28 * 28 {
         bail!("{}: the model takes {} inputs, not 28x28 images", a.load.display(), arch.inputs());
@@ -22,6 +23,10 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
     // Every picture gets its answer or its error; a failure ends the run with status 1 after all.
     let mut failed = 0;
     for path in &a.images {
+        if minibatch::learner::interrupted() {
+            eprintln!("minibatch: predict: interrupted before {}", path.display());
+            return Ok(Outcome::Interrupted);
+        }
         let pixels = match mnist_like(path) {
             Ok(p) => p,
             Err(e) => {
@@ -51,7 +56,7 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
     if failed > 0 {
         bail!("{failed} of {} pictures could not be classified", a.images.len());
     }
-    Ok(())
+    Ok(Outcome::Done)
 }
 
 /// The most pixels a picture may have (a 48-megapixel photo; a digit needs far fewer). Each

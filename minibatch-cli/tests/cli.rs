@@ -303,9 +303,11 @@ fn predict_classifies_a_users_own_pictures_and_refuses_what_is_not_one() {
 fn the_mlps_size_flags_are_refused_with_a_cnn() {
     for flags in [&["--hidden", "10"][..], &["--layers", "5,5"]] {
         let out = minibatch(&[&["train", "--model", "cnn", "--epochs", "1"][..], flags].concat());
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.status.code(), Some(2), "flags that cannot go together are bad flags");
         assert!(stderr(&out).contains("--model cnn has its own layers"), "{}", stderr(&out));
     }
     let out = minibatch(&["summary", "--model", "cnn-bn", "--hidden", "10"]);
-    assert!(!out.status.success() && stderr(&out).contains("own layers"), "{}", stderr(&out));
+    assert!(out.status.code() == Some(2) && stderr(&out).contains("own layers"), "{}", stderr(&out));
+    let out = minibatch(&["lr-find", "--start-lr", "1", "--end-lr", "0.1"]);
+    assert!(out.status.code() == Some(2) && stderr(&out).contains("must be below --end-lr"), "{}", stderr(&out));
 }

@@ -287,7 +287,7 @@ fn sizes_have_limits_and_errors_are_said_once() {
     }
     // A flag the command would ignore is refused, not ignored.
     let out = run(&["lr-find", "--lr", "5"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "flags that cannot go together are bad flags");
     assert!(stderr(&out).contains("--lr 5 has no effect on lr-find"), "{}", stderr(&out));
 }
 

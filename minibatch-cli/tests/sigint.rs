@@ -81,3 +81,58 @@ fn interrupted_and_resumed_training_ends_where_uninterrupted_training_does() {
     assert!(read(&log) == read(&whole_log), "the resumed run's log is not the uninterrupted run's");
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+/// Sends SIGINT to `child` once it has run `after`, and returns its exit status and standard error.
+fn interrupted(mut child: std::process::Child, after: std::time::Duration) -> (Option<i32>, String) {
+    std::thread::sleep(after);
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let t0 = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(t0.elapsed().as_secs() < 30, "still running 30 s after SIGINT");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+#[test]
+fn lr_find_and_predict_end_on_ctrl_c_with_130() {
+    let tmp = std::env::temp_dir().join(format!("minibatch-sigint-cmds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    // A sweep of a million rates would run for minutes.
+    let child = minibatch()
+        .args(["lr-find", "--num-it", "1000000", "--end-lr", "1e-3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (code, err) = interrupted(child, std::time::Duration::from_millis(1500));
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("lr-find: interrupted after"), "{err}");
+
+    // predict over many large pictures: it stops between two of them.
+    let model = tmp.join("m.safetensors");
+    let out = minibatch()
+        .args(["train", "--epochs", "1", "--valid-size", "55000", "--json", "--save", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let picture = tmp.join("big.png");
+    image::GrayImage::from_fn(2000, 2000, |x, y| image::Luma([if (x / 100 + y / 100) % 7 == 0 { 0 } else { 255 }]))
+        .save(&picture)
+        .unwrap();
+    let pictures: Vec<String> = (0..2000).map(|_| picture.to_str().unwrap().to_string()).collect();
+    let child = minibatch()
+        .args(["predict", "--load", model.to_str().unwrap()])
+        .args(&pictures)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (code, err) = interrupted(child, std::time::Duration::from_millis(1500));
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("predict: interrupted before"), "{err}");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

@@ -188,7 +188,8 @@ impl TrainArgs {
     /// The architecture to train for `n_in` inputs and `n_out` classes.
     pub fn arch(&self, n_in: usize, n_out: usize) -> anyhow::Result<Architecture> {
         if self.model != ModelKind::Mlp && (self.hidden.is_some() || self.layers.is_some()) {
-            anyhow::bail!("--hidden and --layers size the mlp; --model {} has its own layers", self.model.name());
+            let why = format!("--hidden and --layers size the mlp; --model {} has its own layers", self.model.name());
+            return Err(crate::BadFlags(why).into());
         }
         if self.model != ModelKind::Mlp && n_in != 28 * 28 {
             anyhow::bail!("--model {} takes 28x28 images; these have {n_in} pixels", self.model.name());
