@@ -213,3 +213,17 @@ fn another_optimizers_state_is_refused() {
     let mut rms = RmsProp::new(vec![p], 0.01).unwrap();
     assert!(rms.load_state_dict(&adam_state).is_err());
 }
+
+#[test]
+fn a_saved_state_whose_step_count_is_not_a_count_is_refused() {
+    let mut adam = Adam::with_config(model_params(), AdamConfig::default()).unwrap();
+    let name = model_params()[0].0.clone();
+    for step in [0i64, -3] {
+        let state = std::collections::HashMap::from([(
+            format!("{name}.step"),
+            candle_core::Tensor::new(step, &candle_core::Device::Cpu).unwrap(),
+        )]);
+        let err = adam.load_state_dict(&state).unwrap_err().to_string();
+        assert!(err.contains("step") && err.contains(&step.to_string()), "{err}");
+    }
+}

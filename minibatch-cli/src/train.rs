@@ -43,8 +43,19 @@ impl Callback for JsonEpochs {
 
 /// The flags `--resume` takes from the invocation (clap's ids); the others are the run's own, and
 /// given anyway they are named in a warning (by the first process).
-const KEPT_ON_RESUME: [&str; 10] =
-    ["epochs", "save", "json", "log", "plot", "checkpoint_dir", "resume", "threads", "all_reduce", "distributed"];
+const KEPT_ON_RESUME: [&str; 11] = [
+    "epochs",
+    "save",
+    "json",
+    "log",
+    "plot",
+    "telemetry",
+    "checkpoint_dir",
+    "resume",
+    "threads",
+    "all_reduce",
+    "distributed",
+];
 
 /// The flags of this invocation over the settings stored in the checkpoint of `--resume`: the
 /// run's own settings, with this invocation's outputs and an epoch count at least the planned one.
@@ -87,6 +98,7 @@ fn resume_settings(a: TrainArgs, first: bool) -> anyhow::Result<(TrainArgs, Opti
         json: a.json,
         log: a.log,
         plot: a.plot,
+        telemetry: a.telemetry,
         checkpoint_dir: a.checkpoint_dir.or(Some(dir)),
         resume: a.resume,
         threads: a.threads,
@@ -201,6 +213,12 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
     let spec = a.opt_spec();
     let opt = spec.build(model.named_parameters())?;
     let schedule = a.schedule().build(spec.lr(), total_steps, a.warmup);
+    if a.warmup >= total_steps && first && resumed.is_none() {
+        eprintln!(
+            "minibatch: warning: --warmup {} is as long as the run's {total_steps} steps: every step trains below the rate",
+            a.warmup
+        );
+    }
     if first && !a.json && resumed.is_none() {
         outln!("{model}");
         outln!("{nt} training and {nv} validation images, {} parameters", model.num_parameters());

@@ -411,3 +411,24 @@ fn a_checkpoint_whose_weights_are_not_its_runs_is_refused_by_eval() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn warmup_past_the_run_is_said_telemetry_is_kept_on_resume_and_summary_refuses_a_model_beside_load() {
+    let out = run(&["train", "--epochs", "1", "--valid-size", "59000", "--warmup", "100000", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--warmup 100000 is as long as the run's 15 steps"), "{}", stderr(&out));
+
+    let dir = tmp("telemetry-resume");
+    let (ck, png) = (dir.join("ck"), dir.join("t.png"));
+    let out = run(&["train", "--epochs", "1", "--valid-size", "58000", "--json", "--checkpoint-dir", s(&ck)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["train", "--resume", s(&ck), "--epochs", "2", "--json", "--telemetry", s(&png)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("--telemetry"), "{}", stderr(&out));
+    assert!(png.is_file(), "--telemetry is honoured on --resume, as --plot is");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let out = run(&["summary", "--model", "cnn-bn", "--load", "no-such.safetensors"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot be used with"), "{}", stderr(&out));
+}

@@ -170,7 +170,12 @@ impl<R: Rule> Optimizer for RuleOptimizer<R> {
                 return Err(Error::invalid("optimizer state buffer", expected, format!("`{field}` in {key}")));
             }
             if field == "step" {
-                slots[i].step = t.to_dtype(candle_core::DType::I64)?.to_scalar::<i64>()?.max(0) as u64;
+                let step = t.to_dtype(candle_core::DType::I64)?.to_scalar::<i64>()?;
+                // A count of steps taken: Adam's bias correction divides by 1 - beta^step.
+                if step < 1 {
+                    return Err(Error::invalid("optimizer state step", format!("at least 1 for {key}"), step));
+                }
+                slots[i].step = step as u64;
             } else if t.dims() != self.params[i].dims() {
                 let expected = format!("{:?} for {key}", self.params[i].dims());
                 return Err(Error::invalid("optimizer state shape", expected, format!("{:?}", t.dims())));

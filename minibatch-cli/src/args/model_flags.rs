@@ -28,10 +28,10 @@ pub struct EvalArgs {
 #[derive(Args)]
 pub struct SummaryArgs {
     /// The model to summarise (see `train --help`).
-    #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
+    #[arg(long, value_enum, default_value_t = ModelKind::Mlp, conflicts_with = "load")]
     pub model: ModelKind,
     /// Hidden units of the mlp. Default: 50.
-    #[arg(long, value_parser = at_most::<MAX_HIDDEN>)]
+    #[arg(long, value_parser = at_most::<MAX_HIDDEN>, conflicts_with = "load")]
     pub hidden: Option<usize>,
     /// Batch size of the example input.
     #[arg(long, default_value_t = 64, value_parser = at_most::<MAX_BATCH>)]
