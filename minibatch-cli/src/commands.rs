@@ -50,7 +50,8 @@ pub fn load_model(path: &Path) -> anyhow::Result<(minibatch::Sequential, Archite
         // A checkpoint's weights must be of the model its run's settings make.
         let settings: TrainArgs = serde_json::from_value(info.hyper.clone())
             .with_context(|| format!("{}: the run's settings cannot be read", info.dir.join("state.json").display()))?;
-        let planned = settings.arch(arch.inputs(), classes(&arch))?;
+        // The classes the run's data had (the head's size must agree with them).
+        let planned = settings.arch(arch.inputs(), settings.data.classes.unwrap_or(classes(&arch)))?;
         if planned != arch {
             anyhow::bail!(
                 "{}: the weights are of {}, but the run's settings make {}",
@@ -61,8 +62,38 @@ pub fn load_model(path: &Path) -> anyhow::Result<(minibatch::Sequential, Archite
         }
     }
     let model = arch.build(0)?;
+    same_model(&file, &model, &arch)?;
     load_state(&model, &file)?;
     Ok((model, arch))
+}
+
+/// Checks the model a weights file says it holds against the one its shapes point to: the same
+/// shapes can hold another activation (a GeneralRelu CNN's weights scored as a ReLU one). A file
+/// that does not say (PyTorch's) is taken by its shapes, with a note saying so.
+fn same_model(file: &Path, model: &minibatch::Sequential, arch: &Architecture) -> anyhow::Result<()> {
+    let built = model.to_string();
+    match minibatch::module::saved_model(file)? {
+        Some(saved) if saved != built => {
+            let (ours, theirs) = (built.lines(), saved.lines());
+            let (a, b) = ours.zip(theirs).find(|(a, b)| a != b).unwrap_or(("(end)", "(end)"));
+            anyhow::bail!(
+                "{}: the file holds another model than {} of these shapes: its layer `{}` where `{}` was expected",
+                file.display(),
+                described(arch),
+                b.trim(),
+                a.trim()
+            );
+        }
+        Some(_) => Ok(()),
+        None => {
+            eprintln!(
+                "minibatch: note: {} does not say which model it holds; taken for {} by its tensors' shapes",
+                file.display(),
+                described(arch)
+            );
+            Ok(())
+        }
+    }
 }
 
 /// An architecture's outputs (its classes).

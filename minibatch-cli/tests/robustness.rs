@@ -432,3 +432,55 @@ fn warmup_past_the_run_is_said_telemetry_is_kept_on_resume_and_summary_refuses_a
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("cannot be used with"), "{}", stderr(&out));
 }
+
+#[test]
+fn weights_of_another_model_of_the_same_shapes_are_refused_and_a_file_that_does_not_say_is_named() {
+    use minibatch::{AdaptiveAvgPool2d, Conv2d, Conv2dConfig, Flatten, GeneralRelu, Linear, Sequential, View};
+    let dir = tmp("same-shapes");
+    // The lesson's CNN with GeneralRelu: the shapes and names of `--model cnn`, another model.
+    let mut rng = minibatch::Rng::new(0);
+    let mut model = Sequential::new().add(View::new(&[-1, 1, 28, 28]));
+    for (i, o, k) in [(1, 8, 5), (8, 16, 3), (16, 32, 3), (32, 32, 3)] {
+        let conv = Conv2d::new(i, o, k, Conv2dConfig { stride: 2, padding: k / 2, ..Default::default() }, &mut rng);
+        let act = GeneralRelu { leak: Some(0.1), sub: Some(0.4), maxv: None };
+        model = model.add(Sequential::new().add(conv.unwrap()).add(act));
+    }
+    let model = model.add(AdaptiveAvgPool2d::new(1, 1)).add(Flatten).add(Linear::new(32, 10, &mut rng).unwrap());
+    let general = dir.join("general.safetensors");
+    minibatch::save_state(&model, &general).unwrap();
+    for command in ["eval", "summary"] {
+        let out = run(&[command, "--load", s(&general)]);
+        assert_eq!(out.status.code(), Some(1), "{command}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("holds another model than a cnn of 10 classes") && err.contains("GeneralRelu"), "{err}");
+    }
+    // Weights without the record (as PyTorch writes them) are taken by their shapes, said so.
+    let plain = dir.join("plain.safetensors");
+    minibatch::module::save_tensors(&minibatch::state_dict(&minibatch::cnn(false, 10, 0).unwrap()), &plain).unwrap();
+    let out = run(&["eval", "--load", s(&plain), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not say which model it holds; taken for a cnn of 10 classes"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_checkpoint_whose_head_has_other_classes_than_its_run_is_refused() {
+    let dir = tmp("head-classes");
+    let ck = dir.join("ck");
+    let out = run(&["train", "--epochs", "1", "--valid-size", "58000", "--json", "--checkpoint-dir", s(&ck)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let folder = minibatch::learner::latest_checkpoint(&ck).unwrap().dir;
+    minibatch::save_state(&minibatch::mlp(&[784, 50, 11], 0).unwrap(), folder.join("model.safetensors")).unwrap();
+    for command in ["eval", "summary"] {
+        let out = run(&[command, "--load", s(&ck)]);
+        assert_eq!(out.status.code(), Some(1), "{command}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("the weights are of a 784-50-11 mlp, but the run's settings make a 784-50-10 mlp")
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

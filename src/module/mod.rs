@@ -37,7 +37,9 @@ pub use param::{backward, is_grad_enabled, no_grad, Param};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use repr::repr;
 pub use shape::{Flatten, View};
-pub use state::{load_state, load_tensors, parse_state, read_state, save_state, save_tensors, state_dict};
+pub use state::{
+    load_state, load_tensors, parse_state, read_state, save_state, save_tensors, saved_model, state_dict, MODEL_KEY,
+};
 pub use stats::{ActivationStats, HistogramConfig, LayerStats};
 
 use crate::error::Result;

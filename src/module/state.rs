@@ -13,12 +13,27 @@ pub fn state_dict(module: &dyn Module) -> HashMap<String, Tensor> {
     params.chain(module.named_buffers().into_iter().map(|(n, b)| (n, b.get()))).collect()
 }
 
+/// The metadata key under which [`save_state`] records what model the file holds.
+pub const MODEL_KEY: &str = "minibatch.model";
+
 /// Writes the parameters and buffers to a safetensors file under their names (`0.weight`,
 /// ...), which PyTorch's `load_state_dict(safetensors.torch.load_file(path))` takes for the same
-/// model. The file is written to a temporary name and renamed, so an interrupted save never
-/// leaves a half-written file where a good one was.
+/// model. The file also says what model it holds: the module's printed form (PyTorch's repr,
+/// activations and their settings included) in its metadata under [`MODEL_KEY`], which
+/// [`saved_model`] reads back. The file is written to a temporary name and renamed, so an
+/// interrupted save never leaves a half-written file where a good one was.
 pub fn save_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
-    save_tensors(&state_dict(module), path.as_ref())
+    let about = HashMap::from([(MODEL_KEY.to_string(), super::repr(module))]);
+    write_tensors(&state_dict(module), path.as_ref(), Some(about))
+}
+
+/// What model a weights file says it holds (the printed form [`save_state`] recorded), or
+/// `None` for a file that does not say (one PyTorch wrote).
+pub fn saved_model(path: &Path) -> Result<Option<String>> {
+    let bytes = crate::files::read_regular(path)?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::BadStateFile { path: path.to_path_buf(), reason: e.to_string() })?;
+    Ok(meta.metadata().as_ref().and_then(|m| m.get(MODEL_KEY).cloned()))
 }
 
 /// Writes named tensors to a safetensors file atomically: to a temporary file beside it, flushed
@@ -27,7 +42,12 @@ pub fn save_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
 /// (a missing folder, a full disk, a folder of that name) is an error naming `path`, and leaves
 /// no temporary file.
 pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
-    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), None)
+    write_tensors(tensors, path, None)
+}
+
+/// [`save_tensors`] with the file's metadata.
+fn write_tensors(tensors: &HashMap<String, Tensor>, path: &Path, about: Option<HashMap<String, String>>) -> Result<()> {
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), about)
         .map_err(|e| Error::BadStateFile { path: path.to_path_buf(), reason: e.to_string() })?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
