@@ -62,6 +62,12 @@ fn user_callbacks_record_the_rate_and_stop_training() {
     assert_eq!(l.state.iter, 7);
     assert_eq!(report.epochs_done, 0, "stopped inside the first epoch");
     assert!(report.stopped.is_some());
+    // The part-epoch was validated, and its record says it was a part.
+    let part = l.recorder.epochs.last().unwrap();
+    assert!(!part.complete && part.iter == 7, "{part:?}");
+    let mut whole = learner(640, 0.5);
+    whole.fit(1).unwrap();
+    assert!(whole.recorder.epochs.iter().all(|e| e.complete));
 }
 
 #[test]

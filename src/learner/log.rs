@@ -101,7 +101,8 @@ impl Callback for JsonlLogger {
     }
     fn after_epoch(&mut self, cx: &mut Ctx) -> Flow {
         let s = cx.state;
-        let mut v = json!({"kind": "epoch", "epoch": s.epoch, "iter": s.iter, "train_loss": s.train_loss});
+        let complete = s.batch >= s.batches_per_epoch;
+        let mut v = json!({"kind": "epoch", "epoch": s.epoch, "iter": s.iter, "train_loss": s.train_loss, "complete": complete});
         for (k, m) in &s.metrics {
             v[k] = json!(m);
         }
@@ -162,7 +163,7 @@ fn parse_line(line: &str) -> std::result::Result<Record, String> {
             lr: num("lr")?,
         })),
         Some("epoch") => {
-            let skip = ["kind", "epoch", "iter", "train_loss"];
+            let skip = ["kind", "epoch", "iter", "train_loss", "complete"];
             let metrics = v
                 .as_object()
                 .map(|o| {
@@ -178,6 +179,8 @@ fn parse_line(line: &str) -> std::result::Result<Record, String> {
                 train_loss: num("train_loss")?,
                 metrics,
                 seconds: 0.0,
+                // Logs written before the field was recorded held whole epochs only.
+                complete: v.get("complete").and_then(serde_json::Value::as_bool).unwrap_or(true),
             }))
         }
         _ => Err("`kind` is neither `batch` nor `epoch`".into()),

@@ -30,6 +30,10 @@ pub struct EpochRecord {
     pub metrics: Vec<(String, f64)>,
     /// Wall-clock seconds, training and validation.
     pub seconds: f64,
+    /// Whether every batch of the epoch trained: `false` for an epoch that a callback
+    /// (`StopFit`, `StopEpoch`) or Ctrl-C ended part-way, whose training loss is of the batches it
+    /// ran and whose validation is of the weights it reached.
+    pub complete: bool,
 }
 
 /// Records the loss and learning rate of every batch and the figures of every epoch (fastai's
@@ -65,6 +69,7 @@ impl Callback for Recorder {
             train_loss: s.train_loss,
             metrics: s.metrics.clone(),
             seconds,
+            complete: s.batch >= s.batches_per_epoch,
         });
         Flow::Continue
     }

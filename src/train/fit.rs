@@ -34,6 +34,9 @@ pub struct EpochStats {
     pub valid_accuracy: f64,
     /// Wall-clock seconds of the epoch, training and validation.
     pub seconds: f64,
+    /// Whether every batch of the epoch trained (`false` for one a callback or Ctrl-C ended
+    /// part-way: its figures are of the batches it ran).
+    pub complete: bool,
 }
 
 /// The loop's pieces for a model, loss and optimizer borrowed from the caller, with accuracy as
@@ -145,6 +148,7 @@ where
             valid_loss: value("valid_loss"),
             valid_accuracy: value("accuracy"),
             seconds: e.seconds,
+            complete: e.complete,
         }
     });
     Ok(stats.collect())
