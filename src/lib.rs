@@ -19,7 +19,7 @@
 //! ([`Conv2d`], [`BatchNorm`], [`LayerNorm`], the poolings, [`cnn`]) with forward hooks and
 //! [`ActivationStats`], [`fast`] (the fused CPU kernels that every `Linear`, `Conv2d`,
 //! `BatchNorm`, `ReLU` and `cross_entropy` runs on, with no set-up call), [`distributed`]
-//! (data-parallel training over MPI, [`DistributedSampler`]), [`benchmark`], and
+//! (data-parallel training over MPI, [`DistributedSampler`]), `benchmark` (the `bench` feature), and
 //! [`guide`]: the lesson's questions answered with tested code.
 //!
 //! Training in three lines, as in the notebook:

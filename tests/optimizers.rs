@@ -227,3 +227,13 @@ fn a_saved_state_whose_step_count_is_not_a_count_is_refused() {
         assert!(err.contains("step") && err.contains(&step.to_string()), "{err}");
     }
 }
+
+#[test]
+fn a_rate_set_after_construction_is_checked_at_the_step() {
+    let mut sgd = minibatch::Sgd::new(model_params(), 0.1).unwrap();
+    sgd.set_lr(f64::NAN);
+    let err = sgd.step().unwrap_err().to_string();
+    assert!(err.contains("learning rate") && err.contains("NaN"), "{err}");
+    sgd.set_lr(0.1);
+    sgd.step().unwrap();
+}

@@ -40,7 +40,16 @@ pub fn check_folder(flag: &str, dir: &Path) -> anyhow::Result<()> {
     if dir.exists() && !dir.is_dir() {
         bail!("{flag} {}: is not a folder", dir.display());
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("{flag} {}: cannot create the folder", dir.display()))?;
+    // The folder itself is made, not the folders above it: a mistyped path is an error, as it
+    // is for --save and --log, rather than a new tree.
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.exists() && !parent.is_dir() {
+        let why = if parent.exists() { "is not a folder" } else { "does not exist" };
+        bail!("{flag} {}: {} {why}", dir.display(), parent.display());
+    }
+    std::fs::create_dir(dir)
+        .or_else(|e| if dir.is_dir() { Ok(()) } else { Err(e) })
+        .with_context(|| format!("{flag} {}: cannot create the folder", dir.display()))?;
     check_writable(dir).with_context(|| format!("{flag} {}: cannot write in the folder", dir.display()))
 }
 

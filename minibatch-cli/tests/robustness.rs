@@ -49,7 +49,9 @@ fn every_output_is_checked_before_the_first_epoch() {
     assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     fails_before_training(&["--save", s(&fifo)], "not a regular file");
     fails_before_training(&["--plot", "/proc/curves.png"], "cannot write in /proc");
-    fails_before_training(&["--checkpoint-dir", "/proc/version/ck"], "cannot create the folder");
+    fails_before_training(&["--checkpoint-dir", "/proc/version/ck"], "/proc/version is not a folder");
+    // Only the folder itself is made: a mistyped path above it is an error, not a new tree.
+    fails_before_training(&["--checkpoint-dir", s(&d.join("missing/ck"))], "missing does not exist");
     assert!(!w.exists());
     let names: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, ["fifo"], "no stray files");

@@ -125,7 +125,7 @@ pub(crate) const LOG_FORMAT: &str = "training log (JSON lines)";
 pub type Parsed = (Vec<BatchRecord>, Vec<EpochRecord>, Vec<String>);
 
 /// The records of a JSON-lines log in memory (`log` names it in errors), and a warning for a torn
-/// last line: what [`plot_log`] reads and the fuzzer drives.
+/// last line: what `plot::plot_log` reads and the fuzzer drives.
 pub fn parse_log(text: &str, log: &Path) -> Result<Parsed> {
     let (mut batches, mut epochs, mut warnings) = (Vec::new(), Vec::new(), Vec::new());
     let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();

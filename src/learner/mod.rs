@@ -31,6 +31,7 @@ pub use callback::{
     State,
 };
 pub use checkpoint::{check_position, latest_checkpoint, parse_checkpoint_state, Checkpoint, CheckpointInfo};
+#[cfg(feature = "plot")]
 pub(crate) use log::LOG_FORMAT;
 pub use log::{parse_log, JsonlLogger};
 pub use metrics::{Accuracy, Metric, TopK};
@@ -176,7 +177,9 @@ impl Learner {
 
     /// `epochs` more epochs with the one-cycle policy peaking at `max_lr` over their steps (rate
     /// and momentum, as fastai's `fit_one_cycle`). A `max_lr` that is not a finite number above 0
-    /// is an error, as an optimizer's rate is.
+    /// is an error, as an optimizer's rate is. As in fastai, the momentum is cycled (0.95, 0.85,
+    /// 0.95) whatever the optimizer was built with, and the optimizer keeps the schedule's last
+    /// rate and momentum afterwards; a later `fit` trains at those.
     pub fn fit_one_cycle(&mut self, epochs: usize, max_lr: f64) -> Result<FitReport> {
         if !(max_lr.is_finite() && max_lr > 0.0) {
             return Err(crate::error::Error::invalid("max_lr", "a finite number above 0", max_lr));
@@ -184,9 +187,10 @@ impl Learner {
         let steps = epochs * self.train_dl.len();
         let start = self.state.iter;
         let one_cycle = crate::schedule::OneCycle::new(max_lr, steps.max(1));
-        self.callbacks.push(Box::new(ParamScheduler::starting_at(one_cycle, start)));
+        // First, so that every other callback's hooks see this step's rate and momentum.
+        self.callbacks.insert(0, Box::new(ParamScheduler::starting_at(one_cycle, start)));
         let report = self.fit(epochs);
-        self.callbacks.pop();
+        self.callbacks.remove(0);
         report
     }
 

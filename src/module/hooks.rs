@@ -79,7 +79,7 @@ impl Drop for HookHandle {
 }
 
 /// Calls `hook(input, output)` after every forward of `module` run through a
-/// [`Sequential`](super::Sequential) or [`call`]: PyTorch's `register_forward_hook`. A
+/// [`Sequential`](super::Sequential) or [`forward_with_hooks`]: PyTorch's `register_forward_hook`. A
 /// `Sequential` does not fold a hooked layer with the `ReLU` after it, so the hook sees the
 /// layer's own output. The hook lives until the handle is dropped.
 ///

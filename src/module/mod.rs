@@ -103,7 +103,8 @@ pub trait Registered {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a `Module`: it has no `forward`",
     label = "not a `Module`",
-    note = "`#[derive(Registered)]` registers the fields; the computation is yours: `impl Module for {Self} {{ fn forward(&self, x: &Tensor) -> minibatch::Result<Tensor> {{ ... }} }}`"
+    note = "a model of your own: `impl Module for {Self} {{ fn forward(&self, x: &Tensor) -> minibatch::Result<Tensor> {{ ... }} }}` beside `#[derive(Registered)]`",
+    note = "a field of a `#[derive(Registered)]` struct that is no module takes `#[module(skip)]` (or `param`, `buffer`, `training`); layers in a `Vec` go in a `ModuleList`"
 )]
 pub trait Module: Registered + std::any::Any {
     /// The output for a batch of inputs.

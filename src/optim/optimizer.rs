@@ -100,6 +100,11 @@ impl<R: Rule> RuleOptimizer<R> {
 
 impl<R: Rule> Optimizer for RuleOptimizer<R> {
     fn step(&mut self) -> Result<()> {
+        // Hyperparameters set since construction (set_lr by a schedule, a user's set_momentum)
+        // are checked as the constructor checks them: a NaN rate would train to NaN.
+        for g in &self.groups {
+            g.config.validate()?;
+        }
         no_grad(|| {
             for g in &self.groups {
                 for &i in &g.members {
