@@ -175,7 +175,7 @@ fn a_resumed_run_keeps_every_callbacks_state() {
     first.fit(3).unwrap();
     let info = minibatch::learner::latest_checkpoint(&dir).unwrap();
     let names: Vec<&str> = info.callbacks.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["DivergenceGuard", "EarlyStopping"]);
+    assert_eq!(names, ["DivergenceGuard", "EarlyStopping", "Checkpoint"], "the checkpoint keeps its run's name");
     assert_eq!(info.callbacks[0].1["first_loss"], first.recorder.batches[0].loss);
 
     // The resumed guard judges against the run's first loss, not the resumed process's: with
@@ -487,5 +487,26 @@ fn a_log_continued_from_another_run_or_from_nothing_says_what_it_lacks() {
     assert!(fresh.missing().unwrap().ends_with("a line that is not a record of a training log was dropped"));
     assert_eq!(std::fs::read_to_string(&junk).unwrap(), "", "nothing of it kept");
     assert!(JsonlLogger::continuing(&short, 0, 0).unwrap().missing().is_none(), "a new run from nothing lacks nothing");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_fallback_never_takes_another_runs_checkpoint() {
+    let dir = std::env::temp_dir().join(format!("minibatch-ckpt-runs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Two runs into one folder: the second stops in its first epoch.
+    let mut first = learner(640, 0.5).with_callback(Checkpoint::new(&dir, serde_json::json!({"run": 1})));
+    first.fit(2).unwrap();
+    let mut second = learner(640, 0.5)
+        .with_callback(StopAfter(3))
+        .with_callback(Checkpoint::new(&dir, serde_json::json!({"run": 2})));
+    second.fit(2).unwrap();
+    let latest = minibatch::learner::latest_checkpoint(&dir).unwrap();
+    assert_eq!((latest.hyper["run"].as_i64(), latest.epoch, latest.batch), (Some(2), 0, 3));
+    // Its only checkpoint removed, the second run's `latest` names nothing: the first run's
+    // checkpoints are not taken instead.
+    std::fs::remove_dir_all(&latest.dir).unwrap();
+    let err = minibatch::learner::latest_checkpoint(&dir).unwrap_err().to_string();
+    assert!(err.contains("state.json"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -132,8 +132,27 @@ fn check_outputs(a: &TrainArgs) -> anyhow::Result<()> {
     }
     if let Some(d) = &a.checkpoint_dir {
         check_folder("--checkpoint-dir", d)?;
+        if a.resume.is_none() && d.join("latest").exists() {
+            eprintln!(
+                "minibatch: warning: --checkpoint-dir {} already holds another run's checkpoints: this run's go beside \
+                 them and `latest` will name this run's (resume that one with --resume, or give an empty folder)",
+                d.display()
+            );
+        }
     }
     Ok(())
+}
+
+/// Every process of a distributed run refuses alike: process 0 says why, once, and the others
+/// wait until it has (mpirun ends the whole job as soon as one process ends with an error, which
+/// could cut process 0 short), then all end with status 1.
+fn refused_together(e: &anyhow::Error, w: &dyn Collective) -> anyhow::Result<Outcome> {
+    if w.rank() == 0 {
+        eprintln!("minibatch: error: {}", crate::message(e));
+    }
+    let mut said = [0.0];
+    w.all_reduce_sum_f64(&mut said)?;
+    Ok(Outcome::FailedAsProcessZero)
 }
 
 pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
@@ -145,21 +164,14 @@ pub fn train(a: TrainArgs) -> anyhow::Result<Outcome> {
         let mut failed = [f64::from(u8::from(settled.is_err()))];
         w.all_reduce_sum_f64(&mut failed)?;
         if failed[0] == w.size() as f64 {
-            return match settled {
-                Err(e) if w.rank() == 0 => Err(e),
-                _ => Ok(Outcome::FailedAsProcessZero),
-            };
+            if let Err(e) = settled {
+                return refused_together(&e, w.as_ref());
+            }
         }
     }
     match (settled.and_then(|(a, resumed)| train_in(a, resumed, &world)), &world) {
         // Every process found the same difference: process 0 says it, the others end quietly.
-        (Err(e), Some(w)) if e.is::<crate::agree::Disagreement>() => {
-            if w.rank() == 0 {
-                Err(e)
-            } else {
-                Ok(Outcome::FailedAsProcessZero)
-            }
-        }
+        (Err(e), Some(w)) if e.is::<crate::agree::Disagreement>() => refused_together(&e, w.as_ref()),
         // Every other process would wait for this one in the next exchange: end them all.
         (Err(e), Some(w)) if w.size() > 1 => {
             // One write, so that the processes' lines do not interleave.

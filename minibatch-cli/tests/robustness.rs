@@ -486,3 +486,16 @@ fn a_checkpoint_whose_head_has_other_classes_than_its_run_is_refused() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_second_run_into_a_checkpoint_folder_is_warned_of() {
+    let dir = tmp("second-run");
+    let ck = dir.join("ck");
+    let args = ["train", "--epochs", "1", "--valid-size", "59000", "--json", "--checkpoint-dir", s(&ck)];
+    let out = run(&args);
+    assert!(out.status.success() && !stderr(&out).contains("warning"), "{}", stderr(&out));
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already holds another run's checkpoints"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -36,6 +36,10 @@ pub struct CheckpointInfo {
     /// guard's reference loss), restored into the learner's callbacks when the run resumes.
     #[serde(default)]
     pub callbacks: Vec<CallbackState>,
+    /// Which run wrote it (kept across resumes): a folder that two runs wrote into never falls
+    /// back from one run's checkpoints to the other's. Empty in checkpoints that predate it.
+    #[serde(default)]
+    pub run: String,
     /// The checkpoint's folder.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -51,12 +55,17 @@ pub struct Checkpoint {
     dir: PathBuf,
     hyper: serde_json::Value,
     error: Option<String>,
+    run: String,
 }
 
 impl Checkpoint {
-    /// Checkpoints into `dir` (created if need be), recording `hyper` with each.
+    /// Checkpoints into `dir` (created if need be), recording `hyper` with each. The run gets a
+    /// name of its own (from the clock and the process), which a resumed run takes back from its
+    /// checkpoint (this callback's state).
     pub fn new(dir: impl Into<PathBuf>, hyper: serde_json::Value) -> Self {
-        Checkpoint { dir: dir.into(), hyper, error: None }
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let run = format!("{nanos:x}-{:x}", std::process::id());
+        Checkpoint { dir: dir.into(), hyper, error: None, run }
     }
 
     fn save(&self, cx: &Ctx, callbacks: &[CallbackState]) -> Result<()> {
@@ -73,6 +82,7 @@ impl Checkpoint {
             train_examples: Some(s.train_examples),
             hyper: self.hyper.clone(),
             callbacks: callbacks.to_vec(),
+            run: self.run.clone(),
             dir: PathBuf::new(),
         };
         let name = format!("epoch-{epoch:04}-batch-{batch:06}");
@@ -101,7 +111,8 @@ impl Checkpoint {
         }
         std::fs::rename(&tmp, &done).map_err(io(&done))?;
         let latest_tmp = self.dir.join(".latest.tmp");
-        std::fs::write(&latest_tmp, &name).map_err(io(&latest_tmp))?;
+        // The folder's name, then the run's: what the fallback of `latest_checkpoint` keeps to.
+        std::fs::write(&latest_tmp, format!("{name}\n{}\n", self.run)).map_err(io(&latest_tmp))?;
         std::fs::rename(&latest_tmp, self.dir.join("latest")).map_err(io(&self.dir.join("latest")))?;
         let _ = std::fs::remove_dir_all(&aside);
         self.prune(&name);
@@ -135,19 +146,33 @@ impl Callback for Checkpoint {
     fn failure(&self) -> Option<String> {
         self.error.clone()
     }
+    fn state(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "run": self.run }))
+    }
+    fn load_state(&mut self, state: &serde_json::Value) -> Result<()> {
+        #[derive(Deserialize)]
+        struct S {
+            run: String,
+        }
+        self.run = super::callback::from_state::<S>("Checkpoint", state)?.run;
+        Ok(())
+    }
 }
 
 /// The newest complete checkpoint of `dir` (or `dir` itself, when it is a checkpoint folder):
 /// the one `latest` names, or, when that one is gone (removed by hand, say), the newest other
-/// `epoch-*` folder that reads whole. `latest` must name a folder inside `dir`.
+/// `epoch-*` folder of the same run that reads whole (never one of another run that wrote into
+/// the same folder). `latest` must name a folder inside `dir`.
 pub fn latest_checkpoint(dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
     let dir = dir.as_ref();
     if dir.join("state.json").exists() {
         return read_checkpoint(dir);
     }
     let latest = dir.join("latest");
-    let name = crate::files::read_text(&latest, STATE_FORMAT)?;
-    let name = name.trim();
+    let text = crate::files::read_text(&latest, STATE_FORMAT)?;
+    let mut lines = text.lines().map(str::trim);
+    let name = lines.next().unwrap_or("");
+    let run = lines.next().filter(|r| !r.is_empty());
     let plain = Path::new(name).components().count() == 1 && name.starts_with("epoch-");
     if !plain {
         let reason = format!("`latest` names {name:?}, not a checkpoint folder of {}", dir.display());
@@ -167,7 +192,8 @@ pub fn latest_checkpoint(dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
         .filter(|n| n.starts_with("epoch-"))
         .collect();
     older.sort();
-    older.iter().rev().find_map(|n| read_checkpoint(&dir.join(n)).ok()).map_or(named, Ok)
+    let same_run = |info: &CheckpointInfo| run.is_none_or(|r| info.run == r);
+    older.iter().rev().find_map(|n| read_checkpoint(&dir.join(n)).ok().filter(same_run)).map_or(named, Ok)
 }
 
 /// How errors name a checkpoint's `state.json` and `latest`.
