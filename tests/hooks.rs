@@ -31,8 +31,52 @@ fn a_hook_sees_its_layers_own_output_and_goes_with_its_handle() {
     drop(handle);
     model.forward(&x).unwrap();
     assert_eq!(seen.lock().unwrap().len(), 1, "dropping the handle removed the hook");
-    let err = register_forward_hook(&ReLU, |_, _| {}).unwrap_err().to_string();
-    assert!(err.contains("ReLU"), "{err}");
+}
+
+#[test]
+fn a_zero_sized_layer_is_hooked_through_its_slot_alone_or_by_its_type() {
+    let mut rng = Rng::new(2);
+    let model = Sequential::new()
+        .add(Linear::new(4, 6, &mut rng).unwrap())
+        .add(ReLU)
+        .add(Linear::new(6, 6, &mut rng).unwrap())
+        .add(ReLU)
+        .add(minibatch::Flatten);
+    let x = Tensor::from_vec((0..12).map(|i| i as f32 - 6.0).collect::<Vec<_>>(), (3, 4), &Device::Cpu).unwrap();
+    let outputs = |layers: &[usize]| -> Vec<Vec<f32>> {
+        let mut y = x.clone();
+        let mut out = Vec::new();
+        for (i, layer) in model.layers().iter().enumerate() {
+            y = layer.forward(&y).unwrap();
+            if layers.contains(&i) {
+                out.push(y.flatten_all().unwrap().to_vec1().unwrap());
+            }
+        }
+        out
+    };
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = |seen: &Arc<Mutex<Vec<Vec<f32>>>>| {
+        let log = seen.clone();
+        move |_: &Tensor, y: &Tensor| log.lock().unwrap().push(y.flatten_all().unwrap().to_vec1().unwrap())
+    };
+    // The second ReLU's slot: that layer alone, its own output.
+    let slot: &dyn Module = &model.layers()[3];
+    let handle = register_forward_hook(slot, record(&seen)).unwrap();
+    model.forward(&x).unwrap();
+    assert_eq!(*seen.lock().unwrap(), outputs(&[3]));
+    drop(handle);
+    // The ReLU itself: every ReLU of the model.
+    seen.lock().unwrap().clear();
+    let every = register_forward_hook(&ReLU, record(&seen)).unwrap();
+    model.forward(&x).unwrap();
+    assert_eq!(*seen.lock().unwrap(), outputs(&[1, 3]));
+    drop(every);
+    // A Flatten, as the lesson's Lambda-like layers are.
+    seen.lock().unwrap().clear();
+    let flat: &dyn Module = &model.layers()[4];
+    let _flat = register_forward_hook(flat, record(&seen)).unwrap();
+    model.forward(&x).unwrap();
+    assert_eq!(*seen.lock().unwrap(), outputs(&[4]));
 }
 
 #[test]

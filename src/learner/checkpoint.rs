@@ -49,7 +49,8 @@ pub struct CheckpointInfo {
 /// a folder per checkpoint (`model.safetensors`, `optimizer.safetensors`, `state.json`) written
 /// under a temporary name and renamed when complete, then `dir/latest` (also written and renamed)
 /// names it. A process killed at any point leaves the previous checkpoint whole and `latest`
-/// pointing at a complete one. The two newest are kept.
+/// pointing at a complete one. The two newest are kept. `dir/latest-run` names the run that
+/// wrote them, so that a folder two runs wrote into never mixes them up.
 #[derive(Debug)]
 pub struct Checkpoint {
     dir: PathBuf,
@@ -111,8 +112,12 @@ impl Checkpoint {
         }
         std::fs::rename(&tmp, &done).map_err(io(&done))?;
         let latest_tmp = self.dir.join(".latest.tmp");
-        // The folder's name, then the run's: what the fallback of `latest_checkpoint` keeps to.
-        std::fs::write(&latest_tmp, format!("{name}\n{}\n", self.run)).map_err(io(&latest_tmp))?;
+        // The run's name beside `latest` (written first): what the fallback of
+        // `latest_checkpoint` keeps to.
+        let run_tmp = self.dir.join(".latest-run.tmp");
+        std::fs::write(&run_tmp, &self.run).map_err(io(&run_tmp))?;
+        std::fs::rename(&run_tmp, self.dir.join("latest-run")).map_err(io(&self.dir.join("latest-run")))?;
+        std::fs::write(&latest_tmp, &name).map_err(io(&latest_tmp))?;
         std::fs::rename(&latest_tmp, self.dir.join("latest")).map_err(io(&self.dir.join("latest")))?;
         let _ = std::fs::remove_dir_all(&aside);
         self.prune(&name);
@@ -169,10 +174,11 @@ pub fn latest_checkpoint(dir: impl AsRef<Path>) -> Result<CheckpointInfo> {
         return read_checkpoint(dir);
     }
     let latest = dir.join("latest");
-    let text = crate::files::read_text(&latest, STATE_FORMAT)?;
-    let mut lines = text.lines().map(str::trim);
-    let name = lines.next().unwrap_or("");
-    let run = lines.next().filter(|r| !r.is_empty());
+    let name = crate::files::read_text(&latest, STATE_FORMAT)?;
+    let name = name.trim();
+    // Which run `latest` belongs to (absent in folders that predate it: any run is taken).
+    let run = std::fs::read_to_string(dir.join("latest-run")).ok();
+    let run = run.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let plain = Path::new(name).components().count() == 1 && name.starts_with("epoch-");
     if !plain {
         let reason = format!("`latest` names {name:?}, not a checkpoint folder of {}", dir.display());

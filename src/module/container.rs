@@ -65,12 +65,14 @@ impl Sequential {
         let mut x = xs.clone();
         let mut i = 0;
         while i < self.layers.len() {
-            let layer = self.layers[i].as_ref();
-            // A hooked layer runs alone, so that its hooks see its own output.
-            let hooked = super::hooked(layer);
+            let slot = &self.layers[i];
+            let layer = slot.as_ref();
+            // A hooked layer runs alone, so that its hooks see its own output, and a hooked ReLU
+            // is not folded into the layer before it.
+            let hooked = super::hooked(slot);
             let fold = crate::fast::fused()
                 && !hooked
-                && self.layers.get(i + 1).is_some_and(|next| fusion::is_relu(next.as_ref()));
+                && self.layers.get(i + 1).is_some_and(|next| fusion::is_relu(next.as_ref()) && !super::hooked(next));
             let next = i + 1 + fold as usize;
             let last = next >= self.layers.len();
             let relu = fold || (last && last_relu);
@@ -79,7 +81,7 @@ impl Sequential {
             } else {
                 fusion::forward_fused(layer, &x, relu, !last || last_chained)?
             };
-            super::run_hooks(layer, &x, &y);
+            super::run_hooks(slot, &x, &y);
             // A hooked last layer ran without the ReLU asked of the chain.
             x = if hooked && last && last_relu { crate::fast::relu(&y)? } else { y };
             i = next;

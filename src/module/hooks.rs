@@ -2,7 +2,7 @@
 //! runs, to look inside a model without changing it.
 
 use super::Module;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use candle_core::Tensor;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -86,8 +86,10 @@ impl Drop for HookHandle {
 /// A module with parameters is known by them, so its hooks follow it wherever it is moved (into
 /// a `Box`, a `Learner`). One without parameters (a pooling, a `View`) is known by its address:
 /// hook it where it does not move (inside a `Sequential`, whose layers are boxed). A zero-sized
-/// module (a `ReLU`, a `Flatten`), whose values all share one address, is refused: hook the
-/// block around it instead.
+/// module (a `ReLU`, a `Flatten`, a closure) has no address of its own, as every value of its
+/// type shares one: hook the layer's slot in its `Sequential`, `&seq.layers()[i]` (the box,
+/// which a `&dyn Module` takes as well), to hook that one layer; hooked as itself, its hooks see
+/// every layer of its type.
 ///
 /// ```
 /// use minibatch::{forward_with_hooks, register_forward_hook, Linear, Module, Rng};
@@ -107,31 +109,40 @@ pub fn register_forward_hook(
     module: &dyn Module,
     hook: impl Fn(&Tensor, &Tensor) + Send + Sync + 'static,
 ) -> Result<HookHandle> {
-    if std::mem::size_of_val(module) == 0 {
-        return Err(Error::invalid(
-            "hooked module",
-            "a module with state (zero-sized ones share one address)",
-            module.type_name(),
-        ));
-    }
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     hooks().push(Entry { id, module: identity(module), hook: Arc::new(hook) });
     COUNT.fetch_add(1, Ordering::Relaxed);
     Ok(HookHandle { id })
 }
 
-/// Whether `module` has a forward hook.
-pub(crate) fn hooked(module: &dyn Module) -> bool {
+/// Whether the layer in `slot` (a container's box) has a forward hook, registered on the layer
+/// or on its slot.
+#[allow(clippy::borrowed_box)] // The box's own address names the slot of a zero-sized layer.
+pub(crate) fn hooked(slot: &Box<dyn Module>) -> bool {
     if COUNT.load(Ordering::Relaxed) == 0 {
         return false;
     }
-    let me = identity(module);
-    hooks().iter().any(|e| e.module == me)
+    let (inner, boxed) = (identity(slot.as_ref()), identity(slot));
+    hooks().iter().any(|e| e.module == inner || e.module == boxed)
 }
 
-/// Runs `module`'s hooks on `input` and `output`. The hooks are called outside the lock, so a hook
-/// may register or drop hooks.
-pub(crate) fn run(module: &dyn Module, input: &Tensor, output: &Tensor) {
+/// Runs the hooks of the layer in `slot` (see [`hooked`]) on `input` and `output`, each once. The
+/// hooks are called outside the lock, so a hook may register or drop hooks.
+#[allow(clippy::borrowed_box)] // As in `hooked`.
+pub(crate) fn run(slot: &Box<dyn Module>, input: &Tensor, output: &Tensor) {
+    if COUNT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let (inner, boxed) = (identity(slot.as_ref()), identity(slot));
+    let mine: Vec<ForwardHook> =
+        hooks().iter().filter(|e| e.module == inner || e.module == boxed).map(|e| e.hook.clone()).collect();
+    for hook in mine {
+        hook(input, output);
+    }
+}
+
+/// Runs the hooks of `module` itself on `input` and `output`.
+fn run_own(module: &dyn Module, input: &Tensor, output: &Tensor) {
     if COUNT.load(Ordering::Relaxed) == 0 {
         return;
     }
@@ -147,6 +158,6 @@ pub(crate) fn run(module: &dyn Module, input: &Tensor, output: &Tensor) {
 /// [`Sequential`](super::Sequential) does it for its layers).
 pub fn forward_with_hooks(module: &dyn Module, xs: &Tensor) -> Result<Tensor> {
     let y = module.forward(xs)?;
-    run(module, xs, &y);
+    run_own(module, xs, &y);
     Ok(y)
 }

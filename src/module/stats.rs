@@ -53,7 +53,7 @@ impl Default for HistogramConfig {
 
 /// Records every child layer's output statistics on each training batch (forward passes with
 /// gradients on: validation, under [`no_grad`](super::no_grad), is left out). Hooks are removed
-/// when it is dropped. Zero-sized children (a `Flatten`) cannot be hooked and are left out. The
+/// when it is dropped. Zero-sized children (a `Flatten`) are left out. The
 /// children's hooks fire when a [`Sequential`](super::Sequential) runs them; a model with its own
 /// `forward` calls its layers through [`forward_with_hooks`](super::forward_with_hooks) (`forward_with_hooks(&self.conv, x)`) for them to.
 ///
