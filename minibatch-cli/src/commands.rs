@@ -157,6 +157,25 @@ fn run_data(load: &Path, given: &DataArgs) -> anyhow::Result<DataArgs> {
     Ok(data)
 }
 
+/// `--bs`, or the validation batch `train` used: twice the run's training batch (a checkpoint
+/// folder's settings), or twice the model's default one (a weights file).
+fn eval_bs(a: &EvalArgs, arch: &Architecture) -> anyhow::Result<usize> {
+    if let Some(bs) = a.bs {
+        return Ok(bs);
+    }
+    let run = if a.load.is_dir() {
+        serde_json::from_value::<TrainArgs>(latest_checkpoint(&a.load)?.hyper).ok()
+    } else {
+        None
+    };
+    let train_bs = match (run, arch) {
+        (Some(run), _) => run.bs(),
+        (None, Architecture::Mlp(_)) => 64,
+        (None, _) => 128,
+    };
+    Ok(train_bs.saturating_mul(2))
+}
+
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let (model, arch) = load_model(&a.load)?;
     let data = split(load_data(&run_data(&a.load, &a.data)?)?.0, &a.split);
@@ -169,7 +188,7 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
         );
     }
     let n = data.len();
-    let dl = DataLoader::new(data, a.bs)?;
+    let dl = DataLoader::new(data, eval_bs(&a, &arch)?)?;
     let e = evaluate(&model, cross_entropy, &dl)?;
     if a.json {
         outln!("{}", serde_json::json!({"split": a.split, "loss": e.loss, "accuracy": e.accuracy, "count": e.count}));

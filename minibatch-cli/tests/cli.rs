@@ -174,11 +174,14 @@ fn the_cnn_with_batch_norm_saves_its_running_statistics_and_eval_rebuilds_it() {
     assert!(!state.contains_key("1.0.bias"), "convolutions before batch norm have no bias");
     // One update per training batch: 5,000 images in batches of 128, the last partial one dropped.
     assert_eq!(state["1.1.num_batches_tracked"].to_scalar::<i64>().unwrap(), 5000 / 128);
-    // Validation ran in batches of 256 (twice the training batch).
-    let ev = minibatch(&["eval", "--load", p, "--split", "valid", "--valid-size", "55000", "--bs", "256", "--json"]);
-    assert!(ev.status.success(), "{}", stderr(&ev));
-    // The same numbers as the training run's validation: eval mode, the running statistics.
-    assert_eq!(json_lines(&ev)[0]["loss"], trained["valid_loss"]);
+    // Validation ran in batches of 256 (twice the training batch), which eval takes by default.
+    for bs in [&["--bs", "256"][..], &[]] {
+        let args = [&["eval", "--load", p, "--split", "valid", "--valid-size", "55000", "--json"][..], bs].concat();
+        let ev = minibatch(&args);
+        assert!(ev.status.success(), "{}", stderr(&ev));
+        // The same numbers as the training run's validation: eval mode, the running statistics.
+        assert_eq!(json_lines(&ev)[0]["loss"], trained["valid_loss"], "{bs:?}");
+    }
     let summary = minibatch(&["summary", "--load", p]);
     assert!(summary.status.success(), "{}", stderr(&summary));
     // Block 1: a bias-free 1->8 5x5 convolution (200) and batch norm's weight and bias (16).

@@ -15,9 +15,11 @@ pub struct EvalArgs {
     /// The split to evaluate.
     #[arg(long, default_value = "test", value_parser = ["train", "valid", "test"])]
     pub split: String,
-    /// Batch size (128, train's validation batch, gives its numbers to the last digit).
-    #[arg(long, default_value_t = 128, value_parser = at_most::<MAX_BATCH>)]
-    pub bs: usize,
+    /// Batch size. Default: the validation batch `train` used (twice its training batch: the
+    /// run's own for a checkpoint folder, the model's default for a weights file), which gives
+    /// its numbers to the last digit.
+    #[arg(long, value_parser = at_most::<MAX_BATCH>)]
+    pub bs: Option<usize>,
     /// One JSON object instead of a readable line.
     #[arg(long)]
     pub json: bool,
