@@ -63,6 +63,12 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<Outcome> {
 /// picture is decoded alone, so memory stays bounded by one picture of this size.
 const MAX_PIXELS: u64 = 48_000_000;
 
+/// Whether JPEG `bytes` end with the end-of-image marker (`FF D9`), padding of zero bytes aside.
+fn ends_whole(bytes: &[u8]) -> bool {
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    bytes[..end].ends_with(&[0xff, 0xd9])
+}
+
 /// The picture at `path` as MNIST draws a digit: 784 values in [0, 1], white ink on black.
 pub fn mnist_like(path: &Path) -> anyhow::Result<Vec<f32>> {
     // Only a regular file: a FIFO or a device would hang or never end.
@@ -76,6 +82,10 @@ pub fn mnist_like(path: &Path) -> anyhow::Result<Vec<f32>> {
     // The size its header claims, before anything is decoded: a few hundred bytes can claim
     // gigabytes of pixels.
     let (w, h) = reader()?.into_dimensions().with_context(unreadable)?;
+    if reader()?.format() == Some(image::ImageFormat::Jpeg) && !ends_whole(&bytes) {
+        // The decoder fills what is missing with grey and calls it a picture.
+        bail!("{}: the JPEG is cut short (it has no end-of-image marker)", path.display());
+    }
     if u64::from(w) * u64::from(h) > MAX_PIXELS {
         bail!("{}: {w}x{h} pixels, more than the {MAX_PIXELS} a picture may have", path.display());
     }

@@ -282,14 +282,23 @@ fn predict_classifies_a_users_own_pictures_and_refuses_what_is_not_one() {
     std::fs::write(&bad, b"hello").unwrap();
     let bomb = dir.join("bomb.png");
     std::fs::write(&bomb, png_claiming(20_000, 20_000)).unwrap();
-    let paths = [&bad, &drawn, &blank, &bomb].map(|p| p.to_str().unwrap().to_string());
+    // A JPEG cut in half (PIL refuses it too).
+    let mut jpeg = Vec::new();
+    let photo = image::GrayImage::from_fn(400, 400, |x, y| image::Luma([((x * 7 + y * 13) % 251) as u8]));
+    photo.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+    let cut = dir.join("cut.jpg");
+    std::fs::write(&cut, &jpeg[..jpeg.len() / 2]).unwrap();
+    let paths = [&bad, &drawn, &blank, &bomb, &cut].map(|p| p.to_str().unwrap().to_string());
     let model = model.to_str().unwrap();
-    let out = minibatch(&["predict", "--json", "--load", model, &paths[0], &paths[1], &paths[2], &paths[3]]);
+    let mut args = vec!["predict", "--json", "--load", model];
+    args.extend(paths.iter().map(String::as_str));
+    let out = minibatch(&args);
     assert_eq!(out.status.code(), Some(1), "a picture failed");
     let err = stderr(&out);
     assert!(err.contains("not-a-picture.png: not a PNG or JPEG"), "{err}");
     assert!(err.contains("blank.png: no digit found"), "{err}");
     assert!(err.contains("bomb.png: 20000x20000 pixels, more than the 48000000"), "{err}");
+    assert!(err.contains("cut.jpg: the JPEG is cut short"), "{err}");
     let answers = json_lines(&out);
     assert_eq!(answers.len(), 1, "the readable picture is still classified");
     assert_eq!(answers[0]["top"][0]["class"].as_u64().unwrap(), item.label as u64, "{}", answers[0]);
