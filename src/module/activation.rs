@@ -54,6 +54,12 @@ impl Registered for GeneralRelu {
 
 impl Module for GeneralRelu {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        // One pass each way on the fused kernels; candle's operations otherwise (the reference).
+        if crate::fast::fits(&[xs]) {
+            if let Some(y) = crate::fast::general_relu(xs, self.leak, self.sub, self.maxv)? {
+                return Ok(y);
+            }
+        }
         // max(x, leak * x) is the leaky ReLU for a slope in [0, 1], and keeps NaN.
         let y = match self.leak {
             Some(leak) => xs.maximum(&(xs * leak)?)?,
