@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # minibatch and PyTorch on the first N cores of a many-core machine, for each N given
-# (default 2 4 8 16): both pinned with taskset to the same cores, N threads each, `wide` and
-# `deep`, PyTorch's hand-sliced loop then `minibatch bench`'s fast path, paired in each round
+# (default 2 4 8 16): both pinned with taskset to the same cores, N threads each, `wide`, `deep`,
+# `cnn` and `cnn-bn`, PyTorch's hand-sliced loop then `minibatch bench`'s fast path, paired in each round
 # (bench/pytorch_bench.py). Needs PyTorch and target/release/minibatch; run from the project root.
 #   bench/many_cores.sh 4 8 16
-# Environment: ROUNDS (default 3), EPOCHS (3), CONFIGS (wide,deep).
+# Environment: ROUNDS (default 3), EPOCHS (3), CONFIGS (wide,deep,cnn,cnn-bn).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 counts=("$@")
@@ -19,6 +19,6 @@ for n in "${counts[@]}"; do
   echo "== $n cores"
   pin=()
   [ "$pinned" = yes ] && pin=(taskset -c "0-$((n - 1))")
-  OMP_NUM_THREADS=$n MKL_NUM_THREADS=$n "${pin[@]}" python3 bench/pytorch_bench.py --configs "${CONFIGS:-wide,deep}" \
+  OMP_NUM_THREADS=$n MKL_NUM_THREADS=$n "${pin[@]}" python3 bench/pytorch_bench.py --configs "${CONFIGS:-wide,deep,cnn,cnn-bn}" \
     --paths fast --threads "$n" --sliced-only --rounds "${ROUNDS:-3}" --epochs "${EPOCHS:-3}"
 done
