@@ -35,7 +35,7 @@ impl Callback for JsonEpochs {
         // batches it ran, and a resumed run prints the epoch again, whole.
         let v = json!({"epoch": s.epoch + 1, "train_loss": s.train_loss, "valid_loss": s.metric("valid_loss"),
             "valid_accuracy": s.metric("accuracy"), "seconds": self.0.elapsed().as_secs_f64(),
-            "complete": s.batch >= s.batches_per_epoch});
+            "complete": s.epoch_complete()});
         outln!("{v}");
         Flow::Continue
     }

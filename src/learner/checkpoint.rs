@@ -72,7 +72,7 @@ impl Checkpoint {
     fn save(&self, cx: &Ctx, callbacks: &[CallbackState]) -> Result<()> {
         let s = cx.state;
         // Stopped mid-epoch (Ctrl-C, a callback): resume at the next batch of this epoch.
-        let (epoch, batch) = if s.batch < s.batches_per_epoch { (s.epoch, s.batch) } else { (s.epoch + 1, 0) };
+        let (epoch, batch) = if s.epoch_complete() { (s.epoch + 1, 0) } else { (s.epoch, s.batch) };
         let info = CheckpointInfo {
             epoch,
             batch,

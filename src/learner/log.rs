@@ -101,8 +101,8 @@ impl Callback for JsonlLogger {
     }
     fn after_epoch(&mut self, cx: &mut Ctx) -> Flow {
         let s = cx.state;
-        let complete = s.batch >= s.batches_per_epoch;
-        let mut v = json!({"kind": "epoch", "epoch": s.epoch, "iter": s.iter, "train_loss": s.train_loss, "complete": complete});
+        let mut v = json!({"kind": "epoch", "epoch": s.epoch, "iter": s.iter, "train_loss": s.train_loss,
+            "complete": s.epoch_complete()});
         for (k, m) in &s.metrics {
             v[k] = json!(m);
         }

@@ -94,7 +94,7 @@ impl Callback for Progress {
         let _ = write!(self.out, "{row}  {:>9.0}  {secs:>5.2}s", self.images as f64 / secs.max(1e-9));
         // An epoch stopped part-way (Ctrl-C, a callback) says so: its training loss is of the
         // batches it ran.
-        let _ = if s.batch < s.batches_per_epoch {
+        let _ = if !s.epoch_complete() {
             writeln!(self.out, "  (stopped after batch {} of {})", s.batch, s.batches_per_epoch)
         } else {
             writeln!(self.out)

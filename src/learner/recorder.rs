@@ -69,7 +69,7 @@ impl Callback for Recorder {
             train_loss: s.train_loss,
             metrics: s.metrics.clone(),
             seconds,
-            complete: s.batch >= s.batches_per_epoch,
+            complete: s.epoch_complete(),
         });
         Flow::Continue
     }

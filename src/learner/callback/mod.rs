@@ -84,6 +84,12 @@ pub struct State {
 }
 
 impl State {
+    /// Whether the current epoch's every batch has trained: `false` for one a callback
+    /// (`StopFit`, `StopEpoch`) or Ctrl-C ended part-way, whose figures are of the batches it ran.
+    pub fn epoch_complete(&self) -> bool {
+        self.batch >= self.batches_per_epoch
+    }
+
     /// The last epoch's value of a metric (or `valid_loss`, `train_loss`).
     pub fn metric(&self, name: &str) -> Option<f64> {
         if name == "train_loss" {
