@@ -69,10 +69,14 @@ impl Sequential {
             let layer = slot.as_ref();
             // A hooked layer runs alone, so that its hooks see its own output, and a hooked ReLU
             // is not folded into the layer before it.
-            let hooked = super::hooked(slot);
+            let hooks = super::slot_hooks(slot);
+            let hooked = !hooks.is_empty();
             let fold = crate::fast::fused()
                 && !hooked
-                && self.layers.get(i + 1).is_some_and(|next| fusion::is_relu(next.as_ref()) && !super::hooked(next));
+                && self
+                    .layers
+                    .get(i + 1)
+                    .is_some_and(|next| fusion::is_relu(next.as_ref()) && super::slot_hooks(next).is_empty());
             let next = i + 1 + fold as usize;
             let last = next >= self.layers.len();
             let relu = fold || (last && last_relu);
@@ -81,7 +85,7 @@ impl Sequential {
             } else {
                 fusion::forward_fused(layer, &x, relu, !last || last_chained)?
             };
-            super::run_hooks(slot, &x, &y);
+            hooks.iter().for_each(|hook| hook(&x, &y));
             // A hooked last layer ran without the ReLU asked of the chain.
             x = if hooked && last && last_relu { crate::fast::relu(&y)? } else { y };
             i = next;

@@ -115,42 +115,20 @@ pub fn register_forward_hook(
     Ok(HookHandle { id })
 }
 
-/// Whether the layer in `slot` (a container's box) has a forward hook, registered on the layer
-/// or on its slot.
-#[allow(clippy::borrowed_box)] // The box's own address names the slot of a zero-sized layer.
-pub(crate) fn hooked(slot: &Box<dyn Module>) -> bool {
+/// The hooks registered on any of `modules`, each once (empty at once when none is registered).
+fn hooks_of(modules: &[&dyn Module]) -> Vec<ForwardHook> {
     if COUNT.load(Ordering::Relaxed) == 0 {
-        return false;
+        return Vec::new();
     }
-    let (inner, boxed) = (identity(slot.as_ref()), identity(slot));
-    hooks().iter().any(|e| e.module == inner || e.module == boxed)
+    let ids: Vec<Identity> = modules.iter().map(|m| identity(*m)).collect();
+    hooks().iter().filter(|e| ids.contains(&e.module)).map(|e| e.hook.clone()).collect()
 }
 
-/// Runs the hooks of the layer in `slot` (see [`hooked`]) on `input` and `output`, each once. The
-/// hooks are called outside the lock, so a hook may register or drop hooks.
-#[allow(clippy::borrowed_box)] // As in `hooked`.
-pub(crate) fn run(slot: &Box<dyn Module>, input: &Tensor, output: &Tensor) {
-    if COUNT.load(Ordering::Relaxed) == 0 {
-        return;
-    }
-    let (inner, boxed) = (identity(slot.as_ref()), identity(slot));
-    let mine: Vec<ForwardHook> =
-        hooks().iter().filter(|e| e.module == inner || e.module == boxed).map(|e| e.hook.clone()).collect();
-    for hook in mine {
-        hook(input, output);
-    }
-}
-
-/// Runs the hooks of `module` itself on `input` and `output`.
-fn run_own(module: &dyn Module, input: &Tensor, output: &Tensor) {
-    if COUNT.load(Ordering::Relaxed) == 0 {
-        return;
-    }
-    let me = identity(module);
-    let mine: Vec<ForwardHook> = hooks().iter().filter(|e| e.module == me).map(|e| e.hook.clone()).collect();
-    for hook in mine {
-        hook(input, output);
-    }
+/// The hooks of the layer in `slot` (a container's box), registered on the layer or on its slot:
+/// the box's own address names the slot of a zero-sized layer.
+#[allow(clippy::borrowed_box)]
+pub(crate) fn slot_hooks(slot: &Box<dyn Module>) -> Vec<ForwardHook> {
+    hooks_of(&[slot.as_ref(), slot])
 }
 
 /// `module.forward(xs)` followed by its forward hooks: PyTorch's `module(x)`. A model's own
@@ -158,6 +136,7 @@ fn run_own(module: &dyn Module, input: &Tensor, output: &Tensor) {
 /// [`Sequential`](super::Sequential) does it for its layers).
 pub fn forward_with_hooks(module: &dyn Module, xs: &Tensor) -> Result<Tensor> {
     let y = module.forward(xs)?;
-    run_own(module, xs, &y);
+    // Called outside the registry's lock, so that a hook may register or drop hooks.
+    hooks_of(&[module]).iter().for_each(|hook| hook(xs, &y));
     Ok(y)
 }
