@@ -83,7 +83,7 @@ pub(crate) fn fit(l: &mut Parts, epochs: usize) -> Result<FitReport> {
         stop |= checkpoint(l) == Flow::StopFit;
         stop = agree(l, stop)?;
         // Stopped mid-epoch (Ctrl-C): stay there, so that `fit` resumes at the next batch.
-        if !(stop && !l.state.epoch_complete()) {
+        if !stop || l.state.epoch_complete() {
             l.state.epoch += 1;
             l.state.batch = 0;
         }
