@@ -1,8 +1,9 @@
 //! The lesson's `GeneralRelu` (leaky ReLU, minus `sub`, clamped at `maxv`) as one pass forward and
-//! one backward, on the storage the layer before left (a wide layer's feature-major output, a
+//! one backward (split between the kernel team when large, as ReLU's), on the storage the layer before left (a wide layer's feature-major output, a
 //! convolution's channel-major one), as [`relu`](super::relu) runs: on candle's operations it was
 //! five passes each way, each with a fresh buffer.
 
+use super::passes;
 use super::storage::{cpu_f32, with_f32};
 use super::stored::{batch_major_copy, channel_major, channel_major_copy, feature_major};
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
@@ -55,14 +56,13 @@ impl CustomOp1 for GeneralReluOp {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = cpu_f32(s, l, "GeneralRelu input")?;
-        let y: Vec<f32> = x.iter().map(|&v| self.value(v)).collect();
-        Ok((CpuStorage::F32(y), l.shape().clone()))
+        Ok((CpuStorage::F32(passes::map(x, 0, |v| self.value(v))), l.shape().clone()))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let (arg, grad) = (arg.contiguous()?, grad.contiguous()?);
         let g = with_f32(&arg, "GeneralRelu input", |x| {
-            with_f32(&grad, "GeneralRelu gradient", |g| Ok(g.iter().zip(x).map(|(&g, &x)| self.grad(g, x)).collect()))
+            with_f32(&grad, "GeneralRelu gradient", |g| Ok(passes::map2(g, x, 0, |g, x| self.grad(g, x))))
         })?;
         Ok(Some(Tensor::from_vec::<_, f32>(g, arg.shape(), arg.device())?))
     }

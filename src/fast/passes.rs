@@ -41,9 +41,24 @@ pub(crate) fn relu_in_place(y: &mut [f32], least: usize) {
 
 /// ReLU of `x` into a new vector; NaN stays NaN.
 pub(crate) fn relu(x: &[f32], least: usize) -> Vec<f32> {
+    map(x, least, |v| if v < 0.0 { 0.0 } else { v })
+}
+
+/// `f` of every element of `x` into a new vector.
+pub(crate) fn map(x: &[f32], least: usize, f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     filled(x.len(), |y| {
         rows_mut(least, y, 1, 1, |at, y| {
-            y.iter_mut().zip(&x[at..]).for_each(|(y, &v)| _ = y.write(if v < 0.0 { 0.0 } else { v }));
+            y.iter_mut().zip(&x[at..]).for_each(|(y, &v)| _ = y.write(f(v)));
+        })
+    })
+}
+
+/// `f` of every pair of elements of `a` and `b` (of `a`'s length) into a new vector.
+pub(crate) fn map2(a: &[f32], b: &[f32], least: usize, f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    filled(a.len(), |out| {
+        rows_mut(least, out, 1, 1, |i, out| {
+            let (a, b) = (&a[i..i + out.len()], &b[i..i + out.len()]);
+            out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&a, &b))| _ = o.write(f(a, b)));
         })
     })
 }
@@ -51,12 +66,7 @@ pub(crate) fn relu(x: &[f32], least: usize) -> Vec<f32> {
 /// PyTorch's `threshold_backward`: `g` where `at` (the ReLU's input, or its output) is above 0,
 /// else 0. `at` has `g`'s length.
 pub(crate) fn relu_grad(g: &[f32], at: &[f32], least: usize) -> Vec<f32> {
-    filled(g.len(), |out| {
-        rows_mut(least, out, 1, 1, |i, out| {
-            let (g, at) = (&g[i..i + out.len()], &at[i..i + out.len()]);
-            out.iter_mut().zip(g.iter().zip(at)).for_each(|(o, (&g, &a))| _ = o.write(if a <= 0.0 { 0.0 } else { g }));
-        })
-    })
+    map2(g, at, least, |g, a| if a <= 0.0 { 0.0 } else { g })
 }
 
 /// [`relu_grad`] into `out` (a reused buffer of `g`'s length), or `g` itself when `relu` is false.
