@@ -144,41 +144,28 @@ pub fn summary(a: SummaryArgs) -> anyhow::Result<()> {
 
 /// The data flags of a checkpoint's run under those given now: evaluating a checkpoint reads the
 /// run's own data folder and validation split unless told otherwise.
-fn run_data(load: &Path, given: &DataArgs) -> anyhow::Result<DataArgs> {
+fn run_data(run: Option<&TrainArgs>, given: &DataArgs) -> DataArgs {
     let mut data = DataArgs { data_dir: given.data_dir.clone(), valid_size: given.valid_size, classes: given.classes };
-    if load.is_dir() {
-        let info = latest_checkpoint(load)?;
-        if let Ok(run) = serde_json::from_value::<TrainArgs>(info.hyper) {
-            data.data_dir = data.data_dir.or(run.data.data_dir);
-            data.valid_size = data.valid_size.or(run.data.valid_size);
-            data.classes = data.classes.or(run.data.classes);
-        }
+    if let Some(run) = run {
+        data.data_dir = data.data_dir.or(run.data.data_dir.clone());
+        data.valid_size = data.valid_size.or(run.data.valid_size);
+        data.classes = data.classes.or(run.data.classes);
     }
-    Ok(data)
+    data
 }
 
-/// `--bs`, or the validation batch `train` used: twice the run's training batch (a checkpoint
-/// folder's settings), or twice the model's default one (a weights file).
-fn eval_bs(a: &EvalArgs, arch: &Architecture) -> anyhow::Result<usize> {
-    if let Some(bs) = a.bs {
-        return Ok(bs);
+/// The settings of the run whose checkpoint folder `load` is (`None` for a weights file).
+fn run_settings(load: &Path) -> anyhow::Result<Option<TrainArgs>> {
+    if !load.is_dir() {
+        return Ok(None);
     }
-    let run = if a.load.is_dir() {
-        serde_json::from_value::<TrainArgs>(latest_checkpoint(&a.load)?.hyper).ok()
-    } else {
-        None
-    };
-    let train_bs = match (run, arch) {
-        (Some(run), _) => run.bs(),
-        (None, Architecture::Mlp(_)) => 64,
-        (None, _) => 128,
-    };
-    Ok(train_bs.saturating_mul(2))
+    Ok(serde_json::from_value::<TrainArgs>(latest_checkpoint(load)?.hyper).ok())
 }
 
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let (model, arch) = load_model(&a.load)?;
-    let data = split(load_data(&run_data(&a.load, &a.data)?)?.0, &a.split);
+    let run = run_settings(&a.load)?;
+    let data = split(load_data(&run_data(run.as_ref(), &a.data))?.0, &a.split);
     if data.image_len() != arch.inputs() {
         anyhow::bail!(
             "{}: the model takes {} inputs but the images have {} pixels",
@@ -188,7 +175,10 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
         );
     }
     let n = data.len();
-    let dl = DataLoader::new(data, eval_bs(&a, &arch)?)?;
+    // By default the validation batch `train` used: twice the run's training batch, or twice the
+    // model's default one for a weights file.
+    let train_bs = run.as_ref().map_or(ModelKind::of(&arch).default_bs(), TrainArgs::bs);
+    let dl = DataLoader::new(data, a.bs.unwrap_or(train_bs.saturating_mul(2)))?;
     let e = evaluate(&model, cross_entropy, &dl)?;
     if a.json {
         outln!("{}", serde_json::json!({"split": a.split, "loss": e.loss, "accuracy": e.accuracy, "count": e.count}));

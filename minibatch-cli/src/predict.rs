@@ -81,8 +81,10 @@ pub fn mnist_like(path: &Path) -> anyhow::Result<Vec<f32>> {
     let reader = || image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format();
     // The size its header claims, before anything is decoded: a few hundred bytes can claim
     // gigabytes of pixels.
-    let (w, h) = reader()?.into_dimensions().with_context(unreadable)?;
-    if reader()?.format() == Some(image::ImageFormat::Jpeg) && !ends_whole(&bytes) {
+    let header = reader()?;
+    let jpeg = header.format() == Some(image::ImageFormat::Jpeg);
+    let (w, h) = header.into_dimensions().with_context(unreadable)?;
+    if jpeg && !ends_whole(&bytes) {
         // The decoder fills what is missing with grey and calls it a picture.
         bail!("{}: the JPEG is cut short (it has no end-of-image marker)", path.display());
     }

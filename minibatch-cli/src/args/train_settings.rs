@@ -162,6 +162,25 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    /// The kind of an architecture.
+    pub fn of(arch: &Architecture) -> ModelKind {
+        match arch {
+            Architecture::Mlp(_) => ModelKind::Mlp,
+            Architecture::Cnn { .. } => ModelKind::Cnn,
+            Architecture::CnnBn { .. } => ModelKind::CnnBn,
+        }
+    }
+
+    /// The training batch when `--bs` is not given: the notebook's 64 for the mlp, 128 for the
+    /// CNNs.
+    pub fn default_bs(self) -> usize {
+        if self == ModelKind::Mlp {
+            64
+        } else {
+            128
+        }
+    }
+
     /// The flag's spelling: `mlp`, `cnn`, `cnn-bn`.
     pub fn name(self) -> &'static str {
         match self {
@@ -206,7 +225,7 @@ impl TrainArgs {
 
     /// The batch size, the model's default unless given.
     pub fn bs(&self) -> usize {
-        self.bs.unwrap_or(if self.model == ModelKind::Mlp { 64 } else { 128 })
+        self.bs.unwrap_or(self.model.default_bs())
     }
 
     /// The schedule, the model's default unless given.
