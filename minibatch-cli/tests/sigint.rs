@@ -82,8 +82,10 @@ fn interrupted_and_resumed_training_ends_where_uninterrupted_training_does() {
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
-/// Sends SIGINT to `child` once it has run `after`, and returns its exit status and standard error.
-fn interrupted(mut child: std::process::Child, after: std::time::Duration) -> (Option<i32>, String) {
+/// Runs the program with `args`, sends it SIGINT after `after`, and returns its exit status and
+/// standard error.
+fn interrupted(args: &[&str], after: std::time::Duration) -> (Option<i32>, String) {
+    let mut child = minibatch().args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(after);
     let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
@@ -102,13 +104,8 @@ fn lr_find_and_predict_end_on_ctrl_c_with_130() {
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
     // A sweep of a million rates would run for minutes.
-    let child = minibatch()
-        .args(["lr-find", "--num-it", "1000000", "--end-lr", "1e-3"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (code, err) = interrupted(child, std::time::Duration::from_millis(1500));
+    let sweep = ["lr-find", "--num-it", "1000000", "--end-lr", "1e-3"];
+    let (code, err) = interrupted(&sweep, std::time::Duration::from_millis(1500));
     assert_eq!(code, Some(130), "{err}");
     assert!(err.contains("lr-find: interrupted after"), "{err}");
 
@@ -123,15 +120,9 @@ fn lr_find_and_predict_end_on_ctrl_c_with_130() {
     image::GrayImage::from_fn(2000, 2000, |x, y| image::Luma([if (x / 100 + y / 100) % 7 == 0 { 0 } else { 255 }]))
         .save(&picture)
         .unwrap();
-    let pictures: Vec<String> = (0..2000).map(|_| picture.to_str().unwrap().to_string()).collect();
-    let child = minibatch()
-        .args(["predict", "--load", model.to_str().unwrap()])
-        .args(&pictures)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (code, err) = interrupted(child, std::time::Duration::from_millis(1500));
+    let mut args = vec!["predict", "--load", model.to_str().unwrap()];
+    args.extend(std::iter::repeat_n(picture.to_str().unwrap(), 2000));
+    let (code, err) = interrupted(&args, std::time::Duration::from_millis(1500));
     assert_eq!(code, Some(130), "{err}");
     assert!(err.contains("predict: interrupted before"), "{err}");
     std::fs::remove_dir_all(&tmp).unwrap();
