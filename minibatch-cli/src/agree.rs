@@ -32,10 +32,10 @@ pub fn agree(a: &TrainArgs, data: &Mnist, w: &dyn Collective) -> anyhow::Result<
     let mine = digests(a, data);
     // Each 64-bit digest as two 32-bit halves, exact in f64.
     let halves: Vec<f64> = mine.iter().flat_map(|(_, d)| [(d >> 32) as f64, (d & 0xffff_ffff) as f64]).collect();
-    let mut zeros = halves.clone();
-    w.broadcast(&mut zeros, 0)?;
+    let mut first = halves.clone();
+    w.broadcast(&mut first, 0)?;
     let mut differs: Vec<f64> =
-        halves.chunks(2).zip(zeros.chunks(2)).map(|(m, z)| f64::from(u8::from(m != z))).collect();
+        halves.chunks(2).zip(first.chunks(2)).map(|(m, z)| f64::from(u8::from(m != z))).collect();
     w.all_reduce_sum_f64(&mut differs)?;
     let names: Vec<String> =
         mine.iter().zip(&differs).filter(|(_, &n)| n > 0.0).map(|((name, _), _)| name.clone()).collect();
