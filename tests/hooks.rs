@@ -16,7 +16,7 @@ fn a_hook_sees_its_layers_own_output_and_goes_with_its_handle() {
     let before: Vec<f32> = model.forward(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    let handle = register_forward_hook(model.layers()[0].as_ref(), move |input, output| {
+    let handle = register_forward_hook(model.layers()[0].as_ref(), move |_module, input, output| {
         log.lock().unwrap().push((input.dims().to_vec(), output.flatten_all().unwrap().to_vec1::<f32>().unwrap()));
     })
     .unwrap();
@@ -57,7 +57,9 @@ fn a_zero_sized_layer_is_hooked_through_its_slot_alone_or_by_its_type() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = |seen: &Arc<Mutex<Vec<Vec<f32>>>>| {
         let log = seen.clone();
-        move |_: &Tensor, y: &Tensor| log.lock().unwrap().push(y.flatten_all().unwrap().to_vec1().unwrap())
+        move |_: &dyn Module, _: &Tensor, y: &Tensor| {
+            log.lock().unwrap().push(y.flatten_all().unwrap().to_vec1().unwrap())
+        }
     };
     // The second ReLU's slot: that layer alone, its own output.
     let slot: &dyn Module = &model.layers()[3];
@@ -110,7 +112,7 @@ fn a_hook_follows_its_module_when_moved_and_never_fires_on_another() {
     let seen = Arc::new(Mutex::new(0));
     let log = seen.clone();
     let layer = Linear::new(3, 2, &mut Rng::new(0)).unwrap();
-    let handle = register_forward_hook(&layer, move |_, _| *log.lock().unwrap() += 1).unwrap();
+    let handle = register_forward_hook(&layer, move |_, _, _| *log.lock().unwrap() += 1).unwrap();
     let x = Tensor::zeros((1, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
     let moved = vec![Box::new(layer)];
     minibatch::forward_with_hooks(moved[0].as_ref(), &x).unwrap();
@@ -123,4 +125,59 @@ fn a_hook_follows_its_module_when_moved_and_never_fires_on_another() {
     }
     assert_eq!(*seen.lock().unwrap(), 1);
     drop(handle);
+}
+
+#[test]
+fn a_hook_receives_its_module_and_reads_its_mode_as_the_lesson_does() {
+    // Lesson 06's `append_stats` records only `if mod.training`: the hook is given the module.
+    let mut rng = Rng::new(3);
+    let block = || Sequential::new().add(Linear::new(4, 4, &mut Rng::new(9)).unwrap()).add(ReLU);
+    let model = Sequential::new().add(block()).add(Linear::new(4, 2, &mut rng).unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let _h = register_forward_hook(model.layers()[0].as_ref(), move |module, _, _| {
+        log.lock().unwrap().push((module.type_name(), module.is_training()));
+    })
+    .unwrap();
+    let x = Tensor::ones((2, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+    model.forward(&x).unwrap();
+    model.eval();
+    model.forward(&x).unwrap();
+    model.train();
+    model.forward(&x).unwrap();
+    let expected = [true, false, true].map(|t| ("Sequential".to_string(), Some(t)));
+    assert_eq!(*seen.lock().unwrap(), expected);
+    // A layer that behaves the same in both modes keeps no flag; its container says the mode.
+    assert_eq!(model.layers()[1].is_training(), None);
+}
+
+#[test]
+fn a_derived_model_answers_its_mode_from_its_own_flag_or_its_children() {
+    use minibatch::{Registered, TrainingMode};
+    #[derive(Registered)]
+    struct Own {
+        #[module(training)]
+        mode: TrainingMode,
+    }
+    impl Module for Own {
+        fn forward(&self, x: &Tensor) -> minibatch::Result<Tensor> {
+            Ok(x.clone())
+        }
+    }
+    #[derive(Registered)]
+    struct Outer {
+        head: Linear,
+        body: Sequential,
+    }
+    impl Module for Outer {
+        fn forward(&self, x: &Tensor) -> minibatch::Result<Tensor> {
+            self.head.forward(&self.body.forward(x)?)
+        }
+    }
+    let own = Own { mode: TrainingMode::default() };
+    let outer = Outer { head: Linear::new(2, 2, &mut Rng::new(0)).unwrap(), body: Sequential::new() };
+    assert_eq!((own.is_training(), outer.is_training()), (Some(true), Some(true)));
+    own.eval();
+    outer.eval();
+    assert_eq!((own.is_training(), outer.is_training()), (Some(false), Some(false)));
 }

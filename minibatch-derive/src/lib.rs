@@ -68,6 +68,7 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     let mut params = Vec::new();
     let mut buffers = Vec::new();
     let mut modes = Vec::new();
+    let mut flags = Vec::new();
     let fields: Vec<&syn::Field> = match &data.fields {
         Fields::Named(f) => f.named.iter().collect(),
         Fields::Unnamed(f) => f.unnamed.iter().collect(),
@@ -82,11 +83,16 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             Role::Child => children.push(quote! { (#name.to_string(), &self.#member as &dyn ::minibatch::Module) }),
             Role::Param => params.push(quote! { (#name.to_string(), ::core::clone::Clone::clone(&self.#member)) }),
             Role::Buffer => buffers.push(quote! { (#name.to_string(), ::core::clone::Clone::clone(&self.#member)) }),
-            Role::Training => modes.push(quote! { ::minibatch::TrainingMode::set(&self.#member, training); }),
+            Role::Training => {
+                modes.push(quote! { ::minibatch::TrainingMode::set(&self.#member, training); });
+                flags.push(quote! { ::minibatch::TrainingMode::is_training(&self.#member) });
+            }
             Role::Skip => {}
         }
     }
-    // With a training flag of its own, the module sets it, then its children as the default does.
+    // With a training flag of its own, the module sets it, then its children as the default does,
+    // and answers `is_training` from its first flag.
+    let first_flag = flags.first();
     let set_training = (!modes.is_empty()).then(|| {
         quote! {
             fn set_training(&self, training: bool) {
@@ -94,6 +100,9 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
                 for (_, child) in ::minibatch::Registered::named_children(self) {
                     child.set_training(training);
                 }
+            }
+            fn is_training(&self) -> ::core::option::Option<bool> {
+                ::core::option::Option::Some(#first_flag)
             }
         }
     });

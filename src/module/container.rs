@@ -1,7 +1,7 @@
 //! Containers: `Sequential` runs its layers in turn; `ModuleList` only holds them.
 
 use super::fusion::{self, Fused};
-use super::{Module, Registered};
+use super::{Module, Registered, TrainingMode};
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 
@@ -10,6 +10,7 @@ use candle_core::Tensor;
 #[derive(Default)]
 pub struct Sequential {
     layers: Vec<Box<dyn Module>>,
+    mode: TrainingMode,
 }
 
 impl Sequential {
@@ -48,13 +49,20 @@ impl Sequential {
 
 impl From<Vec<Box<dyn Module>>> for Sequential {
     fn from(layers: Vec<Box<dyn Module>>) -> Self {
-        Sequential { layers }
+        Sequential { layers, mode: TrainingMode::default() }
     }
 }
 
 impl Registered for Sequential {
     fn named_children(&self) -> Vec<(String, &dyn Module)> {
         self.layers.iter().enumerate().map(|(i, l)| (i.to_string(), l.as_ref())).collect()
+    }
+    fn set_training(&self, training: bool) {
+        self.mode.set(training);
+        self.layers.iter().for_each(|l| l.set_training(training));
+    }
+    fn is_training(&self) -> Option<bool> {
+        Some(self.mode.is_training())
     }
 }
 
@@ -85,7 +93,7 @@ impl Sequential {
             } else {
                 fusion::forward_fused(layer, &x, relu, !last || last_chained)?
             };
-            hooks.iter().for_each(|hook| hook(&x, &y));
+            hooks.iter().for_each(|hook| hook(layer, &x, &y));
             // A hooked last layer ran without the ReLU asked of the chain.
             x = if hooked && last && last_relu { crate::fast::relu(&y)? } else { y };
             i = next;
@@ -121,12 +129,13 @@ impl Fused for Sequential {
 #[derive(Default)]
 pub struct ModuleList {
     modules: Vec<Box<dyn Module>>,
+    mode: TrainingMode,
 }
 
 impl ModuleList {
     /// A list of the given modules.
     pub fn new(modules: Vec<Box<dyn Module>>) -> Self {
-        ModuleList { modules }
+        ModuleList { modules, mode: TrainingMode::default() }
     }
 
     /// Appends a module.
@@ -153,6 +162,13 @@ impl ModuleList {
 impl Registered for ModuleList {
     fn named_children(&self) -> Vec<(String, &dyn Module)> {
         self.iter().enumerate().map(|(i, l)| (i.to_string(), l)).collect()
+    }
+    fn set_training(&self, training: bool) {
+        self.mode.set(training);
+        self.modules.iter().for_each(|m| m.set_training(training));
+    }
+    fn is_training(&self) -> Option<bool> {
+        Some(self.mode.is_training())
     }
 }
 

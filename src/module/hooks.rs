@@ -7,8 +7,10 @@ use candle_core::Tensor;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// What a forward hook is called with: the module's input and its output.
-pub type ForwardHook = Arc<dyn Fn(&Tensor, &Tensor) + Send + Sync>;
+/// What a forward hook is called with, as PyTorch's: the module that ran, its input and its
+/// output. The module answers [`is_training`](super::Registered::is_training) (the lesson's
+/// `mod.training`) and names its type.
+pub type ForwardHook = Arc<dyn Fn(&dyn Module, &Tensor, &Tensor) + Send + Sync>;
 
 struct Entry {
     id: u64,
@@ -78,7 +80,7 @@ impl Drop for HookHandle {
     }
 }
 
-/// Calls `hook(input, output)` after every forward of `module` run through a
+/// Calls `hook(module, input, output)` after every forward of `module` run through a
 /// [`Sequential`](super::Sequential) or [`forward_with_hooks`]: PyTorch's `register_forward_hook`. A
 /// `Sequential` does not fold a hooked layer with the `ReLU` after it, so the hook sees the
 /// layer's own output. The hook lives until the handle is dropped.
@@ -97,7 +99,7 @@ impl Drop for HookHandle {
 /// let layer = Linear::new(3, 2, &mut Rng::new(0))?;
 /// let seen = Arc::new(Mutex::new(Vec::new()));
 /// let log = seen.clone();
-/// let handle = register_forward_hook(&layer, move |_x, y| log.lock().unwrap().push(y.dims().to_vec()))?;
+/// let handle = register_forward_hook(&layer, move |_module, _x, y| log.lock().unwrap().push(y.dims().to_vec()))?;
 /// let x = candle_core::Tensor::zeros((4, 3), candle_core::DType::F32, &candle_core::Device::Cpu)?;
 /// forward_with_hooks(&layer, &x)?;
 /// drop(handle);
@@ -107,7 +109,7 @@ impl Drop for HookHandle {
 /// ```
 pub fn register_forward_hook(
     module: &dyn Module,
-    hook: impl Fn(&Tensor, &Tensor) + Send + Sync + 'static,
+    hook: impl Fn(&dyn Module, &Tensor, &Tensor) + Send + Sync + 'static,
 ) -> Result<HookHandle> {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     hooks().push(Entry { id, module: identity(module), hook: Arc::new(hook) });
@@ -137,6 +139,6 @@ pub(crate) fn slot_hooks(slot: &Box<dyn Module>) -> Vec<ForwardHook> {
 pub fn forward_with_hooks(module: &dyn Module, xs: &Tensor) -> Result<Tensor> {
     let y = module.forward(xs)?;
     // Called outside the registry's lock, so that a hook may register or drop hooks.
-    hooks_of(&[module]).iter().for_each(|hook| hook(xs, &y));
+    hooks_of(&[module]).iter().for_each(|hook| hook(module, xs, &y));
     Ok(y)
 }

@@ -84,6 +84,15 @@ pub trait Registered {
             child.set_training(training);
         }
     }
+
+    /// Whether this module is in training mode, PyTorch's `self.training`: the flag of a module
+    /// that keeps one (a container, batch norm, dropout, a derived module's
+    /// `#[module(training)]` field), otherwise that of its first child that keeps one. `None` for
+    /// a layer that behaves the same in both modes and keeps no flag (a `Linear`, a `ReLU`):
+    /// the container that holds it says the mode.
+    fn is_training(&self) -> Option<bool> {
+        self.named_children().into_iter().find_map(|(_, child)| child.is_training())
+    }
 }
 
 /// A computation with parameters: the notebook's `nn.Module`.

@@ -190,6 +190,9 @@ impl Registered for BatchNorm {
     fn set_training(&self, training: bool) {
         self.training.store(training, std::sync::atomic::Ordering::Relaxed);
     }
+    fn is_training(&self) -> Option<bool> {
+        Some(self.training.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl BatchNorm {

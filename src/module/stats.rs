@@ -92,8 +92,10 @@ impl ActivationStats {
                 l.len() - 1
             };
             let sink = layers.clone();
-            handles.push(register_forward_hook(child, move |_, y| {
-                if super::is_grad_enabled() {
+            handles.push(register_forward_hook(child, move |module, _, y| {
+                // The lesson's `if mod.training`, and no records while validating without
+                // gradients either.
+                if module.is_training() != Some(false) && super::is_grad_enabled() {
                     if let Some((mean, std, h)) = summarise(y, hist) {
                         let mut l = sink.lock().unwrap_or_else(|e| e.into_inner());
                         let layer = &mut l[index];
