@@ -71,6 +71,16 @@ pub enum Error {
         /// What is wrong, with the line or field where there is one.
         reason: String,
     },
+    /// A file's data, of a size its header gives, does not fit in the memory left.
+    #[error("{}: out of memory: its {what} take {bytes} bytes, more than can be allocated", path.display())]
+    OutOfMemory {
+        /// The file.
+        path: PathBuf,
+        /// What was to be held (`pixels`).
+        what: &'static str,
+        /// The bytes asked for.
+        bytes: u64,
+    },
     /// A file holds the same data twice (raw and `.gz`, or under both spellings of its name) and
     /// the copies differ, so that neither can be trusted.
     #[error("{} and {} both hold the {what} but differ: remove the wrong one", first.display(), second.display())]

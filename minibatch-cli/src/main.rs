@@ -5,6 +5,7 @@ mod args;
 mod bench;
 mod choice;
 mod commands;
+mod memory;
 mod out;
 mod outputs;
 mod paths;
@@ -15,6 +16,9 @@ mod world;
 use args::{BenchArgs, EvalArgs, LrFindArgs, PlotArgs, PredictArgs, ShowArgs, SummaryArgs, TrainArgs};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOCATOR: memory::ExitWhenOutOfMemory = memory::ExitWhenOutOfMemory;
 
 #[derive(Parser)]
 #[command(name = "minibatch", version, about = "Train neural networks with minibatches (fast.ai lesson 9, in Rust)")]

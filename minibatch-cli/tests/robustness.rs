@@ -499,3 +499,47 @@ fn a_second_run_into_a_checkpoint_folder_is_warned_of() {
     assert!(stderr(&out).contains("already holds another run's checkpoints"), "{}", stderr(&out));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The program run under an address-space limit of `kib` KiB (`ulimit -v`).
+fn run_limited(kib: u64, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_minibatch"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn running_out_of_memory_is_one_line_and_status_1_not_an_abort() {
+    let d = tmp("oom");
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    // A valid raw IDX file of 1.5 GB of images (sparse: nothing is written), more than the limit.
+    let n: u32 = 2_000_000;
+    let images = std::fs::File::create(d.join("train-images-idx3-ubyte")).unwrap();
+    let header = [0x803u32, n, 28, 28].iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>();
+    std::io::Write::write_all(&mut &images, &header).unwrap();
+    images.set_len(16 + n as u64 * 784).unwrap();
+    let labels =
+        [[0x801u32, n].iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>(), vec![0; n as usize]].concat();
+    std::fs::write(d.join("train-labels-idx1-ubyte"), labels).unwrap();
+    for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(mnist_dir().join(f), d.join(f)).unwrap();
+    }
+    let cases: [&[&str]; 2] = [
+        &["show", "--data-dir", s(&d)],
+        // The lesson's CNN with batches of 5,000: its activations outgrow the limit.
+        &["train", "--model", "cnn", "--bs", "5000", "--epochs", "1", "--valid-size", "55000"],
+    ];
+    for args in cases {
+        let out = run_limited(1_000_000, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.starts_with("minibatch: error: out of memory"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line, no backtrace: {err}");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}

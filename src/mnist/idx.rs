@@ -81,7 +81,13 @@ fn read_idx_from(mut file: impl Read, file_len: u64, path: &Path, ndim: u8) -> R
         return Err(bad(IdxProblem::Implausible { dims, claimed, file_len }));
     }
     // Room for the one byte past the end that tells a file too long, so the buffer never grows.
-    let mut data = Vec::with_capacity(claimed as usize + 1);
+    let mut data = Vec::new();
+    let bytes = claimed.saturating_add(1);
+    usize::try_from(bytes).ok().and_then(|n| data.try_reserve_exact(n).ok()).ok_or_else(|| Error::OutOfMemory {
+        path: path.to_path_buf(),
+        what: "values",
+        bytes: claimed,
+    })?;
     // One byte more than claimed tells a file that is too long.
     reader.take(claimed + 1).read_to_end(&mut data).map_err(read_err)?;
     if data.len() as u64 != claimed {
