@@ -226,6 +226,17 @@ pub enum IdxProblem {
         /// Labels in the label file.
         labels: usize,
     },
+    /// An image file whose header counts no images.
+    #[error("holds no images (its header counts 0)")]
+    NoImages,
+    /// Images with no pixels: a zero row or column count.
+    #[error("images of {rows}x{cols} pixels: an image needs at least one row and one column")]
+    NoPixels {
+        /// Rows of each image.
+        rows: usize,
+        /// Columns of each image.
+        cols: usize,
+    },
     /// Test images whose size differs from the training images'.
     #[error("images of {found:?} pixels, but the training images are {expected:?}")]
     ImageShape {

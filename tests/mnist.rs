@@ -116,3 +116,22 @@ fn corrupted_truncated_and_missing_files_are_errors_naming_the_file() {
     assert!(matches!(err, Error::MissingFile { what: "test labels", .. }));
     assert!(err.to_string().contains("t10k-labels.idx1-ubyte"), "names the spellings it tried: {err}");
 }
+
+#[test]
+fn a_file_of_no_images_or_of_images_without_pixels_is_named_as_such() {
+    let d = tmp("empty");
+    write_set(&d, "train", 0, &[]);
+    write_set(&d, "t10k", 2, &[0, 1]);
+    let (p, problem) = idx_problem(Mnist::load(&d));
+    assert!(p.ends_with("train-images.idx3-ubyte"));
+    assert_eq!(problem, IdxProblem::NoImages);
+    // 0x0 and 28x0 images: a header that counts images of no pixels.
+    for (rows, cols) in [(0u32, 0u32), (28, 0)] {
+        let mut img = vec![0, 0, 8, 3];
+        [5u32, rows, cols].iter().for_each(|v| img.extend_from_slice(&v.to_be_bytes()));
+        std::fs::write(d.join("train-images.idx3-ubyte"), img).unwrap();
+        write_set(&d, "t10k", 2, &[0, 1]);
+        let (_, problem) = idx_problem(Mnist::load(&d));
+        assert_eq!(problem, IdxProblem::NoPixels { rows: rows as usize, cols: cols as usize });
+    }
+}

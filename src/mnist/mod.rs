@@ -102,6 +102,14 @@ struct Pair {
 fn load_pair(dir: &Path, prefix: &str) -> Result<Pair> {
     let what = if prefix == "train" { ["training images", "training labels"] } else { ["test images", "test labels"] };
     let (xp, x) = read_data_file(dir, &format!("{prefix}-images"), "idx3-ubyte", what[0], 3)?;
+    let empty = match x.dims[..] {
+        [0, _, _] => Some(IdxProblem::NoImages),
+        [_, rows, cols] if rows == 0 || cols == 0 => Some(IdxProblem::NoPixels { rows, cols }),
+        _ => None,
+    };
+    if let Some(problem) = empty {
+        return Err(Error::Idx { path: xp, problem });
+    }
     let (yp, y) = read_data_file(dir, &format!("{prefix}-labels"), "idx1-ubyte", what[1], 1)?;
     if x.dims[0] != y.dims[0] {
         let problem = IdxProblem::CountMismatch { images: x.dims[0], labels: y.dims[0] };
