@@ -1,5 +1,8 @@
-//! Seconds per epoch of a user's own `deep` model trained by the notebook's `fit`:
-//! `cargo run --release -- MODEL [EPOCHS] [train-only]`, MODEL `seq`, `derived` or `lib`. The
+//! Seconds per epoch of a user's own model trained by the notebook's `fit`:
+//! `cargo run --release -- MODEL [EPOCHS] [train-only]`. MODEL is the `deep` MLP as `seq`,
+//! `derived` or `lib`, or lessons 06-07's CNN (`lesson.rs`) as `cnn-relu` (the program's `cnn`, with the library's `ReLU`),
+//! `cnn-grelu` (`GeneralRelu` with the lesson's leak 0.1, sub 0.4, maxv 6), `cnn-own-bn` (the
+//! lesson's hand-written batch norm after each activation) or `cnn-lib-bn` (the library's). The
 //! data is the project's `data/mnist`, or the folder `MINIBATCH_DATA` names. With `train-only`,
 //! validation runs on one batch of 128 images, so the time is the training epoch's, as
 //! `minibatch bench` reports it; without it, on the 10,000 validation images.
@@ -8,6 +11,8 @@ use minibatch::{
     cross_entropy, fit, get_dls, mlp, Linear, Mnist, Module, ReLU, Registered, Result, Rng, Sgd, SgdConfig,
 };
 use std::time::Instant;
+
+mod lesson;
 
 #[derive(Registered)]
 struct Deep {
@@ -43,13 +48,14 @@ impl Module for DeepLib {
     }
 }
 
-const USAGE: &str = "usage: user_crate seq|derived|lib [EPOCHS] [train-only]";
+const MODELS: [&str; 8] = ["seq", "derived", "lib", "cnn-relu", "cnn-grelu", "cnn-own-bn", "cnn-own-bn-rows", "cnn-lib-bn"];
+const USAGE: &str = "usage: user_crate seq|derived|lib|cnn-relu|cnn-grelu|cnn-own-bn|cnn-lib-bn [EPOCHS] [train-only]";
 
 /// The model, the epochs and whether to time training alone, from the command line.
 fn args() -> std::result::Result<(String, usize, bool), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let which = args.first().cloned().unwrap_or_else(|| "seq".into());
-    if !["seq", "derived", "lib"].contains(&which.as_str()) {
+    if !MODELS.contains(&which.as_str()) {
         return Err(format!("no model {which}; {USAGE}"));
     }
     let epochs = match args.get(1) {
@@ -81,7 +87,13 @@ fn run(which: &str, epochs: usize, train_only: bool) -> Result<()> {
     let valid = if train_only { data.valid.slice(0, 128)? } else { data.valid };
     let (train_dl, valid_dl) = get_dls(data.train, valid, 128)?;
     let mut rng = Rng::new(0);
+    let lesson_act = minibatch::GeneralRelu { leak: Some(0.1), sub: Some(0.4), maxv: Some(6.0) };
     let model: Box<dyn Module> = match which {
+        "cnn-relu" => Box::new(minibatch::cnn(false, 10, 0)?),
+        "cnn-grelu" => Box::new(lesson::cnn(lesson_act, lesson::Norm::None)?),
+        "cnn-own-bn" => Box::new(lesson::cnn(minibatch::GeneralRelu::default(), lesson::Norm::Own)?),
+        "cnn-own-bn-rows" => Box::new(lesson::cnn(minibatch::GeneralRelu::default(), lesson::Norm::OwnRows)?),
+        "cnn-lib-bn" => Box::new(lesson::cnn(minibatch::GeneralRelu::default(), lesson::Norm::Library)?),
         "seq" => Box::new(mlp(&[784, 512, 512, 512, 10], 0)?),
         "derived" => Box::new(Deep {
             l1: Linear::new(784, 512, &mut rng)?,
