@@ -63,6 +63,7 @@ pub mod error;
 pub mod fast;
 mod files;
 pub mod guide;
+pub mod label_smoothing;
 pub mod learner;
 pub mod loss;
 pub mod mnist;
@@ -81,6 +82,7 @@ pub use data::{
 };
 pub use error::{Error, IdxProblem, Result};
 pub use fast::relu;
+pub use label_smoothing::{soft_cross_entropy, LabelSmoothingCrossEntropy};
 pub use loss::{accuracy, cross_entropy, log_softmax, logsumexp, nll, softmax};
 pub use minibatch_derive::Registered;
 pub use mnist::{render_digit, ImageDataset, ImageItem, Mnist, MnistConfig};

@@ -61,6 +61,8 @@ pub fn nll(input: &Tensor, target: &Tensor) -> Result<Tensor> {
 }
 
 /// `nll(log_softmax(logits), target)`: the loss of classification, PyTorch's `F.cross_entropy`.
+/// A float `target` of the logits' shape is taken as class probabilities
+/// ([`soft_cross_entropy`](crate::soft_cross_entropy)), as PyTorch takes it.
 /// For `f32` logits on the CPU it runs as one fused pass ([`crate::fast::cross_entropy`]), whose
 /// backward reuses the forward's softmax.
 ///
@@ -73,6 +75,10 @@ pub fn nll(input: &Tensor, target: &Tensor) -> Result<Tensor> {
 /// # Ok::<(), minibatch::Error>(())
 /// ```
 pub fn cross_entropy(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
+    if target.dtype().is_float() {
+        // Class probabilities (MixUp's mixed labels), as PyTorch takes them.
+        return crate::label_smoothing::soft_cross_entropy(logits, target);
+    }
     // The fused kernel checks the classes itself; the shape is checked here for its message.
     let indices = matches!(target.dtype(), DType::U8 | DType::U32 | DType::I64);
     if let (Ok((n, _)), true, true) = (logits.dims2(), indices, crate::fast::fits(&[logits])) {

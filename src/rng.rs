@@ -74,6 +74,40 @@ impl Rng {
         (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     }
 
+    /// A draw from the gamma distribution of shape `shape` (> 0) and scale 1, by Marsaglia and
+    /// Tsang's method (for a shape below 1, a draw of shape + 1 times `u^(1/shape)`).
+    pub fn gamma(&mut self, shape: f64) -> f64 {
+        if shape < 1.0 {
+            let u = 1.0 - self.next_f64();
+            return self.gamma(shape + 1.0) * u.powf(1.0 / shape);
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = (1.0 + c * x).powi(3);
+            if v <= 0.0 {
+                continue;
+            }
+            let u = 1.0 - self.next_f64();
+            if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+                return d * v;
+            }
+        }
+    }
+
+    /// A draw from the beta distribution `Beta(a, b)` (both > 0), in `[0, 1]`: `x / (x + y)` of two
+    /// gamma draws. MixUp's mixing weight is `Beta(alpha, alpha)`.
+    pub fn beta(&mut self, a: f64, b: f64) -> f64 {
+        let x = self.gamma(a);
+        let y = self.gamma(b);
+        if x + y == 0.0 {
+            // Both underflowed (tiny shapes): the distribution's mass is at the two ends.
+            return if self.next_f64() < a / (a + b) { 1.0 } else { 0.0 };
+        }
+        x / (x + y)
+    }
+
     /// A random permutation of `0..n` (Fisher-Yates): PyTorch's `randperm`.
     pub fn permutation(&mut self, n: usize) -> Vec<usize> {
         let mut v: Vec<usize> = (0..n).collect();
@@ -87,6 +121,22 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn beta_draws_have_the_distributions_mean_and_variance() {
+        // Beta(a, b): mean a / (a + b), variance ab / ((a + b)^2 (a + b + 1)).
+        for (a, b) in [(0.4, 0.4), (1.0, 1.0), (2.0, 5.0)] {
+            let mut rng = Rng::new(3);
+            let n = 200_000;
+            let xs: Vec<f64> = (0..n).map(|_| rng.beta(a, b)).collect();
+            assert!(xs.iter().all(|x| (0.0..=1.0).contains(x)));
+            let mean = xs.iter().sum::<f64>() / n as f64;
+            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+            let (m, v) = (a / (a + b), a * b / ((a + b).powi(2) * (a + b + 1.0)));
+            assert!((mean - m).abs() < 0.005, "Beta({a}, {b}) mean {mean}, expected {m}");
+            assert!((var - v).abs() < 0.003, "Beta({a}, {b}) variance {var}, expected {v}");
+        }
+    }
 
     #[test]
     fn permutation_is_a_permutation_and_depends_on_seed() {

@@ -270,6 +270,7 @@ fn forward_backward(l: &mut Parts, xb: &Tensor, yb: &Tensor) -> Result<(Flow, Op
     if flow != Flow::Continue {
         return Ok((flow, None));
     }
+    let (xb, yb) = &transform(l, (xb.clone(), yb.clone()))?;
     let preds = l.model.forward(xb)?;
     let flow = call(l, |c, x| c.after_forward(x), Some(&preds), None);
     if flow != Flow::Continue {
@@ -286,6 +287,12 @@ fn forward_backward(l: &mut Parts, xb: &Tensor, yb: &Tensor) -> Result<(Flow, Op
     }
     backward(&loss, l.opt.params())?;
     Ok((flow, Some((preds, loss))))
+}
+
+/// The batch through each callback's `transform_batch`, in order.
+fn transform(l: &mut Parts, batch: (Tensor, Tensor)) -> Result<(Tensor, Tensor)> {
+    let state = &*l.state;
+    l.callbacks.iter_mut().try_fold(batch, |batch, cb| cb.transform_batch(state, batch))
 }
 
 /// The value of a loss function's result, which must be one number (a mean over the batch).

@@ -329,6 +329,62 @@ def distributed_sampler():
     dump("distributed_sampler.json", {"cases": cases})
 
 
+class LabelSmoothingCrossEntropy(nn.Module):
+    """Lesson 10b's, as the notebook writes it."""
+    def __init__(self, eps=0.1):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, output, target):
+        c = output.size()[-1]
+        log_preds = F.log_softmax(output, dim=-1)
+        loss = -log_preds.sum(dim=-1).mean()
+        nll = F.nll_loss(log_preds, target)
+        return self.eps * (loss / c) + (1 - self.eps) * nll
+
+
+def label_smoothing_and_mixup():
+    """Lesson 10b: label smoothing (the lesson's class and F.cross_entropy(label_smoothing=eps)),
+    cross entropy of class probabilities (PyTorch's soft targets), and one MixUp step as the
+    lesson computes it from given draws of lambda and a given shuffle."""
+    g = torch.Generator().manual_seed(10)
+    logits = (torch.randn(6, 5, generator=g) * 3).requires_grad_()
+    target = torch.tensor([0, 4, 2, 2, 1, 3])
+    smoothing = []
+    for eps in [0.0, 0.1, 0.3]:
+        logits.grad = None
+        loss = F.cross_entropy(logits, target, label_smoothing=eps)
+        lesson = LabelSmoothingCrossEntropy(eps)(logits, target)
+        assert torch.allclose(loss, lesson, atol=1e-6), (loss, lesson)
+        loss.backward()
+        smoothing.append({"eps": eps, "loss": loss.item(), "grad": t(logits.grad)})
+    probs = torch.softmax(torch.randn(6, 5, generator=g), dim=-1)
+    soft = []
+    for eps in [0.0, 0.1]:
+        logits.grad = None
+        loss = F.cross_entropy(logits, probs, label_smoothing=eps)
+        loss.backward()
+        soft.append({"eps": eps, "loss": loss.item(), "grad": t(logits.grad)})
+    # MixUp (10b's MixUp callback): lambda per example from the given draws, the larger of
+    # lambda and 1 - lambda, the batch against its shuffle; the loss mixed as the lesson mixes it.
+    x = torch.randn(4, 1, 3, 3, generator=g)
+    y = torch.tensor([2, 0, 1, 2])
+    draws = torch.tensor([0.2, 0.7, 0.5, 0.95])
+    shuffle = torch.tensor([3, 0, 2, 1])
+    lam = torch.stack([draws, 1 - draws], 1).max(1)[0]
+    xb1, yb1 = x[shuffle], y[shuffle]
+    mixed = lam.view(-1, 1, 1, 1) * x + (1 - lam.view(-1, 1, 1, 1)) * xb1
+    preds = torch.randn(4, 3, generator=g, requires_grad=True)
+    loss1 = F.cross_entropy(preds, yb1, reduction="none")
+    loss0 = F.cross_entropy(preds, y, reduction="none")
+    loss = (lam * loss0 + (1 - lam) * loss1).mean()
+    loss.backward()
+    mixup = {"x": t(x), "y": t(y), "draws": t(draws), "shuffle": shuffle.tolist(), "lambda": t(lam),
+             "mixed": t(mixed), "preds": t(preds), "loss": loss.item(), "grad": t(preds.grad)}
+    dump("lesson10b.json", {"logits": t(logits), "target": t(target), "smoothing": smoothing,
+                            "probs": t(probs), "soft": soft, "mixup": mixup})
+
+
 if __name__ == "__main__":
     losses()
     linear_and_reprs()
@@ -341,5 +397,6 @@ if __name__ == "__main__":
     avg_pool()
     batch_norm()
     distributed_sampler()
+    label_smoothing_and_mixup()
     mnist_steps(sys.argv[1] if len(sys.argv) > 1 else os.path.join(OUT, "..", "..", "data", "mnist"))
     print("torch", torch.__version__)

@@ -1,10 +1,12 @@
 //! The callback trait, the loop's state and what a hook may tell the loop.
 
 mod guard;
+mod mixup;
 mod scheduler;
 mod tracker;
 
 pub use guard::{DivergenceGuard, GradientClip};
+pub use mixup::{mix_batch, MixUp};
 pub use scheduler::ParamScheduler;
 pub use tracker::{EarlyStopping, SaveBest};
 
@@ -194,6 +196,12 @@ pub trait Callback: AsAny {
     /// Before each training batch (set the learning rate here).
     fn before_batch(&mut self, cx: &mut Ctx) -> Flow {
         Flow::Continue
+    }
+    /// The training batch as the model will see it, after `before_batch`: a callback that
+    /// changes the data (lesson 10b's [`MixUp`]) returns its own inputs and targets. Each
+    /// callback gets what the one before it returned; the default returns the batch unchanged.
+    fn transform_batch(&mut self, state: &State, batch: (Tensor, Tensor)) -> Result<(Tensor, Tensor)> {
+        Ok(batch)
     }
     /// After the forward pass (`cx.preds`).
     fn after_forward(&mut self, cx: &mut Ctx) -> Flow {
