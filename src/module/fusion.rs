@@ -20,7 +20,7 @@ pub(crate) trait Fused {
 }
 
 /// The module itself, looking through boxes.
-fn concrete(module: &dyn Module) -> &dyn Any {
+pub(crate) fn concrete(module: &dyn Module) -> &dyn Any {
     let any: &dyn Any = module;
     match any.downcast_ref::<Box<dyn Module>>() {
         Some(boxed) => concrete(boxed.as_ref()),

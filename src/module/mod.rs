@@ -23,6 +23,7 @@ mod repr;
 mod shape;
 mod state;
 mod stats;
+mod transfer;
 
 pub use activation::{Dropout, GeneralRelu, ReLU};
 pub use buffer::{Buffer, Rule as BufferRule};
@@ -41,6 +42,7 @@ pub use state::{
     load_state, load_tensors, parse_state, read_state, save_state, save_tensors, saved_model, state_dict, MODEL_KEY,
 };
 pub use stats::{ActivationStats, HistogramConfig, LayerStats};
+pub use transfer::{freeze, freeze_body, freeze_with, load_matching, lr_slice, unfreeze, Transfer};
 
 use crate::error::Result;
 use candle_core::Tensor;

@@ -3,6 +3,7 @@
 use crate::error::Result;
 use candle_core::{Tensor, Var};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A trainable tensor and its accumulated gradient. Clones share both, as PyTorch's parameters
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub struct Param {
     var: Var,
     grad: Arc<Mutex<Option<Tensor>>>,
+    frozen: Arc<AtomicBool>,
 }
 
 thread_local! {
@@ -44,17 +46,37 @@ pub fn is_grad_enabled() -> bool {
 impl Param {
     /// A parameter holding a copy of `value`.
     pub fn new(value: &Tensor) -> Result<Self> {
-        Ok(Param { var: Var::from_tensor(value)?, grad: Arc::new(Mutex::new(None)) })
+        let frozen = Arc::new(AtomicBool::new(false));
+        Ok(Param { var: Var::from_tensor(value)?, grad: Arc::new(Mutex::new(None)), frozen })
     }
 
     /// The value, to compute with. Outside [`no_grad`] the operations on it are recorded, so that
-    /// [`backward`] can find its gradient; inside, it is detached.
+    /// [`backward`] can find its gradient; inside, and while the parameter is
+    /// [frozen](Param::freeze), it is detached.
     pub fn tensor(&self) -> Tensor {
-        if is_grad_enabled() {
+        if is_grad_enabled() && !self.is_frozen() {
             self.var.as_tensor().clone()
         } else {
             self.var.as_detached_tensor()
         }
+    }
+
+    /// Stops training this parameter, PyTorch's `requires_grad_(False)`: no gradient is computed
+    /// for it (the operations on it are not recorded), so an optimizer leaves it as it is.
+    /// Clones share the flag, as they share the value.
+    pub fn freeze(&self) {
+        self.frozen.store(true, Ordering::Relaxed);
+        self.zero_grad();
+    }
+
+    /// Trains this parameter again.
+    pub fn unfreeze(&self) {
+        self.frozen.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the parameter is frozen.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::Relaxed)
     }
 
     /// The underlying candle variable.
@@ -82,8 +104,11 @@ impl Param {
         *self.lock() = None;
     }
 
-    /// Adds `grad` to the accumulated gradient.
+    /// Adds `grad` to the accumulated gradient; a frozen parameter takes none.
     pub fn accumulate_grad(&self, grad: Tensor) -> Result<()> {
+        if self.is_frozen() {
+            return Ok(());
+        }
         let mut slot = self.lock();
         *slot = Some(match slot.take() {
             None => grad.detach(),

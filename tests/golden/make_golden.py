@@ -385,6 +385,97 @@ def label_smoothing_and_mixup():
                             "probs": t(probs), "soft": soft, "mixup": mixup})
 
 
+def xresnet_module(widths=(64, 128, 256, 512)):
+    """Lesson 11's XResNet as the notebook writes it; `widths` (the lesson's 64..512) is the one
+    addition, so that a small one can be checked value by value."""
+    act_fn = nn.ReLU(inplace=True)
+
+    def init_cnn(m):
+        if getattr(m, 'bias', None) is not None: nn.init.constant_(m.bias, 0)
+        if isinstance(m, (nn.Conv2d, nn.Linear)): nn.init.kaiming_normal_(m.weight)
+        for l in m.children(): init_cnn(l)
+
+    def conv(ni, nf, ks=3, stride=1, bias=False):
+        return nn.Conv2d(ni, nf, kernel_size=ks, stride=stride, padding=ks // 2, bias=bias)
+
+    def noop(x): return x
+
+    def conv_layer(ni, nf, ks=3, stride=1, zero_bn=False, act=True):
+        bn = nn.BatchNorm2d(nf)
+        nn.init.constant_(bn.weight, 0. if zero_bn else 1.)
+        layers = [conv(ni, nf, ks, stride=stride), bn]
+        if act: layers.append(act_fn)
+        return nn.Sequential(*layers)
+
+    class ResBlock(nn.Module):
+        def __init__(self, expansion, ni, nh, stride=1):
+            super().__init__()
+            nf, ni = nh * expansion, ni * expansion
+            layers = [conv_layer(ni, nh, 3, stride=stride), conv_layer(nh, nf, 3, zero_bn=True, act=False)
+                      ] if expansion == 1 else [
+                conv_layer(ni, nh, 1), conv_layer(nh, nh, 3, stride=stride), conv_layer(nh, nf, 1, zero_bn=True, act=False)]
+            self.convs = nn.Sequential(*layers)
+            self.idconv = noop if ni == nf else conv_layer(ni, nf, 1, act=False)
+            self.pool = noop if stride == 1 else nn.AvgPool2d(2, ceil_mode=True)
+
+        def forward(self, x): return act_fn(self.convs(x) + self.idconv(self.pool(x)))
+
+    class XResNet(nn.Sequential):
+        @classmethod
+        def create(cls, expansion, layers, c_in=3, c_out=1000):
+            nfs = [c_in, (c_in + 1) * 8, widths[0], widths[0]]
+            stem = [conv_layer(nfs[i], nfs[i + 1], stride=2 if i == 0 else 1) for i in range(3)]
+            nfs = [widths[0] // expansion] + list(widths)
+            res_layers = [cls._make_layer(expansion, nfs[i], nfs[i + 1], n_blocks=l, stride=1 if i == 0 else 2)
+                          for i, l in enumerate(layers)]
+            res = cls(*stem, nn.MaxPool2d(kernel_size=3, stride=2, padding=1), *res_layers,
+                      nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(nfs[-1] * expansion, c_out))
+            init_cnn(res)
+            return res
+
+        @staticmethod
+        def _make_layer(expansion, ni, nf, n_blocks, stride):
+            return nn.Sequential(*[ResBlock(expansion, ni if i == 0 else nf, nf, stride if i == 0 else 1)
+                                   for i in range(n_blocks)])
+    return XResNet
+
+
+def xresnet():
+    """Lesson 11's XResNet: the state_dict names and shapes of xresnet18/34/50, and two small ones
+    (basic and bottleneck blocks, narrow widths) with their weights, an input, the output in
+    training mode, the gradients of sum(y * w) w.r.t. the input and every parameter, and the
+    running statistics after that forward."""
+    full = xresnet_module()
+    names = {}
+    for name, expansion, layers in [("xresnet18", 1, [2, 2, 2, 2]), ("xresnet34", 1, [3, 4, 6, 3]),
+                                     ("xresnet50", 4, [3, 4, 6, 3])]:
+        sd = full.create(expansion, layers, c_in=3, c_out=10).state_dict()
+        names[name] = [[k, list(v.shape)] for k, v in sd.items()]
+    small = xresnet_module(widths=(8, 16))
+    cases = {}
+    g = torch.Generator().manual_seed(11)
+    for name, expansion, layers, c_in in [("basic", 1, [1, 2], 1), ("bottleneck", 4, [2, 1], 3)]:
+        torch.manual_seed(11)
+        model = small.create(expansion, layers, c_in=c_in, c_out=5)
+        # Non-trivial batch norm weights, so that the zero-initialised ones are not all the test sees.
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.weight.copy_(1 + 0.3 * torch.randn(m.weight.shape, generator=g))
+                    m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+        state = {k: t(v) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+        x = torch.randn(2, c_in, 10, 10, generator=g).requires_grad_()
+        w = torch.randn(2, 5, generator=g)
+        model.train()
+        y = model(x)
+        (y * w).sum().backward()
+        grads = {k: t(p.grad) for k, p in model.named_parameters()}
+        after = {k: t(v) for k, v in model.state_dict().items() if "running" in k}
+        cases[name] = {"expansion": expansion, "layers": layers, "c_in": c_in, "widths": [8, 16], "state": state,
+                       "x": t(x), "w": t(w), "y": t(y), "x_grad": t(x.grad), "grads": grads, "running": after}
+    dump("xresnet.json", {"names": names, "cases": cases})
+
+
 if __name__ == "__main__":
     losses()
     linear_and_reprs()
@@ -398,5 +489,6 @@ if __name__ == "__main__":
     batch_norm()
     distributed_sampler()
     label_smoothing_and_mixup()
+    xresnet()
     mnist_steps(sys.argv[1] if len(sys.argv) > 1 else os.path.join(OUT, "..", "..", "data", "mnist"))
     print("torch", torch.__version__)
