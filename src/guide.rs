@@ -38,3 +38,12 @@ pub mod s11_batch_norm {}
 
 #[doc = include_str!("../guide/12-own-batch-norm.md")]
 pub mod s12_own_batch_norm {}
+
+#[doc = include_str!("../guide/13-mixup-label-smoothing.md")]
+pub mod s13_mixup_label_smoothing {}
+
+#[doc = include_str!("../guide/14-xresnet.md")]
+pub mod s14_xresnet {}
+
+#[doc = include_str!("../guide/15-transfer-learning.md")]
+pub mod s15_transfer_learning {}

@@ -86,27 +86,47 @@ impl OptSpec {
 
     /// The optimizer over `params`.
     pub fn build(&self, params: impl IntoNamedParams) -> Result<Box<dyn Optimizer + Send>> {
+        self.build_grouped(params, &[], 1.0)
+    }
+
+    /// The optimizer with the parameters named in `body` in a group of their own, at `ratio`
+    /// times the rate (discriminative rates for a pretrained body).
+    pub fn build_grouped(
+        &self,
+        params: impl IntoNamedParams,
+        body: &[String],
+        ratio: f64,
+    ) -> Result<Box<dyn Optimizer + Send>> {
         let (lr, wd) = (self.lr(), self.weight_decay);
+        let in_body = |name: &str| body.iter().any(|b| b == name);
+        macro_rules! grouped {
+            ($opt:expr) => {{
+                let opt = $opt;
+                if body.is_empty() {
+                    Box::new(opt)
+                } else {
+                    Box::new(opt.group(in_body, |c| c.lr *= ratio)?)
+                }
+            }};
+        }
         Ok(match self.kind {
             OptKind::Sgd => {
                 let momentum = self.momentum.unwrap_or(0.0);
-                Box::new(Sgd::with_config(params, SgdConfig { lr, momentum, weight_decay: wd, ..Default::default() })?)
+                grouped!(Sgd::with_config(params, SgdConfig { lr, momentum, weight_decay: wd, ..Default::default() })?)
             }
             OptKind::Adam | OptKind::AdamW => {
                 let beta1 = self.momentum.unwrap_or(0.9);
                 let c = AdamConfig { lr, beta1, weight_decay: wd, ..Default::default() };
                 if self.kind == OptKind::Adam {
-                    Box::new(Adam::with_config(params, c)?)
+                    grouped!(Adam::with_config(params, c)?)
                 } else {
-                    Box::new(AdamW::with_config(params, c)?)
+                    grouped!(AdamW::with_config(params, c)?)
                 }
             }
             OptKind::RmsProp => {
                 let momentum = self.momentum.unwrap_or(0.0);
-                Box::new(RmsProp::with_config(
-                    params,
-                    RmsPropConfig { lr, momentum, weight_decay: wd, ..Default::default() },
-                )?)
+                let c = RmsPropConfig { lr, momentum, weight_decay: wd, ..Default::default() };
+                grouped!(RmsProp::with_config(params, c)?)
             }
         })
     }

@@ -39,12 +39,12 @@ fn split(data: Mnist, name: &str) -> ImageDataset {
 
 /// A model saved by `train --save` or checkpointed by `train --checkpoint-dir`, with its
 /// architecture read from the file (the names and shapes of its weights).
-pub fn load_model(path: &Path) -> anyhow::Result<(minibatch::Sequential, Architecture)> {
+pub fn load_model(path: &Path) -> anyhow::Result<(Box<dyn Module>, Architecture)> {
     let checkpoint = if path.is_dir() { Some(latest_checkpoint(path)?) } else { None };
     let file = checkpoint.as_ref().map_or(path.to_path_buf(), |c| c.dir.join("model.safetensors"));
     let tensors = minibatch::module::read_state(&file)?;
     let arch = Architecture::from_state(&tensors).with_context(|| {
-        format!("{}: not the weights of a model `train` makes (an mlp, cnn or cnn-bn)", file.display())
+        format!("{}: not the weights of a model `train` makes (an mlp, cnn, cnn-bn or xresnet)", file.display())
     })?;
     if let Some(info) = &checkpoint {
         // A checkpoint's weights must be of the model its run's settings make.
@@ -62,7 +62,7 @@ pub fn load_model(path: &Path) -> anyhow::Result<(minibatch::Sequential, Archite
         }
     }
     let model = arch.build(0)?;
-    same_model(&file, &model, &arch)?;
+    same_model(&file, model.as_ref(), &arch)?;
     load_state(&model, &file)?;
     Ok((model, arch))
 }
@@ -70,7 +70,7 @@ pub fn load_model(path: &Path) -> anyhow::Result<(minibatch::Sequential, Archite
 /// Checks the model a weights file says it holds against the one its shapes point to: the same
 /// shapes can hold another activation (a GeneralRelu CNN's weights scored as a ReLU one). A file
 /// that does not say (PyTorch's) is taken by its shapes, with a note saying so.
-fn same_model(file: &Path, model: &minibatch::Sequential, arch: &Architecture) -> anyhow::Result<()> {
+fn same_model(file: &Path, model: &dyn Module, arch: &Architecture) -> anyhow::Result<()> {
     let built = model.to_string();
     match minibatch::module::saved_model(file)? {
         Some(saved) if saved != built => {
@@ -98,10 +98,7 @@ fn same_model(file: &Path, model: &minibatch::Sequential, arch: &Architecture) -
 
 /// An architecture's outputs (its classes).
 fn classes(arch: &Architecture) -> usize {
-    match arch {
-        Architecture::Mlp(sizes) => sizes.last().copied().unwrap_or(0),
-        Architecture::Cnn { classes } | Architecture::CnnBn { classes } => *classes,
-    }
+    arch.classes()
 }
 
 /// An architecture in words: `a 784-50-10 mlp`, `a cnn-bn of 10 classes`.
@@ -130,15 +127,12 @@ pub fn summary(a: SummaryArgs) -> anyhow::Result<()> {
                 let why = format!("--hidden sizes the mlp; --model {} has its own layers", a.model.name());
                 return Err(crate::BadFlags(why).into());
             }
-            let arch = match a.model {
-                ModelKind::Mlp => Architecture::Mlp(vec![784, a.hidden.unwrap_or(50), 10]),
-                ModelKind::Cnn => Architecture::Cnn { classes: 10 },
-                ModelKind::CnnBn => Architecture::CnnBn { classes: 10 },
-            };
+            let arch = a.model.arch(784, vec![a.hidden.unwrap_or(50)], 10);
             (arch.build(0)?, arch)
         }
     };
-    out!("{}", minibatch::learner::summary(&model, &[a.bs, arch.inputs()])?);
+    let shape: Vec<usize> = std::iter::once(a.bs).chain(arch.input_shape()).collect();
+    out!("{}", minibatch::learner::summary(model.as_ref(), &shape)?);
     Ok(())
 }
 

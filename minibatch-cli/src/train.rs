@@ -11,11 +11,12 @@ use anyhow::{bail, Context};
 use minibatch::data::ShardSampler;
 use minibatch::distributed::Collective;
 use minibatch::learner::{
-    latest_checkpoint, Callback, CheckpointInfo, Ctx, DivergenceGuard, EarlyStopping, FitReport, Flow, GradientClip,
-    JsonlLogger, Learner, ParamScheduler, Progress,
+    latest_checkpoint, Callback, CheckpointInfo, Ctx, DivergenceGuard, EarlyStopping, FitReport, Flow, FreezeBody,
+    GradientClip, JsonlLogger, Learner, MixUp, ParamScheduler, Progress,
 };
 use minibatch::{
-    cross_entropy, get_dls_with, save_state, ActivationStats, DataLoader, DistributedSampler, DlsOptions, Module,
+    get_dls_with, save_state, ActivationStats, DataLoader, DistributedSampler, DlsOptions, LabelSmoothingCrossEntropy,
+    Module,
 };
 use serde_json::json;
 use std::path::Path;
@@ -223,7 +224,17 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
     let model = a.arch(n_in, n_out)?.build(a.seed)?;
     let total_steps = train_dl.len() * a.epochs();
     let spec = a.opt_spec();
-    let opt = spec.build(model.named_parameters())?;
+    let body = match &a.pretrained {
+        Some(path) => {
+            // A resumed run's checkpoint holds the weights: the body is loaded when the run starts.
+            if resumed.is_none() {
+                pretrained(model.as_ref(), path, first && !a.json)?;
+            }
+            body_names(model.as_ref())
+        }
+        None => Vec::new(),
+    };
+    let opt = spec.build_grouped(model.named_parameters(), &body, BODY_LR_RATIO)?;
     let schedule = a.schedule().build(spec.lr(), total_steps, a.warmup);
     if a.warmup >= total_steps && first && resumed.is_none() {
         eprintln!(
@@ -240,8 +251,14 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
     }
     // The rate (and momentum) of each step, from the learner's step count: a resumed run goes on
     // at the checkpoint's point of the schedule.
-    let mut learn =
-        Learner::new(model, cross_entropy, opt, train_dl, valid_dl).with_callback(ParamScheduler::new(schedule));
+    let loss = LabelSmoothingCrossEntropy::new(a.label_smoothing.unwrap_or(0.0))?.into_fn();
+    let mut learn = Learner::new(model, loss, opt, train_dl, valid_dl).with_callback(ParamScheduler::new(schedule));
+    if let Some(alpha) = a.mixup {
+        learn.add_callback(MixUp::new(alpha, n_out, a.seed)?);
+    }
+    if a.freeze_epochs > 0 {
+        learn.add_callback(FreezeBody { epochs: a.freeze_epochs });
+    }
     if let Some(w) = world {
         learn = learn.data_parallel(w.clone());
     }
@@ -253,6 +270,35 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
     }
     add_callbacks(&mut learn, &a, first)?;
     run(learn, &a, world)
+}
+
+/// The rate of a pretrained body's parameters, over the head's (lesson 11a's discriminative
+/// rates: the body needs only adjusting).
+const BODY_LR_RATIO: f64 = 0.1;
+
+/// The names of the parameters of every child of `model` but the last (its head).
+fn body_names(model: &dyn Module) -> Vec<String> {
+    let children = model.named_children();
+    let Some((head, _)) = children.last() else { return Vec::new() };
+    let head = format!("{head}.");
+    model.named_parameters().into_iter().map(|(n, _)| n).filter(|n| !n.starts_with(&head)).collect()
+}
+
+/// Loads the body of `path` (a weights file or a checkpoint folder) into `model`, saying what was
+/// kept and what is new when `say`.
+fn pretrained(model: &dyn Module, path: &Path, say: bool) -> anyhow::Result<()> {
+    let file = if path.is_dir() { latest_checkpoint(path)?.dir.join("model.safetensors") } else { path.to_path_buf() };
+    let tensors = minibatch::module::read_state(&file)?;
+    let report = minibatch::load_matching(model, &tensors, &file)?;
+    if say {
+        outln!(
+            "pretrained: {} tensors kept from {}; new: {}",
+            report.kept.len(),
+            file.display(),
+            if report.new.is_empty() { "none".to_string() } else { report.new.join(", ") }
+        );
+    }
+    Ok(())
 }
 
 /// The run's settings (the checkpoint's when resuming), checked, with the number of processes;

@@ -1,9 +1,12 @@
 //! The course's CNN for MNIST (lessons 06 and 07), with and without batch norm, and telling a
 //! saved model's architecture from its weights.
 
+use super::{XResNet, XResNetConfig};
 use crate::error::{Error, Result};
 use crate::module::init::{kaiming_normal, Fan};
-use crate::module::{AdaptiveAvgPool2d, BatchNorm, Conv2d, Conv2dConfig, Flatten, Linear, ReLU, Sequential, View};
+use crate::module::{
+    AdaptiveAvgPool2d, BatchNorm, Conv2d, Conv2dConfig, Flatten, Linear, Module, ReLU, Sequential, View,
+};
 use crate::rng::Rng;
 use candle_core::Tensor;
 use std::collections::HashMap;
@@ -68,16 +71,33 @@ pub enum Architecture {
         /// Outputs of the last layer.
         classes: usize,
     },
+    /// Lesson 11's [`XResNet`](super::XResNet) of this depth (18, 34 or 50) for one-channel
+    /// square images.
+    XResNet {
+        /// 18, 34 or 50.
+        depth: usize,
+        /// Outputs of the last layer.
+        classes: usize,
+    },
 }
 
 impl Architecture {
     /// A fresh model of this architecture, initialised from `seed`.
-    pub fn build(&self, seed: u64) -> Result<Sequential> {
-        match self {
-            Architecture::Mlp(sizes) => super::mlp(sizes, seed),
-            Architecture::Cnn { classes } => cnn(false, *classes, seed),
-            Architecture::CnnBn { classes } => cnn(true, *classes, seed),
-        }
+    pub fn build(&self, seed: u64) -> Result<Box<dyn Module>> {
+        Ok(match self {
+            Architecture::Mlp(sizes) => Box::new(super::mlp(sizes, seed)?),
+            Architecture::Cnn { classes } => Box::new(cnn(false, *classes, seed)?),
+            Architecture::CnnBn { classes } => Box::new(cnn(true, *classes, seed)?),
+            Architecture::XResNet { depth, classes } => {
+                let config = match depth {
+                    18 => XResNetConfig::xresnet18(1, *classes),
+                    34 => XResNetConfig::xresnet34(1, *classes),
+                    50 => XResNetConfig::xresnet50(1, *classes),
+                    _ => return Err(Error::invalid("xresnet depth", "18, 34 or 50", depth)),
+                };
+                Box::new(XResNet::new(&config, seed)?)
+            }
+        })
     }
 
     /// The architecture whose `state_dict` this is, or `None` when it is none of these: what
@@ -88,25 +108,44 @@ impl Architecture {
         if let Some(sizes) = super::mlp_sizes(state) {
             return Some(Architecture::Mlp(sizes));
         }
-        let classes = state.get("7.weight")?.dims2().ok()?.0;
-        let arch = if state.contains_key("1.1.running_mean") {
-            Architecture::CnnBn { classes }
+        let candidates = if let Some(head) = state.get("10.weight") {
+            // An XResNet's head follows its stem (0-2), max pool (3), four stages and pooling.
+            let classes = head.dims2().ok()?.0;
+            [18, 34, 50].map(|depth| Architecture::XResNet { depth, classes }).to_vec()
         } else {
-            Architecture::Cnn { classes }
+            let classes = state.get("7.weight")?.dims2().ok()?.0;
+            if state.contains_key("1.1.running_mean") {
+                vec![Architecture::CnnBn { classes }]
+            } else {
+                vec![Architecture::Cnn { classes }]
+            }
         };
-        let model = arch.build(0).ok()?;
-        let want = crate::module::state_dict(&model);
-        let same =
-            want.len() == state.len() && want.iter().all(|(k, v)| state.get(k).is_some_and(|t| t.dims() == v.dims()));
-        same.then_some(arch)
+        candidates.into_iter().find(|arch| {
+            let Ok(model) = arch.build(0) else { return false };
+            let want = crate::module::state_dict(model.as_ref());
+            want.len() == state.len() && want.iter().all(|(k, v)| state.get(k).is_some_and(|t| t.dims() == v.dims()))
+        })
     }
 
-    /// The name the program's `--model` flag gives it: `mlp`, `cnn` or `cnn-bn`.
+    /// The name the program's `--model` flag gives it: `mlp`, `cnn`, `cnn-bn`, `xresnet18`...
     pub fn name(&self) -> &'static str {
         match self {
             Architecture::Mlp(_) => "mlp",
             Architecture::Cnn { .. } => "cnn",
             Architecture::CnnBn { .. } => "cnn-bn",
+            Architecture::XResNet { depth: 18, .. } => "xresnet18",
+            Architecture::XResNet { depth: 34, .. } => "xresnet34",
+            Architecture::XResNet { .. } => "xresnet50",
+        }
+    }
+
+    /// The outputs of the last layer.
+    pub fn classes(&self) -> usize {
+        match self {
+            Architecture::Mlp(sizes) => sizes.last().copied().unwrap_or(0),
+            Architecture::Cnn { classes } | Architecture::CnnBn { classes } | Architecture::XResNet { classes, .. } => {
+                *classes
+            }
         }
     }
 
@@ -115,6 +154,15 @@ impl Architecture {
         match self {
             Architecture::Mlp(sizes) => sizes[0],
             _ => 28 * 28,
+        }
+    }
+
+    /// The shape of one input as the first layer takes it: `[784]` for the mlp and the CNNs
+    /// (whose first layer is a view), `[1, 28, 28]` for an XResNet, whose stem is a convolution.
+    pub fn input_shape(&self) -> Vec<usize> {
+        match self {
+            Architecture::XResNet { .. } => vec![1, 28, 28],
+            _ => vec![self.inputs()],
         }
     }
 }

@@ -143,7 +143,7 @@ impl XResNetConfig {
 /// let model = XResNet::new(&XResNetConfig::xresnet18(1, 10), 0)?;
 /// assert_eq!(model.num_parameters(), 11_218_618); // as PyTorch counts the lesson's
 /// let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
-/// assert_eq!((names[0].as_str(), names.last().unwrap().as_str()), ("0.0.weight", "8.bias"));
+/// assert_eq!((names[0].as_str(), names.last().unwrap().as_str()), ("0.0.weight", "10.bias"));
 /// # Ok::<(), minibatch::Error>(())
 /// ```
 pub struct XResNet {

@@ -48,8 +48,9 @@ impl Module for DeepLib {
     }
 }
 
-const MODELS: [&str; 8] = ["seq", "derived", "lib", "cnn-relu", "cnn-grelu", "cnn-own-bn", "cnn-own-bn-rows", "cnn-lib-bn"];
-const USAGE: &str = "usage: user_crate seq|derived|lib|cnn-relu|cnn-grelu|cnn-own-bn|cnn-lib-bn [EPOCHS] [train-only]";
+const MODELS: [&str; 9] =
+    ["seq", "derived", "lib", "cnn-relu", "cnn-grelu", "cnn-own-bn", "cnn-own-bn-rows", "cnn-lib-bn", "xresnet18"];
+const USAGE: &str = "usage: user_crate seq|derived|lib|cnn-relu|cnn-grelu|cnn-own-bn|cnn-own-bn-rows|cnn-lib-bn|xresnet18 [EPOCHS] [train-only]";
 
 /// The model, the epochs and whether to time training alone, from the command line.
 fn args() -> std::result::Result<(String, usize, bool), String> {
@@ -85,10 +86,15 @@ fn run(which: &str, epochs: usize, train_only: bool) -> Result<()> {
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist").to_string());
     let data = Mnist::load(dir)?;
     let valid = if train_only { data.valid.slice(0, 128)? } else { data.valid };
-    let (train_dl, valid_dl) = get_dls(data.train, valid, 128)?;
+    // MINIBATCH_TRAIN_IMAGES: time the first N training images only (the big models).
+    let n_train = std::env::var("MINIBATCH_TRAIN_IMAGES").ok().and_then(|s| s.parse().ok()).unwrap_or(data.train.len());
+    let train = data.train.slice(0, n_train.min(data.train.len()))?;
+    let bs = if which.starts_with("xresnet") { 64 } else { 128 };
+    let (train_dl, valid_dl) = get_dls(train, valid, bs)?;
     let mut rng = Rng::new(0);
     let lesson_act = minibatch::GeneralRelu { leak: Some(0.1), sub: Some(0.4), maxv: Some(6.0) };
     let model: Box<dyn Module> = match which {
+        "xresnet18" => Box::new(minibatch::XResNet::new(&minibatch::XResNetConfig::xresnet18(1, 10), 0)?),
         "cnn-relu" => Box::new(minibatch::cnn(false, 10, 0)?),
         "cnn-grelu" => Box::new(lesson::cnn(lesson_act, lesson::Norm::None)?),
         "cnn-own-bn" => Box::new(lesson::cnn(minibatch::GeneralRelu::default(), lesson::Norm::Own)?),

@@ -15,9 +15,10 @@ use std::path::PathBuf;
 #[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// The model: mlp (the notebook's Linear/ReLU stack, sized by --hidden or --layers), cnn
-    /// (lesson 06's four stride-2 convolutions) or cnn-bn (the same with batch norm, lesson 07).
-    /// The CNNs start from Kaiming's initialisation and default to --bs 128, --schedule onecycle
-    /// and, for sgd, --lr 0.2 (cnn) or 0.4 (cnn-bn: batch norm takes a higher rate).
+    /// (lesson 06's four stride-2 convolutions), cnn-bn (the same with batch norm, lesson 07) or
+    /// xresnet18, xresnet34, xresnet50 (lesson 11's). The CNNs start from Kaiming's
+    /// initialisation and default to --schedule onecycle, --bs 128 (64 for the xresnets) and, for
+    /// sgd, --lr 0.2 (cnn), 0.4 (cnn-bn: batch norm takes a higher rate) or 0.1 (xresnets).
     #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
     #[serde(default)]
     pub model: ModelKind,
@@ -100,6 +101,27 @@ pub struct TrainArgs {
     /// Stop when the validation loss has not improved for this many epochs.
     #[arg(long, value_parser = positive)]
     pub early_stop: Option<usize>,
+    /// Lesson 10b's MixUp: each training batch mixed with a shuffle of itself, weights drawn
+    /// from Beta(ALPHA, ALPHA) (the lesson uses 0.4).
+    #[arg(long, value_parser = learning_rate)]
+    #[serde(default)]
+    pub mixup: Option<f64>,
+    /// Lesson 10b's label smoothing: train against 1 - EPS on the label and EPS spread over the
+    /// classes (the lesson uses 0.1). The validation loss is smoothed alike.
+    #[arg(long, value_parser = fraction)]
+    #[serde(default)]
+    pub label_smoothing: Option<f64>,
+    /// Start from this body (a `--save` file or a checkpoint folder of a run of the same
+    /// --model, on any classes): every tensor of the same name and shape is kept, the head is
+    /// new. The body then trains at a tenth of the rate (lesson 11a).
+    #[arg(long)]
+    #[serde(default)]
+    pub pretrained: Option<PathBuf>,
+    /// With --pretrained: epochs trained with the body frozen (batch norm excepted) before every
+    /// layer trains.
+    #[arg(long, default_value_t = 0, value_parser = zero_to::<MAX_STEPS>, requires = "pretrained")]
+    #[serde(default)]
+    pub freeze_epochs: usize,
     /// Clip the gradients' global norm to this value.
     #[arg(long, value_parser = learning_rate)]
     pub clip: Option<f64>,
@@ -159,6 +181,9 @@ pub enum ModelKind {
     Mlp,
     Cnn,
     CnnBn,
+    Xresnet18,
+    Xresnet34,
+    Xresnet50,
 }
 
 impl ModelKind {
@@ -168,25 +193,43 @@ impl ModelKind {
             Architecture::Mlp(_) => ModelKind::Mlp,
             Architecture::Cnn { .. } => ModelKind::Cnn,
             Architecture::CnnBn { .. } => ModelKind::CnnBn,
+            Architecture::XResNet { depth: 18, .. } => ModelKind::Xresnet18,
+            Architecture::XResNet { depth: 34, .. } => ModelKind::Xresnet34,
+            Architecture::XResNet { .. } => ModelKind::Xresnet50,
         }
     }
 
-    /// The training batch when `--bs` is not given: the notebook's 64 for the mlp, 128 for the
-    /// CNNs.
+    /// The training batch when `--bs` is not given: the notebook's 64 for the mlp and the
+    /// XResNets (lesson 11's), 128 for the CNNs.
     pub fn default_bs(self) -> usize {
-        if self == ModelKind::Mlp {
-            64
-        } else {
-            128
+        match self {
+            ModelKind::Cnn | ModelKind::CnnBn => 128,
+            _ => 64,
         }
     }
 
-    /// The flag's spelling: `mlp`, `cnn`, `cnn-bn`.
+    /// The flag's spelling: `mlp`, `cnn`, `cnn-bn`, `xresnet18`...
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Mlp => "mlp",
             ModelKind::Cnn => "cnn",
             ModelKind::CnnBn => "cnn-bn",
+            ModelKind::Xresnet18 => "xresnet18",
+            ModelKind::Xresnet34 => "xresnet34",
+            ModelKind::Xresnet50 => "xresnet50",
+        }
+    }
+
+    /// The architecture of this kind for `n_in` inputs and `n_out` classes (`hidden`: the mlp's
+    /// hidden sizes).
+    pub fn arch(self, n_in: usize, hidden: Vec<usize>, n_out: usize) -> Architecture {
+        match self {
+            ModelKind::Mlp => Architecture::Mlp([vec![n_in], hidden, vec![n_out]].concat()),
+            ModelKind::Cnn => Architecture::Cnn { classes: n_out },
+            ModelKind::CnnBn => Architecture::CnnBn { classes: n_out },
+            ModelKind::Xresnet18 => Architecture::XResNet { depth: 18, classes: n_out },
+            ModelKind::Xresnet34 => Architecture::XResNet { depth: 34, classes: n_out },
+            ModelKind::Xresnet50 => Architecture::XResNet { depth: 50, classes: n_out },
         }
     }
 }
@@ -197,6 +240,9 @@ pub const CNN_LR: f64 = 0.2;
 
 /// See [`CNN_LR`].
 pub const CNN_BN_LR: f64 = 0.4;
+
+/// SGD's default peak rate for the XResNets.
+pub const XRESNET_LR: f64 = 0.1;
 
 impl TrainArgs {
     /// The epochs to train: `--epochs`, or 5.
@@ -213,14 +259,8 @@ impl TrainArgs {
         if self.model != ModelKind::Mlp && n_in != 28 * 28 {
             anyhow::bail!("--model {} takes 28x28 images; these have {n_in} pixels", self.model.name());
         }
-        Ok(match self.model {
-            ModelKind::Mlp => {
-                let hidden = self.layers.clone().unwrap_or_else(|| vec![self.hidden.unwrap_or(50)]);
-                Architecture::Mlp([vec![n_in], hidden, vec![n_out]].concat())
-            }
-            ModelKind::Cnn => Architecture::Cnn { classes: n_out },
-            ModelKind::CnnBn => Architecture::CnnBn { classes: n_out },
-        })
+        let hidden = self.layers.clone().unwrap_or_else(|| vec![self.hidden.unwrap_or(50)]);
+        Ok(self.model.arch(n_in, hidden, n_out))
     }
 
     /// The batch size, the model's default unless given.
@@ -240,6 +280,7 @@ impl TrainArgs {
             ModelKind::Mlp => None,
             ModelKind::Cnn => Some(CNN_LR),
             ModelKind::CnnBn => Some(CNN_BN_LR),
+            ModelKind::Xresnet18 | ModelKind::Xresnet34 | ModelKind::Xresnet50 => Some(XRESNET_LR),
         };
         if spec.kind == OptKind::Sgd {
             spec.lr = spec.lr.or(rate);
@@ -275,6 +316,13 @@ impl TrainArgs {
         if let Some(v) = self.clip {
             recheck("clip", v, learning_rate)?;
         }
+        if let Some(v) = self.mixup {
+            recheck("mixup", v, learning_rate)?;
+        }
+        if let Some(v) = self.label_smoothing {
+            recheck("label_smoothing", v, fraction)?;
+        }
+        recheck("freeze_epochs", self.freeze_epochs, zero_to::<MAX_STEPS>)?;
         if let Some(v) = self.early_stop {
             recheck("early_stop", v, positive)?;
         }

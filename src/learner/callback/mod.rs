@@ -1,10 +1,12 @@
 //! The callback trait, the loop's state and what a hook may tell the loop.
 
+mod freeze;
 mod guard;
 mod mixup;
 mod scheduler;
 mod tracker;
 
+pub use freeze::FreezeBody;
 pub use guard::{DivergenceGuard, GradientClip};
 pub use mixup::{mix_batch, MixUp};
 pub use scheduler::ParamScheduler;
