@@ -19,9 +19,17 @@ def t(x):
     return {"shape": list(x.shape), "data": x.flatten().tolist()}
 
 
-def dump(name, obj):
+def t32(x):
+    """`t`, each value written with the 9 digits that hold an f32 exactly (a smaller file)."""
+    d = t(x)
+    if x.is_floating_point():
+        d["data"] = [float(f"{v:.9g}") for v in d["data"]]
+    return d
+
+
+def dump(name, obj, indent=1):
     with open(os.path.join(OUT, name), "w") as f:
-        json.dump(obj, f, indent=1)
+        json.dump(obj, f, indent=indent)
         f.write("\n")
 
 
@@ -463,17 +471,17 @@ def xresnet():
                 if isinstance(m, nn.BatchNorm2d):
                     m.weight.copy_(1 + 0.3 * torch.randn(m.weight.shape, generator=g))
                     m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
-        state = {k: t(v) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+        state = {k: t32(v) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
         x = torch.randn(2, c_in, 10, 10, generator=g).requires_grad_()
         w = torch.randn(2, 5, generator=g)
         model.train()
         y = model(x)
         (y * w).sum().backward()
-        grads = {k: t(p.grad) for k, p in model.named_parameters()}
-        after = {k: t(v) for k, v in model.state_dict().items() if "running" in k}
+        grads = {k: t32(p.grad) for k, p in model.named_parameters()}
+        after = {k: t32(v) for k, v in model.state_dict().items() if "running" in k}
         cases[name] = {"expansion": expansion, "layers": layers, "c_in": c_in, "widths": [8, 16], "state": state,
-                       "x": t(x), "w": t(w), "y": t(y), "x_grad": t(x.grad), "grads": grads, "running": after}
-    dump("xresnet.json", {"names": names, "cases": cases})
+                       "x": t32(x), "w": t32(w), "y": t32(y), "x_grad": t32(x.grad), "grads": grads, "running": after}
+    dump("xresnet.json", {"names": names, "cases": cases}, indent=None)
 
 
 if __name__ == "__main__":
