@@ -3,8 +3,7 @@
 //! small ones (basic and bottleneck blocks) loaded from PyTorch's weights, value by value, forward
 //! and backward, on the fused kernels and on candle's own operations.
 
-mod common;
-use common::*;
+use crate::common::*;
 use minibatch::{state_dict, Module, Param, XResNet, XResNetConfig};
 use std::collections::HashMap;
 

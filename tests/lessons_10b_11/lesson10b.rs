@@ -2,8 +2,7 @@
 //! `label_smoothing_and_mixup()`): label smoothing, cross-entropy of class probabilities, and
 //! MixUp's step; and MixUp in the training loop, seeded and resumed.
 
-mod common;
-use common::*;
+use crate::common::*;
 use minibatch::learner::{mix_batch, Callback, Checkpoint, Ctx, Flow, Learner, MixUp, State};
 use minibatch::{cross_entropy, get_dls, get_model, LabelSmoothingCrossEntropy, Mnist, Param};
 

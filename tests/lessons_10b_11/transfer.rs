@@ -2,8 +2,7 @@
 //! loaded under a new head for 5-9, frozen but for batch norm, then unfrozen with
 //! discriminative learning rates.
 
-mod common;
-use common::{flat, mnist_dir};
+use crate::common::{flat, mnist_dir};
 use minibatch::learner::Learner;
 use minibatch::{
     cnn, cross_entropy, freeze_body, freeze_with, load_matching, lr_slice, state_dict, unfreeze, DataLoader, Dataset,
