@@ -52,6 +52,17 @@ pub enum Error {
         /// What the file has.
         found: String,
     },
+    /// None of a weights file's tensors has the name and shape of a parameter of the model it is
+    /// loaded into: the weights of another architecture.
+    #[error("{}: none of its {file} tensors has the name and shape of a parameter of the model ({model} parameters): the weights of another architecture", path.display())]
+    NothingInCommon {
+        /// The weights file.
+        path: PathBuf,
+        /// Tensors in the file.
+        file: usize,
+        /// Parameters of the model.
+        model: usize,
+    },
     /// A weights file that cannot be read as safetensors.
     #[error("{}: not a safetensors file: {reason}", path.display())]
     BadStateFile {

@@ -11,7 +11,7 @@ use crate::loss::log_softmax;
 use candle_core::{DType, Tensor, D};
 
 /// Cross-entropy of `logits` `[n, classes]` against class probabilities `probs` `[n, classes]`
-/// (float, each row summing to one): `-mean_i Σ_c probs[i, c] log_softmax(logits)[i, c]`, PyTorch's
+/// (float, each row summing to one; as in PyTorch that is not checked): `-mean_i Σ_c probs[i, c] log_softmax(logits)[i, c]`, PyTorch's
 /// `F.cross_entropy` with a probability target. [`cross_entropy`](crate::cross_entropy) takes such a
 /// target as well.
 ///
@@ -25,12 +25,20 @@ use candle_core::{DType, Tensor, D};
 /// ```
 pub fn soft_cross_entropy(logits: &Tensor, probs: &Tensor) -> Result<Tensor> {
     check_probs(logits, probs)?;
+    if logits.elem_count() == 0 {
+        // The mean of no loss, as with class indices (and in PyTorch).
+        return Ok(Tensor::new(f32::NAN, logits.device())?.to_dtype(logits.dtype())?);
+    }
     let picked = (log_softmax(logits)? * probs.to_dtype(logits.dtype())?)?.sum(D::Minus1)?;
     Ok(picked.mean_all()?.neg()?)
 }
 
 fn check_probs(logits: &Tensor, probs: &Tensor) -> Result<()> {
-    if probs.dims() != logits.dims() || probs.rank() != 2 {
+    if logits.rank() != 2 {
+        let found = format!("{:?}", logits.dims());
+        return Err(Error::invalid("logits shape", "[n, classes] (rank 2)", found));
+    }
+    if probs.dims() != logits.dims() {
         let expected = format!("{:?} (class probabilities, as the logits)", logits.dims());
         return Err(Error::invalid("target shape", expected, format!("{:?}", probs.dims())));
     }

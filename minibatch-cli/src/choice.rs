@@ -144,6 +144,17 @@ pub enum ScheduleKind {
     OneCycle,
 }
 
+impl ScheduleKind {
+    /// The flag's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScheduleKind::Const => "const",
+            ScheduleKind::Cosine => "cosine",
+            ScheduleKind::OneCycle => "onecycle",
+        }
+    }
+}
+
 impl std::str::FromStr for ScheduleKind {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

@@ -8,8 +8,8 @@ use anyhow::Context;
 use minibatch::learner::latest_checkpoint;
 use minibatch::plot::{plot_png, Chart, Series};
 use minibatch::{
-    cross_entropy, evaluate, get_dls_with, load_state, Architecture, DataLoader, DlsOptions, ImageDataset, LrFind,
-    LrFindConfig, Mnist, MnistConfig, Module,
+    cross_entropy, evaluate, get_dls_with, load_state, Architecture, DataLoader, DlsOptions, ImageDataset,
+    LabelSmoothingCrossEntropy, LrFind, LrFindConfig, Mnist, MnistConfig, Module,
 };
 use std::path::{Path, PathBuf};
 
@@ -173,7 +173,9 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     // model's default one for a weights file.
     let train_bs = run.as_ref().map_or(ModelKind::of(&arch).default_bs(), TrainArgs::bs);
     let dl = DataLoader::new(data, a.bs.unwrap_or(train_bs.saturating_mul(2)))?;
-    let e = evaluate(&model, cross_entropy, &dl)?;
+    // A checkpoint of a run with label smoothing is scored with its run's loss, as its epochs were.
+    let smoothing = run.as_ref().and_then(|r| r.label_smoothing).unwrap_or(0.0);
+    let e = evaluate(&model, LabelSmoothingCrossEntropy::new(smoothing)?.into_fn(), &dl)?;
     if a.json {
         outln!("{}", serde_json::json!({"split": a.split, "loss": e.loss, "accuracy": e.accuracy, "count": e.count}));
     } else {

@@ -2,6 +2,7 @@
 //! resume.
 
 use crate::args::TrainArgs;
+use crate::choice::ScheduleKind;
 use crate::commands::load_data;
 use crate::out::{outln, Stdout};
 use crate::outputs::{check_file, check_folder, check_png};
@@ -92,8 +93,16 @@ fn resume_settings(a: TrainArgs, first: bool) -> anyhow::Result<(TrainArgs, Opti
             state.display()
         );
     }
+    if epochs > stored.epochs() && stored.schedule() != ScheduleKind::Const && first {
+        eprintln!(
+            "minibatch: warning: --epochs {epochs} stretches the run's {} schedule from its {} epochs to {epochs}: the \
+             rates from here on are not those of the first plan",
+            stored.schedule().name(),
+            stored.epochs()
+        );
+    }
     let a = TrainArgs {
-        // The schedule spans the run's epochs as first planned.
+        // The schedule spans the run's epochs, as many as now asked.
         epochs: Some(epochs),
         save: a.save,
         json: a.json,
@@ -228,7 +237,12 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
         Some(path) => {
             // A resumed run's checkpoint holds the weights: the body is loaded when the run starts.
             if resumed.is_none() {
-                pretrained(model.as_ref(), path, first && !a.json)?;
+                let say = match (first, a.json) {
+                    (false, _) => Say::Nothing,
+                    (true, false) => Say::Out,
+                    (true, true) => Say::Err,
+                };
+                pretrained(model.as_ref(), path, say)?;
             }
             body_names(model.as_ref())
         }
@@ -236,6 +250,13 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
     };
     let opt = spec.build_grouped(model.named_parameters(), &body, BODY_LR_RATIO)?;
     let schedule = a.schedule().build(spec.lr(), total_steps, a.warmup);
+    if a.freeze_epochs >= a.epochs() && first && resumed.is_none() {
+        eprintln!(
+            "minibatch: warning: --freeze-epochs {} is as long as the run's {} epochs: the body never trains",
+            a.freeze_epochs,
+            a.epochs()
+        );
+    }
     if a.warmup >= total_steps && first && resumed.is_none() {
         eprintln!(
             "minibatch: warning: --warmup {} is as long as the run's {total_steps} steps: every step trains below the rate",
@@ -286,19 +307,47 @@ fn body_names(model: &dyn Module) -> Vec<String> {
 
 /// Loads the body of `path` (a weights file or a checkpoint folder) into `model`, saying what was
 /// kept and what is new when `say`.
-fn pretrained(model: &dyn Module, path: &Path, say: bool) -> anyhow::Result<()> {
-    let file = if path.is_dir() { latest_checkpoint(path)?.dir.join("model.safetensors") } else { path.to_path_buf() };
+fn pretrained(model: &dyn Module, path: &Path, say: Say) -> anyhow::Result<()> {
+    let file = if path.is_dir() {
+        let info = latest_checkpoint(path).with_context(|| {
+            format!("--pretrained {}: a folder, but not one of a run's checkpoints", path.display())
+        })?;
+        info.dir.join("model.safetensors")
+    } else {
+        path.to_path_buf()
+    };
     let tensors = minibatch::module::read_state(&file)?;
+    // The whole body must be there: a body of another model (a cnn's under a cnn-bn) would
+    // leave some of it untrained.
+    let params = model.named_parameters();
+    for name in body_names(model) {
+        let dims = params.iter().find(|(n, _)| *n == name).map(|(_, p)| p.dims().to_vec()).unwrap_or_default();
+        if tensors.get(&name).map(|t| t.dims()) != Some(&dims[..]) {
+            let found = tensors.get(&name).map_or("nothing".to_string(), |t| format!("{:?}", t.dims()));
+            bail!(
+                "{}: not a body of this model: its `{name}` should be {dims:?}, the file has {found} (--pretrained takes weights of the same --model)",
+                file.display()
+            );
+        }
+    }
     let report = minibatch::load_matching(model, &tensors, &file)?;
-    if say {
-        outln!(
-            "pretrained: {} tensors kept from {}; new: {}",
-            report.kept.len(),
-            file.display(),
-            if report.new.is_empty() { "none".to_string() } else { report.new.join(", ") }
-        );
+    let new = if report.new.is_empty() { "none".to_string() } else { report.new.join(", ") };
+    let line = format!("pretrained: {} tensors kept from {}; new: {new}", report.kept.len(), file.display());
+    match say {
+        Say::Out => outln!("{line}"),
+        Say::Err => eprintln!("minibatch: {line}"),
+        Say::Nothing => {}
     }
     Ok(())
+}
+
+/// Where a message of the first process goes: standard output, or standard error beside
+/// `--json`'s lines; the other processes say nothing.
+#[derive(Clone, Copy)]
+enum Say {
+    Out,
+    Err,
+    Nothing,
 }
 
 /// The run's settings (the checkpoint's when resuming), checked, with the number of processes;

@@ -399,12 +399,18 @@ fn mixup_label_smoothing_and_a_pretrained_body_under_a_new_head() {
             &base[..],
             &data,
             &["--epochs", "2", "--mixup", "0.4", "--label-smoothing", "0.1"],
-            &["--save", path_str(&body)],
+            &["--save", path_str(&body), "--checkpoint-dir", path_str(&d.join("ck"))],
         ]
         .concat(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(json_lines(&out).len(), 2);
+    let epochs = json_lines(&out);
+    assert_eq!(epochs.len(), 2);
+    // eval scores a checkpoint with its run's loss, label smoothing included.
+    let ck = d.join("ck");
+    let ev = minibatch(&[&["eval", "--load", path_str(&ck), "--split", "valid", "--json"][..], &data].concat());
+    assert!(ev.status.success(), "{}", stderr(&ev));
+    assert_eq!(json_lines(&ev)[0]["loss"], epochs[1]["valid_loss"]);
     // Twelve classes: the head is new, the body kept, and frozen for the first epoch.
     let tuned = ["--epochs", "2", "--classes", "12", "--pretrained", path_str(&body), "--freeze-epochs", "1"];
     let out =
@@ -412,11 +418,27 @@ fn mixup_label_smoothing_and_a_pretrained_body_under_a_new_head() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("pretrained: 24 tensors kept") && text.contains("new: 7.weight, 7.bias"), "{text}");
-    // A body of another model has nothing to keep.
-    let mlp = ["train", "--epochs", "1", "--valid-size", "200", "--pretrained", path_str(&body)];
-    let out = minibatch(&[&mlp[..], &data].concat());
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no tensor of the same name and shape"), "{}", stderr(&out));
+    // With --json the line goes to standard error (the same classes: the head is kept too); a
+    // body frozen for the whole run is warned of.
+    let frozen = ["--epochs", "1", "--json", "--pretrained", path_str(&body), "--freeze-epochs", "1"];
+    let out = minibatch(&[&["train", "--model", "cnn-bn", "--valid-size", "200"][..], &data, &frozen].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("minibatch: pretrained: 26 tensors kept"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the body never trains"), "{}", stderr(&out));
+    // A body of another model is refused: the mlp shares nothing, the plain cnn needs the conv
+    // biases a cnn-bn has not.
+    for (model, why) in [("mlp", "its `0.weight` should be [50, 784], the file has nothing"), ("cnn", "its `1.0.bias`")]
+    {
+        let other =
+            ["train", "--model", model, "--epochs", "1", "--valid-size", "200", "--pretrained", path_str(&body)];
+        let out = minibatch(&[&other[..], &data].concat());
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{model}: {}", stderr(&out));
+    }
+    let empty = d.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = minibatch(&[&["train", "--pretrained", path_str(&empty)][..], &data].concat());
+    assert!(stderr(&out).contains("a folder, but not one of a run's checkpoints"), "{}", stderr(&out));
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// The parameters and buffers by their names (`0.weight`, `1.1.running_mean`): PyTorch's
-/// `state_dict`.
+/// `state_dict`. As PyTorch's, the tensors are the model's own values, not copies: an in-place
+/// step (SGD's) changes them too, so keep a copy (`t.copy()`) of what must not move, a best
+/// epoch's weights say. Loading one back into its model works.
 pub fn state_dict(module: &dyn Module) -> HashMap<String, Tensor> {
     let params = module.named_parameters().into_iter().map(|(n, p)| (n, p.tensor().detach()));
     params.chain(module.named_buffers().into_iter().map(|(n, b)| (n, b.get()))).collect()
@@ -131,7 +133,8 @@ pub fn load_tensors(module: &dyn Module, tensors: &HashMap<String, Tensor>, path
         }
     }
     for (name, p) in &params {
-        p.set(&tensors[name].to_dtype(p.tensor().dtype())?)?;
+        // A copy: the tensor may be a view of this very parameter (its own `state_dict`).
+        p.set(&tensors[name].to_dtype(p.tensor().dtype())?.copy()?)?;
     }
     for (name, b) in &buffers {
         b.set(tensors[name].to_dtype(b.get().dtype())?);

@@ -21,7 +21,7 @@ pub struct Transfer {
 
 /// Loads into `module` every tensor of `tensors` whose name and shape match one of its own, and
 /// leaves the rest as they are: a body trained on one data set under a head made for another
-/// (lesson 11a's `adapt_model`). Nothing is set unless at least one tensor matches, and batch
+/// (lesson 11a's `adapt_model`). Nothing is set unless at least one parameter matches, and batch
 /// norm statistics are checked first, as [`load_tensors`](super::load_tensors) checks them
 /// (`path` names the file in errors).
 ///
@@ -53,14 +53,9 @@ pub fn load_matching(module: &dyn Module, tensors: &HashMap<String, Tensor>, pat
         tensors.iter().filter(|(k, _)| !report.kept.contains(k)).map(|(k, t)| format!("{k} {:?}", t.dims())).collect();
     unused.sort();
     report.unused = unused;
-    if report.kept.is_empty() {
-        let found = format!("no tensor of the same name and shape ({} in the file)", tensors.len());
-        return Err(Error::StateMismatch {
-            path: path.to_path_buf(),
-            name: "*".into(),
-            expected: "a body to keep".into(),
-            found,
-        });
+    // Buffers alone (batch norm's counters) match across architectures: a parameter must.
+    if !params.iter().any(|(n, _)| report.kept.contains(n)) {
+        return Err(Error::NothingInCommon { path: path.to_path_buf(), file: tensors.len(), model: params.len() });
     }
     for (name, b) in buffers.iter().filter(|(n, _)| report.kept.contains(n)) {
         if let Err(found) = b.check(&tensors[name]) {
@@ -69,7 +64,8 @@ pub fn load_matching(module: &dyn Module, tensors: &HashMap<String, Tensor>, pat
         }
     }
     for (name, p) in params.iter().filter(|(n, _)| report.kept.contains(n)) {
-        p.set(&tensors[name].to_dtype(p.tensor().dtype())?)?;
+        // A copy: the tensor may be a view of this very parameter (its own `state_dict`).
+        p.set(&tensors[name].to_dtype(p.tensor().dtype())?.copy()?)?;
     }
     for (name, b) in buffers.iter().filter(|(n, _)| report.kept.contains(n)) {
         b.set(tensors[name].to_dtype(b.get().dtype())?);
@@ -112,13 +108,20 @@ pub fn unfreeze(module: &dyn Module) {
 /// group takes `hi`.
 ///
 /// ```
-/// let lrs = minibatch::lr_slice(1e-4, 1e-2, 3);
+/// let lrs = minibatch::lr_slice(1e-4, 1e-2, 3)?;
 /// assert!((lrs[0] - 1e-4).abs() < 1e-12 && (lrs[1] - 1e-3).abs() < 1e-12 && (lrs[2] - 1e-2).abs() < 1e-12);
+/// assert!(minibatch::lr_slice(0.0, 1e-2, 3).is_err()); // a log scale has no 0
+/// # Ok::<(), minibatch::Error>(())
 /// ```
-pub fn lr_slice(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    match n {
+pub fn lr_slice(lo: f64, hi: f64, n: usize) -> Result<Vec<f64>> {
+    for (name, v) in [("lr_slice low rate", lo), ("lr_slice high rate", hi)] {
+        if !(v > 0.0 && v.is_finite()) {
+            return Err(Error::invalid(name, "a finite rate above 0", v));
+        }
+    }
+    Ok(match n {
         0 => Vec::new(),
         1 => vec![hi],
         _ => (0..n).map(|i| lo * (hi / lo).powf(i as f64 / (n - 1) as f64)).collect(),
-    }
+    })
 }

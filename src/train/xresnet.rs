@@ -11,6 +11,14 @@ use crate::module::{
 use crate::rng::Rng;
 use candle_core::{DType, Device, Tensor};
 
+/// The largest width (channels) of a layer, as the program's `--hidden`: past it the weights alone
+/// would take gigabytes.
+const MAX_WIDTH: usize = 4_096;
+/// The most blocks in a stage.
+const MAX_BLOCKS: usize = 256;
+/// The most classes.
+const MAX_CLASSES: usize = 1 << 20;
+
 /// The lesson's `conv_layer`: a bias-free convolution (Kaiming-normal weights, padding `ks / 2`),
 /// batch norm (its weight 0 when `zero_bn`, so the block starts as its shortcut), then a ReLU
 /// when `act`.
@@ -47,9 +55,11 @@ pub struct ResBlock {
 impl ResBlock {
     /// A block from `ni * expansion` to `nh * expansion` channels through `nh` hidden ones.
     pub fn new(expansion: usize, ni: usize, nh: usize, stride: usize, rng: &mut Rng) -> Result<Self> {
-        if !matches!(expansion, 1 | 4) || ni == 0 || nh == 0 || stride == 0 {
+        let sizes_ok = ni.min(nh) > 0 && ni.max(nh) <= MAX_WIDTH;
+        if !matches!(expansion, 1 | 4) || !matches!(stride, 1 | 2) || !sizes_ok {
             let found = format!("expansion {expansion}, {ni} in, {nh} hidden, stride {stride}");
-            return Err(Error::invalid("ResBlock", "expansion 1 or 4 and sizes from 1", found));
+            let expected = format!("expansion 1 or 4, stride 1 or 2 (the shortcut pools 2x2), sizes 1 to {MAX_WIDTH}");
+            return Err(Error::invalid("ResBlock", expected, found));
         }
         let (nf, ni) = (nh * expansion, ni * expansion);
         let convs = if expansion == 1 {
@@ -155,6 +165,19 @@ impl XResNet {
     /// The model of `config`, initialised from `seed`.
     pub fn new(config: &XResNetConfig, seed: u64) -> Result<Self> {
         let c = config;
+        if !matches!(c.expansion, 1 | 4) {
+            return Err(Error::invalid("xresnet expansion", "1 (basic blocks) or 4 (bottlenecks)", c.expansion));
+        }
+        let too_big = c.widths.iter().any(|&w| w > MAX_WIDTH)
+            || c.layers.iter().any(|&l| l > MAX_BLOCKS)
+            || c.c_in > MAX_WIDTH
+            || c.classes > MAX_CLASSES;
+        if too_big {
+            let found = format!("widths {:?}, blocks {:?}, {} in, {} classes", c.widths, c.layers, c.c_in, c.classes);
+            let expected =
+                format!("widths and input channels to {MAX_WIDTH}, {MAX_BLOCKS} blocks a stage, {MAX_CLASSES} classes");
+            return Err(Error::invalid("xresnet sizes", expected, found));
+        }
         if c.layers.is_empty() || c.layers.len() != c.widths.len() || c.c_in == 0 || c.classes == 0 {
             let found =
                 format!("{} stages, {} widths, {} in, {} classes", c.layers.len(), c.widths.len(), c.c_in, c.classes);

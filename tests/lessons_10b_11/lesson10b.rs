@@ -117,3 +117,27 @@ fn a_mixup_run_is_seeded_and_resumes_to_the_bit() {
     assert!(weights(&resumed) == weights(&whole), "a resumed mixup run ends as the uninterrupted one, bit for bit");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bad_mixes_and_probability_targets_are_named() {
+    use candle_core::{DType, Device, Tensor};
+    let cpu = &Device::Cpu;
+    let x = Tensor::zeros((2, 3), DType::F32, cpu).unwrap();
+    let y = Tensor::new(&[0i64, -1], cpu).unwrap();
+    let err = mix_batch(&x, &y, &[0.5, 0.5], &[1, 0], 3).unwrap_err().to_string();
+    assert!(err.contains("-1"), "{err}");
+    let y = Tensor::new(&[0u32, 1], cpu).unwrap();
+    assert!(mix_batch(&x, &y, &[1.5, 0.5], &[1, 0], 3).is_err(), "a weight above 1");
+    assert!(mix_batch(&x, &y, &[f64::NAN, 0.5], &[1, 0], 3).is_err(), "a NaN weight");
+    let bytes = Tensor::zeros((2, 3), DType::U8, cpu).unwrap();
+    assert!(mix_batch(&bytes, &y, &[0.5, 0.5], &[1, 0], 3).is_err(), "bytes cannot be mixed");
+    // Logits of rank 3 are named as such, not as a shape mismatch.
+    let logits = Tensor::zeros((2, 2, 3), DType::F32, cpu).unwrap();
+    let err = cross_entropy(&logits, &logits).unwrap_err().to_string();
+    assert!(err.contains("rank 2"), "{err}");
+    // An empty batch: NaN, as with class indices.
+    let empty = Tensor::zeros((0, 3), DType::F32, cpu).unwrap();
+    let loss = cross_entropy(&empty, &empty).unwrap().to_scalar::<f32>().unwrap();
+    let smoothed = LabelSmoothingCrossEntropy::new(0.1).unwrap().forward(&empty, &empty).unwrap();
+    assert!(loss.is_nan() && smoothed.to_scalar::<f32>().unwrap().is_nan());
+}

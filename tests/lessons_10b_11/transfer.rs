@@ -79,7 +79,7 @@ fn a_body_trained_on_other_classes_is_kept_and_its_head_made_new() {
 #[test]
 fn discriminative_rates_reach_their_groups() {
     let model = cnn(true, 5, 0).unwrap();
-    let lrs = lr_slice(1e-3, 1e-1, 2);
+    let lrs = lr_slice(1e-3, 1e-1, 2).unwrap();
     let opt = Sgd::with_config(model.named_parameters(), SgdConfig { lr: lrs[0], ..Default::default() })
         .unwrap()
         .group(|name| name.starts_with("7."), |c| c.lr = lrs[1])
@@ -89,4 +89,22 @@ fn discriminative_rates_reach_their_groups() {
     assert_eq!((groups[0].config.lr, groups[1].config.lr), (1e-3, 1e-1));
     let head: Vec<&str> = groups[1].members.iter().map(|&i| opt.names()[i].as_str()).collect();
     assert_eq!(head, ["7.weight", "7.bias"]);
+}
+
+#[test]
+fn a_models_own_state_loads_back_and_another_architectures_is_refused() {
+    let model = cnn(true, 5, 0).unwrap();
+    let report = load_matching(&model, &state_dict(&model), "own".as_ref()).unwrap();
+    assert!(report.new.is_empty() && report.unused.is_empty());
+    minibatch::module::load_tensors(&model, &state_dict(&model), "own".as_ref()).unwrap();
+    // xresnet18 shares only batch norm counters' names and shapes with the CNN: no parameter,
+    // so it is refused.
+    let other = minibatch::XResNet::new(&minibatch::XResNetConfig::xresnet18(1, 5), 0).unwrap();
+    let before = values(&model, "");
+    match load_matching(&model, &state_dict(&other), "xresnet".as_ref()) {
+        Err(minibatch::Error::NothingInCommon { model: 14, .. }) => {}
+        other => panic!("expected NothingInCommon, got {other:?}"),
+    }
+    assert!(values(&model, "") == before, "a refused file changes nothing");
+    assert!(lr_slice(0.0, 0.1, 3).is_err() && lr_slice(1e-3, f64::NAN, 2).is_err());
 }

@@ -112,3 +112,22 @@ fn the_last_batch_norm_of_each_block_starts_at_zero_and_flat_rows_are_square_ima
     let bad = candle_core::Tensor::zeros((2, 785), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
     assert!(model.forward(&bad).is_err());
 }
+
+#[test]
+fn sizes_an_xresnet_cannot_have_are_refused_when_built() {
+    let base = XResNetConfig::xresnet18(1, 10);
+    let bad = [
+        XResNetConfig { expansion: 0, ..base.clone() },
+        XResNetConfig { expansion: 2, ..base.clone() },
+        XResNetConfig { widths: vec![1 << 20, 8, 8, 8], ..base.clone() },
+        XResNetConfig { widths: vec![8, 8, 8], ..base.clone() },
+        XResNetConfig { classes: 0, ..base.clone() },
+        XResNetConfig { widths: vec![6, 8, 12, 16], expansion: 4, ..base.clone() },
+    ];
+    for config in bad {
+        assert!(XResNet::new(&config, 0).is_err(), "{config:?}");
+    }
+    let mut rng = minibatch::Rng::new(0);
+    assert!(minibatch::ResBlock::new(1, 4, 8, 3, &mut rng).is_err(), "the shortcut pools 2x2: stride 1 or 2");
+    assert!(minibatch::ResBlock::new(1, 4, 8, 2, &mut rng).is_ok());
+}

@@ -66,8 +66,8 @@ impl MixUp {
 
 /// Lesson 10b's mixing step with given weights and shuffle: `x` `[n, ...]` becomes
 /// `λ_i x_i + (1 - λ_i) x_shuffle[i]` and the class indices `y` `[n]` become class probabilities
-/// `[n, classes]`. The weights are used as given (MixUp passes the larger of each draw and one
-/// minus it).
+/// `[n, classes]`. The weights (each in `[0, 1]`) are used as given: MixUp passes the larger of
+/// each draw and one minus it.
 pub fn mix_batch(
     x: &Tensor,
     y: &Tensor,
@@ -76,6 +76,12 @@ pub fn mix_batch(
     classes: usize,
 ) -> Result<(Tensor, Tensor)> {
     let n = x.dim(0)?;
+    if !x.dtype().is_float() {
+        return Err(Error::invalid("mixup inputs", "floats (a mix of pixels)", format!("{:?}", x.dtype())));
+    }
+    if let Some(bad) = lambdas.iter().find(|l| !(0.0..=1.0).contains(*l)) {
+        return Err(Error::invalid("mixup weight", "in [0, 1]", bad));
+    }
     if lambdas.len() != n || shuffle.len() != n || y.dims() != [n] || shuffle.iter().any(|&s| s >= n) {
         let found = format!("{n} inputs, labels {:?}, {} weights, {} shuffle", y.dims(), lambdas.len(), shuffle.len());
         return Err(Error::invalid("mixup batch", "one label, weight and shuffle index per input", found));
@@ -88,7 +94,11 @@ pub fn mix_batch(
     let lam = lam.to_dtype(x.dtype())?;
     let partner = x.index_select(&order, 0)?;
     let mixed = (x.broadcast_mul(&lam)? + partner.broadcast_mul(&(lam.affine(-1.0, 1.0))?)?)?;
-    let labels: Vec<u32> = y.to_dtype(DType::U32)?.to_vec1()?;
+    let labels: Vec<i64> = y.to_dtype(DType::I64)?.to_vec1()?;
+    if let Some(&bad) = labels.iter().find(|&&l| l < 0 || l as u64 >= classes as u64) {
+        return Err(Error::invalid("mixup label", format!("in 0..{classes}"), bad));
+    }
+    let labels: Vec<u32> = labels.into_iter().map(|l| l as u32).collect();
     let own = one_hot(&labels, classes, device)?;
     let other = one_hot(&shuffle.iter().map(|&s| labels[s]).collect::<Vec<_>>(), classes, device)?;
     let lam = lam.reshape((n, 1))?.to_dtype(DType::F32)?;
