@@ -1,5 +1,5 @@
-//! Lesson 10b's losses: cross-entropy against class probabilities (what MixUp's mixed labels
-//! are), and label smoothing.
+//! Lesson 10b's label smoothing (cross-entropy against class probabilities, what MixUp's mixed
+//! labels are, is [`soft_cross_entropy`]).
 //!
 //! Label smoothing trains against `1 - eps` on the right class and `eps / classes` spread over
 //! every class. With a one-hot target the loss only falls as the right logit grows past the
@@ -7,46 +7,8 @@
 //! moderate size and the model is less sure of labels that may be wrong.
 
 use crate::error::{Error, Result};
-use crate::loss::log_softmax;
+use crate::loss::{check_probs, cross_entropy, log_softmax, nll, soft_cross_entropy};
 use candle_core::{DType, Tensor, D};
-
-/// Cross-entropy of `logits` `[n, classes]` against class probabilities `probs` `[n, classes]`
-/// (float, each row summing to one; as in PyTorch that is not checked): `-mean_i Σ_c probs[i, c] log_softmax(logits)[i, c]`, PyTorch's
-/// `F.cross_entropy` with a probability target. [`cross_entropy`](crate::cross_entropy) takes such a
-/// target as well.
-///
-/// ```
-/// use candle_core::{Device, Tensor};
-/// let logits = Tensor::new(&[[0f32, 0.]], &Device::Cpu)?;
-/// let probs = Tensor::new(&[[0.3f32, 0.7]], &Device::Cpu)?;
-/// let loss = minibatch::soft_cross_entropy(&logits, &probs)?.to_scalar::<f32>()?;
-/// assert!((loss - 2f32.ln()).abs() < 1e-6); // equal logits: log 2 whatever the mix
-/// # Ok::<(), minibatch::Error>(())
-/// ```
-pub fn soft_cross_entropy(logits: &Tensor, probs: &Tensor) -> Result<Tensor> {
-    check_probs(logits, probs)?;
-    if logits.elem_count() == 0 {
-        // The mean of no loss, as with class indices (and in PyTorch).
-        return Ok(Tensor::new(f32::NAN, logits.device())?.to_dtype(logits.dtype())?);
-    }
-    let picked = (log_softmax(logits)? * probs.to_dtype(logits.dtype())?)?.sum(D::Minus1)?;
-    Ok(picked.mean_all()?.neg()?)
-}
-
-fn check_probs(logits: &Tensor, probs: &Tensor) -> Result<()> {
-    if logits.rank() != 2 {
-        let found = format!("{:?}", logits.dims());
-        return Err(Error::invalid("logits shape", "[n, classes] (rank 2)", found));
-    }
-    if probs.dims() != logits.dims() {
-        let expected = format!("{:?} (class probabilities, as the logits)", logits.dims());
-        return Err(Error::invalid("target shape", expected, format!("{:?}", probs.dims())));
-    }
-    if !probs.dtype().is_float() {
-        return Err(Error::invalid("target dtype", "float class probabilities", format!("{:?}", probs.dtype())));
-    }
-    Ok(())
-}
 
 /// Lesson 10b's `LabelSmoothingCrossEntropy`: cross-entropy against a target that puts `1 - eps`
 /// on the labelled class and `eps / classes` on every class, which is
@@ -88,7 +50,7 @@ impl LabelSmoothingCrossEntropy {
     /// `[n, classes]`.
     pub fn forward(&self, logits: &Tensor, target: &Tensor) -> Result<Tensor> {
         if self.eps == 0.0 {
-            return crate::cross_entropy(logits, target);
+            return cross_entropy(logits, target);
         }
         let classes = logits.dim(D::Minus1)? as f64;
         if target.dtype().is_float() {
@@ -97,12 +59,12 @@ impl LabelSmoothingCrossEntropy {
             return soft_cross_entropy(logits, &smoothed);
         }
         let log_probs = log_softmax(logits)?;
-        let nll = crate::nll(&log_probs, target)?;
+        let nll = nll(&log_probs, target)?;
         let spread = (log_probs.sum(D::Minus1)?.mean_all()?.neg()? / classes)?;
         Ok(((nll * (1.0 - self.eps))? + (spread * self.eps)?)?)
     }
 
-    /// The loss as a function, for [`Learner::new`](crate::Learner::new) or [`fit`](crate::fit).
+    /// The loss as a function, for [`Learner::new`](crate::learner::Learner::new) or [`fit`](crate::fit).
     pub fn into_fn(self) -> impl Fn(&Tensor, &Tensor) -> Result<Tensor> + Clone + Send + Sync + 'static {
         move |logits, target| self.forward(logits, target)
     }

@@ -82,8 +82,8 @@ pub use data::{
 };
 pub use error::{Error, IdxProblem, Result};
 pub use fast::relu;
-pub use label_smoothing::{soft_cross_entropy, LabelSmoothingCrossEntropy};
-pub use loss::{accuracy, cross_entropy, log_softmax, logsumexp, nll, softmax};
+pub use label_smoothing::LabelSmoothingCrossEntropy;
+pub use loss::{accuracy, cross_entropy, log_softmax, logsumexp, nll, soft_cross_entropy, softmax};
 pub use minibatch_derive::Registered;
 pub use mnist::{render_digit, ImageDataset, ImageItem, Mnist, MnistConfig};
 pub use module::init;

@@ -62,7 +62,7 @@ pub fn nll(input: &Tensor, target: &Tensor) -> Result<Tensor> {
 
 /// `nll(log_softmax(logits), target)`: the loss of classification, PyTorch's `F.cross_entropy`.
 /// A float `target` of the logits' shape is taken as class probabilities
-/// ([`soft_cross_entropy`](crate::soft_cross_entropy)), as PyTorch takes it.
+/// ([`soft_cross_entropy`]), as PyTorch takes it.
 /// For `f32` logits on the CPU it runs as one fused pass ([`crate::fast::cross_entropy`]), whose
 /// backward reuses the forward's softmax.
 ///
@@ -77,7 +77,7 @@ pub fn nll(input: &Tensor, target: &Tensor) -> Result<Tensor> {
 pub fn cross_entropy(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
     if target.dtype().is_float() {
         // Class probabilities (MixUp's mixed labels), as PyTorch takes them.
-        return crate::label_smoothing::soft_cross_entropy(logits, target);
+        return soft_cross_entropy(logits, target);
     }
     // The fused kernel checks the classes itself; the shape is checked here for its message.
     let indices = matches!(target.dtype(), DType::U8 | DType::U32 | DType::I64);
@@ -88,6 +88,43 @@ pub fn cross_entropy(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
         return crate::fast::cross_entropy(logits, target);
     }
     nll(&log_softmax(logits)?, target)
+}
+
+/// Cross-entropy of `logits` `[n, classes]` against class probabilities `probs` `[n, classes]`
+/// (float, each row summing to one; as in PyTorch that is not checked): `-mean_i Σ_c probs[i, c] log_softmax(logits)[i, c]`, PyTorch's
+/// `F.cross_entropy` with a probability target. [`cross_entropy`] takes such a target as well.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// let logits = Tensor::new(&[[0f32, 0.]], &Device::Cpu)?;
+/// let probs = Tensor::new(&[[0.3f32, 0.7]], &Device::Cpu)?;
+/// let loss = minibatch::soft_cross_entropy(&logits, &probs)?.to_scalar::<f32>()?;
+/// assert!((loss - 2f32.ln()).abs() < 1e-6); // equal logits: log 2 whatever the mix
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+pub fn soft_cross_entropy(logits: &Tensor, probs: &Tensor) -> Result<Tensor> {
+    check_probs(logits, probs)?;
+    if logits.elem_count() == 0 {
+        // The mean of no loss, as with class indices (and in PyTorch).
+        return Ok(Tensor::new(f32::NAN, logits.device())?.to_dtype(logits.dtype())?);
+    }
+    let picked = (log_softmax(logits)? * probs.to_dtype(logits.dtype())?)?.sum(D::Minus1)?;
+    Ok(picked.mean_all()?.neg()?)
+}
+
+pub(crate) fn check_probs(logits: &Tensor, probs: &Tensor) -> Result<()> {
+    if logits.rank() != 2 {
+        let found = format!("{:?}", logits.dims());
+        return Err(Error::invalid("logits shape", "[n, classes] (rank 2)", found));
+    }
+    if probs.dims() != logits.dims() {
+        let expected = format!("{:?} (class probabilities, as the logits)", logits.dims());
+        return Err(Error::invalid("target shape", expected, format!("{:?}", probs.dims())));
+    }
+    if !probs.dtype().is_float() {
+        return Err(Error::invalid("target dtype", "float class probabilities", format!("{:?}", probs.dtype())));
+    }
+    Ok(())
 }
 
 /// The fraction of rows whose largest score is at the target class, as a scalar `f32` tensor.
