@@ -12,6 +12,7 @@ mod buffer;
 mod container;
 mod conv;
 mod fusion;
+pub(crate) use fusion::forward_fused;
 mod hooks;
 pub mod init;
 mod linear;

@@ -92,17 +92,28 @@ impl Registered for ResBlock {
 }
 
 impl Module for ResBlock {
+    /// On the fused kernels both branches hand their outputs on channel-major, as a chain's
+    /// layers do, and the join adds and rectifies them there in one pass: no copy between the
+    /// layers of a block or between blocks.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.convs.forward(x)?;
+        let fused = crate::fast::fused();
+        let run = |layers: &Sequential, x: &Tensor| match fused {
+            true => crate::module::forward_fused(layers, x, false, true),
+            false => layers.forward(x),
+        };
+        let y = run(&self.convs, x)?;
         let pooled = match &self.pool {
             Some(pool) => pool.forward(x)?,
             None => x.clone(),
         };
         let shortcut = match &self.idconv {
-            Some(idconv) => idconv.forward(&pooled)?,
+            Some(idconv) => run(idconv, &pooled)?,
             None => pooled,
         };
-        Ok(crate::fast::relu(&(y + shortcut)?)?)
+        Ok(match fused {
+            true => crate::fast::add_relu(&y, &shortcut)?,
+            false => crate::fast::relu(&(y + shortcut)?)?,
+        })
     }
 }
 
