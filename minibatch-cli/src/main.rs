@@ -10,6 +10,7 @@ mod out;
 mod outputs;
 mod paths;
 mod predict;
+mod pretrained;
 mod train;
 mod world;
 

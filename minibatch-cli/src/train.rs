@@ -6,6 +6,7 @@ use crate::choice::ScheduleKind;
 use crate::commands::load_data;
 use crate::out::{outln, Stdout};
 use crate::outputs::{check_file, check_folder, check_png};
+use crate::pretrained::{body_names, load_body, Say, BODY_LR_RATIO};
 use crate::world::World;
 use crate::Outcome;
 use anyhow::{bail, Context};
@@ -242,7 +243,7 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
                     (true, false) => Say::Out,
                     (true, true) => Say::Err,
                 };
-                pretrained(model.as_ref(), path, say)?;
+                load_body(model.as_ref(), path, say)?;
             }
             body_names(model.as_ref())
         }
@@ -291,63 +292,6 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
     }
     add_callbacks(&mut learn, &a, first)?;
     run(learn, &a, world)
-}
-
-/// The rate of a pretrained body's parameters, over the head's (lesson 11a's discriminative
-/// rates: the body needs only adjusting).
-const BODY_LR_RATIO: f64 = 0.1;
-
-/// The names of the parameters of every child of `model` but the last (its head).
-fn body_names(model: &dyn Module) -> Vec<String> {
-    let children = model.named_children();
-    let Some((head, _)) = children.last() else { return Vec::new() };
-    let head = format!("{head}.");
-    model.named_parameters().into_iter().map(|(n, _)| n).filter(|n| !n.starts_with(&head)).collect()
-}
-
-/// Loads the body of `path` (a weights file or a checkpoint folder) into `model`, saying what was
-/// kept and what is new when `say`.
-fn pretrained(model: &dyn Module, path: &Path, say: Say) -> anyhow::Result<()> {
-    let file = if path.is_dir() {
-        let info = latest_checkpoint(path).with_context(|| {
-            format!("--pretrained {}: a folder, but not one of a run's checkpoints", path.display())
-        })?;
-        info.dir.join("model.safetensors")
-    } else {
-        path.to_path_buf()
-    };
-    let tensors = minibatch::module::read_state(&file)?;
-    // The whole body must be there: a body of another model (a cnn's under a cnn-bn) would
-    // leave some of it untrained.
-    let params = model.named_parameters();
-    for name in body_names(model) {
-        let dims = params.iter().find(|(n, _)| *n == name).map(|(_, p)| p.dims().to_vec()).unwrap_or_default();
-        if tensors.get(&name).map(|t| t.dims()) != Some(&dims[..]) {
-            let found = tensors.get(&name).map_or("nothing".to_string(), |t| format!("{:?}", t.dims()));
-            bail!(
-                "{}: not a body of this model: its `{name}` should be {dims:?}, the file has {found} (--pretrained takes weights of the same --model)",
-                file.display()
-            );
-        }
-    }
-    let report = minibatch::load_matching(model, &tensors, &file)?;
-    let new = if report.new.is_empty() { "none".to_string() } else { report.new.join(", ") };
-    let line = format!("pretrained: {} tensors kept from {}; new: {new}", report.kept.len(), file.display());
-    match say {
-        Say::Out => outln!("{line}"),
-        Say::Err => eprintln!("minibatch: {line}"),
-        Say::Nothing => {}
-    }
-    Ok(())
-}
-
-/// Where a message of the first process goes: standard output, or standard error beside
-/// `--json`'s lines; the other processes say nothing.
-#[derive(Clone, Copy)]
-enum Say {
-    Out,
-    Err,
-    Nothing,
 }
 
 /// The run's settings (the checkpoint's when resuming), checked, with the number of processes;
