@@ -6,6 +6,8 @@
 mod builder;
 mod collate;
 mod dataset;
+#[cfg(feature = "images")]
+pub mod images;
 mod loader;
 mod sampler;
 mod shard;

@@ -1,0 +1,140 @@
+//! Image folders (`--features images`): pictures of every kind in class folders, made here, read,
+//! transformed and batched as a user's crate would.
+
+use candle_core::Tensor;
+use image::{GrayImage, ImageBuffer, Luma, Rgb, RgbImage, Rgba, RgbaImage};
+use minibatch::data::images::{
+    flip, random_resized_crop, resize_centre_crop, ImageFolder, Picture, PictureCollate, CROP_RATIO, CROP_SCALE,
+};
+use minibatch::{Collate, DataLoader, Dataset, Rng};
+use std::path::{Path, PathBuf};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("minibatch-images-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A picture whose pixel (x, y) is (x, y, shade) (mod 256).
+fn pattern(w: u32, h: u32, shade: u8) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| Rgb([x as u8, y as u8, shade]))
+}
+
+/// `dir/train` and `dir/valid`, each with classes `ant`, `bee` and `cat` of pictures of every
+/// kind and size; `dir/train/bee` also holds a broken file and a text file.
+fn folder(dir: &Path) {
+    for (split, n) in [("train", 4u32), ("valid", 2)] {
+        for (c, class) in ["cat", "ant", "bee"].iter().enumerate() {
+            let d = dir.join(split).join(class);
+            std::fs::create_dir_all(d.join("more")).unwrap();
+            for i in 0..n {
+                let (w, h) = (20 + 7 * i, 16 + 5 * c as u32);
+                let shade = (40 * c) as u8;
+                match i % 4 {
+                    0 => pattern(w, h, shade).save(d.join(format!("{i}.png"))).unwrap(),
+                    1 => pattern(w, h, shade).save(d.join(format!("{i}.JPG"))).unwrap(),
+                    2 => {
+                        GrayImage::from_fn(w, h, |x, _| Luma([x as u8])).save(d.join(format!("more/{i}.png"))).unwrap()
+                    }
+                    _ => {
+                        let rgba = RgbaImage::from_fn(w, h, |x, y| Rgba([x as u8, y as u8, shade, 128]));
+                        rgba.save(d.join(format!("{i}.png"))).unwrap();
+                        let deep: ImageBuffer<Rgb<u16>, Vec<u16>> =
+                            ImageBuffer::from_fn(w, h, |x, y| Rgb([x as u16 * 257, y as u16 * 257, 0]));
+                        deep.save(d.join(format!("{i}-16bit.png"))).unwrap();
+                    }
+                }
+            }
+        }
+    }
+    std::fs::write(dir.join("train/bee/broken.png"), b"not a picture").unwrap();
+    std::fs::write(dir.join("train/bee/notes.txt"), b"not read").unwrap();
+}
+
+#[test]
+fn a_folder_is_read_with_its_vocabulary_and_every_kind_of_picture() {
+    let d = tmp("read");
+    folder(&d);
+    let (train, valid) = ImageFolder::split(&d).unwrap();
+    assert_eq!(train.classes(), ["ant", "bee", "cat"], "sorted by name");
+    assert_eq!((train.len(), valid.len()), (15, 6), "4 pictures and a 16-bit one a class; the broken one left out");
+    assert_eq!(train.skipped().len(), 1);
+    assert!(train.skipped()[0].0.ends_with("bee/broken.png"));
+    let labels: Vec<u32> = train.items().iter().map(|(_, l)| *l).collect();
+    assert_eq!(labels, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    for i in 0..train.len() {
+        let (Picture(img), _) = train.get(i).unwrap();
+        assert!(img.width() >= 20 && img.height() >= 16);
+    }
+    // A grey picture becomes RGB with equal channels; the PNG's values are exact.
+    let grey = train.items().iter().position(|(p, _)| p.ends_with("ant/more/2.png")).unwrap();
+    let (Picture(img), _) = train.get(grey).unwrap();
+    assert_eq!(img.get_pixel(5, 3).0, [5, 5, 5]);
+    let exact = train.items().iter().position(|(p, _)| p.ends_with("cat/0.png")).unwrap();
+    assert_eq!(train.get(exact).unwrap().0 .0.get_pixel(7, 2).0, [7, 2, 0]);
+    // A validation class the training set lacks is an error naming the folder.
+    std::fs::create_dir_all(d.join("valid/dog")).unwrap();
+    let err = ImageFolder::split(&d).unwrap_err().to_string();
+    assert!(err.contains("dog"), "{err}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn transforms_crop_flip_and_normalise_exactly() {
+    let mut rng = Rng::new(0);
+    let img = pattern(30, 20, 9);
+    // The short side already at the size: the centre crop alone, pixel for pixel.
+    let (Picture(c), _) = resize_centre_crop(20)((Picture(img.clone()), 0), &mut rng).unwrap();
+    assert_eq!(c.dimensions(), (20, 20));
+    assert_eq!(c.get_pixel(0, 0).0, [5, 0, 9]);
+    assert_eq!(c.get_pixel(19, 19).0, [24, 19, 9]);
+    // Flipped with probability 1: the mirror image; twice, the picture itself.
+    let (Picture(f), _) = flip(1.0)((Picture(img.clone()), 0), &mut rng).unwrap();
+    assert_eq!(f.get_pixel(0, 3).0, [29, 3, 9]);
+    let (Picture(back), _) = flip(1.0)((Picture(f), 0), &mut rng).unwrap();
+    assert_eq!(back, img);
+    // A random resized crop is always the size asked.
+    for _ in 0..50 {
+        let (Picture(r), _) =
+            random_resized_crop(8, CROP_SCALE, CROP_RATIO)((Picture(img.clone()), 0), &mut rng).unwrap();
+        assert_eq!(r.dimensions(), (8, 8));
+    }
+    // The collate scales to [0, 1] and normalises each channel.
+    let collate = PictureCollate { mean: [0.5, 0.0, 0.0], std: [0.5, 1.0, 2.0] };
+    let one = RgbImage::from_pixel(2, 1, Rgb([255, 51, 102]));
+    let (x, y) = collate.collate(vec![(Picture(one), 2)]).unwrap();
+    assert_eq!(x.dims(), &[1, 3, 1, 2]);
+    assert_eq!(x.flatten_all().unwrap().to_vec1::<f32>().unwrap(), [1.0, 1.0, 0.2, 0.2, 0.2, 0.2]);
+    assert_eq!(y.to_vec1::<u32>().unwrap(), [2]);
+}
+
+fn batches(data: ImageFolder, workers: usize) -> Vec<(Vec<f32>, Vec<u32>)> {
+    let crop = random_resized_crop(12, CROP_SCALE, CROP_RATIO);
+    let flip = flip(0.5);
+    let mut b = DataLoader::builder_with_collate(data, PictureCollate::default())
+        .batch_size(4)
+        .shuffle(3)
+        .item_transform(move |item, rng| flip(crop(item, rng)?, rng));
+    if workers > 0 {
+        b = b.num_workers(workers);
+    }
+    let dl = b.build().unwrap();
+    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    (0..2u64)
+        .flat_map(|epoch| dl.iter_epoch(epoch).map(|b| b.unwrap()).collect::<Vec<_>>())
+        .map(|(x, y)| (flat(&x), y.to_vec1::<u32>().unwrap()))
+        .collect()
+}
+
+#[test]
+fn augmentation_is_the_same_whatever_the_workers_and_differs_between_epochs() {
+    let d = tmp("augment");
+    folder(&d);
+    let (train, _) = ImageFolder::split(&d).unwrap();
+    let alone = batches(train.clone(), 0);
+    assert_eq!(alone.len(), 8, "4 batches an epoch, 2 epochs");
+    assert!(alone == batches(train.clone(), 2), "two workers make the same batches, bit for bit");
+    assert!(alone[..4] != alone[4..], "each epoch draws its own crops");
+    std::fs::remove_dir_all(&d).unwrap();
+}
