@@ -138,3 +138,39 @@ fn augmentation_is_the_same_whatever_the_workers_and_differs_between_epochs() {
     assert!(alone[..4] != alone[4..], "each epoch draws its own crops");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A golden tensor of `tests/golden/images.json` (made by torchvision, `make_golden.py`'s
+/// `images()`) as `(shape, values)`.
+fn golden(name: &str) -> (Vec<usize>, Vec<f64>) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/images.json");
+    let g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let shape = g[name]["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    (shape, g[name]["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect())
+}
+
+/// A picture as torchvision holds it: `[3, h, w]` values.
+fn planes(img: &RgbImage) -> Vec<f64> {
+    (0..3).flat_map(|c| img.pixels().map(move |p| p.0[c] as f64)).collect()
+}
+
+#[test]
+fn transforms_match_torchvision() {
+    let mut rng = Rng::new(0);
+    let img = pattern(30, 20, 9);
+    let (Picture(f), _) = flip(1.0)((Picture(img.clone()), 0), &mut rng).unwrap();
+    assert_eq!(planes(&f), golden("flip").1, "the flip, exactly");
+    let (Picture(c), _) = resize_centre_crop(20)((Picture(img.clone()), 0), &mut rng).unwrap();
+    assert_eq!(planes(&c), golden("centre_crop_20").1, "the centre crop, exactly");
+    // Resize(12) then CenterCrop(12): bilinear with antialiasing in both, within one level of 255.
+    let (Picture(r), _) = resize_centre_crop(12)((Picture(img.clone()), 0), &mut rng).unwrap();
+    let (shape, theirs) = golden("resize_crop_12");
+    assert_eq!(shape, [3, 12, 12]);
+    let worst = planes(&r).iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(worst <= 1.0, "largest difference {worst} levels");
+    // ToDtype(scale=True) then Normalize, to float rounding.
+    let collate = PictureCollate { mean: [0.5, 0.25, 0.1], std: [0.2, 0.3, 0.4] };
+    let (x, _) = collate.collate(vec![(Picture(img), 0)]).unwrap();
+    let ours: Vec<f64> = x.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|&v| v as f64).collect();
+    let (_, normalized) = golden("normalized");
+    assert!(ours.iter().zip(&normalized).all(|(a, b)| (a - b).abs() <= 1e-6 * b.abs().max(1.0)));
+}

@@ -484,6 +484,26 @@ def xresnet():
     dump("xresnet.json", {"names": names, "cases": cases}, indent=None)
 
 
+def images():
+    """torchvision's transforms (v2) on a 30x20 RGB picture whose pixel (x, y) is (x, y, 9):
+    the horizontal flip, the centre crop to 20, Resize(12) then CenterCrop(12) (bilinear,
+    antialiased, on uint8), and ToDtype(scale) then Normalize."""
+    import torchvision
+    from torchvision.transforms.v2 import functional as TF
+    w, h = 30, 20
+    pic = torch.zeros(3, h, w, dtype=torch.uint8)
+    pic[0] = torch.arange(w, dtype=torch.uint8).view(1, w).expand(h, w)
+    pic[1] = torch.arange(h, dtype=torch.uint8).view(h, 1).expand(h, w)
+    pic[2] = 9
+    resized = TF.center_crop(TF.resize(pic, [12], antialias=True), [12])
+    mean, std = [0.5, 0.25, 0.1], [0.2, 0.3, 0.4]
+    normalized = TF.normalize(TF.to_dtype(pic, torch.float32, scale=True), mean, std)
+    dump("images.json", {"torchvision": torchvision.__version__, "width": w, "height": h, "shade": 9,
+                         "flip": t(TF.horizontal_flip(pic)), "centre_crop_20": t(TF.center_crop(pic, [20])),
+                         "resize_crop_12": t(resized), "mean": mean, "std": std, "normalized": t32(normalized)},
+         indent=None)
+
+
 if __name__ == "__main__":
     losses()
     linear_and_reprs()
@@ -498,5 +518,6 @@ if __name__ == "__main__":
     distributed_sampler()
     label_smoothing_and_mixup()
     xresnet()
+    images()
     mnist_steps(sys.argv[1] if len(sys.argv) > 1 else os.path.join(OUT, "..", "..", "data", "mnist"))
     print("torch", torch.__version__)
