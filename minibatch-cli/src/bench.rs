@@ -18,6 +18,9 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     if a.what == "data" {
         return bench_data(&a);
     }
+    if a.what == "images" {
+        return crate::bench_images::bench_images(&a);
+    }
     let exe = std::env::current_exe()?;
     let mut rows = Vec::new();
     for config in &a.configs {

@@ -3,6 +3,7 @@
 mod agree;
 mod args;
 mod bench;
+mod bench_images;
 mod choice;
 mod commands;
 mod memory;

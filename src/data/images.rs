@@ -9,7 +9,7 @@ use crate::data::{Collate, Dataset};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use candle_core::{Device, Tensor};
-use image::imageops::{self, FilterType};
+use image::imageops;
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 
@@ -68,6 +68,9 @@ impl ImageFolder {
     /// The pictures of `dir`'s class folders, labelled by their place in `classes` (a training
     /// set's vocabulary, for its validation set); a class folder not in it is an error.
     pub fn with_classes(dir: impl AsRef<Path>, classes: &[String]) -> Result<Self> {
+        // Decoded pictures are large blocks: glibc's thresholds raised once, so that they are
+        // reused rather than mapped and faulted in afresh each time (see `fast/tune.rs`).
+        crate::fast::tune();
         let dir = dir.as_ref();
         let mut items = Vec::new();
         let mut skipped = Vec::new();
@@ -178,16 +181,33 @@ fn header_check(path: &Path) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// The validation transform: the short side resized to `size` (bilinear), then the centre
-/// `size` x `size` square (torchvision's `Resize(size)` then `CenterCrop(size)`).
+/// The validation transform: the short side resized to `size` (bilinear, antialiased), then the
+/// centre `size` x `size` square (torchvision's `Resize(size)` then `CenterCrop(size)`).
 pub fn resize_centre_crop(size: u32) -> impl Fn((Picture, u32), &mut Rng) -> Result<(Picture, u32)> + Send + Sync {
     move |(Picture(img), label), _| {
         let (w, h) = img.dimensions();
         let (nw, nh) = if w <= h { (size, scaled(h, size, w)) } else { (scaled(w, size, h), size) };
-        let resized = imageops::resize(&img, nw, nh, FilterType::Triangle);
+        let resized = resize(&img, (0, 0, w, h), nw, nh)?;
         let (x, y) = ((nw - size) / 2, (nh - size) / 2);
         Ok((Picture(imageops::crop_imm(&resized, x, y, size, size).to_image()), label))
     }
+}
+
+/// The `(x, y, w, h)` region of `img` resized to `nw` x `nh` in one pass (SIMD convolution with a
+/// bilinear filter widened when shrinking, as torchvision's antialiased resize).
+fn resize(img: &RgbImage, (x, y, w, h): (u32, u32, u32, u32), nw: u32, nh: u32) -> Result<RgbImage> {
+    use fast_image_resize::images::{Image, ImageRef};
+    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+    let failed =
+        |e: &dyn std::fmt::Display| Error::invalid("picture resize", "a region inside the picture", e.to_string());
+    let (iw, ih) = img.dimensions();
+    let src = ImageRef::new(iw, ih, img.as_raw(), PixelType::U8x3).map_err(|e| failed(&e))?;
+    let mut dst = Image::new(nw, nh, PixelType::U8x3);
+    let options = ResizeOptions::new()
+        .crop(x as f64, y as f64, w as f64, h as f64)
+        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    Resizer::new().resize(&src, &mut dst, &options).map_err(|e| failed(&e))?;
+    RgbImage::from_raw(nw, nh, dst.into_vec()).ok_or_else(|| failed(&"a buffer of the wrong size"))
 }
 
 /// `n * size / of`, rounded, at least `size`'s side of the picture.
@@ -207,9 +227,8 @@ pub fn random_resized_crop(
 ) -> impl Fn((Picture, u32), &mut Rng) -> Result<(Picture, u32)> + Send + Sync {
     move |(Picture(img), label), rng| {
         let (w, h) = img.dimensions();
-        let (x, y, cw, ch) = crop_box(w, h, scale, ratio, rng);
-        let region = imageops::crop_imm(&img, x, y, cw, ch).to_image();
-        Ok((Picture(imageops::resize(&region, size, size, FilterType::Triangle)), label))
+        let region = crop_box(w, h, scale, ratio, rng);
+        Ok((Picture(resize(&img, region, size, size)?), label))
     }
 }
 

@@ -1,13 +1,14 @@
 //! `bench`'s flags.
 
 use super::data_flags::DataArgs;
-use super::limits::{at_most, MAX_THREADS};
+use super::limits::{at_most, zero_to, MAX_BATCH, MAX_THREADS, MAX_WORKERS};
 use clap::Args;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// What to time: `train` (each configuration, plain and fast) or `data` (the loader alone).
-    #[arg(default_value = "train", value_parser = ["train", "data"])]
+    /// What to time: `train` (each configuration, plain and fast), `data` (the MNIST loader
+    /// alone) or `images` (the loader of an image folder, --data-dir, with augmentation).
+    #[arg(default_value = "train", value_parser = ["train", "data", "images"])]
     pub what: String,
     /// Training epochs per configuration (the median is reported).
     #[arg(long, default_value_t = 3, value_parser = at_most::<1000>)]
@@ -29,6 +30,19 @@ pub struct BenchArgs {
     /// that peak memory is each one's alone).
     #[arg(long, hide = true)]
     pub child: Option<String>,
+    /// `bench images`: the side of the square pictures the loader makes.
+    #[arg(long, default_value_t = 128, value_parser = at_most::<4096>)]
+    pub size: usize,
+    /// `bench images`: loader worker threads (0: in the caller's thread).
+    #[arg(long, default_value_t = 2, value_parser = zero_to::<MAX_WORKERS>)]
+    pub workers: usize,
+    /// `bench images`: the augmentation: none (resize and centre crop), flip (and a random flip)
+    /// or standard (a random resized crop and a random flip).
+    #[arg(long, default_value = "standard", value_parser = ["none", "flip", "standard"])]
+    pub augment: String,
+    /// `bench images`: the batch size.
+    #[arg(long, default_value_t = 64, value_parser = at_most::<MAX_BATCH>)]
+    pub bs: usize,
     #[command(flatten)]
     pub data: DataArgs,
 }
