@@ -455,3 +455,24 @@ fn the_new_flags_are_checked_by_the_parser() {
         assert!(stderr(&out).contains(why), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn bench_images_times_an_image_folders_loader() {
+    let d = tmp("bench-images");
+    for (c, class) in ["a", "b"].iter().enumerate() {
+        std::fs::create_dir_all(d.join(class)).unwrap();
+        for i in 0..3u32 {
+            let img = image::RgbImage::from_fn(40 + i, 30, |x, y| image::Rgb([x as u8, y as u8, c as u8 * 90]));
+            img.save(d.join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let out = minibatch(&["bench", "images", "--data-dir", path_str(&d), "--size", "16", "--bs", "4", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = &json_lines(&out)[0];
+    assert!(v["images_per_second"].as_f64().unwrap() > 0.0 && v["pictures"] == 6, "{v}");
+    let none = minibatch(&["bench", "images"]);
+    assert!(stderr(&none).contains("needs --data-dir"), "{}", stderr(&none));
+    let flat = minibatch(&["bench", "images", "--data-dir", path_str(&d.join("a"))]);
+    assert!(stderr(&flat).contains("not an image folder"), "{}", stderr(&flat));
+    std::fs::remove_dir_all(&d).unwrap();
+}
