@@ -210,9 +210,10 @@ fn resize(img: &RgbImage, (x, y, w, h): (u32, u32, u32, u32), nw: u32, nh: u32) 
     RgbImage::from_raw(nw, nh, dst.into_vec()).ok_or_else(|| failed(&"a buffer of the wrong size"))
 }
 
-/// `n * size / of`, rounded, at least `size`'s side of the picture.
+/// The long side `n` when the short side `of` becomes `size`: `n * size / of` truncated, as
+/// torchvision's `Resize` computes it.
 fn scaled(n: u32, size: u32, of: u32) -> u32 {
-    ((n as u64 * size as u64 + of as u64 / 2) / of as u64).max(size as u64) as u32
+    (n as u64 * size as u64 / of as u64).max(size as u64) as u32
 }
 
 /// The training transform of lesson 10 and torchvision's `RandomResizedCrop(size)`: a region of

@@ -496,11 +496,14 @@ def images():
     pic[1] = torch.arange(h, dtype=torch.uint8).view(h, 1).expand(h, w)
     pic[2] = 9
     resized = TF.center_crop(TF.resize(pic, [12], antialias=True), [12])
+    # 31 wide: the long side becomes int(12 * 31 / 20) = 18 (18.6 truncated).
+    odd = torch.cat([pic, pic[:, :, -1:]], dim=2)
+    odd_resized = TF.center_crop(TF.resize(odd, [12], antialias=True), [12])
     mean, std = [0.5, 0.25, 0.1], [0.2, 0.3, 0.4]
     normalized = TF.normalize(TF.to_dtype(pic, torch.float32, scale=True), mean, std)
     dump("images.json", {"torchvision": torchvision.__version__, "width": w, "height": h, "shade": 9,
                          "flip": t(TF.horizontal_flip(pic)), "centre_crop_20": t(TF.center_crop(pic, [20])),
-                         "resize_crop_12": t(resized), "mean": mean, "std": std, "normalized": t32(normalized)},
+                         "resize_crop_12": t(resized), "resize_crop_12_of_31x20": t(odd_resized), "mean": mean, "std": std, "normalized": t32(normalized)},
          indent=None)
 
 

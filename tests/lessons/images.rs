@@ -167,6 +167,12 @@ fn transforms_match_torchvision() {
     assert_eq!(shape, [3, 12, 12]);
     let worst = planes(&r).iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(worst <= 1.0, "largest difference {worst} levels");
+    // A long side that does not divide: 31 x 12 / 20 = 18.6 is 18, truncated as torchvision does.
+    let odd = RgbImage::from_fn(31, 20, |x, y| Rgb([x.min(29) as u8, y as u8, 9]));
+    let (Picture(r), _) = resize_centre_crop(12)((Picture(odd), 0), &mut rng).unwrap();
+    let worst =
+        planes(&r).iter().zip(&golden("resize_crop_12_of_31x20").1).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(worst <= 1.0, "31x20: largest difference {worst} levels");
     // ToDtype(scale=True) then Normalize, to float rounding.
     let collate = PictureCollate { mean: [0.5, 0.25, 0.1], std: [0.2, 0.3, 0.4] };
     let (x, _) = collate.collate(vec![(Picture(img), 0)]).unwrap();
