@@ -27,16 +27,14 @@ pub struct Picture(pub RgbImage);
 impl Picture {
     /// Decodes the file at `path`, after checking its header's size against [`MAX_PIXELS`].
     pub fn open(path: &Path) -> Result<Picture> {
-        let bad = |reason: String| Error::BadFile { path: path.to_path_buf(), format: "picture (PNG or JPEG)", reason };
-        let reader = || -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
-            let r = image::ImageReader::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-            r.with_guessed_format().map_err(|source| Error::Io { path: path.to_path_buf(), source })
+        let failed = |f| match f {
+            Unreadable::Io(source) => Error::Io { path: path.to_path_buf(), source },
+            Unreadable::Bad(reason) => {
+                Error::BadFile { path: path.to_path_buf(), format: "picture (PNG or JPEG)", reason }
+            }
         };
-        let (w, h) = reader()?.into_dimensions().map_err(|e| bad(e.to_string()))?;
-        if w == 0 || h == 0 || w as u64 * h as u64 > MAX_PIXELS {
-            return Err(bad(format!("{w}x{h} pixels: expected at least 1x1 and at most {MAX_PIXELS}")));
-        }
-        let decoded = reader()?.decode().map_err(|e| bad(e.to_string()))?;
+        let decoder = checked_decoder(path).map_err(failed)?;
+        let decoded = image::DynamicImage::from_decoder(decoder).map_err(|e| failed(Unreadable::Bad(e.to_string())))?;
         Ok(Picture(decoded.to_rgb8()))
     }
 
@@ -170,15 +168,33 @@ fn find_pictures(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// Why a file is not a picture: it cannot be read, or what it holds is not one.
+enum Unreadable {
+    Io(std::io::Error),
+    Bad(String),
+}
+
+/// The file's decoder, its header read once and its size checked against [`MAX_PIXELS`] before
+/// anything is decoded.
+fn checked_decoder(path: &Path) -> std::result::Result<impl image::ImageDecoder, Unreadable> {
+    use image::ImageDecoder;
+    let reader = image::ImageReader::open(path).map_err(Unreadable::Io)?;
+    let reader = reader.with_guessed_format().map_err(Unreadable::Io)?;
+    let decoder = reader.into_decoder().map_err(|e| Unreadable::Bad(e.to_string()))?;
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 || w as u64 * h as u64 > MAX_PIXELS {
+        return Err(Unreadable::Bad(format!("{w}x{h} pixels: expected at least 1x1 and at most {MAX_PIXELS}")));
+    }
+    Ok(decoder)
+}
+
 /// Whether the file's header reads as a picture of an acceptable size.
 fn header_check(path: &Path) -> std::result::Result<(), String> {
-    let reader = image::ImageReader::open(path).map_err(|e| e.to_string())?;
-    let (w, h) =
-        reader.with_guessed_format().map_err(|e| e.to_string())?.into_dimensions().map_err(|e| e.to_string())?;
-    if w == 0 || h == 0 || w as u64 * h as u64 > MAX_PIXELS {
-        return Err(format!("{w}x{h} pixels"));
+    match checked_decoder(path) {
+        Ok(_) => Ok(()),
+        Err(Unreadable::Io(e)) => Err(e.to_string()),
+        Err(Unreadable::Bad(why)) => Err(why),
     }
-    Ok(())
 }
 
 /// The validation transform: the short side resized to `size` (bilinear, antialiased), then the
