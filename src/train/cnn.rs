@@ -108,23 +108,30 @@ impl Architecture {
         if let Some(sizes) = super::mlp_sizes(state) {
             return Some(Architecture::Mlp(sizes));
         }
-        let candidates = if let Some(head) = state.get("10.weight") {
+        let arch = if let Some(head) = state.get("10.weight") {
             // An XResNet's head follows its stem (0-2), max pool (3), four stages and pooling.
+            // Its depth shows in its names: a third block in the last stage (34 and 50), a third
+            // convolution in a block (50's bottlenecks).
             let classes = head.dims2().ok()?.0;
-            [18, 34, 50].map(|depth| Architecture::XResNet { depth, classes }).to_vec()
+            let depth = match (state.contains_key("4.0.convs.2.0.weight"), state.contains_key("7.2.convs.0.0.weight")) {
+                (true, _) => 50,
+                (false, true) => 34,
+                (false, false) => 18,
+            };
+            Architecture::XResNet { depth, classes }
         } else {
             let classes = state.get("7.weight")?.dims2().ok()?.0;
             if state.contains_key("1.1.running_mean") {
-                vec![Architecture::CnnBn { classes }]
+                Architecture::CnnBn { classes }
             } else {
-                vec![Architecture::Cnn { classes }]
+                Architecture::Cnn { classes }
             }
         };
-        candidates.into_iter().find(|arch| {
-            let Ok(model) = arch.build(0) else { return false };
-            let want = crate::module::state_dict(model.as_ref());
-            want.len() == state.len() && want.iter().all(|(k, v)| state.get(k).is_some_and(|t| t.dims() == v.dims()))
-        })
+        // The state must then have exactly that model's names and shapes.
+        let want = crate::module::state_dict(arch.build(0).ok()?.as_ref());
+        let same =
+            want.len() == state.len() && want.iter().all(|(k, v)| state.get(k).is_some_and(|t| t.dims() == v.dims()));
+        same.then_some(arch)
     }
 
     /// The name the program's `--model` flag gives it: `mlp`, `cnn`, `cnn-bn`, `xresnet18`...

@@ -131,3 +131,16 @@ fn sizes_an_xresnet_cannot_have_are_refused_when_built() {
     assert!(minibatch::ResBlock::new(1, 4, 8, 3, &mut rng).is_err(), "the shortcut pools 2x2: stride 1 or 2");
     assert!(minibatch::ResBlock::new(1, 4, 8, 2, &mut rng).is_ok());
 }
+
+#[test]
+fn a_saved_xresnet_is_told_by_its_names() {
+    for (depth, config) in [
+        (18, XResNetConfig::xresnet18(1, 7)),
+        (34, XResNetConfig::xresnet34(1, 7)),
+        (50, XResNetConfig::xresnet50(1, 7)),
+    ] {
+        let state = state_dict(&XResNet::new(&config, 0).unwrap());
+        let arch = minibatch::Architecture::from_state(&state);
+        assert_eq!(arch, Some(minibatch::Architecture::XResNet { depth, classes: 7 }));
+    }
+}
