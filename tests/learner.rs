@@ -1,7 +1,7 @@
 //! The Learner: callbacks written by users, the shipped ones, resuming from a checkpoint.
 
 mod common;
-use common::{flat, mnist_dir};
+use common::{flat, mnist_dir, weights, StopAfter};
 use minibatch::learner::{
     Callback, Checkpoint, Ctx, DivergenceGuard, EarlyStopping, Flow, JsonlLogger, Learner, SaveBest, TopK,
 };
@@ -15,28 +15,12 @@ fn learner(n_train: usize, lr: f64) -> Learner {
     Learner::new(model, cross_entropy, opt, train_dl, valid_dl)
 }
 
-fn weights(l: &Learner) -> Vec<f64> {
-    l.model.parameters().iter().flat_map(|p| flat(&p.tensor())).collect()
-}
-
 // A callback in under 20 lines that records the learning rate at every batch.
 struct LrLog(std::rc::Rc<std::cell::RefCell<Vec<f64>>>);
 impl Callback for LrLog {
     fn after_batch(&mut self, cx: &mut Ctx) -> Flow {
         self.0.borrow_mut().push(cx.state.lr);
         Flow::Continue
-    }
-}
-
-// And one that stops after N batches.
-struct StopAfter(usize);
-impl Callback for StopAfter {
-    fn after_batch(&mut self, cx: &mut Ctx) -> Flow {
-        if cx.state.iter >= self.0 {
-            Flow::StopFit
-        } else {
-            Flow::Continue
-        }
     }
 }
 

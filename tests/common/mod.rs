@@ -78,3 +78,22 @@ pub fn assert_fused_matches_candle(what: &str, run: impl Fn() -> Vec<Vec<f64>>, 
         assert_close(&format!("{what}, tensor {i}"), a, b, atol, rtol);
     }
 }
+
+/// Every parameter of a learner's model, flattened in order: what "the same weights, bit for
+/// bit" compares.
+pub fn weights(l: &minibatch::learner::Learner) -> Vec<f64> {
+    l.model.parameters().iter().flat_map(|p| flat(&p.tensor())).collect()
+}
+
+/// A callback that stops training after `n` steps in all (to interrupt a run at a known point).
+pub struct StopAfter(pub usize);
+
+impl minibatch::learner::Callback for StopAfter {
+    fn after_batch(&mut self, cx: &mut minibatch::learner::Ctx) -> minibatch::learner::Flow {
+        if cx.state.iter >= self.0 {
+            minibatch::learner::Flow::StopFit
+        } else {
+            minibatch::learner::Flow::Continue
+        }
+    }
+}

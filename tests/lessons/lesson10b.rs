@@ -3,7 +3,7 @@
 //! MixUp's step; and MixUp in the training loop, seeded and resumed.
 
 use crate::common::*;
-use minibatch::learner::{mix_batch, Callback, Checkpoint, Ctx, Flow, Learner, MixUp, State};
+use minibatch::learner::{mix_batch, Callback, Checkpoint, Learner, MixUp, State};
 use minibatch::{cross_entropy, get_dls, get_model, LabelSmoothingCrossEntropy, Mnist, Param};
 
 fn scalar(t: &candle_core::Tensor) -> Vec<f64> {
@@ -79,21 +79,6 @@ fn learner(seed: u64) -> Learner {
     let (train_dl, valid_dl) = get_dls(train, valid, 64).unwrap();
     let (model, opt) = get_model(784, 50, 10, 0.5, 0).unwrap();
     Learner::new(model, cross_entropy, opt, train_dl, valid_dl).with_callback(MixUp::new(0.4, 10, seed).unwrap())
-}
-
-fn weights(l: &Learner) -> Vec<f64> {
-    l.model.parameters().iter().flat_map(|p| flat(&p.tensor())).collect()
-}
-
-struct StopAfter(usize);
-impl Callback for StopAfter {
-    fn after_batch(&mut self, cx: &mut Ctx) -> Flow {
-        if cx.state.iter >= self.0 {
-            Flow::StopFit
-        } else {
-            Flow::Continue
-        }
-    }
 }
 
 #[test]
