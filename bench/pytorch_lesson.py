@@ -15,13 +15,16 @@ notebook's loop, validation on 128 images), then runs `bench/user_crate MODEL EP
 (built if missing) right after; the ratio pairs the two halves of a round, and the table prints the
 median seconds per epoch (median over epochs, then rounds) and the median ratio.
 """
-import argparse, gzip, os, subprocess, time
+import argparse, os, subprocess, sys, time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_bench import read_idx  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -75,14 +78,6 @@ def cnn(name):
         blocks.append(nn.Sequential(*layers))
     return nn.Sequential(nn.Unflatten(1, (1, 28, 28)), *blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                          nn.Linear(32, 10))
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def pytorch_epochs(name, epochs, x, y):
