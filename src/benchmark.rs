@@ -10,7 +10,7 @@ use crate::learner::{Callback, Ctx, DivergenceGuard, Flow, Learner};
 use crate::mnist::Mnist;
 use crate::module::Module;
 use crate::optim::{Sgd, SgdConfig};
-use crate::train::Architecture;
+use crate::train::{Architecture, MNIST_INPUT};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -47,8 +47,20 @@ pub fn configs() -> Vec<BenchConfig> {
         mlp("notebook", &[784, 50, 10], 64, 0.5),
         mlp("wide", &[784, 1024, 10], 256, 0.1),
         mlp("deep", &[784, 512, 512, 512, 10], 128, 0.1),
-        BenchConfig { name: "cnn", arch: Architecture::Cnn { classes: 10 }, bs: 128, lr: 0.1, momentum: 0.9 },
-        BenchConfig { name: "cnn-bn", arch: Architecture::CnnBn { classes: 10 }, bs: 128, lr: 0.1, momentum: 0.9 },
+        BenchConfig {
+            name: "cnn",
+            arch: Architecture::Cnn { classes: 10, input: MNIST_INPUT },
+            bs: 128,
+            lr: 0.1,
+            momentum: 0.9,
+        },
+        BenchConfig {
+            name: "cnn-bn",
+            arch: Architecture::CnnBn { classes: 10, input: MNIST_INPUT },
+            bs: 128,
+            lr: 0.1,
+            momentum: 0.9,
+        },
     ]
 }
 

@@ -89,10 +89,10 @@ pub use mnist::{render_digit, ImageDataset, ImageItem, Mnist, MnistConfig};
 pub use module::init;
 pub use module::{
     backward, forward_with_hooks, freeze, freeze_body, freeze_with, load_matching, load_state, lr_slice, no_grad,
-    register_forward_hook, save_state, state_dict, unfreeze, ActivationStats, AdaptiveAvgPool2d, AvgPool2d, BatchNorm,
-    BatchNormConfig, Buffer, Conv2d, Conv2dConfig, Dropout, Flatten, GeneralRelu, HistogramConfig, LayerNorm,
-    LayerStats, Linear, MaxPool2d, Module, ModuleList, Param, ReLU, Registered, Sequential, TrainingMode, Transfer,
-    View,
+    register_forward_hook, save_state, save_state_with, state_dict, unfreeze, ActivationStats, AdaptiveAvgPool2d,
+    AvgPool2d, BatchNorm, BatchNormConfig, Buffer, Conv2d, Conv2dConfig, Dropout, Flatten, GeneralRelu,
+    HistogramConfig, LayerNorm, LayerStats, Linear, MaxPool2d, Module, ModuleList, Param, ReLU, Registered, Sequential,
+    TrainingMode, Transfer, View,
 };
 pub use optim::{
     clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optimizer, RmsProp, RmsPropConfig, RuleOptimizer, Sgd,
@@ -101,8 +101,8 @@ pub use optim::{
 pub use rng::Rng;
 pub use threads::set_kernel_threads;
 pub use train::{
-    cnn, evaluate, fit, get_model, lr_find, mlp, mlp_sizes, Architecture, EpochStats, Evaluation, LrFind, LrFindConfig,
-    ResBlock, XResNet, XResNetConfig,
+    cnn, cnn_for, evaluate, fit, get_model, lr_find, mlp, mlp_sizes, Architecture, EpochStats, Evaluation, LrFind,
+    LrFindConfig, ResBlock, XResNet, XResNetConfig, MNIST_INPUT,
 };
 
 /// candle's tensor library, re-exported so that users need no second dependency line.

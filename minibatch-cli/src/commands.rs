@@ -1,6 +1,7 @@
 //! The subcommands that train, evaluate and look.
 
 use crate::args::{DataArgs, EvalArgs, LrFindArgs, ModelKind, PlotArgs, ShowArgs, SummaryArgs, TrainArgs};
+use crate::folder::FolderNotes;
 use crate::out::{out, outln};
 use crate::outputs::check_png;
 use crate::Outcome;
@@ -16,17 +17,22 @@ use std::path::{Path, PathBuf};
 /// The data, and the folder it came from: `--data-dir`, `$MINIBATCH_DATA`, `./data/mnist`, or
 /// the bundled copy.
 pub fn load_data(args: &DataArgs) -> anyhow::Result<(Mnist, PathBuf)> {
-    let dir = args.data_dir.clone().unwrap_or_else(|| {
+    let dir = data_dir(args);
+    let config = MnistConfig { valid_size: args.valid_size, classes: args.classes };
+    let data = Mnist::load_with(&dir, &config)?;
+    Ok((data, dir))
+}
+
+/// The data folder: `--data-dir`, `$MINIBATCH_DATA`, `./data/mnist`, or the bundled copy.
+pub fn data_dir(args: &DataArgs) -> PathBuf {
+    args.data_dir.clone().unwrap_or_else(|| {
         let local = PathBuf::from("data/mnist");
         if local.is_dir() {
             local
         } else {
             PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mnist"))
         }
-    });
-    let config = MnistConfig { valid_size: args.valid_size, classes: args.classes };
-    let data = Mnist::load_with(&dir, &config)?;
-    Ok((data, dir))
+    })
 }
 
 fn split(data: Mnist, name: &str) -> ImageDataset {
@@ -38,20 +44,42 @@ fn split(data: Mnist, name: &str) -> ImageDataset {
 }
 
 /// A model saved by `train --save` or checkpointed by `train --checkpoint-dir`, with its
-/// architecture read from the file (the names and shapes of its weights).
-pub fn load_model(path: &Path) -> anyhow::Result<(Box<dyn Module>, Architecture)> {
+/// architecture read from the file (the names and shapes of its weights, and for a model of
+/// pictures its input size from its notes) and its notes.
+pub fn load_model(path: &Path) -> anyhow::Result<(Box<dyn Module>, Architecture, Option<FolderNotes>)> {
     let checkpoint = if path.is_dir() { Some(latest_checkpoint(path)?) } else { None };
     let file = checkpoint.as_ref().map_or(path.to_path_buf(), |c| c.dir.join("model.safetensors"));
     let tensors = minibatch::module::read_state(&file)?;
     let arch = Architecture::from_state(&tensors).with_context(|| {
         format!("{}: not the weights of a model `train` makes (an mlp, cnn, cnn-bn or xresnet)", file.display())
     })?;
-    if let Some(info) = &checkpoint {
-        // A checkpoint's weights must be of the model its run's settings make.
-        let settings: TrainArgs = serde_json::from_value(info.hyper.clone())
-            .with_context(|| format!("{}: the run's settings cannot be read", info.dir.join("state.json").display()))?;
-        // The classes the run's data had (the head's size must agree with them).
-        let planned = settings.arch(arch.inputs(), settings.data.classes.unwrap_or(classes(&arch)))?;
+    let settings: Option<TrainArgs> = match &checkpoint {
+        Some(info) => Some(serde_json::from_value(info.hyper.clone()).with_context(|| {
+            format!("{}: the run's settings cannot be read", info.dir.join("state.json").display())
+        })?),
+        None => None,
+    };
+    // A weights file keeps its notes in its metadata, a checkpoint in its run's settings.
+    let notes = match &settings {
+        Some(s) => s.data.notes.clone(),
+        None => FolderNotes::of_file(&file)?,
+    };
+    let arch = match &notes {
+        Some(n) => arch.with_input(n.input),
+        None => arch,
+    };
+    if let Some(n) = notes.as_ref().filter(|n| n.classes.len() != arch.classes()) {
+        anyhow::bail!(
+            "{}: the model has {} outputs but its notes name {} classes",
+            file.display(),
+            arch.classes(),
+            n.classes.len()
+        );
+    }
+    if let Some(settings) = &settings {
+        // A checkpoint's weights must be of the model its run's settings make, with as many
+        // outputs as the run's data had classes.
+        let planned = settings.arch(input_of(&arch), settings.data.classes.unwrap_or(classes(&arch)))?;
         if planned != arch {
             anyhow::bail!(
                 "{}: the weights are of {}, but the run's settings make {}",
@@ -64,7 +92,18 @@ pub fn load_model(path: &Path) -> anyhow::Result<(Box<dyn Module>, Architecture)
     let model = arch.build(0)?;
     same_model(&file, model.as_ref(), &arch)?;
     load_state(&model, &file)?;
-    Ok((model, arch))
+    Ok((model, arch, notes))
+}
+
+/// One input's `[channels, height, width]` (an mlp's flat input as `[1, 1, n]`).
+fn input_of(arch: &Architecture) -> [usize; 3] {
+    match arch.input_shape()[..] {
+        [c, h, w] => [c, h, w],
+        _ => match arch {
+            Architecture::Mlp(_) => [1, 1, arch.inputs()],
+            _ => minibatch::MNIST_INPUT,
+        },
+    }
 }
 
 /// Checks the model a weights file says it holds against the one its shapes point to: the same
@@ -121,13 +160,16 @@ pub fn plot(a: PlotArgs) -> anyhow::Result<()> {
 
 pub fn summary(a: SummaryArgs) -> anyhow::Result<()> {
     let (model, arch) = match &a.load {
-        Some(path) => load_model(path)?,
+        Some(path) => {
+            let (model, arch, _) = load_model(path)?;
+            (model, arch)
+        }
         None => {
             if a.model != ModelKind::Mlp && a.hidden.is_some() {
                 let why = format!("--hidden sizes the mlp; --model {} has its own layers", a.model.name());
                 return Err(crate::BadFlags(why).into());
             }
-            let arch = a.model.arch(784, vec![a.hidden.unwrap_or(50)], 10);
+            let arch = a.model.arch(minibatch::MNIST_INPUT, vec![a.hidden.unwrap_or(50)], 10);
             (arch.build(0)?, arch)
         }
     };
@@ -139,11 +181,18 @@ pub fn summary(a: SummaryArgs) -> anyhow::Result<()> {
 /// The data flags of a checkpoint's run under those given now: evaluating a checkpoint reads the
 /// run's own data folder and validation split unless told otherwise.
 fn run_data(run: Option<&TrainArgs>, given: &DataArgs) -> DataArgs {
-    let mut data = DataArgs { data_dir: given.data_dir.clone(), valid_size: given.valid_size, classes: given.classes };
+    let mut data = DataArgs {
+        data_dir: given.data_dir.clone(),
+        valid_size: given.valid_size,
+        classes: given.classes,
+        valid_pct: given.valid_pct,
+        notes: None,
+    };
     if let Some(run) = run {
         data.data_dir = data.data_dir.or(run.data.data_dir.clone());
         data.valid_size = data.valid_size.or(run.data.valid_size);
         data.classes = data.classes.or(run.data.classes);
+        data.valid_pct = data.valid_pct.or(run.data.valid_pct);
     }
     data
 }
@@ -157,9 +206,13 @@ fn run_settings(load: &Path) -> anyhow::Result<Option<TrainArgs>> {
 }
 
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
-    let (model, arch) = load_model(&a.load)?;
+    let (model, arch, notes) = load_model(&a.load)?;
     let run = run_settings(&a.load)?;
-    let data = split(load_data(&run_data(run.as_ref(), &a.data))?.0, &a.split);
+    let data_args = run_data(run.as_ref(), &a.data);
+    if let Some(notes) = notes {
+        return crate::folder_eval::eval(&a, &data_args, run.as_ref(), &model, &notes);
+    }
+    let data = split(load_data(&data_args)?.0, &a.split);
     if data.image_len() != arch.inputs() {
         anyhow::bail!(
             "{}: the model takes {} inputs but the images have {} pixels",

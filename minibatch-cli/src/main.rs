@@ -6,6 +6,8 @@ mod bench;
 mod bench_images;
 mod choice;
 mod commands;
+mod folder;
+mod folder_eval;
 mod memory;
 mod out;
 mod outputs;

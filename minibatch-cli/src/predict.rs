@@ -4,19 +4,21 @@
 
 use crate::args::PredictArgs;
 use crate::commands::load_model;
+use crate::folder::FolderNotes;
 use crate::out::outln;
 use crate::Outcome;
 use anyhow::{bail, Context};
 use image::imageops::FilterType;
 use image::GrayImage;
 use minibatch::candle_core::{Device, Tensor};
-use minibatch::{no_grad, softmax, Module};
+use minibatch::data::images::{resize_centre_crop, Picture};
+use minibatch::{no_grad, softmax, Collate, Module};
 use serde_json::json;
 use std::path::Path;
 
 pub fn predict(a: PredictArgs) -> anyhow::Result<Outcome> {
-    let (model, arch) = load_model(&a.load)?;
-    if arch.inputs() != 28 * 28 {
+    let (model, arch, notes) = load_model(&a.load)?;
+    if notes.is_none() && arch.inputs() != 28 * 28 {
         bail!("{}: the model takes {} inputs, not 28x28 images", a.load.display(), arch.inputs());
     }
     model.eval();
@@ -27,25 +29,34 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<Outcome> {
             eprintln!("minibatch: predict: interrupted before {}", path.display());
             return Ok(Outcome::Interrupted);
         }
-        let pixels = match mnist_like(path) {
-            Ok(p) => p,
+        let x = match &notes {
+            Some(notes) => picture_input(path, notes),
+            None => mnist_like(path).and_then(|p| Ok(Tensor::from_vec(p, (1, 28 * 28), &Device::Cpu)?)),
+        };
+        let x = match x {
+            Ok(x) => x,
             Err(e) => {
                 eprintln!("minibatch: {}", crate::message(&e));
                 failed += 1;
                 continue;
             }
         };
-        let x = Tensor::from_vec(pixels, (1, 28 * 28), &Device::Cpu)?;
         let probs: Vec<f32> =
             no_grad(|| -> anyhow::Result<Vec<f32>> { Ok(softmax(&model.forward(&x)?)?.flatten_all()?.to_vec1()?) })?;
         let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
         ranked.sort_by(|p, q| q.1.total_cmp(&p.1));
         ranked.truncate(3);
+        // A model of pictures answers with its class names, one of digits with the digits.
+        let class = |c: usize| match &notes {
+            Some(n) => json!(n.classes[c]),
+            None => json!(c),
+        };
         if a.json {
-            let top: Vec<_> = ranked.iter().map(|&(c, p)| json!({"class": c, "probability": p})).collect();
+            let top: Vec<_> = ranked.iter().map(|&(c, p)| json!({"class": class(c), "probability": p})).collect();
             outln!("{}", json!({"image": path.display().to_string(), "top": top}));
         } else {
-            let top: Vec<String> = ranked.iter().map(|&(c, p)| format!("{c} ({:.1}%)", 100.0 * p)).collect();
+            let name = |c: usize| notes.as_ref().map_or(c.to_string(), |n| n.classes[c].escape_debug().to_string());
+            let top: Vec<String> = ranked.iter().map(|&(c, p)| format!("{} ({:.1}%)", name(c), 100.0 * p)).collect();
             // A name with a line break (or any control character) is printed escaped, so that it
             // cannot forge a line of results.
             let name = path.display().to_string();
@@ -155,4 +166,12 @@ fn centred(g: &GrayImage, background: f64) -> Option<Vec<f32>> {
         }
     }
     Some(out)
+}
+
+/// A picture as the model of `notes` saw its validation pictures: RGB, the short side resized
+/// and the centre cropped to its size, normalised by its training pictures' statistics.
+fn picture_input(path: &Path, notes: &FolderNotes) -> anyhow::Result<Tensor> {
+    let picture = Picture::open(path)?;
+    let (picture, _) = resize_centre_crop(notes.size())((picture, 0), &mut minibatch::Rng::new(0))?;
+    Ok(notes.collate().collate(vec![(picture, 0)])?.0)
 }

@@ -4,6 +4,7 @@
 use crate::args::TrainArgs;
 use crate::choice::ScheduleKind;
 use crate::commands::load_data;
+use crate::folder::FolderNotes;
 use crate::out::{outln, Stdout};
 use crate::outputs::{check_file, check_folder, check_png};
 use crate::pretrained::{body_names, load_body, Say, BODY_LR_RATIO};
@@ -14,11 +15,11 @@ use minibatch::data::ShardSampler;
 use minibatch::distributed::Collective;
 use minibatch::learner::{
     latest_checkpoint, Callback, CheckpointInfo, Ctx, DivergenceGuard, EarlyStopping, FitReport, Flow, FreezeBody,
-    GradientClip, JsonlLogger, Learner, MixUp, ParamScheduler, Progress,
+    GradientClip, JsonlLogger, Learner, Loader, MixUp, ParamScheduler, Progress,
 };
 use minibatch::{
-    get_dls_with, save_state, ActivationStats, DataLoader, DistributedSampler, DlsOptions, LabelSmoothingCrossEntropy,
-    Module,
+    get_dls_with, save_state_with, ActivationStats, DataLoader, Dataset, DistributedSampler, DlsOptions,
+    LabelSmoothingCrossEntropy, Module,
 };
 use serde_json::json;
 use std::path::Path;
@@ -46,7 +47,7 @@ impl Callback for JsonEpochs {
 
 /// The flags `--resume` takes from the invocation (clap's ids); the others are the run's own, and
 /// given anyway they are named in a warning (by the first process).
-const KEPT_ON_RESUME: [&str; 11] = [
+const KEPT_ON_RESUME: [&str; 12] = [
     "epochs",
     "save",
     "json",
@@ -56,6 +57,7 @@ const KEPT_ON_RESUME: [&str; 11] = [
     "checkpoint_dir",
     "resume",
     "threads",
+    "workers",
     "all_reduce",
     "distributed",
 ];
@@ -113,6 +115,8 @@ fn resume_settings(a: TrainArgs, first: bool) -> anyhow::Result<(TrainArgs, Opti
         checkpoint_dir: a.checkpoint_dir.or(Some(dir)),
         resume: a.resume,
         threads: a.threads,
+        // Workers change how fast batches come, not which: the invocation's.
+        workers: a.workers,
         all_reduce: a.all_reduce,
         ..stored
     };
@@ -214,24 +218,60 @@ fn loaders(a: &TrainArgs, data: minibatch::Mnist, world: &World) -> anyhow::Resu
 
 type TrainLoader = DataLoader<minibatch::ImageDataset>;
 
-fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) -> anyhow::Result<Outcome> {
-    let first = crate::world::first(world);
+/// The run's data, ready to train on.
+struct Prepared {
+    train: Box<dyn Loader>,
+    valid: Box<dyn Loader>,
+    /// One input's `[channels, height, width]`.
+    input: [usize; 3],
+    classes: usize,
+    /// Training and validation examples.
+    counts: (usize, usize),
+}
+
+/// The loaders of the run's data (IDX files or an image folder), its settings completed with
+/// what was found, so that resuming or evaluating elsewhere reads the same data.
+fn prepare(a: &mut TrainArgs, world: &World) -> anyhow::Result<Prepared> {
+    let dir = crate::commands::data_dir(&a.data);
+    if crate::folder::is_image_folder(&dir) {
+        if world.as_ref().is_some_and(|w| w.size() > 1) {
+            bail!("{}: image folders train in one process (--distributed reads IDX files)", dir.display());
+        }
+        let (dls, notes) = crate::folder::loaders(a, &dir, crate::world::first(world))?;
+        a.data.data_dir = Some(std::path::absolute(&dir).unwrap_or(dir));
+        a.data.notes = Some(notes.clone());
+        let counts = (dls.train.dataset().len(), dls.valid.dataset().len());
+        if a.bs() > counts.0 {
+            bail!("batch size {} is larger than the {} training pictures", a.bs(), counts.0);
+        }
+        let (train, valid) = (Box::new(dls.train), Box::new(dls.valid));
+        return Ok(Prepared { train, valid, input: notes.input, classes: notes.classes.len(), counts });
+    }
+    if a.size.is_some() || a.augment.is_some() || a.data.valid_pct.is_some() {
+        bail!("--size, --augment and --valid-pct are for image folders; {} holds IDX files", dir.display());
+    }
     let (data, dir) = load_data(&a.data)?;
     if let Some(w) = world.as_ref().filter(|w| w.size() > 1) {
-        crate::agree::agree(&a, &data, w.as_ref())?;
+        crate::agree::agree(a, &data, w.as_ref())?;
     }
     if a.bs() > data.train.len() {
         bail!("batch size {} is larger than the {} training images", a.bs(), data.train.len());
     }
-    // The checkpoint records the data as it was found, so that resuming or evaluating elsewhere
-    // reads the same images.
     a.data.data_dir = Some(std::path::absolute(&dir).unwrap_or(dir));
     a.data.valid_size = Some(data.valid.len());
     a.data.classes = Some(data.classes());
-    let (n_in, n_out) = (data.train.image_len(), data.classes());
-    let (nt, nv) = (data.train.len(), data.valid.len());
-    let (train_dl, valid_dl) = loaders(&a, data, world)?;
-    let model = a.arch(n_in, n_out)?.build(a.seed)?;
+    let (rows, cols) = data.train.image_shape();
+    let (classes, counts) = (data.classes(), (data.train.len(), data.valid.len()));
+    let (train, valid) = loaders(a, data, world)?;
+    Ok(Prepared { train: Box::new(train), valid: Box::new(valid), input: [1, rows, cols], classes, counts })
+}
+
+fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) -> anyhow::Result<Outcome> {
+    let first = crate::world::first(world);
+    let data = prepare(&mut a, world)?;
+    let (n_out, (nt, nv)) = (data.classes, data.counts);
+    let (train_dl, valid_dl) = (data.train, data.valid);
+    let model = a.arch(data.input, n_out)?.build(a.seed)?;
     let total_steps = train_dl.len() * a.epochs();
     let spec = a.opt_spec();
     let body = match &a.pretrained {
@@ -266,7 +306,8 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
     }
     if first && !a.json && resumed.is_none() {
         outln!("{model}");
-        outln!("{nt} training and {nv} validation images, {} parameters", model.num_parameters());
+        let what = if a.data.notes.is_some() { "pictures" } else { "images" };
+        outln!("{nt} training and {nv} validation {what}, {} parameters", model.num_parameters());
         if let Some(n) = a.world {
             outln!("distributed over {n} processes: global batch size {} ({n} x --bs {})", n * a.bs(), a.bs());
         }
@@ -397,7 +438,8 @@ fn add_callbacks(learn: &mut Learner, a: &TrainArgs, first: bool) -> anyhow::Res
 /// Writes the weights, then the plot (one failing never costs the other), and says how the run
 /// ended.
 fn finish(learn: &Learner, a: &TrainArgs, report: FitReport) -> anyhow::Result<Outcome> {
-    let saved = a.save.as_ref().map(|path| save_state(learn.model.as_ref(), path).map(|()| path));
+    let notes = a.data.notes.as_ref().map(FolderNotes::metadata).unwrap_or_default();
+    let saved = a.save.as_ref().map(|path| save_state_with(learn.model.as_ref(), path, notes).map(|()| path));
     let plotted = a
         .plot
         .as_ref()

@@ -1,6 +1,8 @@
 //! The program end to end: train, save, eval, show, and its answers to bad flags and files.
 
 mod common;
+#[path = "cli/folders.rs"]
+mod folders;
 use common::{mnist_dir, stderr, tmp};
 use std::io::Read;
 use std::path::Path;

@@ -56,3 +56,12 @@ impl Loader for NoBatches {
         0
     }
 }
+
+impl Loader for Box<dyn Loader> {
+    fn batches(&self, epoch: u64, start: usize) -> Box<dyn Iterator<Item = Result<(Tensor, Tensor)>> + '_> {
+        (**self).batches(epoch, start)
+    }
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+}

@@ -40,7 +40,8 @@ pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use repr::repr;
 pub use shape::{Flatten, View};
 pub use state::{
-    load_state, load_tensors, parse_state, read_state, save_state, save_tensors, saved_model, state_dict, MODEL_KEY,
+    load_state, load_tensors, parse_state, read_state, save_state, save_state_with, save_tensors, saved_model,
+    saved_notes, state_dict, MODEL_KEY,
 };
 pub use stats::{ActivationStats, HistogramConfig, LayerStats};
 pub use transfer::{freeze, freeze_body, freeze_with, load_matching, lr_slice, unfreeze, Transfer};

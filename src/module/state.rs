@@ -25,17 +25,40 @@ pub const MODEL_KEY: &str = "minibatch.model";
 /// [`saved_model`] reads back. The file is written to a temporary name and renamed, so an
 /// interrupted save never leaves a half-written file where a good one was.
 pub fn save_state(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
-    let about = HashMap::from([(MODEL_KEY.to_string(), super::repr(module))]);
-    write_tensors(&state_dict(module), path.as_ref(), Some(about))
+    save_state_with(module, path, HashMap::new())
+}
+
+/// [`save_state`] with more notes in the file's metadata (string keys and values, which
+/// PyTorch's loader ignores): what a model needs besides its weights, as the class names and
+/// input size of a model trained on pictures. [`saved_notes`] reads them back.
+///
+/// ```
+/// use std::collections::HashMap;
+/// let model = minibatch::Linear::new(2, 3, &mut minibatch::Rng::new(0))?;
+/// let path = std::env::temp_dir().join(format!("notes-{}.safetensors", std::process::id()));
+/// minibatch::save_state_with(&model, &path, HashMap::from([("classes".into(), "cat,dog".into())]))?;
+/// assert_eq!(minibatch::module::saved_notes(&path)?["classes"], "cat,dog");
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+pub fn save_state_with(module: &dyn Module, path: impl AsRef<Path>, mut notes: HashMap<String, String>) -> Result<()> {
+    notes.insert(MODEL_KEY.to_string(), super::repr(module));
+    write_tensors(&state_dict(module), path.as_ref(), Some(notes))
+}
+
+/// The metadata of a safetensors file: [`save_state_with`]'s notes, and what model it holds
+/// under [`MODEL_KEY`]; empty for a file without any (one PyTorch wrote).
+pub fn saved_notes(path: &Path) -> Result<HashMap<String, String>> {
+    let bytes = crate::files::read_regular(path)?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::BadStateFile { path: path.to_path_buf(), reason: e.to_string() })?;
+    Ok(meta.metadata().clone().unwrap_or_default())
 }
 
 /// What model a weights file says it holds (the printed form [`save_state`] recorded), or
 /// `None` for a file that does not say (one PyTorch wrote).
 pub fn saved_model(path: &Path) -> Result<Option<String>> {
-    let bytes = crate::files::read_regular(path)?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| Error::BadStateFile { path: path.to_path_buf(), reason: e.to_string() })?;
-    Ok(meta.metadata().as_ref().and_then(|m| m.get(MODEL_KEY).cloned()))
+    Ok(saved_notes(path)?.remove(MODEL_KEY))
 }
 
 /// Writes named tensors to a safetensors file atomically: to a temporary file beside it, flushed

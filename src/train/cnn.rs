@@ -11,10 +11,12 @@ use crate::rng::Rng;
 use candle_core::Tensor;
 use std::collections::HashMap;
 
-/// The channels and kernel of each of the CNN's four stride-2 blocks (28 -> 14 -> 7 -> 4 -> 2).
+/// The channels and kernel of each of the CNN's four stride-2 blocks (28 -> 14 -> 7 -> 4 -> 2);
+/// the first takes the input's channels.
 const BLOCKS: [(usize, usize, usize); 4] = [(1, 8, 5), (8, 16, 3), (16, 32, 3), (32, 32, 3)];
 
-/// The lesson's CNN for 28x28 images and `classes` outputs, written as PyTorch writes it so that
+/// The lesson's CNN for MNIST's 1x28x28 images and `classes` outputs ([`cnn_for`] with
+/// [`MNIST_INPUT`]), written as PyTorch writes it so that
 /// weights move between the two under the same names (`1.0.weight`, ..., `7.weight`):
 ///
 /// ```text
@@ -39,12 +41,41 @@ const BLOCKS: [(usize, usize, usize); 4] = [(1, 8, 5), (8, 16, 3), (16, 32, 3), 
 /// # Ok::<(), minibatch::Error>(())
 /// ```
 pub fn cnn(batch_norm: bool, classes: usize, seed: u64) -> Result<Sequential> {
+    cnn_for(batch_norm, MNIST_INPUT, classes, seed)
+}
+
+/// One MNIST image as the CNNs take it: 1 channel of 28 by 28.
+pub const MNIST_INPUT: [usize; 3] = [1, 28, 28];
+
+/// The largest channel count and side of a CNN's input.
+const MAX_INPUT: usize = 1 << 16;
+
+/// The [`cnn`] for inputs of `[channels, height, width]` (the view's shape; the convolutions and
+/// the pooling take any size): the same layers and names, the first convolution taking
+/// `channels`. For pictures of an image folder, `[3, size, size]`.
+///
+/// ```
+/// let model = minibatch::cnn_for(true, [3, 64, 64], 5, 0)?;
+/// let x = candle_core::Tensor::zeros((2, 3, 64, 64), candle_core::DType::F32, &candle_core::Device::Cpu)?;
+/// assert_eq!(minibatch::Module::forward(&model, &x)?.dims(), &[2, 5]);
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+pub fn cnn_for(batch_norm: bool, input: [usize; 3], classes: usize, seed: u64) -> Result<Sequential> {
     if classes == 0 {
         return Err(Error::invalid("cnn classes", "at least one", classes));
     }
+    if input.iter().any(|&d| d == 0 || d > MAX_INPUT) {
+        return Err(Error::invalid(
+            "cnn input [channels, height, width]",
+            format!("each 1 to {MAX_INPUT}"),
+            format!("{input:?}"),
+        ));
+    }
     let mut rng = Rng::new(seed);
-    let mut model = Sequential::new().add(View::new(&[-1, 1, 28, 28]));
-    for (inp, out, k) in BLOCKS {
+    let [c, h, w] = input.map(|d| d as i64);
+    let mut model = Sequential::new().add(View::new(&[-1, c, h, w]));
+    for (i, (inp, out, k)) in BLOCKS.into_iter().enumerate() {
+        let inp = if i == 0 { input[0] } else { inp };
         let config = Conv2dConfig { stride: 2, padding: k / 2, bias: !batch_norm, ..Default::default() };
         let weight = kaiming_normal(&[out, inp, k, k], 0.0, Fan::In, &mut rng)?;
         let bias = (!batch_norm).then(|| Tensor::zeros(out, candle_core::DType::F32, &candle_core::Device::Cpu));
@@ -61,23 +92,29 @@ pub fn cnn(batch_norm: bool, classes: usize, seed: u64) -> Result<Sequential> {
 pub enum Architecture {
     /// An [`mlp`](crate::mlp) of these layer sizes (inputs first, classes last).
     Mlp(Vec<usize>),
-    /// The lesson's [`cnn`] for this many classes.
+    /// The lesson's [`cnn_for`] this input and this many classes.
     Cnn {
         /// Outputs of the last layer.
         classes: usize,
+        /// One input's `[channels, height, width]` ([`MNIST_INPUT`] for MNIST).
+        input: [usize; 3],
     },
-    /// The [`cnn`] with batch norm, for this many classes.
+    /// The [`cnn_for`] with batch norm.
     CnnBn {
         /// Outputs of the last layer.
         classes: usize,
+        /// One input's `[channels, height, width]`.
+        input: [usize; 3],
     },
-    /// Lesson 11's [`XResNet`](super::XResNet) of this depth (18, 34 or 50) for one-channel
-    /// square images.
+    /// Lesson 11's [`XResNet`](super::XResNet) of this depth (18, 34 or 50).
     XResNet {
         /// 18, 34 or 50.
         depth: usize,
         /// Outputs of the last layer.
         classes: usize,
+        /// One input's `[channels, height, width]` (the model takes any size; its channels are
+        /// the stem's).
+        input: [usize; 3],
     },
 }
 
@@ -86,13 +123,13 @@ impl Architecture {
     pub fn build(&self, seed: u64) -> Result<Box<dyn Module>> {
         Ok(match self {
             Architecture::Mlp(sizes) => Box::new(super::mlp(sizes, seed)?),
-            Architecture::Cnn { classes } => Box::new(cnn(false, *classes, seed)?),
-            Architecture::CnnBn { classes } => Box::new(cnn(true, *classes, seed)?),
-            Architecture::XResNet { depth, classes } => {
+            Architecture::Cnn { classes, input } => Box::new(cnn_for(false, *input, *classes, seed)?),
+            Architecture::CnnBn { classes, input } => Box::new(cnn_for(true, *input, *classes, seed)?),
+            Architecture::XResNet { depth, classes, input } => {
                 let config = match depth {
-                    18 => XResNetConfig::xresnet18(1, *classes),
-                    34 => XResNetConfig::xresnet34(1, *classes),
-                    50 => XResNetConfig::xresnet50(1, *classes),
+                    18 => XResNetConfig::xresnet18(input[0], *classes),
+                    34 => XResNetConfig::xresnet34(input[0], *classes),
+                    50 => XResNetConfig::xresnet50(input[0], *classes),
                     _ => return Err(Error::invalid("xresnet depth", "18, 34 or 50", depth)),
                 };
                 Box::new(XResNet::new(&config, seed)?)
@@ -102,8 +139,10 @@ impl Architecture {
 
     /// The architecture whose `state_dict` this is, or `None` when it is none of these: what
     /// `minibatch eval` and `summary` rebuild a saved model from. A CNN is recognised by its
-    /// first convolution (`1.0.weight`, `[8, 1, 5, 5]`), its batch norm by `1.1.running_mean`;
-    /// the state must then have exactly the model's names and shapes.
+    /// head (`7.weight`), its batch norm by `1.1.running_mean`, its input channels by its first
+    /// convolution (`1.0.weight`, `[8, channels, 5, 5]`); the state must then have exactly the
+    /// model's names and shapes. The input's height and width are not in the weights: they are
+    /// taken to be MNIST's 28x28 (set others with [`with_input`](Architecture::with_input)).
     pub fn from_state(state: &HashMap<String, Tensor>) -> Option<Architecture> {
         if let Some(sizes) = super::mlp_sizes(state) {
             return Some(Architecture::Mlp(sizes));
@@ -118,13 +157,15 @@ impl Architecture {
                 (false, true) => 34,
                 (false, false) => 18,
             };
-            Architecture::XResNet { depth, classes }
+            let input = [state.get("0.0.weight")?.dims4().ok()?.1, 28, 28];
+            Architecture::XResNet { depth, classes, input }
         } else {
             let classes = state.get("7.weight")?.dims2().ok()?.0;
+            let input = [state.get("1.0.weight")?.dims4().ok()?.1, 28, 28];
             if state.contains_key("1.1.running_mean") {
-                Architecture::CnnBn { classes }
+                Architecture::CnnBn { classes, input }
             } else {
-                Architecture::Cnn { classes }
+                Architecture::Cnn { classes, input }
             }
         };
         // The state must then have exactly that model's names and shapes.
@@ -150,9 +191,9 @@ impl Architecture {
     pub fn classes(&self) -> usize {
         match self {
             Architecture::Mlp(sizes) => sizes.last().copied().unwrap_or(0),
-            Architecture::Cnn { classes } | Architecture::CnnBn { classes } | Architecture::XResNet { classes, .. } => {
-                *classes
-            }
+            Architecture::Cnn { classes, .. }
+            | Architecture::CnnBn { classes, .. }
+            | Architecture::XResNet { classes, .. } => *classes,
         }
     }
 
@@ -160,16 +201,34 @@ impl Architecture {
     pub fn inputs(&self) -> usize {
         match self {
             Architecture::Mlp(sizes) => sizes[0],
-            _ => 28 * 28,
+            Architecture::Cnn { input, .. }
+            | Architecture::CnnBn { input, .. }
+            | Architecture::XResNet { input, .. } => input.iter().product(),
         }
     }
 
-    /// The shape of one input as the first layer takes it: `[784]` for the mlp and the CNNs
-    /// (whose first layer is a view), `[1, 28, 28]` for an XResNet, whose stem is a convolution.
+    /// The shape of one input as the data gives it: `[784]` for the mlp, and for the CNNs on
+    /// MNIST (whose first layer is a view of the flat image); `[channels, height, width]`
+    /// otherwise.
     pub fn input_shape(&self) -> Vec<usize> {
         match self {
-            Architecture::XResNet { .. } => vec![1, 28, 28],
-            _ => vec![self.inputs()],
+            Architecture::Mlp(_) => vec![self.inputs()],
+            Architecture::Cnn { input, .. } | Architecture::CnnBn { input, .. } if *input == MNIST_INPUT => {
+                vec![self.inputs()]
+            }
+            Architecture::Cnn { input, .. }
+            | Architecture::CnnBn { input, .. }
+            | Architecture::XResNet { input, .. } => input.to_vec(),
+        }
+    }
+
+    /// The same architecture for inputs of `[channels, height, width]` (an mlp is unchanged).
+    pub fn with_input(self, shape: [usize; 3]) -> Architecture {
+        match self {
+            Architecture::Cnn { classes, .. } => Architecture::Cnn { classes, input: shape },
+            Architecture::CnnBn { classes, .. } => Architecture::CnnBn { classes, input: shape },
+            Architecture::XResNet { depth, classes, .. } => Architecture::XResNet { depth, classes, input: shape },
+            mlp => mlp,
         }
     }
 }

@@ -141,6 +141,6 @@ fn a_saved_xresnet_is_told_by_its_names() {
     ] {
         let state = state_dict(&XResNet::new(&config, 0).unwrap());
         let arch = minibatch::Architecture::from_state(&state);
-        assert_eq!(arch, Some(minibatch::Architecture::XResNet { depth, classes: 7 }));
+        assert_eq!(arch, Some(minibatch::Architecture::XResNet { depth, classes: 7, input: [1, 28, 28] }));
     }
 }

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 /// The data folder and how it is split; stored with a run's settings.
 #[derive(Args, Serialize, Deserialize)]
 pub struct DataArgs {
-    /// Folder of the four IDX files (standard or dotted names, raw or .gz). Default: the
-    /// bundled data/mnist.
+    /// Folder of the four IDX files (standard or dotted names, raw or .gz), or an image folder
+    /// (`DIR/train/<class>/*.jpg` and `DIR/valid/<class>/...`, or `DIR/<class>/...` split at
+    /// random). Default: the bundled data/mnist.
     #[arg(long, env = "MINIBATCH_DATA")]
     #[serde(with = "crate::paths::optional")]
     pub data_dir: Option<PathBuf>,
@@ -21,4 +22,21 @@ pub struct DataArgs {
     /// of those classes would have no label at all, as a corrupted byte would make).
     #[arg(long, value_parser = at_most::<256>)]
     pub classes: Option<usize>,
+    /// An image folder without `train` and `valid` folders: the share of its pictures drawn at
+    /// random (from --seed) for validation. Default: 0.2.
+    #[arg(long, value_parser = share)]
+    #[serde(default)]
+    pub valid_pct: Option<f64>,
+    /// An image folder's class names, input size and normalisation, as the run found them.
+    #[arg(skip)]
+    #[serde(default)]
+    pub notes: Option<crate::folder::FolderNotes>,
+}
+
+/// A share strictly between 0 and 1.
+fn share(s: &str) -> Result<f64, String> {
+    match super::limits::fraction(s)? {
+        0.0 => Err("must be above 0".into()),
+        v => Ok(v),
+    }
 }

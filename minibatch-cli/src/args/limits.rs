@@ -63,6 +63,23 @@ pub fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A picture side for `--size`: 1 to the library's largest.
+pub fn picture_size(s: &str) -> Result<u32, String> {
+    const MAX: usize = minibatch::data::images::MAX_SIZE as usize;
+    Ok(at_most::<MAX>(s)? as u32)
+}
+
+/// `--augment`: none, flip or standard.
+pub fn augment(s: &str) -> Result<minibatch::data::images::Augment, String> {
+    use minibatch::data::images::Augment;
+    match s {
+        "none" => Ok(Augment::None),
+        "flip" => Ok(Augment::Flip),
+        "standard" => Ok(Augment::Standard),
+        _ => Err(format!("`{s}` is not one of none, flip, standard")),
+    }
+}
+
 pub fn learning_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),

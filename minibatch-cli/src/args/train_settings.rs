@@ -5,6 +5,7 @@ use super::data_flags::DataArgs;
 use super::limits::*;
 use crate::choice::{OptKind, OptSpec, ScheduleKind};
 use clap::Args;
+use minibatch::data::images::Augment;
 use minibatch::Architecture;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -64,6 +65,16 @@ pub struct TrainArgs {
     /// --hidden.
     #[arg(long, value_delimiter = ',', value_parser = at_most::<MAX_HIDDEN>, conflicts_with = "hidden")]
     pub layers: Option<Vec<usize>>,
+    /// Image folders: the side of the square pictures the model sees (default 128).
+    #[arg(long, value_parser = picture_size)]
+    #[serde(default)]
+    pub size: Option<u32>,
+    /// Image folders: the training pictures' augmentation. `standard` (the default): lesson 10's
+    /// random resized crop and flip; `flip`: resized, centre cropped and flipped; `none`: resized
+    /// and centre cropped, as validation pictures.
+    #[arg(long, value_parser = augment)]
+    #[serde(default)]
+    pub augment: Option<Augment>,
     /// Seed of the initial weights and of the shuffles: the same seed gives the same run.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -220,16 +231,16 @@ impl ModelKind {
         }
     }
 
-    /// The architecture of this kind for `n_in` inputs and `n_out` classes (`hidden`: the mlp's
-    /// hidden sizes).
-    pub fn arch(self, n_in: usize, hidden: Vec<usize>, n_out: usize) -> Architecture {
+    /// The architecture of this kind for inputs of `[channels, height, width]` and `n_out`
+    /// classes (`hidden`: the mlp's hidden sizes; it takes the input flat).
+    pub fn arch(self, input: [usize; 3], hidden: Vec<usize>, n_out: usize) -> Architecture {
         match self {
-            ModelKind::Mlp => Architecture::Mlp([vec![n_in], hidden, vec![n_out]].concat()),
-            ModelKind::Cnn => Architecture::Cnn { classes: n_out },
-            ModelKind::CnnBn => Architecture::CnnBn { classes: n_out },
-            ModelKind::Xresnet18 => Architecture::XResNet { depth: 18, classes: n_out },
-            ModelKind::Xresnet34 => Architecture::XResNet { depth: 34, classes: n_out },
-            ModelKind::Xresnet50 => Architecture::XResNet { depth: 50, classes: n_out },
+            ModelKind::Mlp => Architecture::Mlp([vec![input.iter().product()], hidden, vec![n_out]].concat()),
+            ModelKind::Cnn => Architecture::Cnn { classes: n_out, input },
+            ModelKind::CnnBn => Architecture::CnnBn { classes: n_out, input },
+            ModelKind::Xresnet18 => Architecture::XResNet { depth: 18, classes: n_out, input },
+            ModelKind::Xresnet34 => Architecture::XResNet { depth: 34, classes: n_out, input },
+            ModelKind::Xresnet50 => Architecture::XResNet { depth: 50, classes: n_out, input },
         }
     }
 }
@@ -250,17 +261,14 @@ impl TrainArgs {
         self.epochs.unwrap_or(5)
     }
 
-    /// The architecture to train for `n_in` inputs and `n_out` classes.
-    pub fn arch(&self, n_in: usize, n_out: usize) -> anyhow::Result<Architecture> {
+    /// The architecture to train for inputs of `[channels, height, width]` and `n_out` classes.
+    pub fn arch(&self, input: [usize; 3], n_out: usize) -> anyhow::Result<Architecture> {
         if self.model != ModelKind::Mlp && (self.hidden.is_some() || self.layers.is_some()) {
             let why = format!("--hidden and --layers size the mlp; --model {} has its own layers", self.model.name());
             return Err(crate::BadFlags(why).into());
         }
-        if self.model != ModelKind::Mlp && n_in != 28 * 28 {
-            anyhow::bail!("--model {} takes 28x28 images; these have {n_in} pixels", self.model.name());
-        }
         let hidden = self.layers.clone().unwrap_or_else(|| vec![self.hidden.unwrap_or(50)]);
-        Ok(self.model.arch(n_in, hidden, n_out))
+        Ok(self.model.arch(input, hidden, n_out))
     }
 
     /// The batch size, the model's default unless given.

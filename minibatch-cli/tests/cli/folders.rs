@@ -1,0 +1,133 @@
+//! Training on image folders: digits drawn as coloured PNG and JPEG files of several sizes, made
+//! here, trained on, saved, evaluated, predicted and resumed as a user would.
+
+use super::common::{digit_folder, stderr, tmp, weights, DIGITS};
+use super::{json_lines, minibatch, stdout};
+use std::path::Path;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn a_folder_of_digit_photos_trains_saves_evaluates_and_predicts_with_class_names() {
+    let d = tmp("folder-train");
+    let data = d.join("digits");
+    digit_folder(&data, 200, true);
+    std::fs::write(data.join("train/three/broken.jpg"), b"\xff\xd8 not a jpeg").unwrap();
+    let model = d.join("digits.safetensors");
+    let out = minibatch(&[
+        "train",
+        "--data-dir",
+        s(&data),
+        "--size",
+        "28",
+        "--epochs",
+        "5",
+        "--bs",
+        "32",
+        "--augment",
+        "none",
+        "--json",
+        "--save",
+        s(&model),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("warning: skipped") && err.contains("broken.jpg"), "{err}");
+    assert!(err.contains("1 of 2401 files skipped"), "{err}");
+    let epochs = json_lines(&out);
+    let last = epochs.last().unwrap();
+    let accuracy = last["valid_accuracy"].as_f64().unwrap();
+    eprintln!("folder accuracy {accuracy}");
+    assert!(accuracy > 0.8, "the CNN with batch norm learns the digits: {last}");
+
+    // The saved model knows its classes and its input: eval scores the validation folder with
+    // the numbers of the run's last epoch.
+    let out =
+        minibatch(&["eval", "--load", s(&model), "--data-dir", s(&data), "--split", "valid", "--bs", "64", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let scored = &json_lines(&out)[0];
+    assert_eq!(scored["accuracy"], last["valid_accuracy"], "{scored} against {last}");
+    assert_eq!(scored["count"], 400);
+
+    // predict answers with the class names.
+    let seven = std::fs::read_dir(data.join("valid/seven")).unwrap().next().unwrap().unwrap().path();
+    let out = minibatch(&["predict", "--load", s(&model), s(&seven), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answer = &json_lines(&out)[0];
+    let top = answer["top"][0]["class"].as_str().unwrap();
+    assert!(DIGITS.contains(&top), "{answer}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_folder_of_class_folders_is_split_at_random_and_eval_finds_the_same_split() {
+    let d = tmp("folder-random");
+    let data = d.join("digits");
+    digit_folder(&data, 30, false);
+    let model = d.join("m.safetensors");
+    let out = minibatch(&[
+        "train",
+        "--data-dir",
+        s(&data),
+        "--size",
+        "24",
+        "--epochs",
+        "1",
+        "--valid-pct",
+        "0.25",
+        "--seed",
+        "3",
+        "--model",
+        "cnn",
+        "--augment",
+        "flip",
+        "--json",
+        "--save",
+        s(&model),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let last = json_lines(&out).pop().unwrap();
+    let out =
+        minibatch(&["eval", "--load", s(&model), "--data-dir", s(&data), "--split", "valid", "--bs", "128", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let scored = &json_lines(&out)[0];
+    assert_eq!(scored["count"], 75, "a quarter of 300");
+    assert_eq!(scored["accuracy"], last["valid_accuracy"]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_resumed_folder_run_ends_where_the_uninterrupted_one_does() {
+    let d = tmp("folder-resume");
+    let data = d.join("digits");
+    digit_folder(&data, 20, true);
+    let (whole, resumed, ck) = (d.join("whole.safetensors"), d.join("resumed.safetensors"), d.join("ck"));
+    let common = ["train", "--data-dir", s(&data), "--size", "20", "--bs", "16", "--json", "--schedule", "const"];
+    let out = minibatch(&[&common[..], &["--epochs", "3", "--workers", "2", "--save", s(&whole)]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = minibatch(&[&common[..], &["--epochs", "1", "--checkpoint-dir", s(&ck)]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The run goes on from its first epoch, augmentation and all, in the training thread.
+    let out =
+        minibatch(&["train", "--resume", s(&ck), "--epochs", "3", "--workers", "0", "--json", "--save", s(&resumed)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(weights(&whole) == weights(&resumed), "bit for bit, with 0 workers as with 2");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn folder_flags_on_idx_files_and_idx_flags_on_folders_are_refused() {
+    let out = minibatch(&["train", "--size", "32", "--epochs", "1"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--size, --augment and --valid-pct are for image folders"), "{}", stderr(&out));
+    let d = tmp("folder-flags");
+    digit_folder(&d, 2, false);
+    let out = minibatch(&["train", "--data-dir", s(&d), "--model", "mlp", "--epochs", "1"]);
+    assert!(stderr(&out).contains("--model mlp takes flat images"), "{}", stderr(&out));
+    let out = minibatch(&["train", "--data-dir", s(&d), "--valid-size", "5", "--epochs", "1"]);
+    assert!(stderr(&out).contains("--valid-size and --classes are for IDX files"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -1,0 +1,158 @@
+//! Class folders as a data set: torchvision's `ImageFolder`, lesson 08's items, splitters and
+//! parent-folder labeller.
+
+use super::picture::{header_check, Picture, EXTENSIONS};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Pictures in class folders: every PNG and JPEG under `DIR/<class>/` (searched recursively),
+/// labelled by the class folder, the classes sorted by name into the vocabulary. torchvision's
+/// `ImageFolder`; fastai's `ImageList.from_files` with a parent-folder labeller.
+#[derive(Debug, Clone)]
+pub struct ImageFolder {
+    items: Vec<(PathBuf, u32)>,
+    classes: Vec<String>,
+    skipped: Vec<(PathBuf, String)>,
+}
+
+impl ImageFolder {
+    /// The pictures of `dir`'s class folders. Files whose header does not read as a PNG or JPEG
+    /// of a valid size are left out and listed by [`skipped`](ImageFolder::skipped).
+    pub fn new(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let classes = class_folders(dir)?;
+        Self::with_classes(dir, &classes)
+    }
+
+    /// The pictures of `dir`'s class folders, labelled by their place in `classes` (a training
+    /// set's vocabulary, for its validation set); a class folder not in it is an error.
+    pub fn with_classes(dir: impl AsRef<Path>, classes: &[String]) -> Result<Self> {
+        // Decoded pictures are large blocks: glibc's thresholds raised once, so that they are
+        // reused rather than mapped and faulted in afresh each time (see `fast/tune.rs`).
+        crate::fast::tune();
+        let dir = dir.as_ref();
+        let mut items = Vec::new();
+        let mut skipped = Vec::new();
+        for name in class_folders(dir)? {
+            let Some(label) = classes.iter().position(|c| *c == name) else {
+                let expected = format!("one of the training classes {classes:?}");
+                return Err(Error::invalid("class folder", expected, dir.join(&name).display()));
+            };
+            let mut files = Vec::new();
+            find_pictures(&dir.join(&name), &mut files)?;
+            files.sort();
+            for file in files {
+                match header_check(&file) {
+                    Ok(()) => items.push((file, label as u32)),
+                    Err(why) => skipped.push((file, why)),
+                }
+            }
+        }
+        Ok(ImageFolder { items, classes: classes.to_vec(), skipped })
+    }
+
+    /// Lesson 08's grandparent split: the training set from `dir/train`, the validation set from
+    /// `dir/valid` with the training set's vocabulary.
+    pub fn split(dir: impl AsRef<Path>) -> Result<(ImageFolder, ImageFolder)> {
+        let dir = dir.as_ref();
+        let train = ImageFolder::new(dir.join("train"))?;
+        let valid = ImageFolder::with_classes(dir.join("valid"), &train.classes)?;
+        Ok((train, valid))
+    }
+
+    /// One folder of class folders split at random (fastai's `RandomSplitter`): a share
+    /// `valid_pct` of the pictures, drawn from `seed`, for validation, the rest for training;
+    /// both keep the folder's vocabulary and their pictures' order.
+    pub fn split_random(dir: impl AsRef<Path>, valid_pct: f64, seed: u64) -> Result<(ImageFolder, ImageFolder)> {
+        if !(valid_pct > 0.0 && valid_pct < 1.0) {
+            return Err(Error::invalid("validation share", "above 0 and below 1", valid_pct));
+        }
+        let all = ImageFolder::new(dir)?;
+        let n_valid = (all.items.len() as f64 * valid_pct).round() as usize;
+        let mut in_valid = vec![false; all.items.len()];
+        for &i in &crate::rng::Rng::new(seed).permutation(all.items.len())[..n_valid] {
+            in_valid[i] = true;
+        }
+        let (mut train, mut valid) = (all.clone(), all);
+        train.items = train.items.into_iter().zip(&in_valid).filter(|(_, v)| !**v).map(|(item, _)| item).collect();
+        valid.items = valid.items.into_iter().zip(&in_valid).filter(|(_, v)| **v).map(|(item, _)| item).collect();
+        valid.skipped.clear();
+        Ok((train, valid))
+    }
+
+    /// Whether `dir` is laid out for [`split`](ImageFolder::split): a `train` and a `valid`
+    /// folder in it.
+    pub fn is_split(dir: impl AsRef<Path>) -> bool {
+        let dir = dir.as_ref();
+        dir.join("train").is_dir() && dir.join("valid").is_dir()
+    }
+
+    /// The class names, in label order.
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// Each picture's file and label.
+    pub fn items(&self) -> &[(PathBuf, u32)] {
+        &self.items
+    }
+
+    /// The files left out, with why.
+    pub fn skipped(&self) -> &[(PathBuf, String)] {
+        &self.skipped
+    }
+}
+
+impl Dataset for ImageFolder {
+    type Item = (Picture, u32);
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// The picture decoded, and its label.
+    fn get(&self, index: usize) -> Result<(Picture, u32)> {
+        let (path, label) = self
+            .items
+            .get(index)
+            .ok_or_else(|| Error::invalid("image folder index", format!("below {}", self.items.len()), index))?;
+        Ok((Picture::open(path)?, *label))
+    }
+}
+
+/// The sub-folders of `dir`, sorted by name.
+fn class_folders(dir: &Path) -> Result<Vec<String>> {
+    let io = |source| Error::Io { path: dir.to_path_buf(), source };
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        if entry.file_type().map_err(io)?.is_dir() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    if names.is_empty() {
+        return Err(Error::invalid("image folder", "class folders (DIR/<class>/*.png)", dir.display()));
+    }
+    Ok(names)
+}
+
+/// Every picture file under `dir`, recursively.
+fn find_pictures(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let io = |source| Error::Io { path: dir.to_path_buf(), source };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
+        if entry.file_type().map_err(io)?.is_dir() {
+            find_pictures(&path, out)?;
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
