@@ -4,9 +4,7 @@
 use crate::args::BenchArgs;
 use crate::out::outln;
 use anyhow::{bail, Context};
-use minibatch::data::images::{
-    flip, random_resized_crop, resize_centre_crop, ImageFolder, PictureCollate, CROP_RATIO, CROP_SCALE,
-};
+use minibatch::data::images::{training_transform, ImageFolder, PictureCollate};
 use minibatch::{DataLoader, Dataset};
 use std::time::Instant;
 
@@ -19,14 +17,7 @@ pub fn bench_images(a: &BenchArgs) -> anyhow::Result<()> {
         bail!("{}: no PNG or JPEG pictures in its class folders", folder.display());
     }
     let size = a.size as u32;
-    let (centre, crop, mirror) =
-        (resize_centre_crop(size), random_resized_crop(size, CROP_SCALE, CROP_RATIO), flip(0.5));
-    let augment = a.augment.clone();
-    let transform = move |item, rng: &mut minibatch::Rng| match augment.as_str() {
-        "none" => centre(item, rng),
-        "flip" => mirror(centre(item, rng)?, rng),
-        _ => mirror(crop(item, rng)?, rng),
-    };
+    let transform = training_transform(size, a.augment);
     let n = data.len();
     let builder = DataLoader::builder_with_collate(data, PictureCollate::default())
         .batch_size(a.bs)

@@ -35,7 +35,7 @@ pub fn data_dir(args: &DataArgs) -> PathBuf {
     })
 }
 
-fn split(data: Mnist, name: &str) -> ImageDataset {
+pub fn split(data: Mnist, name: &str) -> ImageDataset {
     match name {
         "train" => data.train,
         "valid" => data.valid,
@@ -310,6 +310,9 @@ fn print_lr_find(found: &LrFind) {
 }
 
 pub fn show(a: ShowArgs) -> anyhow::Result<()> {
+    if a.out.is_some() || crate::folder::is_image_folder(&data_dir(&a.data)) {
+        return crate::show::show_batch(&a);
+    }
     let data = split(load_data(&a.data)?.0, &a.split);
     let (rows, cols) = data.image_shape();
     let pixels = data

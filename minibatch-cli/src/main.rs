@@ -14,6 +14,7 @@ mod outputs;
 mod paths;
 mod predict;
 mod pretrained;
+mod show;
 mod train;
 mod world;
 

@@ -1,7 +1,9 @@
 //! Charts as PNG files: loss curves, learning-rate sweeps, activation telemetry.
 
+mod pictures;
 mod training;
 
+pub use pictures::{plot_pictures, Tile};
 pub use training::{plot_log, plot_records};
 
 use crate::error::{Error, Result};

@@ -38,8 +38,8 @@ pub struct BenchArgs {
     pub workers: usize,
     /// `bench images`: the augmentation: none (resize and centre crop), flip (and a random flip)
     /// or standard (a random resized crop and a random flip).
-    #[arg(long, default_value = "standard", value_parser = ["none", "flip", "standard"])]
-    pub augment: String,
+    #[arg(long, default_value = "standard", value_parser = super::limits::augment)]
+    pub augment: minibatch::data::images::Augment,
     /// `bench images`: the batch size.
     #[arg(long, default_value_t = 64, value_parser = at_most::<MAX_BATCH>)]
     pub bs: usize,

@@ -58,12 +58,29 @@ pub struct PredictArgs {
 
 #[derive(Args)]
 pub struct ShowArgs {
-    /// Which image of the split (from 0).
-    #[arg(long, default_value_t = 0)]
+    /// Which image of the split (from 0), drawn in the terminal.
+    #[arg(long, default_value_t = 0, conflicts_with = "out")]
     pub index: usize,
-    /// The split to draw from.
+    /// The split to draw from (an image folder's: train or valid).
     #[arg(long, default_value = "train", value_parser = ["train", "valid", "test"])]
     pub split: String,
+    /// Draw the first batch of the split into this PNG instead, as training sees it (an image
+    /// folder's shuffled and augmented as --seed and --augment make it), each with its label:
+    /// fastai's `show_batch`. Required for image folders.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Pictures in the batch drawn by --out.
+    #[arg(long, default_value_t = 16, value_parser = at_most::<256>, requires = "out")]
+    pub bs: usize,
+    /// Image folders: the side of the square pictures (default 128).
+    #[arg(long, value_parser = super::limits::picture_size)]
+    pub size: Option<u32>,
+    /// Image folders: the augmentation (none, flip, standard; default standard).
+    #[arg(long, value_parser = super::limits::augment)]
+    pub augment: Option<minibatch::data::images::Augment>,
+    /// Seed of the shuffle and of the augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     #[command(flatten)]
     pub data: DataArgs,
 }

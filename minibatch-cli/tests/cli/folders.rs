@@ -95,6 +95,20 @@ fn a_folder_of_class_folders_is_split_at_random_and_eval_finds_the_same_split() 
     let scored = &json_lines(&out)[0];
     assert_eq!(scored["count"], 75, "a quarter of 300");
     assert_eq!(scored["accuracy"], last["valid_accuracy"]);
+
+    // show draws a batch as training sees it, with the class names.
+    let grid = d.join("grid.png");
+    let out = minibatch(&["show", "--data-dir", s(&data), "--size", "24", "--bs", "10", "--out", s(&grid)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let drawn = image::open(&grid).unwrap();
+    // 8 columns and 2 rows of 24-pixel pictures enlarged 4 times, with room for the captions.
+    assert_eq!((drawn.width(), drawn.height()), (8 * (96 + 8), 2 * (96 + 22 + 8)));
+    // A folder of one class folder (a `train` without its `valid`) is refused, saying why.
+    let lone = d.join("lone");
+    std::fs::create_dir_all(lone.join("train")).unwrap();
+    std::fs::rename(data.join("one"), lone.join("train/one")).unwrap();
+    let out = minibatch(&["train", "--data-dir", s(&lone), "--epochs", "1"]);
+    assert!(stderr(&out).contains("a `train` folder needs a `valid` one beside it"), "{}", stderr(&out));
     std::fs::remove_dir_all(&d).unwrap();
 }
 

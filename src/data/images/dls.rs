@@ -24,6 +24,17 @@ pub enum Augment {
     Standard,
 }
 
+impl std::fmt::Display for Augment {
+    /// `none`, `flip` or `standard`, as the program's `--augment` takes them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Augment::None => "none",
+            Augment::Flip => "flip",
+            Augment::Standard => "standard",
+        })
+    }
+}
+
 /// How [`folder_dls`] reads a folder.
 #[derive(Debug, Clone, Copy)]
 pub struct FolderOptions {
@@ -86,6 +97,11 @@ pub fn folder_dls(dir: impl AsRef<Path>, o: &FolderOptions) -> Result<FolderDls>
     } else {
         ImageFolder::split_random(dir, o.valid_pct, o.loader.seed)?
     };
+    if train.classes().len() < 2 {
+        let hint = if dir.join("train").is_dir() { " (a `train` folder needs a `valid` one beside it)" } else { "" };
+        let found = format!("{:?}{hint}", train.classes());
+        return Err(Error::invalid("image folder's class folders", "at least 2", found));
+    }
     if train.is_empty() || valid.is_empty() {
         let found = format!("{} training and {} validation pictures", train.len(), valid.len());
         return Err(Error::invalid("image folder", "pictures to train on and to validate with", found));
