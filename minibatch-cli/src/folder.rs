@@ -4,7 +4,7 @@
 
 use crate::args::{ModelKind, TrainArgs};
 use anyhow::{bail, Context};
-use minibatch::data::images::{folder_dls, FolderDls, FolderOptions, ImageFolder, PictureCollate};
+use minibatch::data::images::{folder_dls, FolderDls, FolderOptions, ImageFolder, PictureCollate, UnreadableLog};
 use minibatch::{Dataset, DlsOptions};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -120,5 +120,20 @@ pub fn warn_skipped(sets: &[&ImageFolder]) {
     if !skipped.is_empty() {
         let total: usize = sets.iter().map(|s| s.len()).sum::<usize>() + skipped.len();
         eprintln!("minibatch: warning: {} of {total} files skipped (not a readable PNG or JPEG)", skipped.len());
+    }
+}
+
+/// One warning line per file that did not decode when read (another picture stood in for it),
+/// then their count.
+pub fn warn_unreadable(logs: &[UnreadableLog]) {
+    let failed: Vec<_> = logs.iter().flat_map(|l| l.list()).collect();
+    for (file, why) in &failed {
+        eprintln!(
+            "minibatch: warning: {} did not decode ({why}); the next picture stood in for it",
+            file.display().to_string().escape_debug()
+        );
+    }
+    if !failed.is_empty() {
+        eprintln!("minibatch: warning: pictures that did not decode: {}", failed.len());
     }
 }

@@ -2,7 +2,7 @@
 //! cropped and normalised as in training's validation.
 
 use crate::args::{DataArgs, EvalArgs, TrainArgs};
-use crate::folder::{warn_skipped, FolderNotes};
+use crate::folder::{warn_skipped, warn_unreadable, FolderNotes};
 use crate::out::outln;
 use anyhow::{bail, Context};
 use minibatch::data::images::{resize_centre_crop, ImageFolder};
@@ -22,12 +22,13 @@ pub fn eval(
     }
     let n = set.len();
     let bs = a.bs.unwrap_or(run.map_or(64, TrainArgs::bs).saturating_mul(2));
-    let dl = DataLoader::builder_with_collate(set, notes.collate())
+    let dl = DataLoader::builder_with_collate(set.stand_in_for_unreadable(), notes.collate())
         .batch_size(bs)
         .item_transform(resize_centre_crop(notes.size()))
         .build()?;
     let smoothing = run.and_then(|r| r.label_smoothing).unwrap_or(0.0);
     let e = evaluate(model, LabelSmoothingCrossEntropy::new(smoothing)?.into_fn(), &dl)?;
+    warn_unreadable(&[dl.dataset().unreadable()]);
     if a.json {
         outln!("{}", serde_json::json!({"split": a.split, "loss": e.loss, "accuracy": e.accuracy, "count": e.count}));
     } else {

@@ -11,6 +11,7 @@ use crate::pretrained::{body_names, load_body, Say, BODY_LR_RATIO};
 use crate::world::World;
 use crate::Outcome;
 use anyhow::{bail, Context};
+use minibatch::data::images::UnreadableLog;
 use minibatch::data::ShardSampler;
 use minibatch::distributed::Collective;
 use minibatch::learner::{
@@ -227,6 +228,8 @@ struct Prepared {
     classes: usize,
     /// Training and validation examples.
     counts: (usize, usize),
+    /// Where an image folder notes the pictures that did not decode.
+    unreadable: Vec<UnreadableLog>,
 }
 
 /// The loaders of the run's data (IDX files or an image folder), its settings completed with
@@ -244,8 +247,9 @@ fn prepare(a: &mut TrainArgs, world: &World) -> anyhow::Result<Prepared> {
         if a.bs() > counts.0 {
             bail!("batch size {} is larger than the {} training pictures", a.bs(), counts.0);
         }
+        let unreadable = vec![dls.train.dataset().unreadable(), dls.valid.dataset().unreadable()];
         let (train, valid) = (Box::new(dls.train), Box::new(dls.valid));
-        return Ok(Prepared { train, valid, input: notes.input, classes: notes.classes.len(), counts });
+        return Ok(Prepared { train, valid, input: notes.input, classes: notes.classes.len(), counts, unreadable });
     }
     if a.size.is_some() || a.augment.is_some() || a.data.valid_pct.is_some() {
         bail!("--size, --augment and --valid-pct are for image folders; {} holds IDX files", dir.display());
@@ -263,15 +267,15 @@ fn prepare(a: &mut TrainArgs, world: &World) -> anyhow::Result<Prepared> {
     let (rows, cols) = data.train.image_shape();
     let (classes, counts) = (data.classes(), (data.train.len(), data.valid.len()));
     let (train, valid) = loaders(a, data, world)?;
-    Ok(Prepared { train: Box::new(train), valid: Box::new(valid), input: [1, rows, cols], classes, counts })
+    let (train, valid) = (Box::new(train), Box::new(valid));
+    Ok(Prepared { train, valid, input: [1, rows, cols], classes, counts, unreadable: Vec::new() })
 }
 
 fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) -> anyhow::Result<Outcome> {
     let first = crate::world::first(world);
-    let data = prepare(&mut a, world)?;
-    let (n_out, (nt, nv)) = (data.classes, data.counts);
-    let (train_dl, valid_dl) = (data.train, data.valid);
-    let model = a.arch(data.input, n_out)?.build(a.seed)?;
+    let Prepared { train: train_dl, valid: valid_dl, input, classes: n_out, counts: (nt, nv), unreadable } =
+        prepare(&mut a, world)?;
+    let model = a.arch(input, n_out)?.build(a.seed)?;
     let total_steps = train_dl.len() * a.epochs();
     let spec = a.opt_spec();
     let body = match &a.pretrained {
@@ -332,7 +336,9 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
         }
     }
     add_callbacks(&mut learn, &a, first)?;
-    run(learn, &a, world)
+    let outcome = run(learn, &a, world);
+    crate::folder::warn_unreadable(&unreadable);
+    outcome
 }
 
 /// The run's settings (the checkpoint's when resuming), checked, with the number of processes;

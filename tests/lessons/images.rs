@@ -180,3 +180,34 @@ fn transforms_match_torchvision() {
     let (_, normalized) = golden("normalized");
     assert!(ours.iter().zip(&normalized).all(|(a, b)| (a - b).abs() <= 1e-6 * b.abs().max(1.0)));
 }
+
+#[test]
+fn a_picture_that_does_not_decode_fails_by_name_or_another_stands_in_with_its_own_label() {
+    let d = tmp("cut");
+    folder(&d);
+    let whole = std::fs::read(d.join("train/ant/0.png")).unwrap();
+    std::fs::write(d.join("train/ant/00-cut.png"), &whole[..whole.len() / 2]).unwrap();
+    let (train, _) = ImageFolder::split(&d).unwrap();
+    let cut = train.items().iter().position(|(p, _)| p.ends_with("ant/00-cut.png")).unwrap();
+    assert!(train.skipped().iter().all(|(p, _)| !p.ends_with("00-cut.png")), "its header reads");
+    let err = train.get(cut).unwrap_err().to_string();
+    assert!(err.contains("00-cut.png"), "{err}");
+    assert!(train.unreadable().list().is_empty(), "a strict folder notes nothing");
+
+    let tolerant = train.clone().stand_in_for_unreadable();
+    let (stand_in, label) = tolerant.get(cut).unwrap();
+    let (next, next_label) = train.get(cut + 1).unwrap();
+    assert_eq!((stand_in, label), (next, next_label), "the next picture, with its own label");
+    let noted = tolerant.unreadable().list();
+    assert_eq!(noted.len(), 1);
+    assert!(noted[0].0.ends_with("00-cut.png"), "{noted:?}");
+    // The loader reads on past it, every batch whole.
+    let dl = DataLoader::builder_with_collate(tolerant, PictureCollate::default())
+        .batch_size(4)
+        .item_transform(resize_centre_crop(8))
+        .build()
+        .unwrap();
+    let seen: usize = dl.iter().map(|b| b.unwrap().1.dims1().unwrap()).sum();
+    assert_eq!(seen, train.len());
+    std::fs::remove_dir_all(&d).unwrap();
+}

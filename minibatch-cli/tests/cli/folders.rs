@@ -15,6 +15,9 @@ fn a_folder_of_digit_photos_trains_saves_evaluates_and_predicts_with_class_names
     let data = d.join("digits");
     digit_folder(&data, 200, true);
     std::fs::write(data.join("train/three/broken.jpg"), b"\xff\xd8 not a jpeg").unwrap();
+    // A PNG cut short: its header reads, its picture does not decode.
+    let whole = std::fs::read(data.join("train/five/0.png")).unwrap();
+    std::fs::write(data.join("train/five/cut.png"), &whole[..whole.len() / 2]).unwrap();
     let model = d.join("digits.safetensors");
     let out = minibatch(&[
         "train",
@@ -35,7 +38,8 @@ fn a_folder_of_digit_photos_trains_saves_evaluates_and_predicts_with_class_names
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("warning: skipped") && err.contains("broken.jpg"), "{err}");
-    assert!(err.contains("1 of 2401 files skipped"), "{err}");
+    assert!(err.contains("1 of 2402 files skipped"), "{err}");
+    assert!(err.contains("cut.png did not decode") && err.contains("pictures that did not decode: 1"), "{err}");
     let epochs = json_lines(&out);
     let last = epochs.last().unwrap();
     let accuracy = last["valid_accuracy"].as_f64().unwrap();

@@ -80,7 +80,8 @@ pub struct FolderDls {
 
 /// The loaders of a folder of pictures: split by its `train` and `valid` folders when it has
 /// them ([`ImageFolder::split`], lesson 08's grandparent splitter), at random otherwise
-/// ([`ImageFolder::split_random`]); labelled by the parent folder; normalised by the training
+/// ([`ImageFolder::split_random`]); labelled by the parent folder; reading on past pictures
+/// that do not decode ([`ImageFolder::stand_in_for_unreadable`]); normalised by the training
 /// pictures' channel statistics; augmented per item in the loader's workers, from (seed, epoch,
 /// index), so a run is the same whatever the number of workers.
 ///
@@ -109,6 +110,7 @@ pub fn folder_dls(dir: impl AsRef<Path>, o: &FolderOptions) -> Result<FolderDls>
     if o.size == 0 || o.size > MAX_SIZE {
         return Err(Error::invalid("picture size", format!("1 to {MAX_SIZE}"), o.size));
     }
+    let (train, valid) = (train.stand_in_for_unreadable(), valid.stand_in_for_unreadable());
     let stats = channel_stats(&train, o.stats_pictures.max(1))?;
     let classes = train.classes().to_vec();
     let l = o.loader;

@@ -5,6 +5,7 @@ use super::picture::{header_check, Picture, EXTENSIONS};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Pictures in class folders: every PNG and JPEG under `DIR/<class>/` (searched recursively),
 /// labelled by the class folder, the classes sorted by name into the vocabulary. torchvision's
@@ -14,6 +15,31 @@ pub struct ImageFolder {
     items: Vec<(PathBuf, u32)>,
     classes: Vec<String>,
     skipped: Vec<(PathBuf, String)>,
+    stand_in: bool,
+    unreadable: UnreadableLog,
+}
+
+/// The files whose header read but whose picture did not decode (a truncated PNG), noted as an
+/// [`ImageFolder`] that [stands in](ImageFolder::stand_in_for_unreadable) for them meets them;
+/// shared by the folder's clones and its loader's workers.
+#[derive(Debug, Clone, Default)]
+pub struct UnreadableLog(Arc<Mutex<Vec<(PathBuf, String)>>>);
+
+impl UnreadableLog {
+    /// The files met so far, with why, sorted by file.
+    pub fn list(&self) -> Vec<(PathBuf, String)> {
+        let mut list = self.0.lock().map(|l| l.clone()).unwrap_or_default();
+        list.sort();
+        list
+    }
+
+    fn note(&self, path: &Path, why: String) {
+        if let Ok(mut list) = self.0.lock() {
+            if !list.iter().any(|(p, _)| p == path) {
+                list.push((path.to_path_buf(), why));
+            }
+        }
+    }
 }
 
 impl ImageFolder {
@@ -49,7 +75,7 @@ impl ImageFolder {
                 }
             }
         }
-        Ok(ImageFolder { items, classes: classes.to_vec(), skipped })
+        Ok(ImageFolder { items, classes: classes.to_vec(), skipped, stand_in: false, unreadable: Default::default() })
     }
 
     /// Lesson 08's grandparent split: the training set from `dir/train`, the validation set from
@@ -78,6 +104,7 @@ impl ImageFolder {
         train.items = train.items.into_iter().zip(&in_valid).filter(|(_, v)| !**v).map(|(item, _)| item).collect();
         valid.items = valid.items.into_iter().zip(&in_valid).filter(|(_, v)| **v).map(|(item, _)| item).collect();
         valid.skipped.clear();
+        valid.unreadable = UnreadableLog::default();
         Ok((train, valid))
     }
 
@@ -102,6 +129,22 @@ impl ImageFolder {
     pub fn skipped(&self) -> &[(PathBuf, String)] {
         &self.skipped
     }
+
+    /// The folder, reading on past a file whose header read but whose picture does not decode
+    /// (checking every picture whole up front would decode the data set once more): the file
+    /// is noted in [`unreadable`](ImageFolder::unreadable) and the next picture that decodes
+    /// stands in for it, with its own label, so that a long run is not lost to one bad file and
+    /// no picture is given a wrong label. Without it, [`get`](Dataset::get) fails naming the file.
+    pub fn stand_in_for_unreadable(mut self) -> Self {
+        self.stand_in = true;
+        self
+    }
+
+    /// The files met that did not decode (see
+    /// [`stand_in_for_unreadable`](ImageFolder::stand_in_for_unreadable)).
+    pub fn unreadable(&self) -> UnreadableLog {
+        self.unreadable.clone()
+    }
 }
 
 impl Dataset for ImageFolder {
@@ -113,11 +156,22 @@ impl Dataset for ImageFolder {
 
     /// The picture decoded, and its label.
     fn get(&self, index: usize) -> Result<(Picture, u32)> {
-        let (path, label) = self
-            .items
-            .get(index)
-            .ok_or_else(|| Error::invalid("image folder index", format!("below {}", self.items.len()), index))?;
-        Ok((Picture::open(path)?, *label))
+        let n = self.items.len();
+        let (path, label) =
+            self.items.get(index).ok_or_else(|| Error::invalid("image folder index", format!("below {n}"), index))?;
+        let failed = match Picture::open(path) {
+            Ok(picture) => return Ok((picture, *label)),
+            Err(e) if !self.stand_in => return Err(e),
+            Err(e) => e,
+        };
+        self.unreadable.note(path, failed.to_string());
+        for (path, label) in self.items.iter().cycle().skip(index + 1).take(n - 1) {
+            match Picture::open(path) {
+                Ok(picture) => return Ok((picture, *label)),
+                Err(e) => self.unreadable.note(path, e.to_string()),
+            }
+        }
+        Err(failed)
     }
 }
 

@@ -13,6 +13,6 @@ mod transforms;
 
 pub use collate::{channel_stats, PictureCollate};
 pub use dls::{folder_dls, training_transform, Augment, FolderDls, FolderOptions, PictureTransform, MAX_SIZE};
-pub use folder::ImageFolder;
+pub use folder::{ImageFolder, UnreadableLog};
 pub use picture::{Picture, MAX_PIXELS};
 pub use transforms::{flip, random_resized_crop, resize_centre_crop, CROP_RATIO, CROP_SCALE};
