@@ -3,6 +3,7 @@
 //! tensors, and a [`DataLoader`] runs all of it, epoch after epoch, in the caller's thread or in
 //! persistent workers. A [`StreamLoader`] does the same for data that comes as a stream.
 
+pub mod block;
 mod builder;
 mod collate;
 mod dataset;

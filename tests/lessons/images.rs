@@ -211,3 +211,49 @@ fn a_picture_that_does_not_decode_fails_by_name_or_another_stands_in_with_its_ow
     assert_eq!(seen, train.len());
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn the_data_block_pieces_build_what_image_folder_builds() {
+    use minibatch::data::block::{
+        get_files, CategoryProcessor, DataBlock, GrandparentSplitter, ParentLabeller, RandomSplitter, Split, Splitter,
+    };
+    let d = tmp("block");
+    for (split, n) in [("train", 3), ("valid", 2)] {
+        for (c, class) in ["dog", "cat"].iter().enumerate() {
+            std::fs::create_dir_all(d.join(split).join(class)).unwrap();
+            for i in 0..n {
+                pattern(10 + i, 12, c as u8).save(d.join(split).join(class).join(format!("{i}.png"))).unwrap();
+            }
+        }
+    }
+    std::fs::write(d.join("README.png"), b"beside the splits: in neither set").unwrap();
+    // Lesson 08's three lines.
+    let files = get_files(&d, &["png", "jpg", "jpeg"]).unwrap();
+    let sets = DataBlock::new(GrandparentSplitter::default(), ParentLabeller).label(files).unwrap();
+    let train = ImageFolder::from_items(sets.train, sets.vocab.clone()).unwrap();
+    let valid = ImageFolder::from_items(sets.valid, sets.vocab.clone()).unwrap();
+    let (want_train, want_valid) = ImageFolder::split(&d).unwrap();
+    assert_eq!((train.items(), valid.items()), (want_train.items(), want_valid.items()));
+    assert_eq!(sets.vocab, ["cat", "dog"]);
+
+    // The processor is fitted on the training labels: a class only validation has is refused.
+    let proc = CategoryProcessor::fit(&["b".into(), "a".into(), "b".into()]);
+    assert_eq!((proc.vocab(), proc.process("b").unwrap()), (&["a".to_string(), "b".into()][..], 1));
+    assert!(proc.process("c").unwrap_err().to_string().contains("\"a\", \"b\""));
+    // Numbers sort as numbers.
+    let digits = CategoryProcessor::fit(&["10".into(), "9".into(), "2".into()]);
+    assert_eq!(digits.vocab(), ["2", "9", "10"]);
+    std::fs::create_dir_all(d.join("valid/emu")).unwrap();
+    pattern(4, 4, 0).save(d.join("valid/emu/0.png")).unwrap();
+    let files = get_files(&d, &["png"]).unwrap();
+    let err = DataBlock::new(GrandparentSplitter::default(), ParentLabeller).label(files).unwrap_err();
+    assert!(err.to_string().contains("emu"), "{err}");
+
+    // A random split draws its share from its seed, the same every time.
+    let items: Vec<u32> = (0..40).collect();
+    let split = |seed| RandomSplitter { valid_pct: 0.25, seed }.split(&items).unwrap();
+    assert_eq!(split(1).iter().filter(|s| **s == Some(Split::Valid)).count(), 10);
+    assert_eq!(split(1), split(1));
+    assert_ne!(split(1), split(2));
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -2,6 +2,7 @@
 //! parent-folder labeller.
 
 use super::picture::{header_check, Picture, EXTENSIONS};
+use crate::data::block::get_files;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -59,23 +60,33 @@ impl ImageFolder {
         crate::fast::tune();
         let dir = dir.as_ref();
         let mut items = Vec::new();
-        let mut skipped = Vec::new();
         for name in class_folders(dir)? {
             let Some(label) = classes.iter().position(|c| *c == name) else {
                 let expected = format!("one of the training classes {classes:?}");
                 return Err(Error::invalid("class folder", expected, dir.join(&name).display()));
             };
-            let mut files = Vec::new();
-            find_pictures(&dir.join(&name), &mut files)?;
-            files.sort();
-            for file in files {
-                match header_check(&file) {
-                    Ok(()) => items.push((file, label as u32)),
-                    Err(why) => skipped.push((file, why)),
-                }
+            let files = get_files(dir.join(&name), &EXTENSIONS)?;
+            items.extend(files.into_iter().map(|f| (f, label as u32)));
+        }
+        ImageFolder::from_items(items, classes.to_vec())
+    }
+
+    /// Labelled picture files (a [`DataBlock`](crate::data::block::DataBlock)'s sets) and their
+    /// class names. Files whose header does not read as a PNG or JPEG of a valid size are left
+    /// out and listed by [`skipped`](ImageFolder::skipped); a label past the classes is an error.
+    pub fn from_items(items: Vec<(PathBuf, u32)>, classes: Vec<String>) -> Result<ImageFolder> {
+        let (mut kept, mut skipped) = (Vec::with_capacity(items.len()), Vec::new());
+        for (file, label) in items {
+            if label as usize >= classes.len() {
+                let expected = format!("below the {} classes", classes.len());
+                return Err(Error::invalid("picture label", expected, format!("{label} ({})", file.display())));
+            }
+            match header_check(&file) {
+                Ok(()) => kept.push((file, label)),
+                Err(why) => skipped.push((file, why)),
             }
         }
-        Ok(ImageFolder { items, classes: classes.to_vec(), skipped, stand_in: false, unreadable: Default::default() })
+        Ok(ImageFolder { items: kept, classes, skipped, stand_in: false, unreadable: Default::default() })
     }
 
     /// Lesson 08's grandparent split: the training set from `dir/train`, the validation set from
@@ -190,23 +201,4 @@ fn class_folders(dir: &Path) -> Result<Vec<String>> {
         return Err(Error::invalid("image folder", "class folders (DIR/<class>/*.png)", dir.display()));
     }
     Ok(names)
-}
-
-/// Every picture file under `dir`, recursively.
-fn find_pictures(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let io = |source| Error::Io { path: dir.to_path_buf(), source };
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        let path = entry.path();
-        if entry.file_type().map_err(io)?.is_dir() {
-            find_pictures(&path, out)?;
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
