@@ -257,3 +257,35 @@ fn the_data_block_pieces_build_what_image_folder_builds() {
     assert_ne!(split(1), split(2));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn rotations_and_perspective_warps_move_pixels_where_they_should() {
+    use minibatch::data::images::{homography, perspective, rotate, rotated};
+    let img = pattern(6, 6, 9);
+    assert_eq!(rotated(&img, 0.0), img, "no turn, the same picture");
+    // A quarter turn of a square maps pixel centres onto pixel centres: exactly the image crate's.
+    let turned = image::imageops::rotate270(&img);
+    assert_eq!(rotated(&img, std::f64::consts::FRAC_PI_2), turned, "counter-clockwise, as torchvision's");
+    // Corners that stay put make the identity.
+    let square = [(0.0, 0.0), (6.0, 0.0), (6.0, 6.0), (0.0, 6.0)];
+    let m = homography(&square, &square).unwrap();
+    for (got, want) in m.iter().zip([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]) {
+        assert!((got - want).abs() < 1e-12, "{m:?}");
+    }
+    // Corners moved inwards: each maps where it was sent.
+    let moved = [(1.0, 0.5), (5.5, 1.0), (5.0, 5.0), (0.5, 6.0)];
+    let m = homography(&square, &moved).unwrap();
+    for (&(x, y), &(u, v)) in square.iter().zip(&moved) {
+        let z = m[6] * x + m[7] * y + 1.0;
+        assert!(
+            ((m[0] * x + m[1] * y + m[2]) / z - u).abs() < 1e-9 && ((m[3] * x + m[4] * y + m[5]) / z - v).abs() < 1e-9
+        );
+    }
+    // Random ones are seeded: the same generator, the same warp; no distortion, no change.
+    let (turn, tilt) = (rotate(10.0), perspective(0.3, 1.0));
+    let once =
+        |seed| tilt(turn((Picture(pattern(16, 12, 3)), 0), &mut Rng::new(seed)).unwrap(), &mut Rng::new(seed)).unwrap();
+    assert_eq!(once(4), once(4));
+    assert_ne!(once(4), once(5));
+    assert_eq!(perspective(0.0, 1.0)((Picture(img.clone()), 2), &mut Rng::new(1)).unwrap(), (Picture(img), 2));
+}

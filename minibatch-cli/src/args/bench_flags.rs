@@ -36,8 +36,8 @@ pub struct BenchArgs {
     /// `bench images`: loader worker threads (0: in the caller's thread).
     #[arg(long, default_value_t = 2, value_parser = zero_to::<MAX_WORKERS>)]
     pub workers: usize,
-    /// `bench images`: the augmentation: none (resize and centre crop), flip (and a random flip)
-    /// or standard (a random resized crop and a random flip).
+    /// `bench images`: the augmentation: none (resize and centre crop), flip (and a random flip),
+    /// standard (a random resized crop and a random flip) or warp (those, a rotation and a tilt).
     #[arg(long, default_value = "standard", value_parser = super::limits::augment)]
     pub augment: minibatch::data::images::Augment,
     /// `bench images`: the batch size.

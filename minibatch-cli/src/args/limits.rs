@@ -69,14 +69,15 @@ pub fn picture_size(s: &str) -> Result<u32, String> {
     Ok(at_most::<MAX>(s)? as u32)
 }
 
-/// `--augment`: none, flip or standard.
+/// `--augment`: none, flip, standard or warp.
 pub fn augment(s: &str) -> Result<minibatch::data::images::Augment, String> {
     use minibatch::data::images::Augment;
     match s {
         "none" => Ok(Augment::None),
         "flip" => Ok(Augment::Flip),
         "standard" => Ok(Augment::Standard),
-        _ => Err(format!("`{s}` is not one of none, flip, standard")),
+        "warp" => Ok(Augment::Warp),
+        _ => Err(format!("`{s}` is not one of none, flip, standard, warp")),
     }
 }
 

@@ -75,7 +75,7 @@ pub struct ShowArgs {
     /// Image folders: the side of the square pictures (default 128).
     #[arg(long, value_parser = super::limits::picture_size)]
     pub size: Option<u32>,
-    /// Image folders: the augmentation (none, flip, standard; default standard).
+    /// Image folders: the augmentation (none, flip, standard, warp; default standard).
     #[arg(long, value_parser = super::limits::augment)]
     pub augment: Option<minibatch::data::images::Augment>,
     /// Seed of the shuffle and of the augmentation.

@@ -70,8 +70,9 @@ pub struct TrainArgs {
     #[serde(default)]
     pub size: Option<u32>,
     /// Image folders: the training pictures' augmentation. `standard` (the default): lesson 10's
-    /// random resized crop and flip; `flip`: resized, centre cropped and flipped; `none`: resized
-    /// and centre cropped, as validation pictures.
+    /// random resized crop and flip; `warp`: those, a small rotation and a perspective tilt;
+    /// `flip`: resized, centre cropped and flipped; `none`: resized and centre cropped, as
+    /// validation pictures.
     #[arg(long, value_parser = augment)]
     #[serde(default)]
     pub augment: Option<Augment>,

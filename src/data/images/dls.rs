@@ -5,6 +5,7 @@ use super::collate::{channel_stats, PictureCollate};
 use super::folder::ImageFolder;
 use super::picture::Picture;
 use super::transforms::{flip, random_resized_crop, resize_centre_crop, CROP_RATIO, CROP_SCALE};
+use super::warp::{perspective, rotate};
 use crate::data::{DataLoader, Dataset, DlsOptions};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -22,6 +23,9 @@ pub enum Augment {
     /// Lesson 10's: a random resized crop (torchvision's defaults), flipped half the time.
     #[default]
     Standard,
+    /// `Standard`, then lesson 10's warps: a rotation of up to 10 degrees either way, and half
+    /// the time a perspective tilt (corners moved by up to a fifth of the half-size).
+    Warp,
 }
 
 impl std::fmt::Display for Augment {
@@ -31,6 +35,7 @@ impl std::fmt::Display for Augment {
             Augment::None => "none",
             Augment::Flip => "flip",
             Augment::Standard => "standard",
+            Augment::Warp => "warp",
         })
     }
 }
@@ -144,6 +149,11 @@ pub fn training_transform(size: u32, augment: Augment) -> Box<PictureTransform> 
         Augment::Standard => {
             let (crop, flipped) = (random_resized_crop(size, CROP_SCALE, CROP_RATIO), flip(0.5));
             Box::new(move |item, rng: &mut Rng| flipped(crop(item, rng)?, rng))
+        }
+        Augment::Warp => {
+            let (crop, flipped) = (random_resized_crop(size, CROP_SCALE, CROP_RATIO), flip(0.5));
+            let (turn, tilt) = (rotate(10.0), perspective(0.2, 0.5));
+            Box::new(move |item, rng: &mut Rng| tilt(turn(flipped(crop(item, rng)?, rng)?, rng)?, rng))
         }
     }
 }

@@ -10,9 +10,11 @@ mod dls;
 mod folder;
 mod picture;
 mod transforms;
+mod warp;
 
 pub use collate::{channel_stats, PictureCollate};
 pub use dls::{folder_dls, training_transform, Augment, FolderDls, FolderOptions, PictureTransform, MAX_SIZE};
 pub use folder::{ImageFolder, UnreadableLog};
 pub use picture::{Picture, MAX_PIXELS};
 pub use transforms::{flip, random_resized_crop, resize_centre_crop, CROP_RATIO, CROP_SCALE};
+pub use warp::{homography, perspective, rotate, rotated};
