@@ -47,3 +47,11 @@ pub mod s14_xresnet {}
 
 #[doc = include_str!("../guide/15-transfer-learning.md")]
 pub mod s15_transfer_learning {}
+
+#[cfg(feature = "images")]
+#[doc = include_str!("../guide/16-data-block.md")]
+pub mod s16_data_block {}
+
+#[cfg(feature = "images")]
+#[doc = include_str!("../guide/17-augmentation.md")]
+pub mod s17_augmentation {}
