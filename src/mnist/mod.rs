@@ -5,10 +5,14 @@
 //! last 10,000, test = the `t10k` file. Pixels stay `u8` in memory (47 MB rather than 188 MB of
 //! `f32`) and are scaled to `[0, 1]` when a batch is collated.
 
+#[cfg(feature = "images")]
+mod folder;
 mod idx;
 mod images;
 mod render;
 
+#[cfg(feature = "images")]
+pub use folder::{write_picture_folder, DIGIT_NAMES};
 pub use idx::{parse_idx, read_idx, Idx};
 pub use images::{ImageDataset, ImageItem, Pixels};
 pub use render::render_digit;

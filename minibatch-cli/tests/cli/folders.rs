@@ -1,8 +1,9 @@
 //! Training on image folders: digits drawn as coloured PNG and JPEG files of several sizes, made
 //! here, trained on, saved, evaluated, predicted and resumed as a user would.
 
-use super::common::{digit_folder, stderr, tmp, weights, DIGITS};
+use super::common::{digit_folder, stderr, tmp, weights};
 use super::{json_lines, minibatch, stdout};
+use minibatch::mnist::DIGIT_NAMES;
 use std::path::Path;
 
 fn s(p: &Path) -> &str {
@@ -13,7 +14,7 @@ fn s(p: &Path) -> &str {
 fn a_folder_of_digit_photos_trains_saves_evaluates_and_predicts_with_class_names() {
     let d = tmp("folder-train");
     let data = d.join("digits");
-    digit_folder(&data, 200, true);
+    digit_folder(&data, 200);
     std::fs::write(data.join("train/three/broken.jpg"), b"\xff\xd8 not a jpeg").unwrap();
     // A PNG cut short: its header reads, its picture does not decode.
     let whole = std::fs::read(data.join("train/five/0.png")).unwrap();
@@ -61,15 +62,16 @@ fn a_folder_of_digit_photos_trains_saves_evaluates_and_predicts_with_class_names
     assert!(out.status.success(), "{}", stderr(&out));
     let answer = &json_lines(&out)[0];
     let top = answer["top"][0]["class"].as_str().unwrap();
-    assert!(DIGITS.contains(&top), "{answer}");
+    assert!(DIGIT_NAMES.contains(&top), "{answer}");
     std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
 fn a_folder_of_class_folders_is_split_at_random_and_eval_finds_the_same_split() {
     let d = tmp("folder-random");
-    let data = d.join("digits");
-    digit_folder(&data, 30, false);
+    digit_folder(&d.join("digits"), 30);
+    // Its training folder is a folder of class folders, without a split of its own.
+    let data = d.join("digits/train");
     let model = d.join("m.safetensors");
     let out = minibatch(&[
         "train",
@@ -120,7 +122,7 @@ fn a_folder_of_class_folders_is_split_at_random_and_eval_finds_the_same_split() 
 fn a_resumed_folder_run_ends_where_the_uninterrupted_one_does() {
     let d = tmp("folder-resume");
     let data = d.join("digits");
-    digit_folder(&data, 20, true);
+    digit_folder(&data, 20);
     let (whole, resumed, ck) = (d.join("whole.safetensors"), d.join("resumed.safetensors"), d.join("ck"));
     let common = ["train", "--data-dir", s(&data), "--size", "20", "--bs", "16", "--json", "--schedule", "const"];
     let out = minibatch(&[&common[..], &["--epochs", "3", "--workers", "2", "--save", s(&whole)]].concat());
@@ -140,12 +142,13 @@ fn folder_flags_on_idx_files_and_idx_flags_on_folders_are_refused() {
     let out = minibatch(&["train", "--size", "32", "--epochs", "1"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--size, --augment and --valid-pct are for image folders"), "{}", stderr(&out));
-    let d = tmp("folder-flags");
-    digit_folder(&d, 2, false);
+    let root = tmp("folder-flags");
+    digit_folder(&root, 2);
+    let d = root.join("train");
     let out = minibatch(&["train", "--data-dir", s(&d), "--model", "mlp", "--epochs", "1"]);
     assert!(stderr(&out).contains("--model mlp takes flat images"), "{}", stderr(&out));
     let out = minibatch(&["train", "--data-dir", s(&d), "--valid-size", "5", "--epochs", "1"]);
     assert!(stderr(&out).contains("--valid-size and --classes are for IDX files"), "{}", stderr(&out));
     assert!(stdout(&out).is_empty());
-    std::fs::remove_dir_all(&d).unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
 }
