@@ -289,3 +289,26 @@ fn rotations_and_perspective_warps_move_pixels_where_they_should() {
     assert_ne!(once(4), once(5));
     assert_eq!(perspective(0.0, 1.0)((Picture(img.clone()), 2), &mut Rng::new(1)).unwrap(), (Picture(img), 2));
 }
+
+#[test]
+fn palette_grey_alpha_progressive_and_cmyk_files_decode_as_pillow_decodes_them() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pictures");
+    let text = std::fs::read_to_string(dir.join("decoded.json")).unwrap();
+    let want: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (name, pixels) in want["rgb"].as_object().unwrap() {
+        let Picture(img) = Picture::open(&dir.join(name)).unwrap();
+        assert_eq!((img.width(), img.height()), (16, 12), "{name}");
+        let worst = img
+            .as_raw()
+            .iter()
+            .zip(pixels.as_array().unwrap())
+            .map(|(&a, b)| (a as i64 - b.as_i64().unwrap()).abs())
+            .max()
+            .unwrap();
+        eprintln!("{name}: worst difference {worst}");
+        // PNG is lossless: the same bytes. JPEG decoders round their inverse transforms and
+        // colour conversions differently: within a few levels of Pillow's.
+        let allowed = if name.ends_with(".png") { 0 } else { 3 };
+        assert!(worst <= allowed, "{name}: {worst} levels from Pillow's");
+    }
+}
