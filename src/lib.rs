@@ -19,8 +19,10 @@
 //! ([`Conv2d`], [`BatchNorm`], [`LayerNorm`], the poolings, [`cnn`]) with forward hooks and
 //! [`ActivationStats`], [`fast`] (the fused CPU kernels that every `Linear`, `Conv2d`,
 //! `BatchNorm`, `ReLU` and `cross_entropy` runs on, with no set-up call), [`distributed`]
-//! (data-parallel training over MPI, [`DistributedSampler`]), `benchmark` (the `bench` feature), and
-//! [`guide`]: the lesson's questions answered with tested code.
+//! (data-parallel training over MPI, [`DistributedSampler`]), [`data::block`] (lesson 08's data
+//! block API) and `data::images` (folders of photos and lesson 10's augmentation, the `images`
+//! feature), `benchmark` (the `bench` feature), and [`guide`]: the lesson's questions answered
+//! with tested code.
 //!
 //! Training in three lines, as in the notebook:
 //!

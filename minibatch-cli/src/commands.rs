@@ -209,8 +209,12 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let (model, arch, notes) = load_model(&a.load)?;
     let run = run_settings(&a.load)?;
     let data_args = run_data(run.as_ref(), &a.data);
+    // By default the validation batch `train` used: twice the run's training batch, or twice the
+    // model's default one for a weights file.
+    let train_bs = run.as_ref().map_or(ModelKind::of(&arch).default_bs(), TrainArgs::bs);
+    let bs = a.bs.unwrap_or(train_bs.saturating_mul(2));
     if let Some(notes) = notes {
-        return crate::folder_eval::eval(&a, &data_args, run.as_ref(), &model, &notes);
+        return crate::folder_eval::eval(&a, &data_args, run.as_ref(), &model, &notes, bs);
     }
     let data = split(load_data(&data_args)?.0, &a.split);
     if data.image_len() != arch.inputs() {
@@ -222,10 +226,7 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
         );
     }
     let n = data.len();
-    // By default the validation batch `train` used: twice the run's training batch, or twice the
-    // model's default one for a weights file.
-    let train_bs = run.as_ref().map_or(ModelKind::of(&arch).default_bs(), TrainArgs::bs);
-    let dl = DataLoader::new(data, a.bs.unwrap_or(train_bs.saturating_mul(2)))?;
+    let dl = DataLoader::new(data, bs)?;
     // A checkpoint of a run with label smoothing is scored with its run's loss, as its epochs were.
     let smoothing = run.as_ref().and_then(|r| r.label_smoothing).unwrap_or(0.0);
     let e = evaluate(&model, LabelSmoothingCrossEntropy::new(smoothing)?.into_fn(), &dl)?;

@@ -14,6 +14,7 @@ pub fn eval(
     run: Option<&TrainArgs>,
     model: &dyn Module,
     notes: &FolderNotes,
+    bs: usize,
 ) -> anyhow::Result<()> {
     let set = split(a, data, notes)?;
     warn_skipped(&[&set]);
@@ -21,7 +22,6 @@ pub fn eval(
         bail!("the {} split has no pictures", a.split);
     }
     let n = set.len();
-    let bs = a.bs.unwrap_or(run.map_or(64, TrainArgs::bs).saturating_mul(2));
     let dl = DataLoader::builder_with_collate(set.stand_in_for_unreadable(), notes.collate())
         .batch_size(bs)
         .item_transform(resize_centre_crop(notes.size()))
