@@ -27,7 +27,8 @@ impl Picture {
         };
         let decoder = checked_decoder(path).map_err(failed)?;
         let decoded = image::DynamicImage::from_decoder(decoder).map_err(|e| failed(Unreadable::Bad(e.to_string())))?;
-        Ok(Picture(decoded.to_rgb8()))
+        // An RGB file is kept as decoded (no copy); any other kind is converted.
+        Ok(Picture(decoded.into_rgb8()))
     }
 
     /// Width and height.

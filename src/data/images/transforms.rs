@@ -94,8 +94,10 @@ pub const CROP_RATIO: (f64, f64) = (3.0 / 4.0, 4.0 / 3.0);
 /// A horizontal flip with probability `p` (lesson 10's first augmentation; torchvision's
 /// `RandomHorizontalFlip`).
 pub fn flip(p: f64) -> impl Fn((Picture, u32), &mut Rng) -> Result<(Picture, u32)> + Send + Sync {
-    move |(Picture(img), label), rng| {
-        let img = if rng.next_f64() < p { imageops::flip_horizontal(&img) } else { img };
+    move |(Picture(mut img), label), rng| {
+        if rng.next_f64() < p {
+            imageops::flip_horizontal_in_place(&mut img);
+        }
         Ok((Picture(img), label))
     }
 }
