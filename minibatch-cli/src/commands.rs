@@ -18,6 +18,13 @@ use std::path::{Path, PathBuf};
 /// the bundled copy.
 pub fn load_data(args: &DataArgs) -> anyhow::Result<(Mnist, PathBuf)> {
     let dir = data_dir(args);
+    if crate::folder::is_image_folder(&dir) {
+        anyhow::bail!(
+            "{} is an image folder: this reads IDX files (`train`, `eval` of a model trained on pictures, `show` \
+             and `bench images` read image folders)",
+            dir.display()
+        );
+    }
     let config = MnistConfig { valid_size: args.valid_size, classes: args.classes };
     let data = Mnist::load_with(&dir, &config)?;
     Ok((data, dir))

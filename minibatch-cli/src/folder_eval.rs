@@ -42,6 +42,13 @@ fn split(a: &EvalArgs, data: &DataArgs, notes: &FolderNotes) -> anyhow::Result<I
     let Some(dir) = &data.data_dir else {
         bail!("the model was trained on pictures: give --data-dir, an image folder with its classes");
     };
+    if !crate::folder::is_image_folder(dir) {
+        bail!(
+            "{} is not an image folder, and the model was trained on pictures of {} classes",
+            dir.display(),
+            notes.classes.len()
+        );
+    }
     let classes = &notes.classes;
     let read = |sub: &str| {
         ImageFolder::with_classes(dir.join(sub), classes)
