@@ -16,6 +16,7 @@ mod predict;
 mod pretrained;
 mod show;
 mod train;
+mod train_data;
 mod world;
 
 use args::{BenchArgs, EvalArgs, LrFindArgs, PlotArgs, PredictArgs, ShowArgs, SummaryArgs, TrainArgs};

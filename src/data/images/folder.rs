@@ -2,7 +2,7 @@
 //! parent-folder labeller.
 
 use super::picture::{header_check, Picture, EXTENSIONS};
-use crate::data::block::get_files;
+use crate::data::block::{get_files, RandomSplitter, Split, Splitter};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -102,18 +102,14 @@ impl ImageFolder {
     /// `valid_pct` of the pictures, drawn from `seed`, for validation, the rest for training;
     /// both keep the folder's vocabulary and their pictures' order.
     pub fn split_random(dir: impl AsRef<Path>, valid_pct: f64, seed: u64) -> Result<(ImageFolder, ImageFolder)> {
-        if !(valid_pct > 0.0 && valid_pct < 1.0) {
-            return Err(Error::invalid("validation share", "above 0 and below 1", valid_pct));
-        }
         let all = ImageFolder::new(dir)?;
-        let n_valid = (all.items.len() as f64 * valid_pct).round() as usize;
-        let mut in_valid = vec![false; all.items.len()];
-        for &i in &crate::rng::Rng::new(seed).permutation(all.items.len())[..n_valid] {
-            in_valid[i] = true;
-        }
+        let sets = RandomSplitter { valid_pct, seed }.split(&all.items)?;
         let (mut train, mut valid) = (all.clone(), all);
-        train.items = train.items.into_iter().zip(&in_valid).filter(|(_, v)| !**v).map(|(item, _)| item).collect();
-        valid.items = valid.items.into_iter().zip(&in_valid).filter(|(_, v)| **v).map(|(item, _)| item).collect();
+        let keep = |items: Vec<(PathBuf, u32)>, want: Split| {
+            items.into_iter().zip(&sets).filter(|(_, s)| **s == Some(want)).map(|(item, _)| item).collect()
+        };
+        train.items = keep(train.items, Split::Train);
+        valid.items = keep(valid.items, Split::Valid);
         valid.skipped.clear();
         valid.unreadable = UnreadableLog::default();
         Ok((train, valid))
