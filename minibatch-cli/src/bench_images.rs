@@ -13,6 +13,8 @@ pub fn bench_images(a: &BenchArgs) -> anyhow::Result<()> {
     // An Imagenette-like folder (train/ and valid/) is timed on its training pictures.
     let folder = if dir.join("train").is_dir() { dir.join("train") } else { dir.clone() };
     let data = ImageFolder::new(&folder).with_context(|| format!("{}: not an image folder", folder.display()))?;
+    // As training does: a picture that does not decode is stood in for by the next one.
+    let data = data.stand_in_for_unreadable();
     if data.is_empty() {
         bail!("{}: no PNG or JPEG pictures in its class folders", folder.display());
     }

@@ -223,7 +223,8 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     if let Some(notes) = notes {
         return crate::folder_eval::eval(&a, &data_args, run.as_ref(), &model, &notes, bs);
     }
-    let data = split(load_data(&data_args)?.0, &a.split);
+    let name = a.split.as_deref().unwrap_or("test");
+    let data = split(load_data(&data_args)?.0, name);
     if data.image_len() != arch.inputs() {
         anyhow::bail!(
             "{}: the model takes {} inputs but the images have {} pixels",
@@ -238,9 +239,9 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let smoothing = run.as_ref().and_then(|r| r.label_smoothing).unwrap_or(0.0);
     let e = evaluate(&model, LabelSmoothingCrossEntropy::new(smoothing)?.into_fn(), &dl)?;
     if a.json {
-        outln!("{}", serde_json::json!({"split": a.split, "loss": e.loss, "accuracy": e.accuracy, "count": e.count}));
+        outln!("{}", serde_json::json!({"split": name, "loss": e.loss, "accuracy": e.accuracy, "count": e.count}));
     } else {
-        outln!("{}: loss {:.4}  accuracy {:.4}  ({n} images)", a.split, e.loss, e.accuracy);
+        outln!("{name}: loss {:.4}  accuracy {:.4}  ({n} images)", e.loss, e.accuracy);
     }
     Ok(())
 }

@@ -64,7 +64,7 @@ pub fn is_image_folder(dir: &Path) -> bool {
     let (mut folders, mut idx) = (false, false);
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_ascii_lowercase();
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+        if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()) {
             folders = true;
         } else if name.contains("ubyte") || name.contains("idx") {
             idx = true;
@@ -72,6 +72,9 @@ pub fn is_image_folder(dir: &Path) -> bool {
     }
     folders && !idx
 }
+
+/// The smallest picture an XResNet takes: its stem and stages halve it five times.
+const MIN_XRESNET_SIZE: u32 = 17;
 
 /// The default model for pictures (an mlp takes flat images): the CNN with batch norm.
 const FOLDER_MODEL: ModelKind = ModelKind::CnnBn;
@@ -89,6 +92,15 @@ pub fn loaders(a: &mut TrainArgs, dir: &Path, first: bool) -> anyhow::Result<(Fo
         a.model = FOLDER_MODEL;
     }
     let size = a.size.unwrap_or(128);
+    if a.model.is_xresnet() && size < MIN_XRESNET_SIZE {
+        bail!("--model {} needs --size {MIN_XRESNET_SIZE} or more (it halves the picture five times)", a.model.name());
+    }
+    if a.data.valid_pct.is_some() && ImageFolder::is_split(dir) && first {
+        eprintln!(
+            "minibatch: warning: --valid-pct ignored: {} is split by its `train` and `valid` folders",
+            dir.display()
+        );
+    }
     let options = FolderOptions {
         size,
         bs: a.bs(),

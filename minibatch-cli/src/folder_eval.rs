@@ -16,10 +16,11 @@ pub fn eval(
     notes: &FolderNotes,
     bs: usize,
 ) -> anyhow::Result<()> {
-    let set = split(a, data, notes)?;
+    let name = a.split.as_deref().unwrap_or("valid");
+    let set = split(name, data, notes)?;
     warn_skipped(&[&set]);
     if set.is_empty() {
-        bail!("the {} split has no pictures", a.split);
+        bail!("the {name} split has no pictures");
     }
     let n = set.len();
     let dl = DataLoader::builder_with_collate(set.stand_in_for_unreadable(), notes.collate())
@@ -30,15 +31,15 @@ pub fn eval(
     let e = evaluate(model, LabelSmoothingCrossEntropy::new(smoothing)?.into_fn(), &dl)?;
     warn_unreadable(&[dl.dataset().unreadable()]);
     if a.json {
-        outln!("{}", serde_json::json!({"split": a.split, "loss": e.loss, "accuracy": e.accuracy, "count": e.count}));
+        outln!("{}", serde_json::json!({"split": name, "loss": e.loss, "accuracy": e.accuracy, "count": e.count}));
     } else {
-        outln!("{}: loss {:.4}  accuracy {:.4}  ({n} pictures)", a.split, e.loss, e.accuracy);
+        outln!("{name}: loss {:.4}  accuracy {:.4}  ({n} pictures)", e.loss, e.accuracy);
     }
     Ok(())
 }
 
-/// The pictures of split `a.split` of the folder, labelled by the model's classes.
-fn split(a: &EvalArgs, data: &DataArgs, notes: &FolderNotes) -> anyhow::Result<ImageFolder> {
+/// The pictures of split `name` of the folder, labelled by the model's classes.
+fn split(name: &str, data: &DataArgs, notes: &FolderNotes) -> anyhow::Result<ImageFolder> {
     let Some(dir) = &data.data_dir else {
         bail!("the model was trained on pictures: give --data-dir, an image folder with its classes");
     };
@@ -52,21 +53,21 @@ fn split(a: &EvalArgs, data: &DataArgs, notes: &FolderNotes) -> anyhow::Result<I
     let classes = &notes.classes;
     let read = |sub: &str| {
         ImageFolder::with_classes(dir.join(sub), classes)
-            .with_context(|| format!("{}: the {} pictures", dir.join(sub).display(), a.split))
+            .with_context(|| format!("{}: the {} pictures", dir.join(sub).display(), name))
     };
-    if a.split == "test" {
+    if name == "test" {
         if !dir.join("test").is_dir() {
             bail!("{}: no `test` folder; evaluate with --split valid or --split train", dir.display());
         }
         return read("test");
     }
     if ImageFolder::is_split(dir) {
-        return read(&a.split);
+        return read(name);
     }
     let (share, seed) = notes.random_split.unwrap_or((data.valid_pct.unwrap_or(0.2), 0));
     let (train, valid) = ImageFolder::split_random(dir, data.valid_pct.unwrap_or(share), seed)?;
     if train.classes() != classes.as_slice() {
         bail!("{}: its class folders {:?} are not the model's {:?}", dir.display(), train.classes(), classes);
     }
-    Ok(if a.split == "train" { train } else { valid })
+    Ok(if name == "train" { train } else { valid })
 }

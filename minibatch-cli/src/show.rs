@@ -43,7 +43,7 @@ fn folder_batch(a: &ShowArgs, dir: &std::path::Path) -> anyhow::Result<Pictures>
         augment: a.augment.unwrap_or_default(),
         valid_pct: a.data.valid_pct.unwrap_or(0.2),
         stats_pictures: 64,
-        loader: DlsOptions { seed: a.seed, ..Default::default() },
+        loader: DlsOptions { seed: a.seed, drop_last: false, ..Default::default() },
     };
     let dls = folder_dls(dir, &options).with_context(|| format!("{}: the image folder", dir.display()))?;
     warn_skipped(&[dls.train.dataset(), dls.valid.dataset()]);
@@ -54,6 +54,9 @@ fn folder_batch(a: &ShowArgs, dir: &std::path::Path) -> anyhow::Result<Pictures>
     };
     let Some(batch) = dl.iter().next() else { bail!("the {} split has no pictures", a.split) };
     let (x, y) = batch?;
+    // Validation batches are twice the training ones: the first --bs are drawn.
+    let n = a.bs.min(x.dim(0)?);
+    let (x, y) = (x.narrow(0, 0, n)?, y.narrow(0, 0, n)?);
     let stats = dls.stats;
     let (mean, std) = (Tensor::new(&stats.mean, x.device())?, Tensor::new(&stats.std, x.device())?);
     let x = x.broadcast_mul(&std.reshape((1, 3, 1, 1))?)?.broadcast_add(&mean.reshape((1, 3, 1, 1))?)?;

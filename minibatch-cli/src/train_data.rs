@@ -47,6 +47,9 @@ pub struct Prepared {
 /// what was found, so that resuming or evaluating elsewhere reads the same data.
 pub fn prepare(a: &mut TrainArgs, world: &World) -> anyhow::Result<Prepared> {
     let dir = crate::commands::data_dir(&a.data);
+    if !dir.is_dir() {
+        bail!("{}: no such folder (--data-dir takes a folder of IDX files or of pictures)", dir.display());
+    }
     if crate::folder::is_image_folder(&dir) {
         if world.as_ref().is_some_and(|w| w.size() > 1) {
             bail!("{}: image folders train in one process (--distributed reads IDX files)", dir.display());
@@ -56,7 +59,7 @@ pub fn prepare(a: &mut TrainArgs, world: &World) -> anyhow::Result<Prepared> {
         a.data.notes = Some(notes.clone());
         let counts = (dls.train.dataset().len(), dls.valid.dataset().len());
         if a.bs() > counts.0 {
-            bail!("batch size {} is larger than the {} training pictures", a.bs(), counts.0);
+            bail!("batch size {} is larger than the {} training pictures: give a smaller --bs", a.bs(), counts.0);
         }
         let unreadable = vec![dls.train.dataset().unreadable(), dls.valid.dataset().unreadable()];
         let (train, valid) = (Box::new(dls.train), Box::new(dls.valid));

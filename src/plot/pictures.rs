@@ -61,7 +61,10 @@ pub fn plot_pictures(path: impl AsRef<Path>, tiles: &[Tile], columns: usize) -> 
                 }
             }
         }
-        let caption: String = t.caption.chars().filter(|c| !c.is_control()).take(24).collect();
+        // As many characters as fit under the picture (about 9 pixels each); line breaks shown
+        // as spaces.
+        let fits = (cell_w as usize / 9).max(3);
+        let caption: String = t.caption.chars().map(|c| if c.is_control() { ' ' } else { c }).take(fits).collect();
         root.draw_text(&caption, &style, (x0 as i32, (y0 + side * scale + 3) as i32)).map_err(|e| err(&e))?;
     }
     root.present().map_err(|e| err(&e))

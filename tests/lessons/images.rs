@@ -312,3 +312,18 @@ fn palette_grey_alpha_progressive_and_cmyk_files_decode_as_pillow_decodes_them()
         assert!(worst <= allowed, "{name}: {worst} levels from Pillow's");
     }
 }
+
+#[test]
+fn transforms_refuse_what_they_cannot_do_rather_than_panic_or_go_black() {
+    use minibatch::data::images::{perspective, rotate};
+    let empty = || (Picture(RgbImage::new(0, 0)), 0);
+    let some = || (Picture(pattern(8, 6, 1)), 0);
+    let rng = &mut Rng::new(0);
+    assert!(resize_centre_crop(16)(empty(), rng).unwrap_err().to_string().contains("0x0"));
+    assert!(resize_centre_crop(0)(some(), rng).is_err());
+    assert!(random_resized_crop(0, CROP_SCALE, CROP_RATIO)(some(), rng).is_err());
+    assert!(rotate(f64::NAN)(some(), rng).is_err());
+    assert!(perspective(5.0, 1.0)(some(), rng).is_err());
+    let flat = PictureCollate { mean: [0.5; 3], std: [0.0, 1.0, 1.0] };
+    assert!(flat.collate(vec![some()]).unwrap_err().to_string().contains("standard deviations above 0"));
+}

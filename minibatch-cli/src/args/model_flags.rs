@@ -12,9 +12,9 @@ pub struct EvalArgs {
     /// Weights saved by `train --save`, or a checkpoint folder of `train --checkpoint-dir`.
     #[arg(long)]
     pub load: PathBuf,
-    /// The split to evaluate.
-    #[arg(long, default_value = "test", value_parser = ["train", "valid", "test"])]
-    pub split: String,
+    /// The split to evaluate. Default: test, or valid for a model trained on an image folder.
+    #[arg(long, value_parser = ["train", "valid", "test"])]
+    pub split: Option<String>,
     /// Batch size. Default: the validation batch `train` used (twice its training batch: the
     /// run's own for a checkpoint folder, the model's default for a weights file), which gives
     /// its numbers to the last digit.

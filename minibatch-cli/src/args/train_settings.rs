@@ -220,6 +220,11 @@ impl ModelKind {
         }
     }
 
+    /// Whether this is one of lesson 11's XResNets.
+    pub fn is_xresnet(self) -> bool {
+        matches!(self, ModelKind::Xresnet18 | ModelKind::Xresnet34 | ModelKind::Xresnet50)
+    }
+
     /// The flag's spelling: `mlp`, `cnn`, `cnn-bn`, `xresnet18`...
     pub fn name(self) -> &'static str {
         match self {

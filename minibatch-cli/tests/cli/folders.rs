@@ -5,6 +5,7 @@ use super::common::{digit_folder, stderr, tmp, weights};
 use super::{json_lines, minibatch, stdout};
 use minibatch::mnist::DIGIT_NAMES;
 use std::path::Path;
+use std::process::Command;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -151,4 +152,47 @@ fn folder_flags_on_idx_files_and_idx_flags_on_folders_are_refused() {
     assert!(stderr(&out).contains("--valid-size and --classes are for IDX files"), "{}", stderr(&out));
     assert!(stdout(&out).is_empty());
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn odd_folders_pipes_links_long_pictures_and_empty_classes_are_handled() {
+    let d = tmp("folder-odd");
+    let data = d.join("digits");
+    digit_folder(&data, 10);
+    // A picture of 1 by 2,000,000 pixels (its centre square is what the model sees), a pipe
+    // named like a picture, and a class folder that is a link to another folder.
+    let tall = image::RgbImage::from_pixel(1, 2_000_000, image::Rgb([90, 20, 200]));
+    tall.save(data.join("train/two/tall.png")).unwrap();
+    assert!(Command::new("mkfifo").arg(data.join("train/two/pipe.png")).status().unwrap().success());
+    std::fs::rename(data.join("train/nine"), d.join("nine")).unwrap();
+    std::os::unix::fs::symlink(d.join("nine"), data.join("train/nine")).unwrap();
+    // Under 2 GB of address space: resizing the whole picture first would need 6 GB.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 2000000 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_minibatch"))
+        .args(["train", "--data-dir", s(&data), "--size", "32", "--augment", "none", "--epochs", "1", "--bs", "16"])
+        .args(["--json", "--workers", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("pipe.png: not a regular file"), "{err}");
+    assert!(!err.contains("\n\n"), "one line a warning: {err}");
+    // 10 classes, the linked one among them: 100 training pictures and the tall one.
+    let train = Command::new(env!("CARGO_BIN_EXE_minibatch"))
+        .args(["train", "--data-dir", s(&data), "--size", "32", "--augment", "none", "--epochs", "1", "--bs", "16"])
+        .output()
+        .unwrap();
+    assert!(stdout(&train).contains("101 training and 20 validation pictures"), "{}", stdout(&train));
+
+    // An empty training class folder is refused, naming it.
+    std::fs::create_dir_all(data.join("train/ten")).unwrap();
+    std::fs::create_dir_all(data.join("valid/ten")).unwrap();
+    let out = minibatch(&["train", "--data-dir", s(&data), "--size", "32", "--epochs", "1"]);
+    assert!(stderr(&out).contains("none in class folder `ten`"), "{}", stderr(&out));
+    // A folder that is not there is named as such.
+    let out = minibatch(&["train", "--data-dir", s(&d.join("nowhere")), "--size", "32"]);
+    assert!(stderr(&out).contains("no such folder"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&d).unwrap();
 }

@@ -43,22 +43,29 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
-/// Every file under `dir` (searched recursively) whose ending is one of `extensions` (compared
-/// without case), sorted: lesson 08's `get_files`.
+/// Every file under `dir` (searched recursively, following links to folders, each real folder
+/// once) whose ending is one of `extensions` (compared without case), sorted: lesson 08's
+/// `get_files`.
 pub fn get_files(dir: impl AsRef<Path>, extensions: &[&str]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    find(dir.as_ref(), extensions, &mut out)?;
+    find(dir.as_ref(), extensions, &mut Vec::new(), &mut out)?;
     out.sort();
     Ok(out)
 }
 
-fn find(dir: &Path, extensions: &[&str], out: &mut Vec<PathBuf>) -> Result<()> {
+fn find(dir: &Path, extensions: &[&str], seen: &mut Vec<PathBuf>, out: &mut Vec<PathBuf>) -> Result<()> {
     let io = |source| Error::Io { path: dir.to_path_buf(), source };
+    // A link back to a folder above is a loop: each real folder is searched once.
+    let real = std::fs::canonicalize(dir).map_err(io)?;
+    if seen.contains(&real) {
+        return Ok(());
+    }
+    seen.push(real);
     for entry in std::fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        let path = entry.path();
-        if entry.file_type().map_err(io)?.is_dir() {
-            find(&path, extensions, out)?;
+        let path = entry.map_err(io)?.path();
+        // Links are followed; a broken one is listed by its name, for the reader to refuse.
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+            find(&path, extensions, seen, out)?;
         } else if path
             .extension()
             .and_then(|e| e.to_str())

@@ -31,6 +31,10 @@ impl Collate<(Picture, u32)> for PictureCollate {
     fn collate(&self, items: Vec<(Picture, u32)>) -> Result<(Tensor, Tensor)> {
         let Some((first, _)) = items.first() else { return Err(Error::invalid("batch", "at least one item", 0)) };
         let (w, h) = first.size();
+        if self.std.iter().chain(&self.mean).any(|v| !v.is_finite()) || self.std.iter().any(|&s| s <= 0.0) {
+            let found = format!("mean {:?}, std {:?}", self.mean, self.std);
+            return Err(Error::invalid("normalisation", "finite means and standard deviations above 0", found));
+        }
         let plane = (w * h) as usize;
         if let Some((Picture(img), _)) = items.iter().find(|(Picture(img), _)| img.dimensions() != (w, h)) {
             let found = format!("{}x{}", img.width(), img.height());

@@ -188,7 +188,8 @@ fn class_folders(dir: &Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
-        if entry.file_type().map_err(io)?.is_dir() {
+        // A link to a folder is a class folder too.
+        if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()) {
             names.push(entry.file_name().to_string_lossy().into_owned());
         }
     }

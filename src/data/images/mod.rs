@@ -18,3 +18,6 @@ pub use folder::{ImageFolder, UnreadableLog};
 pub use picture::{Picture, MAX_PIXELS};
 pub use transforms::{flip, random_resized_crop, resize_centre_crop, CROP_RATIO, CROP_SCALE};
 pub use warp::{homography, perspective, rotate, rotated};
+
+/// The `image` crate whose `RgbImage` a [`Picture`] holds, at the version this library uses.
+pub use image;

@@ -26,7 +26,8 @@ impl Picture {
             }
         };
         let decoder = checked_decoder(path).map_err(failed)?;
-        let decoded = image::DynamicImage::from_decoder(decoder).map_err(|e| failed(Unreadable::Bad(e.to_string())))?;
+        let decoded = image::DynamicImage::from_decoder(decoder)
+            .map_err(|e| failed(Unreadable::Bad(e.to_string().trim_end().to_string())))?;
         // An RGB file is kept as decoded (no copy); any other kind is converted.
         Ok(Picture(decoded.into_rgb8()))
     }
@@ -47,9 +48,16 @@ pub(super) enum Unreadable {
 /// anything is decoded.
 pub(super) fn checked_decoder(path: &Path) -> std::result::Result<impl image::ImageDecoder, Unreadable> {
     use image::ImageDecoder;
-    let reader = image::ImageReader::open(path).map_err(Unreadable::Io)?;
+    // A pipe or a device named `.png` would block or never end: only regular files are read.
+    let meta = std::fs::metadata(path).map_err(Unreadable::Io)?;
+    if !meta.is_file() {
+        return Err(Unreadable::Bad("not a regular file".into()));
+    }
+    let file = std::fs::File::open(path).map_err(Unreadable::Io)?;
+    let reader = image::ImageReader::new(std::io::BufReader::new(file));
+    // The format is told by the file's first bytes, whatever its name says.
     let reader = reader.with_guessed_format().map_err(Unreadable::Io)?;
-    let decoder = reader.into_decoder().map_err(|e| Unreadable::Bad(e.to_string()))?;
+    let decoder = reader.into_decoder().map_err(|e| Unreadable::Bad(e.to_string().trim_end().to_string()))?;
     let (w, h) = decoder.dimensions();
     if w == 0 || h == 0 || w as u64 * h as u64 > MAX_PIXELS {
         return Err(Unreadable::Bad(format!("{w}x{h} pixels: expected at least 1x1 and at most {MAX_PIXELS}")));

@@ -12,16 +12,26 @@ use image::RgbImage;
 pub fn resize_centre_crop(size: u32) -> impl Fn((Picture, u32), &mut Rng) -> Result<(Picture, u32)> + Send + Sync {
     move |(Picture(img), label), _| {
         let (w, h) = img.dimensions();
+        if w == 0 || h == 0 || size == 0 {
+            return Err(Error::invalid(
+                "picture and size to resize to",
+                "at least 1x1 and 1",
+                format!("{w}x{h} and {size}"),
+            ));
+        }
         let (nw, nh) = if w <= h { (size, scaled(h, size, w)) } else { (scaled(w, size, h), size) };
-        let resized = resize(&img, (0, 0, w, h), nw, nh)?;
+        // The centre square of the resized picture, found in the picture's own pixels and resized
+        // alone: a long thin picture costs its square, not its whole length blown up.
         let (x, y) = ((nw - size) / 2, (nh - size) / 2);
-        Ok((Picture(imageops::crop_imm(&resized, x, y, size, size).to_image()), label))
+        let (fx, fy) = (w as f64 / nw as f64, h as f64 / nh as f64);
+        let region = (x as f64 * fx, y as f64 * fy, size as f64 * fx, size as f64 * fy);
+        Ok((Picture(resize(&img, region, size, size)?), label))
     }
 }
 
 /// The `(x, y, w, h)` region of `img` resized to `nw` x `nh` in one pass (SIMD convolution with a
 /// bilinear filter widened when shrinking, as torchvision's antialiased resize).
-fn resize(img: &RgbImage, (x, y, w, h): (u32, u32, u32, u32), nw: u32, nh: u32) -> Result<RgbImage> {
+fn resize(img: &RgbImage, (x, y, w, h): (f64, f64, f64, f64), nw: u32, nh: u32) -> Result<RgbImage> {
     use fast_image_resize::images::{Image, ImageRef};
     use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
     let failed =
@@ -29,9 +39,7 @@ fn resize(img: &RgbImage, (x, y, w, h): (u32, u32, u32, u32), nw: u32, nh: u32) 
     let (iw, ih) = img.dimensions();
     let src = ImageRef::new(iw, ih, img.as_raw(), PixelType::U8x3).map_err(|e| failed(&e))?;
     let mut dst = Image::new(nw, nh, PixelType::U8x3);
-    let options = ResizeOptions::new()
-        .crop(x as f64, y as f64, w as f64, h as f64)
-        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    let options = ResizeOptions::new().crop(x, y, w, h).resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
     Resizer::new().resize(&src, &mut dst, &options).map_err(|e| failed(&e))?;
     RgbImage::from_raw(nw, nh, dst.into_vec()).ok_or_else(|| failed(&"a buffer of the wrong size"))
 }
@@ -54,8 +62,15 @@ pub fn random_resized_crop(
 ) -> impl Fn((Picture, u32), &mut Rng) -> Result<(Picture, u32)> + Send + Sync {
     move |(Picture(img), label), rng| {
         let (w, h) = img.dimensions();
-        let region = crop_box(w, h, scale, ratio, rng);
-        Ok((Picture(resize(&img, region, size, size)?), label))
+        if w == 0 || h == 0 || size == 0 {
+            return Err(Error::invalid(
+                "picture and size to crop to",
+                "at least 1x1 and 1",
+                format!("{w}x{h} and {size}"),
+            ));
+        }
+        let (x, y, cw, ch) = crop_box(w, h, scale, ratio, rng);
+        Ok((Picture(resize(&img, (x as f64, y as f64, cw as f64, ch as f64), size, size)?), label))
     }
 }
 

@@ -3,7 +3,7 @@
 //! `RandomRotation` and `RandomPerspective` with their default fill).
 
 use super::picture::Picture;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rng::Rng;
 use image::{Rgb, RgbImage};
 
@@ -12,6 +12,13 @@ use image::{Rgb, RgbImage};
 /// degrees: a photo held slightly askew is still the same object.
 pub fn rotate(max_degrees: f64) -> impl Fn((Picture, u32), &mut Rng) -> Result<(Picture, u32)> + Send + Sync {
     move |(Picture(img), label), rng| {
+        if !(max_degrees.is_finite() && max_degrees >= 0.0) {
+            return Err(Error::invalid(
+                "rotation's largest angle",
+                "a finite number of degrees, 0 or more",
+                max_degrees,
+            ));
+        }
         let angle = rng.uniform(-max_degrees, max_degrees).to_radians();
         Ok((Picture(rotated(&img, angle)), label))
     }
@@ -35,6 +42,10 @@ pub fn perspective(
     p: f64,
 ) -> impl Fn((Picture, u32), &mut Rng) -> Result<(Picture, u32)> + Send + Sync {
     move |(Picture(img), label), rng| {
+        if !(0.0..=1.0).contains(&distortion) || !(0.0..=1.0).contains(&p) {
+            let found = format!("distortion {distortion}, probability {p}");
+            return Err(Error::invalid("perspective warp", "a distortion and a probability from 0 to 1", found));
+        }
         if rng.next_f64() >= p {
             return Ok((Picture(img), label));
         }
