@@ -1,4 +1,5 @@
-//! The `minibatch` program: train, evaluate and look at MNIST (or any IDX data set of its form).
+//! The `minibatch` program: train, evaluate and look at MNIST (or any IDX data set of its form) and
+//! at folders of photos.
 
 mod agree;
 mod args;
@@ -40,9 +41,10 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Report loss and accuracy of saved weights on a split (the test set by default).
     Eval(EvalArgs),
-    /// Classify your own pictures of digits with a saved model: the three likeliest classes.
+    /// Classify your own pictures with a saved model (digits for an MNIST model, photos for one
+    /// trained on an image folder): the three likeliest classes.
     Predict(PredictArgs),
-    /// Draw one image in the terminal with its label.
+    /// Draw one image in the terminal with its label, or (--out) a batch into a PNG.
     Show(ShowArgs),
     /// Sweep the learning rate upwards over at most one epoch and suggest one.
     LrFind(LrFindArgs),

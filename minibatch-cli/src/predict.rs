@@ -1,6 +1,7 @@
-//! `minibatch predict`: a user's own pictures of digits, made into what MNIST's are (grayscale,
-//! 28x28, a white digit about 20 pixels tall on black, centred by its centre of mass), classified
-//! by a saved model.
+//! `minibatch predict`: a user's own pictures classified by a saved model. For an MNIST model they
+//! are made into what MNIST's are (grayscale, 28x28, a white digit about 20 pixels tall on black,
+//! centred by its centre of mass); for a model of an image folder, resized and normalised as its
+//! validation pictures were, and answered with its class names.
 
 use crate::args::PredictArgs;
 use crate::commands::load_model;

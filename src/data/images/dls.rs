@@ -103,26 +103,7 @@ pub fn folder_dls(dir: impl AsRef<Path>, o: &FolderOptions) -> Result<FolderDls>
     } else {
         ImageFolder::split_random(dir, o.valid_pct, o.loader.seed)?
     };
-    if train.classes().len() < 2 {
-        let lone = dir.join("train").is_dir() && !dir.join("valid").is_dir();
-        let hint = if lone { " (a `train` folder needs a `valid` one beside it)" } else { "" };
-        let found = format!("{:?}{hint}", train.classes());
-        return Err(Error::invalid("image folder's class folders", "at least 2", found));
-    }
-    if train.is_empty() || valid.is_empty() {
-        let found = format!("{} training and {} validation pictures", train.len(), valid.len());
-        return Err(Error::invalid("image folder", "pictures to train on and to validate with", found));
-    }
-    // A class without a training picture would be an output the model is never taught.
-    let mut counts = vec![0usize; train.classes().len()];
-    train.items().iter().for_each(|(_, l)| counts[*l as usize] += 1);
-    if let Some(empty) = counts.iter().position(|&n| n == 0) {
-        let found = format!("none in class folder `{}`", train.classes()[empty]);
-        return Err(Error::invalid("training pictures of every class", "at least one", found));
-    }
-    if o.size == 0 || o.size > MAX_SIZE {
-        return Err(Error::invalid("picture size", format!("1 to {MAX_SIZE}"), o.size));
-    }
+    check_sets(dir, &train, &valid, o.size)?;
     let (train, valid) = (train.stand_in_for_unreadable(), valid.stand_in_for_unreadable());
     let stats = channel_stats(&train, o.stats_pictures.max(1))?;
     let classes = train.classes().to_vec();
@@ -140,6 +121,32 @@ pub fn folder_dls(dir: impl AsRef<Path>, o: &FolderOptions) -> Result<FolderDls>
         (train.build()?, valid.build()?)
     };
     Ok(FolderDls { train, valid, classes, stats })
+}
+
+/// What [`folder_dls`] refuses: fewer than two classes, a class without a training picture, an
+/// empty set, a size past [`MAX_SIZE`].
+fn check_sets(dir: &Path, train: &ImageFolder, valid: &ImageFolder, size: u32) -> Result<()> {
+    if train.classes().len() < 2 {
+        let lone = dir.join("train").is_dir() && !dir.join("valid").is_dir();
+        let hint = if lone { " (a `train` folder needs a `valid` one beside it)" } else { "" };
+        let found = format!("{:?}{hint}", train.classes());
+        return Err(Error::invalid("image folder's class folders", "at least 2", found));
+    }
+    if train.is_empty() || valid.is_empty() {
+        let found = format!("{} training and {} validation pictures", train.len(), valid.len());
+        return Err(Error::invalid("image folder", "pictures to train on and to validate with", found));
+    }
+    // A class without a training picture would be an output the model is never taught.
+    let mut counts = vec![0usize; train.classes().len()];
+    train.items().iter().for_each(|(_, l)| counts[*l as usize] += 1);
+    if let Some(empty) = counts.iter().position(|&n| n == 0) {
+        let found = format!("none in class folder `{}`", train.classes()[empty]);
+        return Err(Error::invalid("training pictures of every class", "at least one", found));
+    }
+    if size == 0 || size > MAX_SIZE {
+        return Err(Error::invalid("picture size", format!("1 to {MAX_SIZE}"), size));
+    }
+    Ok(())
 }
 
 /// The largest picture side [`folder_dls`] makes.
