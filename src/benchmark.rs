@@ -10,6 +10,7 @@ use crate::learner::{Callback, Ctx, DivergenceGuard, Flow, Learner};
 use crate::mnist::Mnist;
 use crate::module::Module;
 use crate::optim::{Sgd, SgdConfig};
+use crate::precision::{autocast, Precision};
 use crate::train::{Architecture, MNIST_INPUT};
 use serde::Serialize;
 use std::cell::RefCell;
@@ -99,13 +100,23 @@ pub struct BenchResult {
     pub ratio_to_floor: Option<f64>,
     /// Where an epoch's time goes (the mean over the epochs).
     pub phase_seconds: Phases,
+    /// The precision of the products.
+    pub precision: Precision,
+    /// For a bf16 run, the fp32 matmul floor of the same epoch (`floor_seconds` is the bf16 one).
+    pub fp32_floor_seconds: Option<f64>,
 }
 
-/// Trains `config` for `epochs` epochs (seed 0) with `path` and measures it.
+/// Trains `config` for `epochs` epochs (seed 0) with `path` and measures it, in fp32.
 pub fn run(config: &BenchConfig, path: Engine, epochs: usize, data: &Mnist) -> Result<BenchResult> {
+    run_in(config, path, Precision::Fp32, epochs, data)
+}
+
+/// [`run`] with the learner's products in `precision`; with bf16 the result also holds the
+/// fp32 matmul floor beside the bf16 one.
+pub fn run_in(config: &BenchConfig, path: Engine, precision: Precision, epochs: usize, data: &Mnist) -> Result<BenchResult> {
     match path {
-        Engine::Plain => with_candle_ops(|| measure(config, path, epochs, data)),
-        Engine::Fast => measure(config, path, epochs, data),
+        Engine::Plain => with_candle_ops(|| measure(config, path, precision, epochs, data)),
+        Engine::Fast => measure(config, path, precision, epochs, data),
     }
 }
 
@@ -198,7 +209,7 @@ impl Callback for Timed {
 }
 
 /// The loop `minibatch train` runs (a [`Learner`] with the divergence guard), timed.
-fn measure(config: &BenchConfig, path: Engine, epochs: usize, data: &Mnist) -> Result<BenchResult> {
+fn measure(config: &BenchConfig, path: Engine, precision: Precision, epochs: usize, data: &Mnist) -> Result<BenchResult> {
     let (train_dl, valid_dl) = crate::data::get_dls(data.train.clone(), data.valid.clone(), config.bs)?;
     let batches = train_dl.len();
     let model = config.arch.build(0)?;
@@ -207,16 +218,19 @@ fn measure(config: &BenchConfig, path: Engine, epochs: usize, data: &Mnist) -> R
     let timer = Rc::new(RefCell::new(Timer::default()));
     let mut learn = Learner::new(model, crate::loss::cross_entropy, opt, train_dl, valid_dl)
         .with_callback(DivergenceGuard::new(10))
-        .with_callback(Timed(timer.clone()));
+        .with_callback(Timed(timer.clone()))
+        .precision(precision);
     learn.fit(epochs)?;
     let (epoch_seconds, phases) = (timer.borrow().epochs.clone(), timer.borrow().phases);
     let phases = phases.scaled(1.0 / epoch_seconds.len().max(1) as f64);
     let median = median(&epoch_seconds);
     let n = batches * config.bs;
-    let floor = match &config.arch {
-        Architecture::Mlp(sizes) => Some(matmul_floor(sizes, n, config.bs).as_secs_f64()),
+    let floor_in = |p: Precision| match &config.arch {
+        Architecture::Mlp(sizes) => Some(autocast(p, || matmul_floor(sizes, n, config.bs)).as_secs_f64()),
         _ => None,
     };
+    let floor = floor_in(precision);
+    let fp32_floor = if precision == Precision::Fp32 { None } else { floor_in(Precision::Fp32) };
     Ok(BenchResult {
         config: config.name,
         path,
@@ -224,8 +238,10 @@ fn measure(config: &BenchConfig, path: Engine, epochs: usize, data: &Mnist) -> R
         samples_per_second: n as f64 / median,
         us_per_step: median / batches as f64 * 1e6,
         valid_accuracy: learn.state.metric("accuracy").unwrap_or(f64::NAN),
+        precision,
         floor_seconds: floor,
         ratio_to_floor: floor.map(|f| median / f),
+        fp32_floor_seconds: fp32_floor,
         epoch_seconds,
         phase_seconds: phases,
     })

@@ -73,6 +73,7 @@ pub mod module;
 pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod precision;
 pub mod rng;
 pub mod schedule;
 pub mod threads;
@@ -100,6 +101,7 @@ pub use optim::{
     clip_grad_norm, clip_grad_value, Adam, AdamConfig, AdamW, Optimizer, RmsProp, RmsPropConfig, RuleOptimizer, Sgd,
     SgdConfig,
 };
+pub use precision::{autocast, Precision};
 pub use rng::Rng;
 pub use threads::set_kernel_threads;
 pub use train::{

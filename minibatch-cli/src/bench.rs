@@ -5,7 +5,7 @@ use crate::args::BenchArgs;
 use crate::commands::load_data;
 use crate::out::outln;
 use anyhow::{bail, Context};
-use minibatch::benchmark::{configs, loader_batches_per_second, peak_rss_bytes, run, Engine};
+use minibatch::benchmark::{configs, loader_batches_per_second, peak_rss_bytes, run_in, Engine};
 use minibatch::DataLoader;
 use serde_json::{json, Value};
 use std::process::Command;
@@ -27,6 +27,7 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
         for path in &a.paths {
             let mut cmd = Command::new(&exe);
             cmd.args(["bench", "--child", &format!("{config}:{path}"), "--epochs", &a.epochs.to_string()]);
+            cmd.args(["--precision", &a.precision.to_string()]);
             if let Some(dir) = &a.data.data_dir {
                 cmd.arg("--data-dir").arg(dir);
             }
@@ -46,6 +47,9 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     }
     if !a.json {
         print_table(&rows);
+        if a.precision == minibatch::Precision::Bf16 {
+            print_floors(&rows);
+        }
     }
     Ok(())
 }
@@ -61,7 +65,7 @@ fn run_child(a: &BenchArgs, spec: &str) -> anyhow::Result<()> {
     };
     let data = load_data(&a.data)?.0;
     let startup = started.elapsed().as_secs_f64();
-    let result = run(&config, path, a.epochs, &data)?;
+    let result = run_in(&config, path, a.precision, a.epochs, &data)?;
     let mut v = serde_json::to_value(&result)?;
     v["peak_rss_mb"] = json!(peak_rss_bytes().map(|b| b as f64 / 1048576.0));
     v["kernel_threads"] = json!(minibatch::threads::kernel_threads());
@@ -102,6 +106,18 @@ fn print_table(rows: &[Value]) {
             phase("step") + phase("other"),
             phase("data"),
         );
+    }
+}
+
+/// The bf16 and fp32 matmul floors of each MLP configuration, side by side.
+fn print_floors(rows: &[Value]) {
+    outln!();
+    outln!("{:<9} {:>13} {:>13} {:>7}", "config", "bf16 floor s", "fp32 floor s", "ratio");
+    for r in rows.iter().filter(|r| r["path"] == "fast") {
+        let (bf16, fp32) = (r["floor_seconds"].as_f64(), r["fp32_floor_seconds"].as_f64());
+        if let (Some(bf16), Some(fp32)) = (bf16, fp32) {
+            outln!("{:<9} {bf16:>13.3} {fp32:>13.3} {:>7.2}", r["config"].as_str().unwrap_or(""), fp32 / bf16);
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use minibatch::learner::{
     latest_checkpoint, Callback, CheckpointInfo, Ctx, DivergenceGuard, EarlyStopping, FitReport, Flow, FreezeBody,
     GradientClip, JsonlLogger, Learner, MixUp, ParamScheduler, Progress,
 };
-use minibatch::{save_state_with, ActivationStats, LabelSmoothingCrossEntropy, Module};
+use minibatch::{save_state_with, ActivationStats, LabelSmoothingCrossEntropy, Module, Precision};
 use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
@@ -242,7 +242,12 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
     // The rate (and momentum) of each step, from the learner's step count: a resumed run goes on
     // at the checkpoint's point of the schedule.
     let loss = LabelSmoothingCrossEntropy::new(a.label_smoothing.unwrap_or(0.0))?.into_fn();
-    let mut learn = Learner::new(model, loss, opt, train_dl, valid_dl).with_callback(ParamScheduler::new(schedule));
+    let mut learn = Learner::new(model, loss, opt, train_dl, valid_dl)
+        .with_callback(ParamScheduler::new(schedule))
+        .precision(a.precision);
+    if a.precision == Precision::Bf16 && !minibatch::precision::bf16_in_hardware() && first {
+        eprintln!("minibatch: note: this processor has no bf16 products (AMX or AVX512-BF16): --precision bf16 rounds as bf16 does, at fp32's speed or below");
+    }
     if let Some(alpha) = a.mixup {
         learn.add_callback(MixUp::new(alpha, n_out, a.seed)?);
     }

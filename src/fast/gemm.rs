@@ -26,6 +26,11 @@ impl<'a> View<'a> {
     fn fits(&self, rows: usize, cols: usize) -> bool {
         fits(self.data.len(), self.rs, self.cs, rows, cols)
     }
+
+    /// The same memory read as the transposed matrix.
+    pub fn flipped(self) -> Self {
+        View { data: self.data, rs: self.cs, cs: self.rs }
+    }
 }
 
 /// A strided matrix that a multiply writes: element `(r, c)` is `data[r * rs + c * cs]`. Its
@@ -49,6 +54,58 @@ impl<'a> ViewMut<'a> {
     /// A matrix in memory that may be uninitialised: a multiply must overwrite it.
     pub fn uninit(data: &'a mut [MaybeUninit<f32>], rs: usize, cs: usize) -> Self {
         ViewMut { data, initialised: false, rs, cs }
+    }
+
+    /// The same memory written as the transposed matrix.
+    pub fn flipped(self) -> Self {
+        ViewMut { rs: self.cs, cs: self.rs, ..self }
+    }
+
+    /// The destination as a pointer the parts of a product share (each writing its own blocks).
+    pub(super) fn shared(self) -> Shared {
+        Shared { data: team::Disjoint::new(self.data.as_mut_ptr() as *mut f32), rs: self.rs, cs: self.cs }
+    }
+}
+
+/// A destination shared between the parts of a product (see [`ViewMut::shared`]).
+#[derive(Clone, Copy)]
+pub(super) struct Shared {
+    data: team::Disjoint<f32>,
+    rs: usize,
+    cs: usize,
+}
+
+impl Shared {
+    /// Where element `(r0, c0)` is and how many floats apart the rows are, when the rows are
+    /// contiguous (a kernel may then write a block there itself).
+    pub fn rows_at(self, r0: usize, c0: usize) -> Option<(*mut f32, usize)> {
+        // `wrapping_add`: the caller only dereferences it for blocks inside the destination.
+        (self.cs == 1).then(|| (self.data.get().wrapping_add(r0 * self.rs + c0), self.rs))
+    }
+
+    /// Writes (or adds, with `accumulate`) the `rows x cols` top-left corner of `block`, a
+    /// row-major matrix of `ld` columns, at `(r0, c0)`.
+    ///
+    /// # Safety
+    /// The corner lies inside the destination the view was made from, and no other thread
+    /// reads or writes it meanwhile.
+    pub unsafe fn write(self, (r0, c0): (usize, usize), (rows, cols): (usize, usize), block: &[f32], ld: usize, accumulate: bool) {
+        for (i, line) in block.chunks(ld).take(rows).enumerate() {
+            let at = self.data.get().add((r0 + i) * self.rs + c0 * self.cs);
+            if self.cs == 1 {
+                let dst = std::slice::from_raw_parts_mut(at as *mut MaybeUninit<f32>, cols);
+                if accumulate {
+                    dst.iter_mut().zip(line).for_each(|(d, v)| *d = MaybeUninit::new(d.assume_init() + v));
+                } else {
+                    dst.iter_mut().zip(line).for_each(|(d, v)| *d = MaybeUninit::new(*v));
+                }
+            } else {
+                for (j, v) in line[..cols].iter().enumerate() {
+                    let d = at.add(j * self.cs);
+                    *d = if accumulate { *d + v } else { *v };
+                }
+            }
+        }
     }
 }
 
@@ -98,11 +155,14 @@ pub(crate) fn matmul_from(
     assert!(ok, "matmul: operand too small");
     assert!(dst.initialised || !accumulate, "matmul: accumulating into uninitialised memory");
     let parts = if m * n * k >= min_work { team::width() } else { 1 };
+    if super::precision() == crate::Precision::Bf16 {
+        return super::bf16::matmul(parts, (m, n, k), dst, accumulate, lhs, rhs);
+    }
     multiply(parts, (m, n, k), dst, accumulate, lhs, rhs)
 }
 
 /// [`matmul_from`] in at most `parts` blocks (see [`split`]), on the kernels' team.
-fn multiply(parts: usize, (m, n, k): (usize, usize, usize), dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
+pub(super) fn multiply(parts: usize, (m, n, k): (usize, usize, usize), dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
     let (by_rows, bounds) = split(m, n, parts);
     let out = team::Disjoint::new(dst.data.as_mut_ptr() as *mut f32);
     team::run(bounds.len() - 1, &|p| {

@@ -27,7 +27,7 @@ pub(crate) mod training_loop;
 
 pub use batches::Loader;
 pub use callback::{
-    mix_batch, AsAny, Callback, CallbackState, Ctx, DivergenceGuard, EarlyStopping, Flow, FreezeBody, GradientClip,
+    mix_batch, AsAny, Callback, CallbackState, Ctx, DivergenceGuard, EarlyStopping, Flow, FreezeBody, GradientClip, LossScaler,
     MixUp, ParamScheduler, SaveBest, State,
 };
 pub use checkpoint::{check_position, latest_checkpoint, parse_checkpoint_state, Checkpoint, CheckpointInfo};
@@ -98,6 +98,8 @@ pub struct Learner {
     restored: Vec<CallbackState>,
     /// The other processes of a data-parallel run.
     collective: Option<Box<dyn crate::distributed::Collective>>,
+    /// The precision of the layers' products (see [`Learner::precision`]).
+    precision: crate::Precision,
 }
 
 impl Learner {
@@ -121,7 +123,34 @@ impl Learner {
             state: State::default(),
             restored: Vec::new(),
             collective: None,
+            precision: crate::Precision::Fp32,
         }
+    }
+
+    /// The learner with its layers' products in `precision` while it trains and validates
+    /// (lesson 10c's mixed precision; see [`Precision`](crate::Precision)). The parameters, the
+    /// optimizer's update and the loss stay `f32`: with [`Precision::Bf16`](crate::Precision::Bf16)
+    /// the fp32 weights are the master copy that each product rounds to bf16.
+    ///
+    /// ```
+    /// # use minibatch::learner::Learner;
+    /// # use minibatch::{cross_entropy, get_dls, get_model, Mnist, Precision};
+    /// # let data = Mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))?;
+    /// # let (train_dl, valid_dl) = get_dls(data.train.slice(0, 640)?, data.valid.slice(0, 200)?, 64)?;
+    /// # let (model, opt) = get_model(784, 50, 10, 0.5, 0)?;
+    /// let mut learn = Learner::new(model, cross_entropy, opt, train_dl, valid_dl).precision(Precision::Bf16);
+    /// learn.fit(1)?;
+    /// assert_eq!(learn.model.parameters()[0].tensor().dtype(), minibatch::candle_core::DType::F32);
+    /// # Ok::<(), minibatch::Error>(())
+    /// ```
+    pub fn precision(mut self, precision: crate::Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// The precision of the layers' products (fp32 unless [`Learner::precision`] set another).
+    pub fn products_precision(&self) -> crate::Precision {
+        self.precision
     }
 
     /// Trains data-parallel with the other processes of `collective` (PyTorch's

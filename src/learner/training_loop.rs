@@ -29,6 +29,8 @@ pub(crate) struct Parts<'a> {
     /// Whether a process asked to stop in the last batch's exchange (data-parallel runs: every
     /// process stops at the same batch, or the others would wait for it for ever).
     pub stop_agreed: bool,
+    /// The precision of the layers' products, training and validating.
+    pub precision: crate::Precision,
 }
 
 impl Learner {
@@ -46,6 +48,7 @@ impl Learner {
             restored: &mut self.restored,
             collective: self.collective.as_deref(),
             stop_agreed: false,
+            precision: self.precision,
         }
     }
 }
@@ -62,6 +65,10 @@ fn call(l: &mut Parts, hook: Hook, preds: Option<&Tensor>, loss: Option<&Tensor>
 }
 
 pub(crate) fn fit(l: &mut Parts, epochs: usize) -> Result<FitReport> {
+    crate::fast::with_precision(l.precision, || fit_in_precision(l, epochs))
+}
+
+fn fit_in_precision(l: &mut Parts, epochs: usize) -> Result<FitReport> {
     l.state.epochs = epochs;
     l.state.batches_per_epoch = l.train_dl.len();
     l.state.metric_names = ["train_loss", "valid_loss"].map(String::from).into();
@@ -285,7 +292,12 @@ fn forward_backward(l: &mut Parts, xb: &Tensor, yb: &Tensor) -> Result<(Flow, Op
     if flow != Flow::Continue {
         return Ok((flow, None));
     }
-    backward(&loss, l.opt.params())?;
+    let scale = l.callbacks.iter_mut().fold(1.0, |scale, cb| scale * cb.loss_scale());
+    if scale == 1.0 {
+        backward(&loss, l.opt.params())?;
+    } else {
+        backward(&loss.affine(scale, 0.0)?, l.opt.params())?;
+    }
     Ok((flow, Some((preds, loss))))
 }
 

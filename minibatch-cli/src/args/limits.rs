@@ -107,3 +107,8 @@ pub fn typed(command: &clap::Command, matches: &clap::ArgMatches) -> Vec<String>
     };
     matches.ids().filter(typed).map(|id| id.to_string()).collect()
 }
+
+/// `fp32` or `bf16`.
+pub fn precision(s: &str) -> Result<minibatch::Precision, String> {
+    s.parse().map_err(|_| format!("`{s}` is not one of fp32, bf16"))
+}

@@ -134,6 +134,13 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0, value_parser = zero_to::<MAX_STEPS>, requires = "pretrained")]
     #[serde(default)]
     pub freeze_epochs: usize,
+    /// The number format of the layers' matrix products: fp32, or bf16 (lesson 10c's mixed
+    /// precision: bf16 operands summed in fp32; weights, loss, batch norm and the optimizer stay
+    /// fp32). Fastest on processors with AMX or AVX512-BF16; elsewhere bf16 rounds the same way
+    /// without the speed.
+    #[arg(long, value_parser = precision, default_value_t = minibatch::Precision::Fp32)]
+    #[serde(default)]
+    pub precision: minibatch::Precision,
     /// Clip the gradients' global norm to this value.
     #[arg(long, value_parser = learning_rate)]
     pub clip: Option<f64>,

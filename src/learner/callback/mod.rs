@@ -2,12 +2,14 @@
 
 mod freeze;
 mod guard;
+mod loss_scale;
 mod mixup;
 mod scheduler;
 mod tracker;
 
 pub use freeze::FreezeBody;
 pub use guard::{DivergenceGuard, GradientClip};
+pub use loss_scale::LossScaler;
 pub use mixup::{mix_batch, MixUp};
 pub use scheduler::ParamScheduler;
 pub use tracker::{EarlyStopping, SaveBest};
@@ -214,6 +216,13 @@ pub trait Callback: AsAny {
     fn after_loss(&mut self, cx: &mut Ctx) -> Flow {
         Flow::Continue
     }
+    /// The factor the loss is multiplied by before the backward (1 by default; the product of
+    /// every callback's). [`LossScaler`](super::LossScaler)'s dynamic loss scale; a callback that
+    /// returns another factor must divide the gradients by it again in `after_backward`.
+    fn loss_scale(&mut self) -> f64 {
+        1.0
+    }
+
     /// After backward: the gradients are there (clip them here). In a data-parallel run they are
     /// already averaged over the processes, and `state.loss` is the whole batch's, so what a hook
     /// decides from them is decided alike on every process (and a request one process makes

@@ -1,0 +1,151 @@
+//! Matrix multiplies with bfloat16 operands and `f32` accumulation: the products of the layers
+//! under [`Precision::Bf16`](crate::Precision).
+//!
+//! Both operands are rounded to bf16 (to nearest, ties to even; subnormals to zero, as the
+//! processor's own conversion does) while they are packed into 16x16 tiles of bf16 pairs; each
+//! output element adds its products up in `f32`, always in the same order, however many threads
+//! share the work. Three ways to run the tiles, picked once per process:
+//!
+//! - **AMX** (`amx.rs`): Intel's tile unit (`tdpbf16ps`, a 16x16x32 product per instruction), on
+//!   processors that have it once Linux grants the process its tile state;
+//! - **AVX512-BF16** (`dot.rs`): `vdpbf16ps`, 16 lanes of two-term dot products (AMD Zen 4, Intel
+//!   Cooper Lake and later);
+//! - **rounded**: elsewhere, the operands are rounded to bf16 values held in `f32` and multiplied by
+//!   the `f32` kernel: the same rounding, so the same training run up to summation order, without
+//!   the speed.
+
+mod amx;
+mod dot;
+mod pack;
+
+use super::gemm::{self, View, ViewMut};
+use super::team;
+use pack::{Packed, TILE};
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+/// How this process runs bf16 products.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Unit {
+    Amx,
+    Dot,
+    Rounded,
+}
+
+/// The fastest way this processor has, found once.
+pub(crate) fn unit() -> Unit {
+    static UNIT: OnceLock<Unit> = OnceLock::new();
+    *UNIT.get_or_init(|| {
+        if amx::available() {
+            Unit::Amx
+        } else if dot::available() {
+            Unit::Dot
+        } else {
+            Unit::Rounded
+        }
+    })
+}
+
+/// Whether this processor multiplies bf16 in hardware (AMX or AVX512-BF16).
+pub(crate) fn hardware() -> bool {
+    unit() != Unit::Rounded
+}
+
+/// `x` rounded to the nearest bf16 (ties to even), as an `f32`; subnormals become zeros of
+/// their sign and NaN stays NaN, as in the processor's `vcvtne2ps2bf16`.
+pub(crate) fn round(x: f32) -> f32 {
+    f32::from_bits((bits(x) as u32) << 16)
+}
+
+/// The bf16 nearest `x`, as its 16 bits (see [`round`]).
+pub(crate) fn bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        ((b >> 16) | 0x40) as u16
+    } else if b & 0x7f80_0000 == 0 {
+        ((b >> 16) & 0x8000) as u16
+    } else {
+        ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+    }
+}
+
+thread_local! {
+    /// Reused buffers for the packed operands.
+    static PACKS: RefCell<(Vec<u32>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `dst[m, n] = (accumulate ? dst : 0) + lhs[m, k] · rhs[k, n]` with bf16 operands, in at most
+/// `parts` blocks on the kernels' team (see [`gemm::matmul_from`] for the operands' contract).
+pub(crate) fn matmul(parts: usize, mnk: (usize, usize, usize), dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
+    matmul_on(unit(), parts, mnk, dst, accumulate, lhs, rhs)
+}
+
+/// [`matmul`] on `unit`, which the processor must have.
+fn matmul_on(unit: Unit, parts: usize, (m, n, k): (usize, usize, usize), dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if unit == Unit::Rounded || k == 0 {
+        return rounded(parts, (m, n, k), dst, accumulate, lhs, rhs);
+    }
+    // Tiles are written row by row: a destination contiguous down its columns is the transposed
+    // product, `dstᵀ = rhsᵀ lhsᵀ`.
+    let (m, n, dst, lhs, rhs) = if dst.cs != 1 && dst.rs == 1 {
+        (n, m, dst.flipped(), rhs.flipped(), lhs.flipped())
+    } else {
+        (m, n, dst, lhs, rhs)
+    };
+    let run = |packs: &mut (Vec<u32>, Vec<u32>)| {
+        let (a, b) = (Packed::new(&mut packs.0, m, k), Packed::new(&mut packs.1, n, k));
+        tiled(unit, parts, dst, accumulate, (a, lhs), (b, rhs))
+    };
+    PACKS.with(|packs| match packs.try_borrow_mut() {
+        Ok(mut packs) => run(&mut packs),
+        Err(_) => run(&mut (Vec::new(), Vec::new())),
+    })
+}
+
+/// Packs both operands and multiplies them tile by tile, on up to `parts` threads: each packs a
+/// share of both, then each computes whole blocks of the output, every element summed in the
+/// order of the tiles along `k`.
+fn tiled(unit: Unit, parts: usize, dst: ViewMut, accumulate: bool, (a, lhs): (Packed, View), (b, rhs): (Packed, View)) {
+    let (rows, cols) = (a.blocks(), b.blocks());
+    let parts = parts.min(rows.max(cols)).max(1);
+    team::run(parts, &|p| {
+        a.pack_share(lhs, false, p, parts);
+        b.pack_share(rhs, true, p, parts);
+    });
+    let by_rows = rows >= cols;
+    let (m, n) = (a.len, b.len);
+    let out = dst.shared();
+    team::run(parts, &|p| {
+        let whole = if by_rows { rows } else { cols };
+        let (from, to) = (p * whole / parts, (p + 1) * whole / parts);
+        let (rows, cols) = if by_rows { (from..to, 0..cols) } else { (0..rows, from..to) };
+        let write = |r0: usize, c0: usize, tile: &[f32; 4 * TILE * TILE]| {
+            let corner = ((m - r0).min(2 * TILE), (n - c0).min(2 * TILE));
+            // SAFETY: parts write disjoint blocks of rows or columns of `dst`, each inside the
+            // m x n that `gemm::matmul_from` checked the destination holds.
+            unsafe { out.write((r0, c0), corner, tile, 2 * TILE, accumulate) }
+        };
+        // A whole 32 x 32 block of a destination with contiguous rows is there for the tile unit
+        // to load (when accumulating) and store itself.
+        let direct = |r0: usize, c0: usize| if r0 + 2 * TILE <= m && c0 + 2 * TILE <= n { out.rows_at(r0, c0) } else { None };
+        match unit {
+            Unit::Amx => amx::multiply(&a, &b, (rows, cols), accumulate, direct, write),
+            _ => dot::multiply(&a, &b, rows, cols, write),
+        }
+    });
+}
+
+/// The rounded way: both operands rounded to bf16 values in `f32`, then the `f32` kernel.
+pub(crate) fn rounded(parts: usize, (m, n, k): (usize, usize, usize), dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
+    let copy = |v: View, rows: usize, cols: usize| -> Vec<f32> {
+        (0..rows * cols).map(|i| round(v.data[(i / cols) * v.rs + (i % cols) * v.cs])).collect()
+    };
+    let (l, r) = (copy(lhs, m, k), copy(rhs, k, n));
+    gemm::multiply(parts, (m, n, k), dst, accumulate, View::rows(&l, k), View::rows(&r, n))
+}
+
+#[cfg(test)]
+mod tests;

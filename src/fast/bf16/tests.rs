@@ -1,0 +1,191 @@
+use super::*;
+
+/// The ways this processor has.
+fn units() -> Vec<Unit> {
+    let mut units = vec![Unit::Rounded];
+    if dot::available() {
+        units.push(Unit::Dot);
+    }
+    if amx::available() {
+        units.push(Unit::Amx);
+    }
+    units
+}
+
+fn random(seed: &mut u32, len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|_| {
+            *seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (*seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+/// `lhs · rhs` of bf16-rounded operands in `f64`, and the sum of the products' sizes (the scale
+/// of `f32`'s summation error).
+fn exact(m: usize, n: usize, k: usize, lhs: View, rhs: View) -> (Vec<f64>, Vec<f64>) {
+    let mut out = vec![0f64; m * n];
+    let mut size = vec![0f64; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            for s in 0..k {
+                let p = round(lhs.data[i * lhs.rs + s * lhs.cs]) as f64 * round(rhs.data[s * rhs.rs + j * rhs.cs]) as f64;
+                out[i * n + j] += p;
+                size[i * n + j] += p.abs();
+            }
+        }
+    }
+    (out, size)
+}
+
+/// Each way this machine has (tiles, dot products, rounded), against the exact product of the
+/// rounded operands, at ragged shapes and every layout the layers use, accumulating or not.
+#[test]
+fn bf16_products_are_the_products_of_the_rounded_operands() {
+    let shapes = [(1, 1, 1), (5, 7, 3), (16, 16, 32), (33, 17, 65), (64, 50, 784), (100, 130, 31), (2, 300, 70), (257, 40, 33)];
+    let mut seed = 7;
+    for (m, n, k) in shapes {
+        let (a, b) = (random(&mut seed, m * k), random(&mut seed, k * n));
+        let start = random(&mut seed, m * n);
+        for (lt, rt, dt) in [(false, false, false), (true, false, false), (false, true, true), (true, true, false), (false, false, true)] {
+            let lhs = if lt { View::transposed(&a, m) } else { View::rows(&a, k) };
+            let rhs = if rt { View::transposed(&b, k) } else { View::rows(&b, n) };
+            let (want, size) = exact(m, n, k, lhs, rhs);
+            for (accumulate, unit) in [false, true].into_iter().flat_map(|acc| units().into_iter().map(move |u| (acc, u))) {
+                let mut out = start.clone();
+                let (rs, cs) = if dt { (1, m) } else { (n, 1) };
+                matmul_on(unit, 2, (m, n, k), ViewMut::new(&mut out, rs, cs), accumulate, lhs, rhs);
+                for i in 0..m {
+                    for j in 0..n {
+                        let got = out[i * rs + j * cs] as f64 - if accumulate { start[i * rs + j * cs] as f64 } else { 0.0 };
+                        let bound = 1e-6 * (size[i * n + j] + 1e-3) + if accumulate { 1e-7 } else { 0.0 };
+                        let w = want[i * n + j];
+                        assert!((got - w).abs() <= bound, "{unit:?} {m}x{n}x{k} {lt} {rt} {dt} {accumulate} ({i},{j}): {got} vs {w}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every part count gives the bits of one part: each element sums its tiles in one order.
+#[test]
+fn bf16_products_do_not_depend_on_the_thread_count() {
+    let mut seed = 3;
+    for (m, n, k) in [(256, 1024, 784), (1024, 784, 256), (128, 512, 512), (40, 3000, 100)] {
+        let (a, b) = (random(&mut seed, m * k), random(&mut seed, k * n));
+        for unit in units() {
+            let run = |parts| {
+                let mut out = vec![0f32; m * n];
+                let (lhs, rhs) = (View::rows(&a, k), View::rows(&b, n));
+                matmul_on(unit, parts, (m, n, k), ViewMut::new(&mut out, n, 1), false, lhs, rhs);
+                out
+            };
+            let one = run(1);
+            for parts in [2, 3, 5] {
+                assert!(run(parts) == one, "{unit:?} {m}x{n}x{k} in {parts} parts");
+            }
+        }
+    }
+}
+
+#[test]
+fn rounding_is_to_nearest_even_and_flushes_subnormals() {
+    assert_eq!(round(1.0 + 1.0 / 256.0), 1.0); // a tie: to the even neighbour
+    assert_eq!(round(1.0 + 3.0 / 256.0), 1.0 + 4.0 / 256.0);
+    assert_eq!(round(-2.5), -2.5);
+    assert_eq!(round(f32::MIN_POSITIVE / 2.0).to_bits(), 0);
+    assert_eq!(round(-f32::MIN_POSITIVE / 2.0).to_bits(), 0x8000_0000);
+    assert!(round(f32::NAN).is_nan());
+    assert_eq!(round(f32::INFINITY), f32::INFINITY);
+    assert_eq!(round(f32::MAX), f32::INFINITY); // rounds up past the largest bf16
+}
+
+/// Tiles, dot products and the processor's own conversion agree with `round` where they exist.
+#[test]
+fn the_packed_tiles_hold_rounded_operands() {
+    let mut seed = 11;
+    let (m, k) = (37, 70);
+    let mut a = random(&mut seed, m * k);
+    a[5] = f32::MIN_POSITIVE / 4.0;
+    a[6] = 1.0 + 1.0 / 256.0;
+    for cs in [1, m] {
+        let view = if cs == 1 { View::rows(&a, k) } else { View::transposed(&a, m) };
+        let mut buf = Vec::new();
+        let packed = Packed::new(&mut buf, m, k);
+        packed.pack_share(view, false, 0, 1);
+        for r in 0..m {
+            for s in 0..k {
+                let (block, half, line) = (r / 32, r / 16 % 2, r % 16);
+                let word = unsafe { *packed.tile(block, half, s / 32).add(line * 16 + s % 32 / 2) };
+                let got = f32::from_bits((word >> (16 * (s % 2))) << 16);
+                let want = round(view.data[r * view.rs + s * view.cs]);
+                assert_eq!(got.to_bits(), want.to_bits(), "{r},{s}");
+            }
+        }
+    }
+    let _ = TILE;
+}
+
+/// Speed of each way at the wide model's forward shape (run with --ignored --nocapture).
+#[test]
+#[ignore]
+fn speed() {
+    let mut seed = 3;
+    for (m, n, k) in [(1024, 256, 784), (1024, 784, 256), (512, 128, 512), (128, 512, 512)] {
+        let (a, b) = (random(&mut seed, m * k), random(&mut seed, k * n));
+        let mut out = vec![0f32; m * n];
+        let time = |f: &mut dyn FnMut()| {
+            f();
+            let t = std::time::Instant::now();
+            for _ in 0..50 {
+                f();
+            }
+            2.0 * (m * n * k) as f64 * 50.0 / t.elapsed().as_secs_f64() / 1e9
+        };
+        let f32s = time(&mut || gemm::multiply(2, (m, n, k), ViewMut::new(&mut out, n, 1), false, View::rows(&a, k), View::rows(&b, n)));
+        print!("{m}x{n}x{k}: f32 {f32s:.0} GFLOP/s");
+        for unit in units() {
+            let g = time(&mut || matmul_on(unit, 2, (m, n, k), ViewMut::new(&mut out, n, 1), false, View::rows(&a, k), View::rows(&b, n)));
+            print!(", {unit:?} {g:.0}");
+        }
+        println!();
+    }
+}
+
+/// Speed of the wide model's products in the layers' layouts (run with --ignored --nocapture).
+#[test]
+#[ignore]
+fn speed_of_layers() {
+    let mut seed = 3;
+    let (b, i, o) = (256, 784, 1024);
+    let x = random(&mut seed, b * i);
+    let w = random(&mut seed, i * o);
+    let g = random(&mut seed, b * o);
+    let mut y = vec![0f32; b * o];
+    let mut dw = vec![0f32; i * o];
+    let time = |name: &str, mnk: usize, f: &mut dyn FnMut()| {
+        f();
+        let t = std::time::Instant::now();
+        for _ in 0..100 {
+            f();
+        }
+        let s = t.elapsed().as_secs_f64() / 100.0;
+        println!("{name}: {:.0} us, {:.0} GFLOP/s", s * 1e6, 2.0 * mnk as f64 / s / 1e9);
+    };
+    time("forward", b * i * o, &mut || {
+        matmul(2, (b, o, i), ViewMut::new(&mut y, 1, b), true, View { data: &x, rs: 1, cs: b }, View::transposed(&w, i))
+    });
+    time("weight", b * i * o, &mut || {
+        matmul(2, (o, i, b), ViewMut::new(&mut dw, i, 1), false, View { data: &g, rs: b, cs: 1 }, View::rows(&x, i))
+    });
+    let mut buf = Vec::new();
+    time("pack W", 0, &mut || {
+        let p = Packed::new(&mut buf, o, i);
+        p.pack_share(View::rows(&w, i), false, 0, 1);
+    });
+    time("pack x", 0, &mut || {
+        let p = Packed::new(&mut buf, b, i);
+        p.pack_share(View { data: &x, rs: 1, cs: b }.flipped(), true, 0, 1);
+    });
+}

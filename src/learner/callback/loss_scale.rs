@@ -1,0 +1,98 @@
+//! Dynamic loss scaling (lesson 10c), PyTorch's `GradScaler` as a callback.
+
+use super::{from_state, Callback, Ctx, Flow};
+use crate::error::Result;
+use crate::module::no_grad;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Multiplies the loss by `scale` before the backward and divides the gradients by it after,
+/// so that gradients too small for fp16 survive the backward; a step whose gradients overflowed
+/// (a value not finite) is skipped and the scale halved, and after `growth_interval` good steps
+/// in a row the scale doubles. PyTorch's defaults: scale 2¹⁶, growth every 2,000 steps.
+///
+/// The scale is a power of two, so in fp32 and bf16 (whose exponent range is fp32's) it changes
+/// no bit of the step: it is harmless there, and needed only for fp16, whose smallest
+/// subnormal is 6e-8 (see [`guide::mixed_precision`](crate::guide::mixed_precision)). Its state
+/// travels in checkpoints.
+///
+/// ```
+/// # use minibatch::learner::{Learner, LossScaler};
+/// # use minibatch::{cross_entropy, get_dls, get_model, Mnist};
+/// # let data = Mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))?;
+/// # let (train_dl, valid_dl) = get_dls(data.train.slice(0, 128)?, data.valid.slice(0, 64)?, 64)?;
+/// # let (model, opt) = get_model(784, 50, 10, 0.5, 0)?;
+/// // A scale past f32's range: the first step's gradients overflow; it is skipped, the scale halved.
+/// let mut learn = Learner::new(model, cross_entropy, opt, train_dl, valid_dl)
+///     .with_callback(LossScaler { scale: 1e39, ..LossScaler::default() });
+/// learn.fit(1)?;
+/// let scaler = learn.callback::<LossScaler>().unwrap();
+/// assert_eq!((scaler.skipped, scaler.scale), (2, 2.5e38)); // two batches, both skipped
+/// # Ok::<(), minibatch::Error>(())
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LossScaler {
+    /// The factor the loss is multiplied by.
+    pub scale: f64,
+    /// Good steps in a row after which the scale doubles.
+    pub growth_interval: usize,
+    /// Good steps since the last overflow or growth.
+    pub good: usize,
+    /// Steps skipped because their gradients overflowed, in all.
+    pub skipped: usize,
+}
+
+impl Default for LossScaler {
+    fn default() -> Self {
+        LossScaler { scale: 65536.0, growth_interval: 2000, good: 0, skipped: 0 }
+    }
+}
+
+impl LossScaler {
+    /// Whether every gradient is finite; if so, they are divided by the scale.
+    fn unscale(&self, cx: &mut Ctx) -> Result<bool> {
+        no_grad(|| {
+            let params = cx.opt.params();
+            for p in params {
+                let Some(g) = p.grad() else { continue };
+                if !g.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite()) {
+                    return Ok(false);
+                }
+            }
+            for p in params {
+                if let Some(g) = p.grad() {
+                    p.zero_grad();
+                    p.accumulate_grad(g.affine(1.0 / self.scale, 0.0)?)?;
+                }
+            }
+            Ok(true)
+        })
+    }
+}
+
+impl Callback for LossScaler {
+    fn loss_scale(&mut self) -> f64 {
+        self.scale
+    }
+    fn after_backward(&mut self, cx: &mut Ctx) -> Flow {
+        if !self.unscale(cx).unwrap_or(false) {
+            self.scale /= 2.0;
+            self.good = 0;
+            self.skipped += 1;
+            return Flow::SkipBatch;
+        }
+        self.good += 1;
+        if self.good >= self.growth_interval {
+            self.scale *= 2.0;
+            self.good = 0;
+        }
+        Flow::Continue
+    }
+    fn state(&self) -> Option<Value> {
+        serde_json::to_value(self).ok()
+    }
+    fn load_state(&mut self, state: &Value) -> Result<()> {
+        *self = from_state("LossScaler", state)?;
+        Ok(())
+    }
+}
