@@ -113,7 +113,13 @@ pub fn run(config: &BenchConfig, path: Engine, epochs: usize, data: &Mnist) -> R
 
 /// [`run`] with the learner's products in `precision`; with bf16 the result also holds the
 /// fp32 matmul floor beside the bf16 one.
-pub fn run_in(config: &BenchConfig, path: Engine, precision: Precision, epochs: usize, data: &Mnist) -> Result<BenchResult> {
+pub fn run_in(
+    config: &BenchConfig,
+    path: Engine,
+    precision: Precision,
+    epochs: usize,
+    data: &Mnist,
+) -> Result<BenchResult> {
     match path {
         Engine::Plain => with_candle_ops(|| measure(config, path, precision, epochs, data)),
         Engine::Fast => measure(config, path, precision, epochs, data),
@@ -209,7 +215,13 @@ impl Callback for Timed {
 }
 
 /// The loop `minibatch train` runs (a [`Learner`] with the divergence guard), timed.
-fn measure(config: &BenchConfig, path: Engine, precision: Precision, epochs: usize, data: &Mnist) -> Result<BenchResult> {
+fn measure(
+    config: &BenchConfig,
+    path: Engine,
+    precision: Precision,
+    epochs: usize,
+    data: &Mnist,
+) -> Result<BenchResult> {
     let (train_dl, valid_dl) = crate::data::get_dls(data.train.clone(), data.valid.clone(), config.bs)?;
     let batches = train_dl.len();
     let model = config.arch.build(0)?;

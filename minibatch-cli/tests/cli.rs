@@ -451,6 +451,7 @@ fn the_new_flags_are_checked_by_the_parser() {
         (&["--label-smoothing", "1"][..], "below 1"),
         (&["--freeze-epochs", "1"][..], "--pretrained"),
         (&["--model", "xresnet99"][..], "xresnet18"),
+        (&["--precision", "fp16"][..], "fp32, bf16"),
     ] {
         let out = minibatch(&[&["train"][..], args].concat());
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
@@ -476,5 +477,30 @@ fn bench_images_times_an_image_folders_loader() {
     assert!(stderr(&none).contains("needs --data-dir"), "{}", stderr(&none));
     let flat = minibatch(&["bench", "images", "--data-dir", path_str(&d.join("a"))]);
     assert!(stderr(&flat).contains("not an image folder"), "{}", stderr(&flat));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_bf16_run_resumes_bit_identically_and_saves_fp32_weights() {
+    let d = tmp("bf16");
+    let base = ["train", "--layers", "128", "--valid-size", "55000", "--json", "--precision", "bf16", "--seed", "3"];
+    let (whole, resumed, ck) = (d.join("whole.safetensors"), d.join("resumed.safetensors"), d.join("ck"));
+    let out = minibatch(&[&base[..], &["--epochs", "2", "--save", path_str(&whole)]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = minibatch(&[&base[..], &["--epochs", "1", "--checkpoint-dir", path_str(&ck)]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The run's settings hold its precision: --resume needs no --precision.
+    let out = minibatch(&["train", "--resume", path_str(&ck), "--epochs", "2", "--json", "--save", path_str(&resumed)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (w, r) = (common::weights(&whole), common::weights(&resumed));
+    assert!(w == r, "the resumed bf16 run ended elsewhere");
+    let saved = minibatch::module::read_state(&whole).unwrap();
+    assert!(saved.into_iter().all(|(_, t)| t.dtype() == minibatch::candle_core::DType::F32));
+    // The same run in fp32 ends elsewhere: bf16 was in use.
+    let fp32 = d.join("fp32.safetensors");
+    let args = ["train", "--layers", "128", "--valid-size", "55000", "--json", "--seed", "3", "--epochs", "2"];
+    let out = minibatch(&[&args[..], &["--save", path_str(&fp32)]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(common::weights(&fp32) != w);
     std::fs::remove_dir_all(&d).unwrap();
 }

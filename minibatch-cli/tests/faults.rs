@@ -148,7 +148,7 @@ fn results_do_not_depend_on_the_thread_count() {
     // columns; 1500,64 has a 128x64x1500 product that blocks of 64 rows would add up in another
     // order (the gemm crate blocks k by 512 below 65 rows and columns). The CNN with batch norm
     // keeps its convolutions on one thread at this size but not the rest of its step. The losses
-    // must not change.
+    // must not change, in fp32 or bf16.
     let run = |model: &[&str], threads: &str| {
         let mut args = vec!["train", "--epochs", "1", "--valid-size", "55000", "--json", "--threads", threads];
         args.extend_from_slice(model);
@@ -157,8 +157,14 @@ fn results_do_not_depend_on_the_thread_count() {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         (v["train_loss"].clone(), v["valid_loss"].clone())
     };
-    let models: [&[&str]; 3] =
-        [&["--layers", "1024,256", "--bs", "64"], &["--layers", "1500,64", "--bs", "128"], &["--model", "cnn-bn"]];
+    let models: [&[&str]; 5] = [
+        &["--layers", "1024,256", "--bs", "64"],
+        &["--layers", "1500,64", "--bs", "128"],
+        &["--model", "cnn-bn"],
+        // bf16 products split by blocks of 32 rows or columns, also unevenly.
+        &["--layers", "1024,256", "--bs", "64", "--precision", "bf16"],
+        &["--model", "cnn-bn", "--precision", "bf16"],
+    ];
     for model in models {
         let one = run(model, "1");
         for threads in ["2", "3", "5"] {

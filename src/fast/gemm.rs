@@ -89,7 +89,14 @@ impl Shared {
     /// # Safety
     /// The corner lies inside the destination the view was made from, and no other thread
     /// reads or writes it meanwhile.
-    pub unsafe fn write(self, (r0, c0): (usize, usize), (rows, cols): (usize, usize), block: &[f32], ld: usize, accumulate: bool) {
+    pub unsafe fn write(
+        self,
+        (r0, c0): (usize, usize),
+        (rows, cols): (usize, usize),
+        block: &[f32],
+        ld: usize,
+        accumulate: bool,
+    ) {
         for (i, line) in block.chunks(ld).take(rows).enumerate() {
             let at = self.data.get().add((r0 + i) * self.rs + c0 * self.cs);
             if self.cs == 1 {
@@ -162,7 +169,14 @@ pub(crate) fn matmul_from(
 }
 
 /// [`matmul_from`] in at most `parts` blocks (see [`split`]), on the kernels' team.
-pub(super) fn multiply(parts: usize, (m, n, k): (usize, usize, usize), dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
+pub(super) fn multiply(
+    parts: usize,
+    (m, n, k): (usize, usize, usize),
+    dst: ViewMut,
+    accumulate: bool,
+    lhs: View,
+    rhs: View,
+) {
     let (by_rows, bounds) = split(m, n, parts);
     let out = team::Disjoint::new(dst.data.as_mut_ptr() as *mut f32);
     team::run(bounds.len() - 1, &|p| {

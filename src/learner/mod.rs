@@ -27,8 +27,8 @@ pub(crate) mod training_loop;
 
 pub use batches::Loader;
 pub use callback::{
-    mix_batch, AsAny, Callback, CallbackState, Ctx, DivergenceGuard, EarlyStopping, Flow, FreezeBody, GradientClip, LossScaler,
-    MixUp, ParamScheduler, SaveBest, State,
+    mix_batch, AsAny, Callback, CallbackState, Ctx, DivergenceGuard, EarlyStopping, Flow, FreezeBody, GradientClip,
+    LossScaler, MixUp, ParamScheduler, SaveBest, State,
 };
 pub use checkpoint::{check_position, latest_checkpoint, parse_checkpoint_state, Checkpoint, CheckpointInfo};
 #[cfg(feature = "plot")]

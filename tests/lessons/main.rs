@@ -7,5 +7,6 @@ mod common;
 #[cfg(feature = "images")]
 mod images;
 mod lesson10b;
+mod mixed_precision;
 mod transfer;
 mod xresnet;

@@ -14,7 +14,13 @@ pub(crate) fn available() -> bool {
 }
 
 /// The 32x32 blocks `rows x cols` of `a · bᵀ`, each handed to `write` (row-major, 32 floats a row).
-pub(super) fn multiply(a: &Packed, b: &Packed, rows: Range<usize>, cols: Range<usize>, write: impl Fn(usize, usize, &[f32; 4 * TILE * TILE])) {
+pub(super) fn multiply(
+    a: &Packed,
+    b: &Packed,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    write: impl Fn(usize, usize, &[f32; 4 * TILE * TILE]),
+) {
     let mut out = [0f32; 4 * TILE * TILE];
     for r in rows {
         for c in cols.clone() {

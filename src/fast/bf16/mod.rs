@@ -81,7 +81,15 @@ pub(crate) fn matmul(parts: usize, mnk: (usize, usize, usize), dst: ViewMut, acc
 }
 
 /// [`matmul`] on `unit`, which the processor must have.
-fn matmul_on(unit: Unit, parts: usize, (m, n, k): (usize, usize, usize), dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
+fn matmul_on(
+    unit: Unit,
+    parts: usize,
+    (m, n, k): (usize, usize, usize),
+    dst: ViewMut,
+    accumulate: bool,
+    lhs: View,
+    rhs: View,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -130,7 +138,8 @@ fn tiled(unit: Unit, parts: usize, dst: ViewMut, accumulate: bool, (a, lhs): (Pa
         };
         // A whole 32 x 32 block of a destination with contiguous rows is there for the tile unit
         // to load (when accumulating) and store itself.
-        let direct = |r0: usize, c0: usize| if r0 + 2 * TILE <= m && c0 + 2 * TILE <= n { out.rows_at(r0, c0) } else { None };
+        let direct =
+            |r0: usize, c0: usize| if r0 + 2 * TILE <= m && c0 + 2 * TILE <= n { out.rows_at(r0, c0) } else { None };
         match unit {
             Unit::Amx => amx::multiply(&a, &b, (rows, cols), accumulate, direct, write),
             _ => dot::multiply(&a, &b, rows, cols, write),
@@ -139,7 +148,14 @@ fn tiled(unit: Unit, parts: usize, dst: ViewMut, accumulate: bool, (a, lhs): (Pa
 }
 
 /// The rounded way: both operands rounded to bf16 values in `f32`, then the `f32` kernel.
-pub(crate) fn rounded(parts: usize, (m, n, k): (usize, usize, usize), dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
+pub(crate) fn rounded(
+    parts: usize,
+    (m, n, k): (usize, usize, usize),
+    dst: ViewMut,
+    accumulate: bool,
+    lhs: View,
+    rhs: View,
+) {
     let copy = |v: View, rows: usize, cols: usize| -> Vec<f32> {
         (0..rows * cols).map(|i| round(v.data[(i / cols) * v.rs + (i % cols) * v.cs])).collect()
     };

@@ -46,8 +46,8 @@ impl Packed {
 
     /// Tile `step` along `k` of the 16 lines `half` (0 or 1) of block `block`.
     pub fn tile(&self, block: usize, half: usize, step: usize) -> *const u32 {
-        // SAFETY (of the offset): `new` made room for every block's two halves and steps.
-        unsafe { self.data.get().add(((2 * block + half) * self.steps + step) * WORDS) }
+        // `new` made room for every block's two halves and steps; a caller dereferences only those.
+        self.data.get().wrapping_add(((2 * block + half) * self.steps + step) * WORDS)
     }
 
     /// Packs share `p` of `parts` of the blocks of `src` (`len x k`, element `(line, s)` at
@@ -60,7 +60,8 @@ impl Packed {
                 let first = (2 * block + half) * TILE;
                 for step in 0..self.steps {
                     // SAFETY: each block is packed by one part only, into its own tiles.
-                    let tile = unsafe { std::slice::from_raw_parts_mut(self.tile(block, half, step) as *mut u32, WORDS) };
+                    let tile =
+                        unsafe { std::slice::from_raw_parts_mut(self.tile(block, half, step) as *mut u32, WORDS) };
                     self.pack_tile(src, first, step * 2 * TILE, right, tile);
                 }
             }
@@ -116,7 +117,7 @@ unsafe fn along_k(src: View, first: usize, lines: usize, s0: usize, steps: usize
     for line in 0..TILE {
         let v = if line < lines {
             let p = src.data.as_ptr().add((first + line) * src.rs + s0);
-            let (a, b) = (_mm512_maskz_loadu_ps(lo, p), _mm512_maskz_loadu_ps(hi, p.add(TILE)));
+            let (a, b) = (_mm512_maskz_loadu_ps(lo, p), _mm512_maskz_loadu_ps(hi, p.wrapping_add(TILE)));
             std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(b, a))
         } else {
             _mm512_setzero_si512()

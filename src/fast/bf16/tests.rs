@@ -29,7 +29,8 @@ fn exact(m: usize, n: usize, k: usize, lhs: View, rhs: View) -> (Vec<f64>, Vec<f
     for i in 0..m {
         for j in 0..n {
             for s in 0..k {
-                let p = round(lhs.data[i * lhs.rs + s * lhs.cs]) as f64 * round(rhs.data[s * rhs.rs + j * rhs.cs]) as f64;
+                let p =
+                    round(lhs.data[i * lhs.rs + s * lhs.cs]) as f64 * round(rhs.data[s * rhs.rs + j * rhs.cs]) as f64;
                 out[i * n + j] += p;
                 size[i * n + j] += p.abs();
             }
@@ -42,25 +43,38 @@ fn exact(m: usize, n: usize, k: usize, lhs: View, rhs: View) -> (Vec<f64>, Vec<f
 /// rounded operands, at ragged shapes and every layout the layers use, accumulating or not.
 #[test]
 fn bf16_products_are_the_products_of_the_rounded_operands() {
-    let shapes = [(1, 1, 1), (5, 7, 3), (16, 16, 32), (33, 17, 65), (64, 50, 784), (100, 130, 31), (2, 300, 70), (257, 40, 33)];
+    let shapes =
+        [(1, 1, 1), (5, 7, 3), (16, 16, 32), (33, 17, 65), (64, 50, 784), (100, 130, 31), (2, 300, 70), (257, 40, 33)];
     let mut seed = 7;
     for (m, n, k) in shapes {
         let (a, b) = (random(&mut seed, m * k), random(&mut seed, k * n));
         let start = random(&mut seed, m * n);
-        for (lt, rt, dt) in [(false, false, false), (true, false, false), (false, true, true), (true, true, false), (false, false, true)] {
+        for (lt, rt, dt) in [
+            (false, false, false),
+            (true, false, false),
+            (false, true, true),
+            (true, true, false),
+            (false, false, true),
+        ] {
             let lhs = if lt { View::transposed(&a, m) } else { View::rows(&a, k) };
             let rhs = if rt { View::transposed(&b, k) } else { View::rows(&b, n) };
             let (want, size) = exact(m, n, k, lhs, rhs);
-            for (accumulate, unit) in [false, true].into_iter().flat_map(|acc| units().into_iter().map(move |u| (acc, u))) {
+            for (accumulate, unit) in
+                [false, true].into_iter().flat_map(|acc| units().into_iter().map(move |u| (acc, u)))
+            {
                 let mut out = start.clone();
                 let (rs, cs) = if dt { (1, m) } else { (n, 1) };
                 matmul_on(unit, 2, (m, n, k), ViewMut::new(&mut out, rs, cs), accumulate, lhs, rhs);
                 for i in 0..m {
                     for j in 0..n {
-                        let got = out[i * rs + j * cs] as f64 - if accumulate { start[i * rs + j * cs] as f64 } else { 0.0 };
+                        let got =
+                            out[i * rs + j * cs] as f64 - if accumulate { start[i * rs + j * cs] as f64 } else { 0.0 };
                         let bound = 1e-6 * (size[i * n + j] + 1e-3) + if accumulate { 1e-7 } else { 0.0 };
                         let w = want[i * n + j];
-                        assert!((got - w).abs() <= bound, "{unit:?} {m}x{n}x{k} {lt} {rt} {dt} {accumulate} ({i},{j}): {got} vs {w}");
+                        assert!(
+                            (got - w).abs() <= bound,
+                            "{unit:?} {m}x{n}x{k} {lt} {rt} {dt} {accumulate} ({i},{j}): {got} vs {w}"
+                        );
                     }
                 }
             }
@@ -117,6 +131,7 @@ fn the_packed_tiles_hold_rounded_operands() {
         for r in 0..m {
             for s in 0..k {
                 let (block, half, line) = (r / 32, r / 16 % 2, r % 16);
+                // SAFETY: (block, half, step) of a line and step inside the packed operand.
                 let word = unsafe { *packed.tile(block, half, s / 32).add(line * 16 + s % 32 / 2) };
                 let got = f32::from_bits((word >> (16 * (s % 2))) << 16);
                 let want = round(view.data[r * view.rs + s * view.cs]);
@@ -143,10 +158,14 @@ fn speed() {
             }
             2.0 * (m * n * k) as f64 * 50.0 / t.elapsed().as_secs_f64() / 1e9
         };
-        let f32s = time(&mut || gemm::multiply(2, (m, n, k), ViewMut::new(&mut out, n, 1), false, View::rows(&a, k), View::rows(&b, n)));
+        let f32s = time(&mut || {
+            gemm::multiply(2, (m, n, k), ViewMut::new(&mut out, n, 1), false, View::rows(&a, k), View::rows(&b, n))
+        });
         print!("{m}x{n}x{k}: f32 {f32s:.0} GFLOP/s");
         for unit in units() {
-            let g = time(&mut || matmul_on(unit, 2, (m, n, k), ViewMut::new(&mut out, n, 1), false, View::rows(&a, k), View::rows(&b, n)));
+            let g = time(&mut || {
+                matmul_on(unit, 2, (m, n, k), ViewMut::new(&mut out, n, 1), false, View::rows(&a, k), View::rows(&b, n))
+            });
             print!(", {unit:?} {g:.0}");
         }
         println!();

@@ -1,0 +1,111 @@
+//! Lesson 10c, mixed precision: the layers' bf16 products, a bf16 run of the notebook's model
+//! beside the fp32 one, and dynamic loss scaling.
+
+use crate::common::*;
+use candle_core::{DType, Device, Tensor};
+use minibatch::learner::{Learner, LossScaler};
+use minibatch::precision::to_bf16;
+use minibatch::{autocast, cnn, cross_entropy, get_dls, get_model, mlp, Mnist, Module, Precision};
+
+fn rounded(t: &Tensor) -> Tensor {
+    let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+    Tensor::from_vec(v.into_iter().map(to_bf16).collect(), t.dims(), &Device::Cpu).unwrap()
+}
+
+fn values(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+/// A model's output under bf16 is the fp32 model's on bf16-rounded weights and inputs, up to the
+/// order of the sums; for the MLP (whose every layer is a product of the previous one's output)
+/// the first layer is checked exactly that way, and the whole stays near fp32.
+#[test]
+fn the_layers_products_take_bf16_operands_and_sum_in_f32() {
+    let x = Tensor::randn(0f32, 1., (37, 784), &Device::Cpu).unwrap();
+    let model = mlp(&[784, 100, 10], 3).unwrap();
+    let params = model.parameters();
+    let (w, b) = (params[0].tensor(), params[1].tensor());
+    let layer = minibatch::Linear::from_tensors(w.clone(), Some(b.clone())).unwrap();
+    let first = values(&autocast(Precision::Bf16, || layer.forward(&x)).unwrap());
+    let reference = rounded(&x).matmul(&rounded(&w).t().unwrap()).unwrap().broadcast_add(&b).unwrap();
+    let reference = values(&reference);
+    let worst = first.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-5, "bf16 layer against the rounded fp32 one: {worst}");
+    let fp32 = values(&model.forward(&x).unwrap());
+    let bf16 = values(&autocast(Precision::Bf16, || model.forward(&x)).unwrap());
+    let worst = fp32.iter().zip(&bf16).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst > 0.0 && worst < 0.05, "bf16 model against fp32: {worst}");
+
+    // A convolution's patch products likewise: its first layer on rounded operands.
+    let net = cnn(false, 10, 0).unwrap();
+    let images = Tensor::rand(0f32, 1., (8, 784), &Device::Cpu).unwrap();
+    let conv = &net.parameters()[0];
+    let bf16 = values(&autocast(Precision::Bf16, || net.forward(&images)).unwrap());
+    let fp32 = values(&net.forward(&images).unwrap());
+    let saved = conv.tensor().copy().unwrap();
+    conv.set(&rounded(&saved)).unwrap();
+    let on_rounded = values(&net.forward(&rounded(&images)).unwrap());
+    conv.set(&saved).unwrap();
+    let diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(diff(&bf16, &fp32) > 0.0, "bf16 changed nothing in the CNN");
+    assert!(diff(&bf16, &fp32) < 0.05, "{}", diff(&bf16, &fp32));
+    // Later layers round their inputs too, so only closeness holds past the first.
+    assert!(diff(&bf16, &on_rounded) < diff(&bf16, &fp32) + 0.01);
+}
+
+/// The notebook's model trained in bf16 follows the fp32 run: the same loss to within 0.01
+/// after an epoch, every parameter still `f32`, and not the same bits (bf16 was used).
+#[test]
+fn a_bf16_run_of_the_notebooks_model_tracks_the_fp32_one() {
+    let data = Mnist::load(mnist_dir()).unwrap();
+    let run = |precision| {
+        let (train_dl, valid_dl) =
+            get_dls(data.train.slice(0, 10_000).unwrap(), data.valid.slice(0, 2000).unwrap(), 64).unwrap();
+        let (model, opt) = get_model(784, 50, 10, 0.5, 0).unwrap();
+        let mut learn = Learner::new(model, cross_entropy, opt, train_dl, valid_dl).precision(precision);
+        learn.fit(2).unwrap();
+        let weights: Vec<Vec<f32>> = learn.model.parameters().iter().map(|p| values(&p.tensor())).collect();
+        assert!(learn.model.parameters().iter().all(|p| p.tensor().dtype() == DType::F32));
+        let losses: Vec<f64> = learn.recorder.epochs.iter().map(|e| e.metrics[1].1).collect();
+        (losses, learn.state.metric("accuracy").unwrap(), weights)
+    };
+    let (fp32, fp32_acc, fp32_w) = run(Precision::Fp32);
+    let (bf16, bf16_acc, bf16_w) = run(Precision::Bf16);
+    for (a, b) in fp32.iter().zip(&bf16) {
+        assert!((a - b).abs() < 0.01, "valid losses fp32 {fp32:?}, bf16 {bf16:?}");
+    }
+    assert!((fp32_acc - bf16_acc).abs() < 0.01, "accuracy fp32 {fp32_acc}, bf16 {bf16_acc}");
+    assert_ne!(fp32_w, bf16_w);
+}
+
+/// Loss scaling by a power of two changes no bit of a bf16 run (bf16 has fp32's exponent); a
+/// scale that overflows skips the step, leaves the weights as they were and halves the scale;
+/// good steps make it grow.
+#[test]
+fn loss_scaling_is_harmless_in_bf16_and_skips_overflowing_steps() {
+    let data = Mnist::load(mnist_dir()).unwrap();
+    let run = |scaler: Option<LossScaler>, batches: usize| {
+        let (train_dl, valid_dl) =
+            get_dls(data.train.slice(0, 64 * batches).unwrap(), data.valid.slice(0, 256).unwrap(), 64).unwrap();
+        let (model, opt) = get_model(784, 50, 10, 0.5, 0).unwrap();
+        let mut learn = Learner::new(model, cross_entropy, opt, train_dl, valid_dl).precision(Precision::Bf16);
+        if let Some(s) = scaler {
+            learn.add_callback(s);
+        }
+        learn.fit(1).unwrap();
+        let weights: Vec<Vec<f32>> = learn.model.parameters().iter().map(|p| values(&p.tensor())).collect();
+        (weights, learn.callback::<LossScaler>().cloned())
+    };
+    let (plain, _) = run(None, 20);
+    let (scaled, scaler) = run(Some(LossScaler { growth_interval: 8, ..LossScaler::default() }), 20);
+    assert!(plain == scaled, "a scale of 2^16 changed the bf16 run");
+    let scaler = scaler.unwrap();
+    assert_eq!((scaler.skipped, scaler.scale, scaler.good), (0, 65536.0 * 4.0, 4)); // 20 = 2 x 8 + 4
+
+    let untrained: Vec<Vec<f32>> =
+        get_model(784, 50, 10, 0.5, 0).unwrap().0.parameters().iter().map(|p| values(&p.tensor())).collect();
+    let (overflowed, scaler) = run(Some(LossScaler { scale: 1e39, ..LossScaler::default() }), 1);
+    assert!(overflowed == untrained, "an overflowing step was taken");
+    let scaler = scaler.unwrap();
+    assert_eq!((scaler.skipped, scaler.scale), (1, 5e38));
+}
