@@ -15,6 +15,7 @@
 //! (crate::guide::mixed_precision) shows each point.
 
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 
 /// The number format of the layers' matrix products: `Fp32` (the default) or `Bf16` (bf16
 /// operands, `f32` sums; see the [module](self)). A setting of the [`Learner`](crate::learner::Learner)
@@ -40,14 +41,14 @@ impl std::fmt::Display for Precision {
 }
 
 impl std::str::FromStr for Precision {
-    type Err = crate::Error;
+    type Err = crate::error::Error;
 
     /// `fp32` (or `f32`) and `bf16`, in any case.
-    fn from_str(s: &str) -> crate::Result<Self> {
+    fn from_str(s: &str) -> crate::error::Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "fp32" | "f32" => Ok(Precision::Fp32),
             "bf16" | "bfloat16" => Ok(Precision::Bf16),
-            _ => Err(crate::Error::invalid("precision", "fp32 or bf16", s)),
+            _ => Err(crate::error::Error::invalid("precision", "fp32 or bf16", s)),
         }
     }
 }
@@ -69,7 +70,23 @@ impl std::str::FromStr for Precision {
 /// # Ok::<(), minibatch::Error>(())
 /// ```
 pub fn autocast<R>(precision: Precision, f: impl FnOnce() -> R) -> R {
-    crate::fast::with_precision(precision, f)
+    struct Restore(Precision);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|p| p.set(self.0));
+        }
+    }
+    let _restore = Restore(CURRENT.with(|p| p.replace(precision)));
+    f()
+}
+
+thread_local! {
+    static CURRENT: Cell<Precision> = const { Cell::new(Precision::Fp32) };
+}
+
+/// The precision of the layers' products on this thread (fp32 outside [`autocast`]).
+pub fn current() -> Precision {
+    CURRENT.with(Cell::get)
 }
 
 /// `x` rounded to the nearest bfloat16 (ties to even), returned as an `f32`: what a bf16 product
@@ -82,11 +99,17 @@ pub fn autocast<R>(precision: Precision, f: impl FnOnce() -> R) -> R {
 /// assert_eq!(to_bf16(1e-30), 1.0005271e-30); // fp32's range, unlike fp16
 /// ```
 pub fn to_bf16(x: f32) -> f32 {
-    crate::fast::bf16_round(x)
+    f32::from_bits((bf16_bits(x) as u32) << 16)
 }
 
-/// Whether this processor multiplies bf16 in hardware (Intel AMX or AVX512-BF16). Without it,
-/// [`Precision::Bf16`] rounds the same way, so it trains the same run, at fp32's speed or below.
-pub fn bf16_in_hardware() -> bool {
-    crate::fast::bf16_hardware()
+/// The bf16 nearest `x`, as its 16 bits (see [`to_bf16`]).
+pub(crate) fn bf16_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        ((b >> 16) | 0x40) as u16
+    } else if b & 0x7f80_0000 == 0 {
+        ((b >> 16) & 0x8000) as u16
+    } else {
+        ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+    }
 }

@@ -245,7 +245,7 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
     let mut learn = Learner::new(model, loss, opt, train_dl, valid_dl)
         .with_callback(ParamScheduler::new(schedule))
         .precision(a.precision);
-    if a.precision == Precision::Bf16 && !minibatch::precision::bf16_in_hardware() && first {
+    if a.precision == Precision::Bf16 && !minibatch::fast::bf16_in_hardware() && first {
         eprintln!("minibatch: note: this processor has no bf16 products (AMX or AVX512-BF16): --precision bf16 rounds as bf16 does, at fp32's speed or below");
     }
     if let Some(alpha) = a.mixup {

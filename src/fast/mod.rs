@@ -62,34 +62,12 @@ use std::cell::Cell;
 
 thread_local! {
     static CANDLE_OPS: Cell<bool> = const { Cell::new(false) };
-    static PRECISION: Cell<crate::Precision> = const { Cell::new(crate::Precision::Fp32) };
 }
 
-/// Runs `f` with the products in `precision` on this thread (the public face is
-/// [`crate::autocast`]).
-pub(crate) fn with_precision<R>(precision: crate::Precision, f: impl FnOnce() -> R) -> R {
-    struct Restore(crate::Precision);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            PRECISION.with(|p| p.set(self.0));
-        }
-    }
-    let _restore = Restore(PRECISION.with(|p| p.replace(precision)));
-    f()
-}
-
-/// The precision of the products on this thread.
-pub(crate) fn precision() -> crate::Precision {
-    PRECISION.with(Cell::get)
-}
-
-/// bf16 rounding of one value (see [`crate::precision::to_bf16`]).
-pub(crate) fn bf16_round(x: f32) -> f32 {
-    bf16::round(x)
-}
-
-/// Whether bf16 products run in hardware here.
-pub(crate) fn bf16_hardware() -> bool {
+/// Whether this processor multiplies bf16 in hardware (Intel AMX, or AVX512-BF16). Without it,
+/// [`Precision::Bf16`](crate::precision::Precision::Bf16) rounds the same way, so it trains the
+/// same run, at fp32's speed or below.
+pub fn bf16_in_hardware() -> bool {
     bf16::hardware()
 }
 

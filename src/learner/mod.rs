@@ -99,7 +99,7 @@ pub struct Learner {
     /// The other processes of a data-parallel run.
     collective: Option<Box<dyn crate::distributed::Collective>>,
     /// The precision of the layers' products (see [`Learner::precision`]).
-    precision: crate::Precision,
+    precision: crate::precision::Precision,
 }
 
 impl Learner {
@@ -123,13 +123,13 @@ impl Learner {
             state: State::default(),
             restored: Vec::new(),
             collective: None,
-            precision: crate::Precision::Fp32,
+            precision: crate::precision::Precision::Fp32,
         }
     }
 
     /// The learner with its layers' products in `precision` while it trains and validates
-    /// (lesson 10c's mixed precision; see [`Precision`](crate::Precision)). The parameters, the
-    /// optimizer's update and the loss stay `f32`: with [`Precision::Bf16`](crate::Precision::Bf16)
+    /// (lesson 10c's mixed precision; see [`Precision`](crate::precision::Precision)). The parameters, the
+    /// optimizer's update and the loss stay `f32`: with [`Precision::Bf16`](crate::precision::Precision::Bf16)
     /// the fp32 weights are the master copy that each product rounds to bf16.
     ///
     /// ```
@@ -143,13 +143,13 @@ impl Learner {
     /// assert_eq!(learn.model.parameters()[0].tensor().dtype(), minibatch::candle_core::DType::F32);
     /// # Ok::<(), minibatch::Error>(())
     /// ```
-    pub fn precision(mut self, precision: crate::Precision) -> Self {
+    pub fn precision(mut self, precision: crate::precision::Precision) -> Self {
         self.precision = precision;
         self
     }
 
     /// The precision of the layers' products (fp32 unless [`Learner::precision`] set another).
-    pub fn products_precision(&self) -> crate::Precision {
+    pub fn products_precision(&self) -> crate::precision::Precision {
         self.precision
     }
 

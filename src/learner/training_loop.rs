@@ -30,7 +30,7 @@ pub(crate) struct Parts<'a> {
     /// process stops at the same batch, or the others would wait for it for ever).
     pub stop_agreed: bool,
     /// The precision of the layers' products, training and validating.
-    pub precision: crate::Precision,
+    pub precision: crate::precision::Precision,
 }
 
 impl Learner {
@@ -65,7 +65,7 @@ fn call(l: &mut Parts, hook: Hook, preds: Option<&Tensor>, loss: Option<&Tensor>
 }
 
 pub(crate) fn fit(l: &mut Parts, epochs: usize) -> Result<FitReport> {
-    crate::fast::with_precision(l.precision, || fit_in_precision(l, epochs))
+    crate::precision::autocast(l.precision, || fit_in_precision(l, epochs))
 }
 
 fn fit_in_precision(l: &mut Parts, epochs: usize) -> Result<FitReport> {

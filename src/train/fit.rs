@@ -82,7 +82,7 @@ impl Borrowed {
             restored: &mut self.restored,
             collective: None,
             stop_agreed: false,
-            precision: crate::fast::precision(),
+            precision: crate::precision::current(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Matrix multiplies with bfloat16 operands and `f32` accumulation: the products of the layers
-//! under [`Precision::Bf16`](crate::Precision).
+//! under [`Precision::Bf16`](crate::precision::Precision::Bf16).
 //!
 //! Both operands are rounded to bf16 (to nearest, ties to even; subnormals to zero, as the
 //! processor's own conversion does) while they are packed into 16x16 tiles of bf16 pairs; each
@@ -51,22 +51,14 @@ pub(crate) fn hardware() -> bool {
     unit() != Unit::Rounded
 }
 
-/// `x` rounded to the nearest bf16 (ties to even), as an `f32`; subnormals become zeros of
-/// their sign and NaN stays NaN, as in the processor's `vcvtne2ps2bf16`.
+/// `x` rounded to bf16, as an `f32` (see [`crate::precision::to_bf16`]).
 pub(crate) fn round(x: f32) -> f32 {
-    f32::from_bits((bits(x) as u32) << 16)
+    crate::precision::to_bf16(x)
 }
 
-/// The bf16 nearest `x`, as its 16 bits (see [`round`]).
+/// The bits of `x` rounded to bf16.
 pub(crate) fn bits(x: f32) -> u16 {
-    let b = x.to_bits();
-    if x.is_nan() {
-        ((b >> 16) | 0x40) as u16
-    } else if b & 0x7f80_0000 == 0 {
-        ((b >> 16) & 0x8000) as u16
-    } else {
-        ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
-    }
+    crate::precision::bf16_bits(x)
 }
 
 thread_local! {
