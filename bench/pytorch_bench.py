@@ -3,6 +3,7 @@
 Install PyTorch first (the project never depends on it):  python3 -m pip install torch numpy
 Run from the project root:                                python3 bench/pytorch_bench.py [--epochs 3]
 The data loaders alone:                                   python3 bench/pytorch_bench.py --loader
+Mixed precision:                                          python3 bench/pytorch_bench.py --precision bf16
 
 For each configuration it trains the same model (nn.Sequential of Linear/ReLU, PyTorch's default
 init, SGD, cross_entropy) on the first 50,000 MNIST training images, twice: with
@@ -11,7 +12,12 @@ Each round times PyTorch on one configuration (median seconds per training epoch
 then runs `minibatch bench --json --configs NAME` (target/release/minibatch, built if missing)
 right after it; every ratio pairs the two halves of one round, and the table prints the median
 over rounds (--rounds, default 3): on a shared machine a core can be away for seconds at a time.
+
+With --precision bf16, PyTorch's forward runs under torch.autocast("cpu", dtype=torch.bfloat16)
+(lesson 10c's mixed precision: bf16 products, fp32 weights and SGD; the loss on fp32 logits) and
+minibatch runs `bench --precision bf16`.
 """
+import contextlib
 import argparse, gzip, json, os, subprocess, sys, time
 
 import numpy as np
@@ -58,9 +64,20 @@ def model_for(sizes):
     return nn.Sequential(*layers)
 
 
+AUTOCAST = False  # --precision bf16
+
+
+def forward(model, xb):
+    """The model's logits, as fp32, under bf16 autocast with --precision bf16."""
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if AUTOCAST else contextlib.nullcontext()
+    with ctx:
+        out = model(xb)
+    return out.float()
+
+
 def epoch_dataloader(model, opt, dl):
     for xb, yb in dl:
-        loss = F.cross_entropy(model(xb), yb)
+        loss = F.cross_entropy(forward(model, xb), yb)
         loss.backward(); opt.step(); opt.zero_grad()
 
 
@@ -68,7 +85,7 @@ def epoch_sliced(model, opt, x, y, bs):
     perm = torch.randperm(len(x))
     for i in range(0, len(x), bs):
         idx = perm[i:i + bs]
-        loss = F.cross_entropy(model(x[idx]), y[idx])
+        loss = F.cross_entropy(forward(model, x[idx]), y[idx])
         loss.backward(); opt.step(); opt.zero_grad()
 
 
@@ -90,7 +107,11 @@ def main():
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for PyTorch and minibatch's multiplies (default: each library's own choice)")
     ap.add_argument("--sliced-only", action="store_true", help="time PyTorch's hand-sliced loop alone")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="bf16: PyTorch under torch.autocast(bfloat16), minibatch with --precision bf16")
     args = ap.parse_args()
+    global AUTOCAST
+    AUTOCAST = args.precision == "bf16"
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -111,13 +132,14 @@ def main():
         for name in names:
             torch_dl, torch_sl = torch_epochs(name, x, y, args.epochs, args.sliced_only)
             paths = args.paths or ("fast" if name.startswith("cnn") else "plain,fast")  # candle's conv backward is slow
-            cmd = [exe, "bench", "--json", "--epochs", str(args.epochs), "--configs", name, "--paths", paths]
+            cmd = [exe, "bench", "--json", "--epochs", str(args.epochs), "--configs", name, "--paths", paths,
+                   "--precision", args.precision]
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             for row in (json.loads(l) for l in out.splitlines() if l.strip()):
                 row.update(round=r, torch_dataloader_s=torch_dl, torch_sliced_s=torch_sl, pytorch=torch.__version__,
-                           torch_threads=torch.get_num_threads())
+                           torch_threads=torch.get_num_threads(), torch_precision=args.precision)
                 print(json.dumps(row), flush=True)
                 rounds.append(row)
     print()

@@ -55,3 +55,6 @@ pub mod s16_data_block {}
 #[cfg(feature = "images")]
 #[doc = include_str!("../guide/17-augmentation.md")]
 pub mod s17_augmentation {}
+
+#[doc = include_str!("../guide/18-mixed-precision.md")]
+pub mod s18_mixed_precision {}

@@ -13,7 +13,7 @@ use serde_json::Value;
 ///
 /// The scale is a power of two, so in fp32 and bf16 (whose exponent range is fp32's) it changes
 /// no bit of the step: it is harmless there, and needed only for fp16, whose smallest
-/// subnormal is 6e-8 (see [`guide::mixed_precision`](crate::guide::mixed_precision)). Its state
+/// subnormal is 6e-8 (see [`guide::s18_mixed_precision`](crate::guide::s18_mixed_precision)). Its state
 /// travels in checkpoints.
 ///
 /// ```
