@@ -162,7 +162,7 @@ pub(crate) fn matmul_from(
     assert!(ok, "matmul: operand too small");
     assert!(dst.initialised || !accumulate, "matmul: accumulating into uninitialised memory");
     let parts = if m * n * k >= min_work { team::width() } else { 1 };
-    if crate::precision::current() == crate::precision::Precision::Bf16 {
+    if super::bf16_products() {
         return super::bf16::matmul(parts, (m, n, k), dst, accumulate, lhs, rhs);
     }
     multiply(parts, (m, n, k), dst, accumulate, lhs, rhs)

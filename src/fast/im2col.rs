@@ -206,7 +206,8 @@ impl ConvGeometry {
 /// layers, the transposes cost more than they save; docs/speed.md, kernel choices).
 fn weight_grad(gt: &[f32], patches: &[f32], s: Sizes) -> Vec<f32> {
     let (taps, cols) = (s.taps(), s.cols());
-    if taps < PIXEL_MAJOR_TAPS {
+    // bf16 products pack their operands from any layout: no pixel-major copies for them.
+    if taps < PIXEL_MAJOR_TAPS || super::bf16_products() {
         return filled(s.o * taps, |dw| {
             let dst = ViewMut::uninit(dw, taps, 1);
             matmul_from(

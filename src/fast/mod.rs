@@ -64,6 +64,11 @@ thread_local! {
     static CANDLE_OPS: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Whether this thread's products are bf16 ones (under [`crate::autocast`]).
+pub(crate) fn bf16_products() -> bool {
+    crate::precision::current() == crate::precision::Precision::Bf16
+}
+
 /// Whether this processor multiplies bf16 in hardware (Intel AMX, or AVX512-BF16). Without it,
 /// [`Precision::Bf16`](crate::precision::Precision::Bf16) rounds the same way, so it trains the
 /// same run, at fp32's speed or below.

@@ -55,10 +55,13 @@ impl Packed {
     pub fn pack_share(&self, src: View, right: bool, p: usize, parts: usize) {
         let blocks = self.blocks();
         let src = if right { src.flipped() } else { src };
-        for block in p * blocks / parts..(p + 1) * blocks / parts {
-            for half in 0..2 {
-                let first = (2 * block + half) * TILE;
-                for step in 0..self.steps {
+        // Steps outermost: consecutive tiles read the next 64 bytes of the same rows of an
+        // operand contiguous along its lines (runs the prefetcher follows), rather than rows
+        // that lie far apart.
+        for step in 0..self.steps {
+            for block in p * blocks / parts..(p + 1) * blocks / parts {
+                for half in 0..2 {
+                    let first = (2 * block + half) * TILE;
                     // SAFETY: each block is packed by one part only, into its own tiles.
                     let tile =
                         unsafe { std::slice::from_raw_parts_mut(self.tile(block, half, step) as *mut u32, WORDS) };
@@ -151,9 +154,65 @@ unsafe fn along_lines(src: View, first: usize, lines: usize, s0: usize, steps: u
 
 /// A tile's 16 x 16 words transposed in place.
 fn transpose(tile: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::dot::available() {
+        // SAFETY: the processor has AVX-512 (AVX512-BF16 implies it), and `tile` holds 256 words.
+        return unsafe { transpose_avx512(tile) };
+    }
     for i in 0..TILE {
         for j in i + 1..TILE {
             tile.swap(i * TILE + j, j * TILE + i);
         }
     }
+}
+
+/// [`transpose`] in sixteen registers: words, then pairs of words, then 128-bit lanes exchanged.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose_avx512(tile: &mut [u32]) {
+    use std::arch::x86_64::*;
+    assert!(tile.len() >= WORDS);
+    let p = tile.as_mut_ptr() as *mut __m512i;
+    let r: [__m512i; 16] = std::array::from_fn(|i| _mm512_loadu_si512(p.add(i)));
+    let t: [__m512i; 16] = std::array::from_fn(|i| {
+        let (a, b) = (r[i & !1], r[i | 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_epi32(a, b)
+        } else {
+            _mm512_unpackhi_epi32(a, b)
+        }
+    });
+    // Rows 4q..4q+4 from t[4q..4q+4]: lo/hi 64-bit halves of (t0, t2) and (t1, t3).
+    let r: [__m512i; 16] = std::array::from_fn(|i| {
+        let q = i / 4 * 4;
+        let (a, b) = match i % 4 {
+            0 | 1 => (t[q], t[q + 2]),
+            _ => (t[q + 1], t[q + 3]),
+        };
+        if i % 2 == 0 {
+            _mm512_unpacklo_epi64(a, b)
+        } else {
+            _mm512_unpackhi_epi64(a, b)
+        }
+    });
+    // 128-bit lanes: even lanes of (r[i], r[i + 4]) then odd lanes, within each half of eight.
+    let t: [__m512i; 16] = std::array::from_fn(|i| {
+        let h = i / 8 * 8;
+        let j = i % 4;
+        if i % 8 < 4 {
+            _mm512_shuffle_i32x4::<0x88>(r[h + j], r[h + j + 4])
+        } else {
+            _mm512_shuffle_i32x4::<0xdd>(r[h + j], r[h + j + 4])
+        }
+    });
+    for i in 0..16 {
+        let (a, b) = (t[i % 8], t[i % 8 + 8]);
+        let row = if i < 8 { _mm512_shuffle_i32x4::<0x88>(a, b) } else { _mm512_shuffle_i32x4::<0xdd>(a, b) };
+        _mm512_storeu_si512(p.add(i), row);
+    }
+}
+
+#[cfg(test)]
+pub(super) fn transpose_for_tests(tile: &mut [u32]) {
+    transpose(tile)
 }

@@ -208,3 +208,14 @@ fn speed_of_layers() {
         p.pack_share(View { data: &x, rs: 1, cs: b }.flipped(), true, 0, 1);
     });
 }
+
+#[test]
+fn tiles_transpose_in_place() {
+    let mut tile: Vec<u32> = (0..256).collect();
+    super::pack::transpose_for_tests(&mut tile);
+    for i in 0..16 {
+        for j in 0..16 {
+            assert_eq!(tile[i * 16 + j], (j * 16 + i) as u32, "{i},{j}");
+        }
+    }
+}
