@@ -111,6 +111,9 @@ fn print_table(rows: &[Value]) {
 
 /// The bf16 and fp32 matmul floors of each MLP configuration, side by side.
 fn print_floors(rows: &[Value]) {
+    if !rows.iter().any(|r| r["fp32_floor_seconds"].is_number()) {
+        return;
+    }
     outln!();
     outln!("{:<9} {:>13} {:>13} {:>7}", "config", "bf16 floor s", "fp32 floor s", "ratio");
     for r in rows.iter().filter(|r| r["path"] == "fast") {

@@ -213,6 +213,12 @@ fn run_settings(load: &Path) -> anyhow::Result<Option<TrainArgs>> {
 }
 
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
+    // A checkpoint of a bf16 run is scored with bf16 products, as its epochs were.
+    let precision = run_settings(&a.load)?.map_or(minibatch::Precision::Fp32, |r| r.precision);
+    minibatch::autocast(precision, || eval_in(a))
+}
+
+fn eval_in(a: EvalArgs) -> anyhow::Result<()> {
     let (model, arch, notes) = load_model(&a.load)?;
     let run = run_settings(&a.load)?;
     let data_args = run_data(run.as_ref(), &a.data);

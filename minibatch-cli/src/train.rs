@@ -235,6 +235,9 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
         outln!("{model}");
         let what = if a.data.notes.is_some() { "pictures" } else { "images" };
         outln!("{nt} training and {nv} validation {what}, {} parameters", model.num_parameters());
+        if a.precision == Precision::Bf16 {
+            outln!("mixed precision: bf16 products summed in fp32; weights, loss and optimizer in fp32");
+        }
         if let Some(n) = a.world {
             outln!("distributed over {n} processes: global batch size {} ({n} x --bs {})", n * a.bs(), a.bs());
         }
@@ -260,7 +263,8 @@ fn train_in(mut a: TrainArgs, resumed: Option<CheckpointInfo>, world: &World) ->
     if let Some(info) = &resumed {
         learn.load_checkpoint(&info.dir)?;
         if first && !a.json {
-            outln!("resuming {} at epoch {}, batch {}", info.dir.display(), info.epoch + 1, info.batch);
+            let bf16 = if a.precision == Precision::Bf16 { " (bf16 products)" } else { "" };
+            outln!("resuming {} at epoch {}, batch {}{bf16}", info.dir.display(), info.epoch + 1, info.batch);
         }
     }
     add_callbacks(&mut learn, &a, first)?;

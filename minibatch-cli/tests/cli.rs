@@ -494,6 +494,11 @@ fn a_bf16_run_resumes_bit_identically_and_saves_fp32_weights() {
     assert!(out.status.success(), "{}", stderr(&out));
     let (w, r) = (common::weights(&whole), common::weights(&resumed));
     assert!(w == r, "the resumed bf16 run ended elsewhere");
+    // eval scores the checkpoint in its run's precision: the last epoch's numbers exactly.
+    let last = json_lines(&out).pop().unwrap();
+    let ev = minibatch(&["eval", "--load", path_str(&ck), "--split", "valid", "--json"]);
+    assert!(ev.status.success(), "{}", stderr(&ev));
+    assert_eq!(json_lines(&ev)[0]["loss"], last["valid_loss"]);
     let saved = minibatch::module::read_state(&whole).unwrap();
     assert!(saved.into_iter().all(|(_, t)| t.dtype() == minibatch::candle_core::DType::F32));
     // The same run in fp32 ends elsewhere: bf16 was in use.

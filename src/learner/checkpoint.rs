@@ -40,6 +40,10 @@ pub struct CheckpointInfo {
     /// back from one run's checkpoints to the other's. Empty in checkpoints that predate it.
     #[serde(default)]
     pub run: String,
+    /// The precision of the run's products, which a learner without one of its own takes back
+    /// on [`Learner::load_checkpoint`] (none in checkpoints that predate it: fp32).
+    #[serde(default)]
+    pub precision: Option<crate::precision::Precision>,
     /// The checkpoint's folder.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -84,6 +88,8 @@ impl Checkpoint {
             hyper: self.hyper.clone(),
             callbacks: callbacks.to_vec(),
             run: self.run.clone(),
+            // The loop runs its hooks in the run's precision.
+            precision: Some(crate::precision::current()),
             dir: PathBuf::new(),
         };
         let name = format!("epoch-{epoch:04}-batch-{batch:06}");
@@ -251,7 +257,8 @@ pub fn check_position(info: &CheckpointInfo, per_epoch: usize) -> Result<()> {
 
 impl Learner {
     /// Restores the newest checkpoint of `dir`: weights, optimizer state (schedule position
-    /// included) and loop position, so that `fit` continues as if never interrupted.
+    /// included), loop position and, unless [`Learner::precision`] set one, the run's precision,
+    /// so that `fit` continues as if never interrupted.
     ///
     /// A position that this learner's data cannot reach (a batch past the end of an epoch, more
     /// steps than the epochs and batches before it hold) is an [`Error::BadFile`] naming the field.
@@ -274,6 +281,9 @@ impl Learner {
         self.state.train_examples = examples;
         self.state.train_loss_sum = info.train_loss_sum.unwrap_or(info.train_loss * examples as f64);
         self.restored = info.callbacks.clone();
+        if self.precision.is_none() {
+            self.precision = info.precision;
+        }
         Ok(info)
     }
 }

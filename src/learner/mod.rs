@@ -98,8 +98,8 @@ pub struct Learner {
     restored: Vec<CallbackState>,
     /// The other processes of a data-parallel run.
     collective: Option<Box<dyn crate::distributed::Collective>>,
-    /// The precision of the layers' products (see [`Learner::precision`]).
-    precision: crate::precision::Precision,
+    /// The precision of the layers' products (see [`Learner::precision`]); `None`: the caller's.
+    precision: Option<crate::precision::Precision>,
 }
 
 impl Learner {
@@ -123,14 +123,17 @@ impl Learner {
             state: State::default(),
             restored: Vec::new(),
             collective: None,
-            precision: crate::precision::Precision::Fp32,
+            precision: None,
         }
     }
 
     /// The learner with its layers' products in `precision` while it trains and validates
     /// (lesson 10c's mixed precision; see [`Precision`](crate::precision::Precision)). The parameters, the
     /// optimizer's update and the loss stay `f32`: with [`Precision::Bf16`](crate::precision::Precision::Bf16)
-    /// the fp32 weights are the master copy that each product rounds to bf16.
+    /// the fp32 weights are the master copy that each product rounds to bf16. Without this call
+    /// a learner trains in the precision it is called in (fp32, or that of an enclosing
+    /// [`autocast`](crate::autocast)), or in its checkpoint's after
+    /// [`load_checkpoint`](Learner::load_checkpoint).
     ///
     /// ```
     /// # use minibatch::learner::Learner;
@@ -144,13 +147,13 @@ impl Learner {
     /// # Ok::<(), minibatch::Error>(())
     /// ```
     pub fn precision(mut self, precision: crate::precision::Precision) -> Self {
-        self.precision = precision;
+        self.precision = Some(precision);
         self
     }
 
-    /// The precision of the layers' products (fp32 unless [`Learner::precision`] set another).
+    /// The precision the learner's products run in, called here (see [`Learner::precision`]).
     pub fn products_precision(&self) -> crate::precision::Precision {
-        self.precision
+        self.precision.unwrap_or_else(crate::precision::current)
     }
 
     /// Trains data-parallel with the other processes of `collective` (PyTorch's

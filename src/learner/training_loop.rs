@@ -35,6 +35,7 @@ pub(crate) struct Parts<'a> {
 
 impl Learner {
     pub(crate) fn parts(&mut self) -> Parts<'_> {
+        let precision = self.products_precision();
         Parts {
             model: self.model.as_ref(),
             loss_fn: &self.loss_fn,
@@ -48,7 +49,7 @@ impl Learner {
             restored: &mut self.restored,
             collective: self.collective.as_deref(),
             stop_agreed: false,
-            precision: self.precision,
+            precision,
         }
     }
 }

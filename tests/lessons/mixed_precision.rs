@@ -108,4 +108,51 @@ fn loss_scaling_is_harmless_in_bf16_and_skips_overflowing_steps() {
     assert!(overflowed == untrained, "an overflowing step was taken");
     let scaler = scaler.unwrap();
     assert_eq!((scaler.skipped, scaler.scale), (1, 5e38));
+
+    // Settings that cannot train are refused before the first step, with the reason; a scale so
+    // small that the unscaled gradients overflow skips that step, and once halved below fp32's
+    // range stops the run with the reason.
+    let bad = [(0.0, 2000), (f64::NAN, 2000), (f64::INFINITY, 2000), (-1.0, 2000), (65536.0, 0), (1e-45, 2000)];
+    for (scale, growth_interval) in bad {
+        let (train_dl, valid_dl) =
+            get_dls(data.train.slice(0, 64).unwrap(), data.valid.slice(0, 64).unwrap(), 64).unwrap();
+        let (model, opt) = get_model(784, 50, 10, 0.5, 0).unwrap();
+        let bad = LossScaler { scale, growth_interval, ..LossScaler::default() };
+        let err = Learner::new(model, cross_entropy, opt, train_dl, valid_dl).with_callback(bad).fit(1).unwrap_err();
+        assert!(err.to_string().contains("LossScaler"), "{scale} {growth_interval}: {err}");
+    }
+}
+
+/// A learner without a precision of its own follows an enclosing `autocast`, and takes its
+/// checkpoint's precision back when it resumes.
+#[test]
+fn a_learner_follows_autocast_and_its_checkpoints_precision() {
+    let data = Mnist::load(mnist_dir()).unwrap();
+    let learner = || {
+        let (train_dl, valid_dl) =
+            get_dls(data.train.slice(0, 640).unwrap(), data.valid.slice(0, 128).unwrap(), 64).unwrap();
+        let (model, opt) = get_model(784, 50, 10, 0.5, 0).unwrap();
+        Learner::new(model, cross_entropy, opt, train_dl, valid_dl)
+    };
+    let weights = |l: &Learner| -> Vec<Vec<f32>> { l.model.parameters().iter().map(|p| values(&p.tensor())).collect() };
+    let mut set = learner().precision(Precision::Bf16);
+    set.fit(1).unwrap();
+    let mut follows = learner();
+    autocast(Precision::Bf16, || follows.fit(1)).unwrap();
+    assert!(weights(&set) == weights(&follows));
+    assert_eq!(follows.products_precision(), Precision::Fp32); // outside the autocast again
+
+    let dir = std::env::temp_dir().join(format!("minibatch-bf16-ckpt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let ckpt = minibatch::learner::Checkpoint::new(&dir, serde_json::json!({}));
+    let mut first = learner().precision(Precision::Bf16).with_callback(ckpt);
+    first.fit(1).unwrap();
+    let mut resumed = learner();
+    resumed.load_checkpoint(&dir).unwrap();
+    assert_eq!(resumed.products_precision(), Precision::Bf16);
+    resumed.fit(1).unwrap();
+    let mut whole = learner().precision(Precision::Bf16);
+    whole.fit(2).unwrap();
+    assert!(weights(&resumed) == weights(&whole));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

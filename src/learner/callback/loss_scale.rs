@@ -8,8 +8,13 @@ use serde_json::Value;
 
 /// Multiplies the loss by `scale` before the backward and divides the gradients by it after,
 /// so that gradients too small for fp16 survive the backward; a step whose gradients overflowed
-/// (a value not finite) is skipped and the scale halved, and after `growth_interval` good steps
-/// in a row the scale doubles. PyTorch's defaults: scale 2¹⁶, growth every 2,000 steps.
+/// (a value not finite, before or after the division) is skipped and the scale halved, and after
+/// `growth_interval` good steps in a row the scale doubles. PyTorch's defaults: scale 2¹⁶, growth
+/// every 2,000 steps.
+///
+/// A scale that is not a finite number above 0, or a `growth_interval` of 0, stops `fit` with an
+/// error before the first step; so does a scale halved down to zero (every step overflowing,
+/// which no scale cures: a loss that is not finite).
 ///
 /// The scale is a power of two, so in fp32 and bf16 (whose exponent range is fp32's) it changes
 /// no bit of the step: it is harmless there, and needed only for fp16, whose smallest
@@ -40,37 +45,59 @@ pub struct LossScaler {
     pub good: usize,
     /// Steps skipped because their gradients overflowed, in all.
     pub skipped: usize,
+    /// Why this callback stopped training, if it did (settings that cannot train, or a scale
+    /// halved to nothing); set by the callback.
+    #[serde(skip)]
+    pub failed: Option<String>,
 }
 
 impl Default for LossScaler {
     fn default() -> Self {
-        LossScaler { scale: 65536.0, growth_interval: 2000, good: 0, skipped: 0 }
+        LossScaler { scale: 65536.0, growth_interval: 2000, good: 0, skipped: 0, failed: None }
     }
 }
 
 impl LossScaler {
-    /// Whether every gradient is finite; if so, they are divided by the scale.
+    /// The gradients divided by the scale, if every one is finite after the division (an
+    /// overflow before it gives infinities or NaN, which stay so); else they are left alone.
     fn unscale(&self, cx: &mut Ctx) -> Result<bool> {
         no_grad(|| {
             let params = cx.opt.params();
+            let mut unscaled = Vec::with_capacity(params.len());
             for p in params {
                 let Some(g) = p.grad() else { continue };
+                let g = g.affine(1.0 / self.scale, 0.0)?;
                 if !g.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite()) {
                     return Ok(false);
                 }
+                unscaled.push((p, g));
             }
-            for p in params {
-                if let Some(g) = p.grad() {
-                    p.zero_grad();
-                    p.accumulate_grad(g.affine(1.0 / self.scale, 0.0)?)?;
-                }
+            for (p, g) in unscaled {
+                p.zero_grad();
+                p.accumulate_grad(g)?;
             }
             Ok(true)
         })
     }
+
+    /// Why the settings cannot train, if they cannot.
+    fn check(&self) -> Option<String> {
+        if !(self.scale.is_finite() && self.scale > 0.0) {
+            return Some(format!("LossScaler: the scale must be a finite number above 0, not {}", self.scale));
+        }
+        (self.growth_interval == 0).then(|| "LossScaler: growth_interval must be at least 1".to_string())
+    }
 }
 
 impl Callback for LossScaler {
+    fn before_fit(&mut self, _: &mut Ctx) -> Flow {
+        self.failed = self.check();
+        if self.failed.is_some() {
+            Flow::StopFit
+        } else {
+            Flow::Continue
+        }
+    }
     fn loss_scale(&mut self) -> f64 {
         self.scale
     }
@@ -79,6 +106,13 @@ impl Callback for LossScaler {
             self.scale /= 2.0;
             self.good = 0;
             self.skipped += 1;
+            if self.scale < f64::from(f32::MIN_POSITIVE) {
+                self.failed = Some(format!(
+                    "LossScaler: every step overflows ({} skipped) and the scale fell to {:e}: the loss or its gradients are not finite",
+                    self.skipped, self.scale
+                ));
+                return Flow::StopFit;
+            }
             return Flow::SkipBatch;
         }
         self.good += 1;
@@ -87,6 +121,12 @@ impl Callback for LossScaler {
             self.good = 0;
         }
         Flow::Continue
+    }
+    fn failure(&self) -> Option<String> {
+        self.failed.clone()
+    }
+    fn stop_reason(&self) -> Option<String> {
+        self.failed.clone()
     }
     fn state(&self) -> Option<Value> {
         serde_json::to_value(self).ok()
