@@ -85,6 +85,7 @@ thread_local! {
 }
 
 /// The precision of the layers' products on this thread (fp32 outside [`autocast`]).
+#[inline]
 pub fn current() -> Precision {
     CURRENT.with(Cell::get)
 }

@@ -65,6 +65,7 @@ thread_local! {
 }
 
 /// Whether this thread's products are bf16 ones (under [`crate::autocast`]).
+#[inline]
 pub(crate) fn bf16_products() -> bool {
     crate::precision::current() == crate::precision::Precision::Bf16
 }

@@ -68,6 +68,7 @@ thread_local! {
 
 /// `dst[m, n] = (accumulate ? dst : 0) + lhs[m, k] · rhs[k, n]` with bf16 operands, in at most
 /// `parts` blocks on the kernels' team (see [`gemm::matmul_from`] for the operands' contract).
+#[inline(never)]
 pub(crate) fn matmul(parts: usize, mnk: (usize, usize, usize), dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
     matmul_on(unit(), parts, mnk, dst, accumulate, lhs, rhs)
 }
