@@ -101,11 +101,11 @@ unsafe fn block(a: &Packed, b: &Packed, (r, c): (usize, usize), (o, ld): (*mut f
         let at = step * WORDS;
         asm!(
             "tileloadd tmm4, [{a0} + {stride}*1]",
-            "tileloadd tmm5, [{a1} + {stride}*1]",
             "tileloadd tmm6, [{b0} + {stride}*1]",
-            "tileloadd tmm7, [{b1} + {stride}*1]",
             "tdpbf16ps tmm0, tmm4, tmm6",
+            "tileloadd tmm7, [{b1} + {stride}*1]",
             "tdpbf16ps tmm1, tmm4, tmm7",
+            "tileloadd tmm5, [{a1} + {stride}*1]",
             "tdpbf16ps tmm2, tmm5, tmm6",
             "tdpbf16ps tmm3, tmm5, tmm7",
             a0 = in(reg) a0.add(at), a1 = in(reg) a1.add(at), b0 = in(reg) b0.add(at), b1 = in(reg) b1.add(at),
