@@ -111,8 +111,9 @@ pub fn run(config: &BenchConfig, path: Engine, epochs: usize, data: &Mnist) -> R
     run_in(config, path, Precision::Fp32, epochs, data)
 }
 
-/// [`run`] with the learner's products in `precision`; with bf16 the result also holds the
-/// fp32 matmul floor beside the bf16 one.
+/// [`run`] with the learner's products in `precision` (the fast path's: candle's own operations,
+/// the plain path, are fp32); with bf16 the result also holds the fp32 matmul floor beside the
+/// bf16 one.
 pub fn run_in(
     config: &BenchConfig,
     path: Engine,
@@ -121,7 +122,7 @@ pub fn run_in(
     data: &Mnist,
 ) -> Result<BenchResult> {
     match path {
-        Engine::Plain => with_candle_ops(|| measure(config, path, precision, epochs, data)),
+        Engine::Plain => with_candle_ops(|| measure(config, path, Precision::Fp32, epochs, data)),
         Engine::Fast => measure(config, path, precision, epochs, data),
     }
 }
