@@ -248,15 +248,17 @@ impl Learner {
     }
 
     /// Loss and metrics on the validation set (evaluation mode, no gradients, batch-size
-    /// weighted), as `("valid_loss", ..)` then each metric.
+    /// weighted, the learner's precision), as `("valid_loss", ..)` then each metric.
     pub fn validate(&mut self) -> Result<Vec<(String, f64)>> {
-        training_loop::validate(&mut self.parts())
+        let precision = self.products_precision();
+        crate::precision::autocast(precision, || training_loop::validate(&mut self.parts()))
     }
 
-    /// The model's output for `x`, in evaluation mode and without recording gradients.
+    /// The model's output for `x`, in evaluation mode, without recording gradients and in the
+    /// learner's precision.
     pub fn predict(&self, x: &Tensor) -> Result<Tensor> {
         self.model.eval();
-        let out = no_grad(|| self.model.forward(x));
+        let out = crate::precision::autocast(self.products_precision(), || no_grad(|| self.model.forward(x)));
         self.model.train();
         out
     }

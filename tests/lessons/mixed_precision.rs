@@ -156,3 +156,24 @@ fn a_learner_follows_autocast_and_its_checkpoints_precision() {
     assert!(weights(&resumed) == weights(&whole));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `validate` and `predict` run in the learner's precision, as its `fit` does.
+#[test]
+fn validate_and_predict_use_the_learners_precision() {
+    let data = Mnist::load(mnist_dir()).unwrap();
+    let learner = |precision| {
+        let (train_dl, valid_dl) =
+            get_dls(data.train.slice(0, 64).unwrap(), data.valid.slice(0, 256).unwrap(), 64).unwrap();
+        let (model, opt) = get_model(784, 50, 10, 0.5, 0).unwrap();
+        Learner::new(model, cross_entropy, opt, train_dl, valid_dl).precision(precision)
+    };
+    let (mut fp32, mut bf16) = (learner(Precision::Fp32), learner(Precision::Bf16));
+    let (v32, v16) = (fp32.validate().unwrap(), bf16.validate().unwrap());
+    assert_ne!(v32[0].1, v16[0].1);
+    let outside = autocast(Precision::Bf16, || learner(Precision::Bf16).validate().unwrap());
+    assert_eq!(outside[0].1, v16[0].1);
+    let x = Tensor::rand(0f32, 1., (3, 784), &Device::Cpu).unwrap();
+    let by_hand = values(&autocast(Precision::Bf16, || bf16.model.forward(&x)).unwrap());
+    assert_eq!(values(&bf16.predict(&x).unwrap()), by_hand);
+    assert_ne!(values(&fp32.predict(&x).unwrap()), by_hand);
+}
