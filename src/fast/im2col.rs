@@ -207,7 +207,7 @@ impl ConvGeometry {
 fn weight_grad(gt: &[f32], patches: &[f32], s: Sizes) -> Vec<f32> {
     let (taps, cols) = (s.taps(), s.cols());
     // bf16 products pack their operands from any layout: no pixel-major copies for them.
-    if taps < PIXEL_MAJOR_TAPS || super::bf16_products() {
+    if taps < PIXEL_MAJOR_TAPS || super::bf16_packing() {
         return filled(s.o * taps, |dw| {
             let dst = ViewMut::uninit(dw, taps, 1);
             matmul_from(

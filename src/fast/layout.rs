@@ -69,7 +69,7 @@ pub(crate) const PAD: usize = 16;
 /// order, transposing it into a reused buffer when the orders differ.
 fn in_order<R>(data: &[f32], order: Order, want: Order, batch: usize, features: usize, f: impl FnOnce(View) -> R) -> R {
     // bf16 products pack their operands from either order: a transposed copy buys them nothing.
-    if order == want || super::bf16_products() {
+    if order == want || super::bf16_packing() {
         return f(order.view(data, batch, features));
     }
     let run = |buf: &mut Vec<f32>| {

@@ -70,6 +70,13 @@ pub(crate) fn bf16_products() -> bool {
     crate::precision::current() == crate::precision::Precision::Bf16
 }
 
+/// Whether this thread's products are bf16 ones that pack their operands from any layout (in
+/// hardware): the f32 kernel's layout transposes buy them nothing.
+#[inline]
+pub(crate) fn bf16_packing() -> bool {
+    bf16_products() && bf16::hardware()
+}
+
 /// Whether this processor multiplies bf16 in hardware (Intel AMX, or AVX512-BF16). Without it,
 /// [`Precision::Bf16`](crate::precision::Precision::Bf16) rounds the same way, so it trains the
 /// same run, at fp32's speed or below.

@@ -149,11 +149,13 @@ pub(crate) fn rounded(
     lhs: View,
     rhs: View,
 ) {
-    let copy = |v: View, rows: usize, cols: usize| -> Vec<f32> {
-        (0..rows * cols).map(|i| round(v.data[(i / cols) * v.rs + (i % cols) * v.cs])).collect()
-    };
-    let (l, r) = (copy(lhs, m, k), copy(rhs, k, n));
-    gemm::multiply(parts, (m, n, k), dst, accumulate, View::rows(&l, k), View::rows(&r, n))
+    // Each operand's memory rounded whole (views may skip some of it; rounding those too costs
+    // less than gathering), read with the operand's own strides: the layouts the caller chose
+    // for the f32 kernel stay.
+    let copy = |v: View| -> Vec<f32> { v.data.iter().map(|&x| round(x)).collect() };
+    let (l, r) = (copy(lhs), copy(rhs));
+    let (lhs, rhs) = (View { data: &l, ..lhs }, View { data: &r, ..rhs });
+    gemm::multiply(parts, (m, n, k), dst, accumulate, lhs, rhs)
 }
 
 #[cfg(test)]
