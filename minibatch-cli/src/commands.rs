@@ -213,14 +213,14 @@ fn run_settings(load: &Path) -> anyhow::Result<Option<TrainArgs>> {
 }
 
 pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
+    let run = run_settings(&a.load)?;
     // A checkpoint of a bf16 run is scored with bf16 products, as its epochs were.
-    let precision = run_settings(&a.load)?.map_or(minibatch::Precision::Fp32, |r| r.precision);
-    minibatch::autocast(precision, || eval_in(a))
+    let precision = run.as_ref().map_or(minibatch::Precision::Fp32, |r| r.precision);
+    minibatch::autocast(precision, || eval_in(a, run))
 }
 
-fn eval_in(a: EvalArgs) -> anyhow::Result<()> {
+fn eval_in(a: EvalArgs, run: Option<TrainArgs>) -> anyhow::Result<()> {
     let (model, arch, notes) = load_model(&a.load)?;
-    let run = run_settings(&a.load)?;
     let data_args = run_data(run.as_ref(), &a.data);
     // By default the validation batch `train` used: twice the run's training batch, or twice the
     // model's default one for a weights file.

@@ -250,8 +250,7 @@ impl Learner {
     /// Loss and metrics on the validation set (evaluation mode, no gradients, batch-size
     /// weighted, the learner's precision), as `("valid_loss", ..)` then each metric.
     pub fn validate(&mut self) -> Result<Vec<(String, f64)>> {
-        let precision = self.products_precision();
-        crate::precision::autocast(precision, || training_loop::validate(&mut self.parts()))
+        training_loop::validate(&mut self.parts())
     }
 
     /// The model's output for `x`, in evaluation mode, without recording gradients and in the

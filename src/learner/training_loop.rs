@@ -317,7 +317,13 @@ fn scalar_loss(loss: &Tensor) -> Result<f64> {
     Ok(loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
 }
 
+/// Loss and metrics on the validation set, in the run's precision (also when called alone, as
+/// `Learner::validate` does).
 pub(crate) fn validate(l: &mut Parts) -> Result<Vec<(String, f64)>> {
+    crate::precision::autocast(l.precision, || validate_in_precision(l))
+}
+
+fn validate_in_precision(l: &mut Parts) -> Result<Vec<(String, f64)>> {
     l.model.eval();
     l.state.training = false;
     if let Some(c) = l.collective {

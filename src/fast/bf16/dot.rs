@@ -17,8 +17,7 @@ pub(crate) fn available() -> bool {
 pub(super) fn multiply(
     a: &Packed,
     b: &Packed,
-    rows: Range<usize>,
-    cols: Range<usize>,
+    (rows, cols): (Range<usize>, Range<usize>),
     write: impl Fn(usize, usize, &[f32; 4 * TILE * TILE]),
 ) {
     let mut out = [0f32; 4 * TILE * TILE];

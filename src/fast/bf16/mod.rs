@@ -135,7 +135,7 @@ fn tiled(unit: Unit, parts: usize, dst: ViewMut, accumulate: bool, (a, lhs): (Pa
             |r0: usize, c0: usize| if r0 + 2 * TILE <= m && c0 + 2 * TILE <= n { out.rows_at(r0, c0) } else { None };
         match unit {
             Unit::Amx => amx::multiply(&a, &b, (rows, cols), accumulate, direct, write),
-            _ => dot::multiply(&a, &b, rows, cols, write),
+            _ => dot::multiply(&a, &b, (rows, cols), write),
         }
     });
 }
