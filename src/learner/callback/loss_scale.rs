@@ -3,6 +3,7 @@
 use super::{from_state, Callback, Ctx, Flow};
 use crate::error::Result;
 use crate::module::no_grad;
+use candle_core::DType;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -16,9 +17,9 @@ use serde_json::Value;
 /// error before the first step; so does a scale halved down to zero (every step overflowing,
 /// which no scale cures: a loss that is not finite).
 ///
-/// The scale is a power of two, so in fp32 and bf16 (whose exponent range is fp32's) it changes
-/// no bit of the step: it is harmless there, and needed only for fp16, whose smallest
-/// subnormal is 6e-8 (see [`guide::s18_mixed_precision`](crate::guide::s18_mixed_precision)). Its state
+/// A power-of-two scale (the default, halved and doubled) changes no bit of an fp32 or bf16 step
+/// (bf16 has fp32's exponent range): it is harmless there, and needed only for fp16, whose
+/// smallest subnormal is 6e-8 (see [`guide::s18_mixed_precision`](crate::guide::s18_mixed_precision)). Its state
 /// travels in checkpoints.
 ///
 /// ```
@@ -67,7 +68,11 @@ impl LossScaler {
             for p in params {
                 let Some(g) = p.grad() else { continue };
                 let g = g.affine(1.0 / self.scale, 0.0)?;
-                if !g.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite()) {
+                // Read in place: no copy of every gradient each step.
+                let finite = crate::fast::with_f32(&g.to_dtype(DType::F32)?, "gradient", |v| {
+                    Ok(v.iter().all(|x| x.is_finite()))
+                })?;
+                if !finite {
                     return Ok(false);
                 }
                 unscaled.push((p, g));
@@ -102,7 +107,14 @@ impl Callback for LossScaler {
         self.scale
     }
     fn after_backward(&mut self, cx: &mut Ctx) -> Flow {
-        if !self.unscale(cx).unwrap_or(false) {
+        let finite = match self.unscale(cx) {
+            Ok(finite) => finite,
+            Err(e) => {
+                self.failed = Some(format!("LossScaler: the gradients could not be unscaled: {e}"));
+                return Flow::StopFit;
+            }
+        };
+        if !finite {
             self.scale /= 2.0;
             self.good = 0;
             self.skipped += 1;
