@@ -2,10 +2,13 @@
 //! beside the fp32 one, and dynamic loss scaling.
 
 use crate::common::*;
+use candle_core::Var;
 use candle_core::{DType, Device, Tensor};
 use minibatch::learner::{Learner, LossScaler};
 use minibatch::precision::to_bf16;
-use minibatch::{autocast, cnn, cross_entropy, get_dls, get_model, mlp, Mnist, Module, Precision};
+use minibatch::{
+    autocast, cross_entropy, get_dls, get_model, mlp, Conv2d, Conv2dConfig, Mnist, Module, Precision, Rng,
+};
 
 fn rounded(t: &Tensor) -> Tensor {
     let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
@@ -16,9 +19,9 @@ fn values(t: &Tensor) -> Vec<f32> {
     t.flatten_all().unwrap().to_vec1().unwrap()
 }
 
-/// A model's output under bf16 is the fp32 model's on bf16-rounded weights and inputs, up to the
-/// order of the sums; for the MLP (whose every layer is a product of the previous one's output)
-/// the first layer is checked exactly that way, and the whole stays near fp32.
+/// A layer's output under bf16 is the fp32 layer's on bf16-rounded weights and inputs, up to the
+/// order of the sums (a Linear, and a Conv2d with its weight gradient); a whole MLP, whose every
+/// layer rounds the previous one's output, stays near fp32.
 #[test]
 fn the_layers_products_take_bf16_operands_and_sum_in_f32() {
     let x = Tensor::randn(0f32, 1., (37, 784), &Device::Cpu).unwrap();
@@ -36,21 +39,34 @@ fn the_layers_products_take_bf16_operands_and_sum_in_f32() {
     let worst = fp32.iter().zip(&bf16).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(worst > 0.0 && worst < 0.05, "bf16 model against fp32: {worst}");
 
-    // A convolution's patch products likewise: its first layer on rounded operands.
-    let net = cnn(false, 10, 0).unwrap();
-    let images = Tensor::rand(0f32, 1., (8, 784), &Device::Cpu).unwrap();
-    let conv = &net.parameters()[0];
-    let bf16 = values(&autocast(Precision::Bf16, || net.forward(&images)).unwrap());
-    let fp32 = values(&net.forward(&images).unwrap());
-    let saved = conv.tensor().copy().unwrap();
-    conv.set(&rounded(&saved)).unwrap();
-    let on_rounded = values(&net.forward(&rounded(&images)).unwrap());
-    conv.set(&saved).unwrap();
-    let diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    assert!(diff(&bf16, &fp32) > 0.0, "bf16 changed nothing in the CNN");
-    assert!(diff(&bf16, &fp32) < 0.05, "{}", diff(&bf16, &fp32));
-    // Later layers round their inputs too, so only closeness holds past the first.
-    assert!(diff(&bf16, &on_rounded) < diff(&bf16, &fp32) + 0.01);
+    // A convolution's patch products likewise, forward and weight gradient (144 taps: the
+    // layout the fp32 kernel copies pixel-major first). The incoming gradient `r` is made of bf16
+    // values, so the reference's weight gradient multiplies the same operands.
+    let conv_config = Conv2dConfig { padding: 1, ..Default::default() };
+    let conv = Conv2d::new(16, 8, 3, conv_config, &mut Rng::new(5)).unwrap();
+    let x = Tensor::randn(0f32, 1., (4, 16, 10, 10), &Device::Cpu).unwrap();
+    let r = rounded(&Tensor::randn(0f32, 1., (4, 8, 10, 10), &Device::Cpu).unwrap());
+    let y = autocast(Precision::Bf16, || -> minibatch::Result<Tensor> {
+        let y = conv.forward(&x)?;
+        minibatch::backward(&(&y * &r)?.sum_all()?, &conv.parameters())?;
+        Ok(y)
+    })
+    .unwrap();
+    // The weight's gradient does not depend on the weight: the reference's is a rounded copy.
+    let w = Var::from_tensor(&rounded(&conv.weight().tensor())).unwrap();
+    let bias = conv.bias().unwrap().tensor().reshape((1, 8, 1, 1)).unwrap();
+    let reference = rounded(&x).conv2d(w.as_tensor(), 1, 1, 1, 1).unwrap().broadcast_add(&bias).unwrap();
+    let worst = diff(&values(&y), &values(&reference));
+    assert!(worst < 1e-5, "bf16 convolution against the rounded fp32 one: {worst}");
+    let grads = (&reference * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let (got, want) = (values(&conv.weight().grad().unwrap()), values(grads.get(&w).unwrap()));
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(diff(&got, &want) < 1e-5 * scale, "weight gradient: {} (largest {scale})", diff(&got, &want));
+    assert!(diff(&values(&conv.forward(&x).unwrap()), &values(&y)) > 0.0, "bf16 changed nothing");
+}
+
+fn diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max)
 }
 
 /// The notebook's model trained in bf16 follows the fp32 run: the same loss to within 0.01
