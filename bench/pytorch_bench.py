@@ -6,7 +6,8 @@ The data loaders alone:                                   python3 bench/pytorch_
 Mixed precision:                                          python3 bench/pytorch_bench.py --precision bf16
 
 For each configuration it trains the same model (nn.Sequential of Linear/ReLU, PyTorch's default
-init, SGD, cross_entropy) on the first 50,000 MNIST training images, twice: with
+init, or the lessons' CNNs and xresnets; SGD, cross_entropy) on the first 50,000 MNIST training
+images (the xresnets on the first 3,200, as `minibatch bench` times them), twice: with
 DataLoader(TensorDataset, bs, shuffle=True) and with hand-sliced tensors in a shuffled order.
 Each round times PyTorch on one configuration (median seconds per training epoch of each loop),
 then runs `minibatch bench --json --configs NAME` (target/release/minibatch, built if missing)
@@ -29,7 +30,10 @@ from torch.utils.data import DataLoader, TensorDataset
 # name: (layer sizes or the CNN's name, batch size, lr, momentum)
 CONFIGS = {"notebook": ([784, 50, 10], 64, 0.5, 0.0), "wide": ([784, 1024, 10], 256, 0.1, 0.0),
            "deep": ([784, 512, 512, 512, 10], 128, 0.1, 0.0), "cnn": ("cnn", 128, 0.1, 0.9),
-           "cnn-bn": ("cnn-bn", 128, 0.1, 0.9)}
+           "cnn-bn": ("cnn-bn", 128, 0.1, 0.9), "xresnet18": ("xresnet18", 64, 0.1, 0.9),
+           "xresnet34": ("xresnet34", 64, 0.1, 0.9)}
+# Configurations timed on the first N training images only, as `minibatch bench` times them.
+TRAIN_IMAGES = {"xresnet18": 3200, "xresnet34": 3200}
 
 
 def read_idx(path):
@@ -54,7 +58,18 @@ def cnn(batch_norm):
                          nn.Linear(32, 10))
 
 
+def xresnet(depth):
+    """Lesson 11's XResNet for MNIST (1 channel, 10 classes): the one the golden values come from."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden"))
+    from make_golden import xresnet_module
+    layers = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}[depth]
+    model = xresnet_module().create(1, layers, c_in=1, c_out=10)
+    return nn.Sequential(nn.Unflatten(1, (1, 28, 28)), model)
+
+
 def model_for(sizes):
+    if isinstance(sizes, str) and sizes.startswith("xresnet"):
+        return xresnet(int(sizes[len("xresnet"):]))
     if isinstance(sizes, str):
         return cnn(sizes == "cnn-bn")
     layers = []
@@ -131,7 +146,8 @@ def main():
     for r in range(args.rounds):
         for name in names:
             torch_dl, torch_sl = torch_epochs(name, x, y, args.epochs, args.sliced_only)
-            paths = args.paths or ("fast" if name.startswith("cnn") else "plain,fast")  # candle's conv backward is slow
+            # candle's conv backward is slow: the convolutional models run the fast path alone.
+            paths = args.paths or ("fast" if name.startswith(("cnn", "xresnet")) else "plain,fast")
             cmd = [exe, "bench", "--json", "--epochs", str(args.epochs), "--configs", name, "--paths", paths,
                    "--precision", args.precision]
             if args.threads:
@@ -168,6 +184,8 @@ def torch_epochs(name, x, y, epochs, sliced_only=False):
     """Median seconds per epoch of PyTorch on configuration `name`: with its DataLoader (None when
     `sliced_only`), and sliced."""
     sizes, bs, lr, momentum = CONFIGS[name]
+    if name in TRAIN_IMAGES:
+        x, y = x[:TRAIN_IMAGES[name]], y[:TRAIN_IMAGES[name]]
     t_dl = None
     if not sliced_only:
         model = model_for(sizes); opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)

@@ -31,11 +31,16 @@ pub struct BenchConfig {
     pub lr: f64,
     /// SGD's momentum.
     pub momentum: f64,
+    /// Train on the first this many training images (and validate on a fifth as many of the
+    /// validation images) rather than all of them: an epoch of the large models on all 50,000
+    /// would take minutes.
+    pub train_images: Option<usize>,
 }
 
 /// The configurations: `notebook` (784-50-10, batches of 64, lr 0.5), `wide` (784-1024-10, 256,
-/// 0.1), `deep` (784-512-512-512-10, 128, 0.1), and the lesson's [`cnn`](crate::cnn) without
-/// (`cnn`) and with batch norm (`cnn-bn`) (128, lr 0.1, momentum 0.9).
+/// 0.1), `deep` (784-512-512-512-10, 128, 0.1), the lesson's [`cnn`](crate::cnn) without
+/// (`cnn`) and with batch norm (`cnn-bn`) (128, lr 0.1, momentum 0.9), and lesson 11's
+/// `xresnet18` and `xresnet34` (64, lr 0.1, momentum 0.9) on the first 3,200 training images.
 pub fn configs() -> Vec<BenchConfig> {
     let mlp = |name, sizes: &[usize], bs, lr| BenchConfig {
         name,
@@ -43,25 +48,19 @@ pub fn configs() -> Vec<BenchConfig> {
         bs,
         lr,
         momentum: 0.0,
+        train_images: None,
     };
+    let conv = |name, arch, bs, train_images| BenchConfig { name, arch, bs, lr: 0.1, momentum: 0.9, train_images };
+    let xresnet =
+        |name, depth| conv(name, Architecture::XResNet { depth, classes: 10, input: MNIST_INPUT }, 64, Some(3200));
     vec![
         mlp("notebook", &[784, 50, 10], 64, 0.5),
         mlp("wide", &[784, 1024, 10], 256, 0.1),
         mlp("deep", &[784, 512, 512, 512, 10], 128, 0.1),
-        BenchConfig {
-            name: "cnn",
-            arch: Architecture::Cnn { classes: 10, input: MNIST_INPUT },
-            bs: 128,
-            lr: 0.1,
-            momentum: 0.9,
-        },
-        BenchConfig {
-            name: "cnn-bn",
-            arch: Architecture::CnnBn { classes: 10, input: MNIST_INPUT },
-            bs: 128,
-            lr: 0.1,
-            momentum: 0.9,
-        },
+        conv("cnn", Architecture::Cnn { classes: 10, input: MNIST_INPUT }, 128, None),
+        conv("cnn-bn", Architecture::CnnBn { classes: 10, input: MNIST_INPUT }, 128, None),
+        xresnet("xresnet18", 18),
+        xresnet("xresnet34", 34),
     ]
 }
 
@@ -223,7 +222,11 @@ fn measure(
     epochs: usize,
     data: &Mnist,
 ) -> Result<BenchResult> {
-    let (train_dl, valid_dl) = crate::data::get_dls(data.train.clone(), data.valid.clone(), config.bs)?;
+    let (train, valid) = match config.train_images {
+        Some(n) => (data.train.slice(0, n.min(data.train.len()))?, data.valid.slice(0, (n / 5).min(data.valid.len()))?),
+        None => (data.train.clone(), data.valid.clone()),
+    };
+    let (train_dl, valid_dl) = crate::data::get_dls(train, valid, config.bs)?;
     let batches = train_dl.len();
     let model = config.arch.build(0)?;
     let sgd = SgdConfig { lr: config.lr, momentum: config.momentum, ..Default::default() };
