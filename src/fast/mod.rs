@@ -53,7 +53,7 @@ pub(crate) use im2col::{conv2d, ConvGeometry};
 pub(crate) use max_pool::MaxPool;
 pub use relu::relu;
 pub(crate) use residual::add_relu;
-pub(crate) use sgd_step::sgd_in_place;
+pub(crate) use sgd_step::{sgd_in_place, SgdStepConfig};
 pub(crate) use storage::with_f32;
 pub(crate) use stored::channel_major;
 pub(crate) use team::chunks_mut as split_chunks_mut;

@@ -74,7 +74,8 @@ pub trait Optimizer {
         None
     }
 
-    /// The optimizer's state (moving averages, step counts) by name, to save beside the model.
+    /// The optimizer's state (moving averages, step counts) by name, to save beside the model: a
+    /// snapshot, which later steps leave as it is.
     fn state_dict(&self) -> HashMap<String, Tensor> {
         HashMap::new()
     }

@@ -146,7 +146,8 @@ impl<R: Rule> Optimizer for RuleOptimizer<R> {
         self.groups[0].config.momentum()
     }
 
-    /// `{name}.step` and `{name}.{buffer}` for every parameter that has state.
+    /// `{name}.step` and `{name}.{buffer}` for every parameter that has state. The buffers are
+    /// copies: a rule may update its own in place (SGD's momentum does).
     fn state_dict(&self) -> HashMap<String, Tensor> {
         let mut out = HashMap::new();
         for (name, slot) in self.names.iter().zip(&self.slots).filter(|(_, s)| s.step > 0) {
@@ -154,7 +155,8 @@ impl<R: Rule> Optimizer for RuleOptimizer<R> {
                 out.insert(format!("{name}.step"), step);
             }
             for (b, t) in &slot.buffers {
-                out.insert(format!("{name}.{b}"), t.clone());
+                // A copy cannot fail on the CPU; elsewhere the buffer itself is better than none.
+                out.insert(format!("{name}.{b}"), t.copy().unwrap_or_else(|_| t.clone()));
             }
         }
         out

@@ -3,6 +3,7 @@
 use super::steps::{l2, scale};
 use super::{Hyper, IntoNamedParams, Rule, RuleOptimizer, Slot};
 use crate::error::{Error, Result};
+use crate::fast::SgdStepConfig;
 use candle_core::Tensor;
 
 /// SGD's hyperparameters, PyTorch's `optim.SGD` arguments.
@@ -86,11 +87,20 @@ impl Rule for SgdRule {
 
     /// Plain SGD (no momentum, no weight decay) on contiguous `f32` CPU tensors: `p -= lr * g`
     /// in place, with no allocation.
-    fn update_in_place(c: &SgdConfig, _slot: &mut Slot, p: &Tensor, g: &Tensor) -> Result<bool> {
-        if c.momentum != 0.0 || c.weight_decay != 0.0 {
+    fn update_in_place(c: &SgdConfig, slot: &mut Slot, p: &Tensor, g: &Tensor) -> Result<bool> {
+        // With momentum, the first step (which makes the buffer from the gradient) is `update`'s.
+        let buffer = slot.buffers.get("momentum_buffer");
+        if c.momentum != 0.0 && buffer.is_none() {
             return Ok(false);
         }
-        Ok(crate::fast::sgd_in_place(p, g, c.lr)?)
+        let config = SgdStepConfig {
+            lr: c.lr,
+            momentum: c.momentum,
+            dampening: c.dampening,
+            nesterov: c.nesterov,
+            weight_decay: c.weight_decay,
+        };
+        Ok(crate::fast::sgd_in_place(p, g, buffer, config)?)
     }
 
     fn buffers() -> Option<&'static [&'static str]> {
@@ -105,5 +115,49 @@ impl RuleOptimizer<SgdRule> {
     /// SGD with learning rate `lr` and nothing else, the notebook's optimizer.
     pub fn new(params: impl IntoNamedParams, lr: f64) -> Result<Self> {
         Self::with_config(params, SgdConfig { lr, ..Default::default() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// Three steps of the in-place kernels against three of `update` (candle's operations), on
+    /// a small tensor and on one large enough to be split between threads.
+    #[test]
+    fn the_in_place_step_has_the_bits_of_the_plain_one() {
+        let configs = [
+            SgdConfig { lr: 0.1, ..Default::default() },
+            SgdConfig { lr: 0.1, weight_decay: 0.01, ..Default::default() },
+            SgdConfig { lr: 0.05, momentum: 0.9, ..Default::default() },
+            SgdConfig { lr: 0.05, momentum: 0.85, dampening: 0.1, weight_decay: 0.003, ..Default::default() },
+            SgdConfig { lr: 0.3, momentum: 0.9, nesterov: true, weight_decay: 1e-4, ..Default::default() },
+        ];
+        for len in [37, 300_001] {
+            let random = |seed: u64| {
+                let mut rng = crate::rng::Rng::new(seed);
+                let v: Vec<f32> = (0..len).map(|_| rng.normal() as f32).collect();
+                Tensor::from_vec(v, len, &Device::Cpu).unwrap()
+            };
+            for c in configs {
+                let (mut plain, mut plain_slot) = (random(1), Slot::default());
+                let (mut fast, mut fast_slot) = (random(1), Slot::default());
+                for step in 0..3 {
+                    let g = random(10 + step);
+                    plain = SgdRule::update(&c, &mut plain_slot, &plain, g.clone()).unwrap();
+                    if !SgdRule::update_in_place(&c, &mut fast_slot, &fast, &g).unwrap() {
+                        assert!(step == 0 && c.momentum != 0.0, "{c:?}: no in-place step {step}");
+                        fast = SgdRule::update(&c, &mut fast_slot, &fast, g).unwrap();
+                    }
+                    let bits = |t: &Tensor| t.to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert!(bits(&plain) == bits(&fast), "{c:?}, {len} values, step {step}");
+                    if c.momentum != 0.0 {
+                        let buffer = |s: &Slot| bits(&s.buffers["momentum_buffer"]);
+                        assert!(buffer(&plain_slot) == buffer(&fast_slot), "{c:?}: buffer, step {step}");
+                    }
+                }
+            }
+        }
     }
 }
