@@ -338,7 +338,13 @@ mod tests {
         // and the layouts the layers use; k = 1500 sums differently when blocked by 512.
         let shapes =
             [(128, 64, 1500), (128, 1500, 64), (64, 1001, 1500), (333, 64, 1500), (17, 1001, 1500), (200, 130, 1500)];
-        let shapes = shapes.into_iter().chain([(65, 70, 700), (1000, 17, 600), (64, 4000, 513), (300, 2, 2000)]);
+        let shapes = shapes.into_iter().chain([
+            (65, 70, 700),
+            (1000, 17, 600),
+            (64, 4000, 513),
+            (300, 2, 2000),
+            (64, 576, 3136),
+        ]);
         let mut seed = 1u32;
         let mut random = |len: usize| -> Vec<f32> {
             (0..len)
@@ -350,17 +356,24 @@ mod tests {
         };
         for (m, n, k) in shapes {
             let (a, b) = (random(m * k), random(k * n));
-            // Row-major operands, and the transposed left one the weight gradient reads.
-            for transposed in [false, true] {
-                let lhs = if transposed { View::transposed(&a, m) } else { View::rows(&a, k) };
+            // Row-major operands, the transposed left one a linear layer's weight gradient reads,
+            // and a convolution's weight gradient: both operands along k, the destination
+            // column-major.
+            let layouts = [
+                (View::rows(&a, k), View::rows(&b, n), false),
+                (View::transposed(&a, m), View::rows(&b, n), false),
+                (View::rows(&a, k), View::transposed(&b, k), true),
+            ];
+            for (layout, (lhs, rhs, column_major)) in layouts.into_iter().enumerate() {
                 let run = |parts: usize| {
                     let mut out = vec![0f32; m * n];
-                    multiply(parts, (m, n, k), ViewMut::new(&mut out, n, 1), false, lhs, View::rows(&b, n));
+                    let dst = if column_major { ViewMut::new(&mut out, 1, m) } else { ViewMut::new(&mut out, n, 1) };
+                    multiply(parts, (m, n, k), dst, false, lhs, rhs);
                     out
                 };
                 let whole = run(1);
                 for parts in 2..=8 {
-                    assert!(run(parts) == whole, "{m}x{n}x{k} in {parts} blocks, transposed {transposed}");
+                    assert!(run(parts) == whole, "{m}x{n}x{k} in {parts} blocks, layout {layout}");
                 }
             }
         }

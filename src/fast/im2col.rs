@@ -201,39 +201,27 @@ impl ConvGeometry {
 }
 
 /// The weight gradient `g · patchesᵀ` (`[o, c*k*k]`). Both operands are long along the product's
-/// inner dimension (every output pixel of the batch), a layout the gemm kernels are slow on; from
-/// [`PIXEL_MAJOR_TAPS`] taps it pays to transpose both first (below, on the lesson's first two
-/// layers, the transposes cost more than they save; docs/speed.md, kernel choices).
+/// inner dimension (every output pixel of the batch). The gemm kernels run that layout 1.2 to 2
+/// times as fast into a column-major destination (`[c*k*k, o]`) as into a row-major one, except
+/// for products of at most 64 taps, so such a layer multiplies into a scratch `[c*k*k, o]` and
+/// transposes that (the size of the weight) into place; a layer whose weight is larger than its
+/// patches' rows (the last stages of a deep net, whose maps are 1x1 or 2x2) multiplies straight
+/// into `[o, c*k*k]` (docs/speed.md, kernel choices). bf16 products take any layout alike.
 fn weight_grad(gt: &[f32], patches: &[f32], s: Sizes) -> Vec<f32> {
     let (taps, cols) = (s.taps(), s.cols());
-    // bf16 products pack their operands from any layout: no pixel-major copies for them.
-    if taps < PIXEL_MAJOR_TAPS || super::bf16_packing() {
+    let (g, p) = (View::rows(gt, cols), View::transposed(patches, cols));
+    if taps <= 64 || s.o >= cols || super::bf16_packing() {
         return filled(s.o * taps, |dw| {
-            let dst = ViewMut::uninit(dw, taps, 1);
-            matmul_from(
-                CONV_WORK,
-                (s.o, taps, cols),
-                dst,
-                false,
-                View::rows(gt, cols),
-                View::transposed(patches, cols),
-            );
+            matmul_from(CONV_WORK, (s.o, taps, cols), ViewMut::uninit(dw, taps, 1), false, g, p)
         });
     }
-    let (mut pp, mut gp) = (scratch::take(taps * cols), scratch::take(s.o * cols));
-    transpose_from(PARALLEL_ELEMENTS, patches, taps, cols, &mut pp, taps);
-    transpose_from(PARALLEL_ELEMENTS, gt, s.o, cols, &mut gp, s.o);
-    let dw = filled(s.o * taps, |dw| {
-        let dst = ViewMut::uninit(dw, taps, 1);
-        matmul_from(CONV_WORK, (s.o, taps, cols), dst, false, View::transposed(&gp, s.o), View::rows(&pp, taps));
-    });
-    scratch::give(pp);
-    scratch::give(gp);
+    let mut dwt = scratch::take(taps * s.o);
+    matmul_from(CONV_WORK, (s.o, taps, cols), ViewMut::new(&mut dwt, 1, s.o), false, g, p);
+    let mut dw = vec![0f32; s.o * taps];
+    transpose_from(PARALLEL_ELEMENTS, &dwt, taps, s.o, &mut dw, taps);
+    scratch::give(dwt);
     dw
 }
-
-/// Taps (`c*k*k`) from which [`weight_grad`] multiplies pixel-major copies.
-const PIXEL_MAJOR_TAPS: usize = 100;
 
 /// Multiply-adds from which a convolution's products are split between threads, and
 /// patch-matrix sizes from which unfolding and folding back are (and its element-wise passes
