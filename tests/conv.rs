@@ -133,6 +133,41 @@ fn max_pooling_matches_pytorch_where_candles_backward_is_wrong() {
     );
 }
 
+/// A pooling after a convolution (lesson 11's stem, its shortcuts) reads the convolution's
+/// output as the library stores it; a pooling of a copy the user made reads that. Both give the
+/// same bits, forward and backward, on maps large enough to be split between threads.
+#[test]
+fn pooling_a_convolutions_output_gives_the_bits_of_pooling_a_copy() {
+    let normal = |dims: &[usize], rng: &mut minibatch::Rng| {
+        let v: Vec<f32> = (0..dims.iter().product()).map(|_| rng.normal() as f32).collect();
+        candle_core::Tensor::from_vec(v, dims, &candle_core::Device::Cpu).unwrap()
+    };
+    let mut rng = minibatch::Rng::new(5);
+    let conv = Conv2d::new(3, 16, 3, Conv2dConfig { padding: 1, ..Default::default() }, &mut rng).unwrap();
+    let x = Param::new(&normal(&[32, 3, 30, 30], &mut rng)).unwrap();
+    let pools: [(&str, Box<dyn Module>); 3] = [
+        ("max 3/2/1", Box::new(minibatch::MaxPool2d::new(3, 2, 1))),
+        ("max 2/2/0", Box::new(minibatch::MaxPool2d::new(2, 2, 0))),
+        ("avg 2/2/0", Box::new(minibatch::AvgPool2d::new(2, 2, 0).ceil_mode(true))),
+    ];
+    for (name, pool) in pools {
+        let run = |copy: bool| {
+            let y = conv.forward(&x.tensor()).unwrap();
+            let y = if copy { y.copy().unwrap() } else { y };
+            let z = pool.forward(&y).unwrap();
+            let w = normal(z.dims(), &mut minibatch::Rng::new(9));
+            minibatch::backward(&(&z * w).unwrap().sum_all().unwrap(), std::slice::from_ref(&x)).unwrap();
+            let grad = flat(&x.grad().unwrap());
+            x.zero_grad();
+            (flat(&z), grad)
+        };
+        let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>(); // f32 widened: exact
+        let ((z, g), (z_copy, g_copy)) = (run(false), run(true));
+        assert!(bits(&z) == bits(&z_copy), "{name}: outputs differ");
+        assert!(bits(&g) == bits(&g_copy), "{name}: input gradients differ");
+    }
+}
+
 #[test]
 fn average_pooling_matches_pytorch_for_any_kernel_stride_and_padding() {
     let g = golden("avg_pool.json");

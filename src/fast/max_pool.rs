@@ -21,41 +21,50 @@ impl MaxPool {
         (n + 2 * self.padding).saturating_sub(self.kernel) / self.stride + 1
     }
 
-    /// For each output element, the flat index (within its `[h, w]` plane) of its window's maximum.
-    fn argmax(&self, x: &[f32], (planes, h, w): (usize, usize, usize)) -> (Vec<f32>, Vec<u32>) {
-        let (oh, ow) = (self.out(h), self.out(w));
-        let mut values = Vec::with_capacity(planes * oh * ow);
-        let mut at = Vec::with_capacity(planes * oh * ow);
-        for plane in x.chunks_exact(h * w) {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let (mut best, mut best_at) = (f32::NEG_INFINITY, u32::MAX);
-                    for ky in 0..self.kernel {
-                        let Some(y) = (oy * self.stride + ky).checked_sub(self.padding).filter(|&y| y < h) else {
-                            continue;
-                        };
-                        for kx in 0..self.kernel {
-                            let Some(x) = (ox * self.stride + kx).checked_sub(self.padding).filter(|&x| x < w) else {
-                                continue;
-                            };
-                            let v = plane[y * w + x];
-                            if v > best || v.is_nan() || best_at == u32::MAX {
-                                (best, best_at) = (v, (y * w + x) as u32);
-                                if v.is_nan() {
-                                    break;
-                                }
-                            }
-                        }
-                        if best.is_nan() {
-                            break;
+    /// The rows (or columns) `[from, to)` of the input that output row (or column) `o` reads, the
+    /// padding left out: never empty, as the padding is at most half the kernel.
+    fn span(&self, o: usize, n: usize) -> (usize, usize) {
+        let start = o * self.stride;
+        (start.saturating_sub(self.padding), (start + self.kernel - self.padding).min(n))
+    }
+
+    /// Calls `f(output, at)` for each output element of one `h x w` plane with the flat index
+    /// (within the plane) of its window's maximum: the first in row-major order on a tie, the
+    /// first NaN if there is one.
+    fn argmax(&self, plane: &[f32], (h, w): (usize, usize), mut f: impl FnMut(usize, usize)) {
+        let ow = self.out(w);
+        for oy in 0..self.out(h) {
+            let (y0, y1) = self.span(oy, h);
+            for ox in 0..ow {
+                let (x0, x1) = self.span(ox, w);
+                let mut at = y0 * w + x0;
+                let mut best = plane[at];
+                for y in y0..y1 {
+                    for (x, &v) in plane[y * w + x0..y * w + x1].iter().enumerate() {
+                        if v > best || (v.is_nan() && !best.is_nan()) {
+                            (best, at) = (v, y * w + x0 + x);
                         }
                     }
-                    values.push(best);
-                    at.push(best_at);
                 }
+                f(oy * ow + ox, at);
             }
         }
-        (values, at)
+    }
+
+    /// Runs `f(i, plane, part)` for each plane `i` of `x` and its `out`-long part of `data`, split
+    /// between the kernel threads by whole planes (each plane is its own: the same bits).
+    fn planes<T: Send>(
+        x: &[f32],
+        plane: usize,
+        data: &mut [T],
+        out: usize,
+        f: impl Fn(usize, &[f32], &mut [T]) + Sync,
+    ) {
+        super::team::rows_mut(0, data, out, plane, |first, run| {
+            for (i, dst) in run.chunks_mut(out).enumerate() {
+                f(first + i, &x[(first + i) * plane..][..plane], dst);
+            }
+        });
     }
 
     fn dims(&self, dims: &[usize]) -> candle_core::Result<(usize, usize, usize, usize, usize)> {
@@ -86,21 +95,31 @@ impl CustomOp1 for MaxPool {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (n, c, h, w, planes) = self.dims(l.dims())?;
-        let (values, _) = self.argmax(cpu_f32(s, l, "max_pool2d input")?, (planes, h, w));
-        Ok((CpuStorage::F32(values), Shape::from((n, c, self.out(h), self.out(w)))))
+        let x = cpu_f32(s, l, "max_pool2d input")?;
+        let out = self.out(h) * self.out(w);
+        let mut y = vec![0f32; planes * out];
+        Self::planes(x, h * w, &mut y, out, |_, plane, y| self.argmax(plane, (h, w), |o, at| y[o] = plane[at]));
+        Ok((CpuStorage::F32(y), Shape::from((n, c, self.out(h), self.out(w)))))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let (_, _, h, w, planes) = self.dims(arg.dims())?;
         let (arg, grad) = (arg.contiguous()?, grad.contiguous()?);
-        let (_, at) = with_f32(&arg, "max_pool2d input", |x| Ok(self.argmax(x, (planes, h, w))))?;
-        let per_plane = self.out(h) * self.out(w);
+        let out = self.out(h) * self.out(w);
         let mut dx = vec![0f32; planes * h * w];
-        with_f32(&grad, "max_pool2d gradient", |g| {
-            for (i, (&g, &a)) in g.iter().zip(&at).enumerate() {
-                dx[i / per_plane * h * w + a as usize] += g;
-            }
-            Ok(())
+        with_f32(&arg, "max_pool2d input", |x| {
+            with_f32(&grad, "max_pool2d gradient", |g| {
+                if g.len() != planes * out {
+                    bail!("max_pool2d: a gradient of {} values for an output of {}", g.len(), planes * out);
+                }
+                // Each plane's gradient goes where its windows' maxima were, added up in a fixed
+                // order where windows overlap.
+                Self::planes(x, h * w, &mut dx, h * w, |p, plane, dx| {
+                    let g = &g[p * out..][..out];
+                    self.argmax(plane, (h, w), |o, at| dx[at] += g[o]);
+                });
+                Ok(())
+            })
         })?;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
     }

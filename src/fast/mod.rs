@@ -127,5 +127,10 @@ pub(crate) fn pool2d(
     if xs.dtype() != candle_core::DType::F32 || !xs.device().is_cpu() {
         return Err(crate::error::Error::invalid(what, "f32 on the CPU", format!("{:?}", xs.dtype())));
     }
-    Ok(xs.contiguous()?.apply_op1(op)?)
+    // A pooling works plane by plane: on the channel-major original of the layer before, it
+    // pools that in place of a batch-major copy, and hands its own output on the same way.
+    Ok(match stored::channel_major(xs) {
+        Some(original) => stored::channel_major_copy(&original.apply_op1(op)?, false)?,
+        None => xs.contiguous()?.apply_op1(op)?,
+    })
 }
