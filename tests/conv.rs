@@ -211,7 +211,8 @@ fn the_fused_convolution_matches_candles_with_relu_dilation_and_no_bias() {
 
 #[test]
 fn a_wide_convolutions_weight_gradient_matches_candles() {
-    // 16 channels x 3 x 3 = 144 taps: the weight gradient is taken from pixel-major copies.
+    // 16 channels x 3 x 3 = 144 taps: the weight gradient is multiplied into a column-major
+    // destination and transposed into the weight's layout.
     let mut rng = minibatch::Rng::new(12);
     let conv = Conv2d::new(16, 8, 3, Conv2dConfig { stride: 2, padding: 1, ..Default::default() }, &mut rng).unwrap();
     let values: Vec<f32> = (0..3 * 16 * 7 * 7).map(|_| rng.normal() as f32).collect();
@@ -223,6 +224,26 @@ fn a_wide_convolutions_weight_gradient_matches_candles() {
         1e-4,
         1e-4,
     );
+}
+
+#[test]
+fn convolutions_on_maps_smaller_than_their_kernel_match_candles() {
+    // A 3x3 kernel with padding 1 reads a 1x1 map through its centre alone: the layer multiplies
+    // by that tap only, and the others' weight gradient is zero. A 2x2 map at stride 2 is read
+    // through four taps, a 3x3 one through all nine.
+    let mut rng = minibatch::Rng::new(13);
+    for (side, stride) in [(1, 1), (2, 2), (3, 2)] {
+        let conv = Conv2d::new(16, 8, 3, Conv2dConfig { stride, padding: 1, ..Default::default() }, &mut rng).unwrap();
+        let values: Vec<f32> = (0..4 * 16 * side * side).map(|_| rng.normal() as f32).collect();
+        let x = candle_core::Tensor::from_vec(values, (4, 16, side, side), &candle_core::Device::Cpu).unwrap();
+        let x = Param::new(&x).unwrap();
+        assert_fused_matches_candle(
+            &format!("{side}x{side} map, stride {stride}"),
+            || output_and_grads(&conv, &x.tensor(), std::slice::from_ref(&x)),
+            1e-5,
+            1e-4,
+        );
+    }
 }
 
 #[test]

@@ -12,6 +12,7 @@
 
 use super::dense::GradSink;
 use super::gemm::{filled, matmul_from, transpose_from, View, ViewMut};
+use super::live_taps::{ConvShape, Cut};
 use super::passes::{bias_rows, relu_grad_into, relu_in_place, row_sums};
 use super::scratch;
 use super::storage::{cpu_f32, with_f32};
@@ -78,6 +79,26 @@ impl ConvGeometry {
         }
         let out = |s: usize| (s + 2 * self.padding - span) / self.stride + 1;
         Ok(Sizes { n, c, h, w: wd, o, k, oh: out(h), ow: out(wd) })
+    }
+
+    /// The geometry and sizes the products run with, and the kernel's cut: this convolution's
+    /// own, or the 1x1 convolution of its one tap that reads the input (see `live_taps.rs`).
+    fn plan(&self, s: Sizes) -> (ConvGeometry, Sizes, Option<Cut>) {
+        let shape = ConvShape {
+            k: s.k,
+            input: (s.h, s.w),
+            output: (s.oh, s.ow),
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+        };
+        match Cut::of(shape) {
+            Some(cut) => {
+                let padding = cut.padding(self.padding, self.dilation);
+                (ConvGeometry { padding, ..*self }, Sizes { k: 1, ..s }, Some(cut))
+            }
+            None => (*self, s, None),
+        }
     }
 
     /// Where input plane `i` (in the input's own order) sits among the channel-major planes.
@@ -269,17 +290,18 @@ impl CustomOp3 for ConvOp {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (x, w, b) = (cpu_f32(s1, l1, "input")?, cpu_f32(s2, l2, "weight")?, cpu_f32(s3, l3, "bias")?);
-        let s = self.geometry.sizes(l1.dims(), l2.dims())?;
+        let (geometry, s, cut) = self.geometry.plan(self.geometry.sizes(l1.dims(), l2.dims())?);
         if b.len() != s.o {
             bail!("conv2d: {} output channels, bias of {}", s.o, b.len());
         }
         let (taps, cols) = (s.taps(), s.cols());
-        let patches = self.geometry.im2col(x, s);
+        let w = cut.map_or(View::rows(w, taps), |cut| cut.weight_view(w, s.c));
+        let patches = geometry.im2col(x, s);
         // Channel-major output (`[o, n, oh, ow]`) with the bias in it, then the product added:
         // the order the next of the library's layers reads (see `stored.rs`).
         let mut y = bias_rows(b, cols, PARALLEL_ELEMENTS);
         let dst = ViewMut::new(&mut y, cols, 1);
-        matmul_from(CONV_WORK, (s.o, cols, taps), dst, true, View::rows(w, taps), View::rows(&patches, cols));
+        matmul_from(CONV_WORK, (s.o, cols, taps), dst, true, w, View::rows(&patches, cols));
         if self.relu {
             relu_in_place(&mut y, PARALLEL_ELEMENTS);
         }
@@ -298,15 +320,21 @@ impl CustomOp3 for ConvOp {
         res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let s = self.geometry.sizes(x.dims(), w.dims())?;
+        let (geometry, s, cut) = self.geometry.plan(self.geometry.sizes(x.dims(), w.dims())?);
         let cols = s.cols();
         let gt = self.output_grad(grad, res, s.o * cols)?;
         // One sum per output channel, each in its fixed order: split between threads, the same bits.
         let db = row_sums(&gt, s.o, cols, PARALLEL_ELEMENTS);
-        let patches = self.patches(x, s)?;
-        let dw = weight_grad(&gt, &patches, s);
+        let patches = self.patches(geometry, x, s)?;
+        let dw = match cut {
+            Some(cut) => cut.weight_grad((s.o, s.c), |dst| {
+                let (g, p) = (View::rows(&gt, cols), View::transposed(&patches, cols));
+                matmul_from(CONV_WORK, (s.o, s.taps(), cols), dst, false, g, p);
+            }),
+            None => weight_grad(&gt, &patches, s),
+        };
         scratch::give(patches);
-        let dx = if self.input_grad { Some(self.input_grad(x, w, &gt, s)?) } else { None };
+        let dx = if self.input_grad { Some(self.input_grad(geometry, x, w, &gt, (s, cut))?) } else { None };
         scratch::give(gt);
         let (dw, db) = (Tensor::from_vec(dw, w.shape(), &Device::Cpu)?, Tensor::from_vec(db, s.o, &Device::Cpu)?);
         if let Some(sink) = &self.sink {
@@ -336,7 +364,7 @@ impl ConvOp {
     }
 
     /// The forward's patch matrix when it kept one, else the input unfolded again.
-    fn patches(&self, x: &Tensor, s: Sizes) -> candle_core::Result<Vec<f32>> {
+    fn patches(&self, geometry: ConvGeometry, x: &Tensor, s: Sizes) -> candle_core::Result<Vec<f32>> {
         let kept = match &self.patches {
             Some(slot) => std::mem::take(&mut *slot.lock().unwrap_or_else(|e| e.into_inner())),
             None => Vec::new(),
@@ -344,19 +372,28 @@ impl ConvOp {
         if kept.len() == s.taps() * s.cols() {
             return Ok(kept);
         }
-        with_f32(&x.contiguous()?, "input", |x| Ok(self.geometry.im2col(x, s)))
+        with_f32(&x.contiguous()?, "input", |x| Ok(geometry.im2col(x, s)))
     }
 
-    /// The input's gradient: `Wᵀ · g` as patches, folded back onto the input (col2im).
-    fn input_grad(&self, x: &Tensor, w: &Tensor, gt: &[f32], s: Sizes) -> candle_core::Result<Tensor> {
+    /// The input's gradient: `Wᵀ · g` as patches, folded back onto the input (col2im), in the
+    /// 1x1 convolution's terms when the kernel is cut.
+    fn input_grad(
+        &self,
+        geometry: ConvGeometry,
+        x: &Tensor,
+        w: &Tensor,
+        gt: &[f32],
+        (s, cut): (Sizes, Option<Cut>),
+    ) -> candle_core::Result<Tensor> {
         let (taps, cols) = (s.taps(), s.cols());
         let dcols = with_f32(w, "weight", |w| {
+            let w = cut.map_or(View::rows(w, taps), |cut| cut.weight_view(w, s.c));
             Ok(filled_with(taps * cols, |d| {
                 let dst = ViewMut::new(d, cols, 1);
-                matmul_from(CONV_WORK, (taps, cols, s.o), dst, false, View::transposed(w, taps), View::rows(gt, cols));
+                matmul_from(CONV_WORK, (taps, cols, s.o), dst, false, w.flipped(), View::rows(gt, cols));
             }))
         })?;
-        let dx = self.geometry.col2im(&dcols, s);
+        let dx = geometry.col2im(&dcols, s);
         scratch::give(dcols);
         Tensor::from_vec(dx, x.shape(), &Device::Cpu)
     }

@@ -29,6 +29,7 @@ mod gemm;
 mod general_relu;
 mod im2col;
 mod layout;
+mod live_taps;
 mod max_pool;
 mod passes;
 mod relu;
