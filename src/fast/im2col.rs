@@ -265,6 +265,8 @@ fn filled_with(len: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {
 struct ConvOp {
     geometry: ConvGeometry,
     relu: bool,
+    /// Whether the layer has a bias (without one, `b` is zeros: nothing to add, no gradient).
+    bias: bool,
     input_grad: bool,
     /// The forward's patch matrix, kept for the weight gradient when there will be a backward.
     patches: Option<Mutex<Vec<f32>>>,
@@ -298,10 +300,18 @@ impl CustomOp3 for ConvOp {
         let w = cut.map_or(View::rows(w, taps), |cut| cut.weight_view(w, s.c));
         let patches = geometry.im2col(x, s);
         // Channel-major output (`[o, n, oh, ow]`) with the bias in it, then the product added:
-        // the order the next of the library's layers reads (see `stored.rs`).
-        let mut y = bias_rows(b, cols, PARALLEL_ELEMENTS);
-        let dst = ViewMut::new(&mut y, cols, 1);
-        matmul_from(CONV_WORK, (s.o, cols, taps), dst, true, w, View::rows(&patches, cols));
+        // the order the next of the library's layers reads (see `stored.rs`). Without a bias,
+        // the product alone.
+        let product = |dst: ViewMut, accumulate: bool| {
+            matmul_from(CONV_WORK, (s.o, cols, taps), dst, accumulate, w, View::rows(&patches, cols))
+        };
+        let mut y = if self.bias {
+            let mut y = bias_rows(b, cols, PARALLEL_ELEMENTS);
+            product(ViewMut::new(&mut y, cols, 1), true);
+            y
+        } else {
+            filled(s.o * cols, |y| product(ViewMut::uninit(y, cols, 1), false))
+        };
         if self.relu {
             relu_in_place(&mut y, PARALLEL_ELEMENTS);
         }
@@ -321,21 +331,32 @@ impl CustomOp3 for ConvOp {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (geometry, s, cut) = self.geometry.plan(self.geometry.sizes(x.dims(), w.dims())?);
-        let cols = s.cols();
-        let gt = self.output_grad(grad, res, s.o * cols)?;
-        // One sum per output channel, each in its fixed order: split between threads, the same bits.
-        let db = row_sums(&gt, s.o, cols, PARALLEL_ELEMENTS);
-        let patches = self.patches(geometry, x, s)?;
-        let dw = match cut {
-            Some(cut) => cut.weight_grad((s.o, s.c), |dst| {
-                let (g, p) = (View::rows(&gt, cols), View::transposed(&patches, cols));
-                matmul_from(CONV_WORK, (s.o, s.taps(), cols), dst, false, g, p);
-            }),
-            None => weight_grad(&gt, &patches, s),
+        let len = s.o * s.cols();
+        let grad = grad.contiguous()?;
+        let (dx, dw, db) = if self.relu {
+            // The gradient before the ReLU: zero where it cut.
+            let mut gt = scratch::take(len);
+            with_f32(&grad, "gradient", |g| {
+                with_f32(res, "output", |r| {
+                    if g.len() != len || r.len() != len {
+                        bail!("conv2d: a gradient of {} values for an output of {}", g.len(), r.len());
+                    }
+                    relu_grad_into(&mut gt, g, r, true, PARALLEL_ELEMENTS);
+                    Ok(())
+                })
+            })?;
+            let grads = self.grads(geometry, x, w, &gt, (s, cut));
+            scratch::give(gt);
+            grads?
+        } else {
+            // Without a ReLU the gradient is read as it comes.
+            with_f32(&grad, "gradient", |g| {
+                if g.len() != len {
+                    bail!("conv2d: a gradient of {} values for an output of {len}", g.len());
+                }
+                self.grads(geometry, x, w, g, (s, cut))
+            })?
         };
-        scratch::give(patches);
-        let dx = if self.input_grad { Some(self.input_grad(geometry, x, w, &gt, (s, cut))?) } else { None };
-        scratch::give(gt);
         let (dw, db) = (Tensor::from_vec(dw, w.shape(), &Device::Cpu)?, Tensor::from_vec(db, s.o, &Device::Cpu)?);
         if let Some(sink) = &self.sink {
             sink(dw, db)?;
@@ -345,22 +366,35 @@ impl CustomOp3 for ConvOp {
     }
 }
 
+/// The input's, weight's and bias's gradients of a convolution.
+type ConvGrads = (Option<Tensor>, Vec<f32>, Vec<f32>);
+
 impl ConvOp {
-    /// The gradient of the output before the ReLU (zero where it cut), channel-major like the
-    /// output, in a scratch buffer of `len`.
-    fn output_grad(&self, grad: &Tensor, res: &Tensor, len: usize) -> candle_core::Result<Vec<f32>> {
-        let grad = grad.contiguous()?;
-        let mut gt = scratch::take(len);
-        with_f32(&grad, "gradient", |g| {
-            with_f32(res, "output", |r| {
-                if g.len() != len || r.len() != len {
-                    bail!("conv2d: a gradient of {} values for an output of {}", g.len(), r.len());
-                }
-                relu_grad_into(&mut gt, g, r, self.relu, PARALLEL_ELEMENTS);
-                Ok(())
-            })
-        })?;
-        Ok(gt)
+    /// The gradients from `gt`, the gradient of the output before the ReLU (channel-major like
+    /// the output), in the products' terms (`geometry`, `s`: the 1x1 convolution's with a `cut`).
+    fn grads(
+        &self,
+        geometry: ConvGeometry,
+        x: &Tensor,
+        w: &Tensor,
+        gt: &[f32],
+        (s, cut): (Sizes, Option<Cut>),
+    ) -> candle_core::Result<ConvGrads> {
+        let cols = s.cols();
+        // One sum per output channel, each in its fixed order: split between threads, the same
+        // bits. A convolution without a bias has none to sum.
+        let db = if self.bias { row_sums(gt, s.o, cols, PARALLEL_ELEMENTS) } else { vec![0.0; s.o] };
+        let patches = self.patches(geometry, x, s)?;
+        let dw = match cut {
+            Some(cut) => cut.weight_grad((s.o, s.c), |dst| {
+                let (g, p) = (View::rows(gt, cols), View::transposed(&patches, cols));
+                matmul_from(CONV_WORK, (s.o, s.taps(), cols), dst, false, g, p);
+            }),
+            None => weight_grad(gt, &patches, s),
+        };
+        scratch::give(patches);
+        let dx = if self.input_grad { Some(self.input_grad(geometry, x, w, gt, (s, cut))?) } else { None };
+        Ok((dx, dw, db))
     }
 
     /// The forward's patch matrix when it kept one, else the input unfolded again.
@@ -399,7 +433,7 @@ impl ConvOp {
     }
 }
 
-/// The convolution of `x` `[n, c, h, w]` by `w` `[o, c, k, k]` plus `b` `[o]` (then ReLU if
+/// The convolution of `x` `[n, c, h, w]` by `w` `[o, c, k, k]` plus `b` `[o]` if any (then ReLU if
 /// `relu`), one group, `f32` on the CPU: an `[n, o, oh, ow]` tensor whose channel-major original
 /// the next of the library's layers reads (a permuted view of it when `chained`, see
 /// `stored.rs`). The backward hands the weight and bias gradients to `sink`; the caller gives
@@ -407,7 +441,7 @@ impl ConvOp {
 pub(crate) fn conv2d(
     x: &Tensor,
     w: &Tensor,
-    b: &Tensor,
+    b: Option<&Tensor>,
     geometry: ConvGeometry,
     (relu, chained): (bool, bool),
     sink: Option<GradSink>,
@@ -417,9 +451,13 @@ pub(crate) fn conv2d(
         None => (x.contiguous()?, false),
     };
     let geometry = ConvGeometry { channel_major, ..geometry };
-    let backward = sink.is_some() && (x.track_op() || w.track_op() || b.track_op());
-    let op =
-        ConvOp { geometry, relu, input_grad: x.track_op(), patches: backward.then(|| Mutex::new(Vec::new())), sink };
-    let y = x.apply_op3_arc(&w.contiguous()?, &b.contiguous()?, std::sync::Arc::new(Box::new(op)))?;
+    let backward = sink.is_some() && (x.track_op() || w.track_op() || b.is_some_and(|b| b.track_op()));
+    let patches = backward.then(|| Mutex::new(Vec::new()));
+    let op = ConvOp { geometry, relu, bias: b.is_some(), input_grad: x.track_op(), patches, sink };
+    let b = match b {
+        Some(b) => b.contiguous()?,
+        None => Tensor::zeros(w.dim(0)?, w.dtype(), w.device())?,
+    };
+    let y = x.apply_op3_arc(&w.contiguous()?, &b, std::sync::Arc::new(Box::new(op)))?;
     Ok(super::stored::channel_major_copy(&y, chained)?)
 }

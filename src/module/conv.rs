@@ -176,10 +176,7 @@ impl Conv2d {
             return Ok(Tensor::zeros((xs.dims()[0], out, side(h), side(wd)), w.dtype(), w.device())?);
         }
         if c.groups == 1 && crate::fast::fits(&[xs, &w]) {
-            let b = match &self.bias {
-                Some(b) => b.tensor(),
-                None => Tensor::zeros(out, w.dtype(), w.device())?,
-            };
+            let b = self.bias.as_ref().map(Param::tensor);
             let geometry = crate::fast::ConvGeometry {
                 stride: c.stride,
                 padding: c.padding,
@@ -187,7 +184,7 @@ impl Conv2d {
                 channel_major: false,
             };
             let sink = super::is_grad_enabled().then(|| self.grad_sink());
-            return crate::fast::conv2d(xs, &w, &b, geometry, (relu, chained), sink);
+            return crate::fast::conv2d(xs, &w, b.as_ref(), geometry, (relu, chained), sink);
         }
         let y = xs.conv2d(&w, c.padding, c.stride, c.dilation, c.groups)?;
         let y = match &self.bias {
