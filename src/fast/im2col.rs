@@ -245,15 +245,15 @@ fn weight_grad(gt: &[f32], patches: &[f32], s: Sizes) -> Vec<f32> {
 }
 
 /// Multiply-adds from which a convolution's products are split between threads, and
-/// patch-matrix sizes from which unfolding and folding back are (and its element-wise passes
-/// and transposes). Every split wakes the other
-/// threads and waits for them, a dozen times a step: on the lesson's CNN (batches of 128, at most
-/// 9 million multiply-adds and 630,000 patch values a layer) two cores were slower an epoch than
-/// one (docs/speed.md, kernel choices), so such shapes stay on one thread, and only several
-/// times larger work is shared.
+/// patch-matrix sizes from which unfolding and folding back are (and its element-wise passes,
+/// batch norm's included, and transposes). Every split wakes the other threads and waits for
+/// them, a dozen times a step: on the lesson's CNN (batches of 128, at most 9 million
+/// multiply-adds and 630,000 patch values a layer) two cores were slower an epoch than one
+/// (docs/speed.md, kernel choices), and passes from 512K elements still were, so such shapes stay
+/// on one thread. Passes from a million elements (an xresnet's first stages) gain from the split.
 const CONV_WORK: usize = 1 << 25;
 /// See [`CONV_WORK`].
-pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 22;
+pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 20;
 
 /// A scratch vector of `len` floats that `fill` writes completely.
 fn filled_with(len: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {
