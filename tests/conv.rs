@@ -169,6 +169,28 @@ fn pooling_a_convolutions_output_gives_the_bits_of_pooling_a_copy() {
 }
 
 #[test]
+fn max_pooling_sends_the_gradient_where_pytorch_does_on_ties_and_nans() {
+    // PyTorch's rule: the first maximum in row-major order on a tie, the last NaN of a window.
+    let g = golden("max_pool_ties.json");
+    let values = |v: &serde_json::Value| -> Vec<f32> {
+        v["data"].as_array().unwrap().iter().map(|d| d.as_f64().map_or(f32::NAN, |d| d as f32)).collect()
+    };
+    for case in g["cases"].as_array().unwrap() {
+        let n = |k: &str| case[k].as_u64().unwrap() as usize;
+        let side = (values(&case["x"]).len() as f64).sqrt() as usize;
+        let x = candle_core::Tensor::from_vec(values(&case["x"]), (1, 1, side, side), &candle_core::Device::Cpu);
+        let x = Param::new(&x.unwrap()).unwrap();
+        let y = minibatch::MaxPool2d::new(n("kernel"), n("stride"), n("padding")).forward(&x.tensor()).unwrap();
+        let got: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+        let same = |a: f32, b: f32| a == b || (a.is_nan() && b.is_nan());
+        assert!(got.iter().zip(values(&case["y"])).all(|(&a, b)| same(a, b)), "{got:?}");
+        minibatch::backward(&y.sum_all().unwrap(), std::slice::from_ref(&x)).unwrap();
+        let grad: Vec<f32> = x.grad().unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(grad, values(&case["grad_x"]), "kernel {} stride {}", n("kernel"), n("stride"));
+    }
+}
+
+#[test]
 fn average_pooling_matches_pytorch_for_any_kernel_stride_and_padding() {
     let g = golden("avg_pool.json");
     for case in g["cases"].as_array().unwrap() {

@@ -1,11 +1,27 @@
 //! 2-d max pooling with its own backward: candle's gives a quarter of the gradient for 2x2
 //! windows, none when the kernel differs from the stride, and maps windows back by nearest
 //! upsampling. Here the gradient of each output goes to the input element that was its window's
-//! maximum (the first one, in row-major order, on a tie; NaN counts as the maximum), added up
-//! where windows overlap: PyTorch's rule.
+//! maximum (the first one, in row-major order, on a tie; NaN counts as the maximum, and of
+//! several NaNs the last takes the gradient), added up where windows overlap: PyTorch's rule.
 
 use super::storage::{cpu_f32, with_f32};
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Shape, Tensor};
+
+/// One pooling window: its rows and columns `[from, to)` in a plane `w` pixels wide.
+#[derive(Clone, Copy)]
+struct Window {
+    rows: (usize, usize),
+    cols: (usize, usize),
+    w: usize,
+}
+
+impl Window {
+    /// The flat indices of the window's pixels, in row-major order.
+    fn indices(self) -> impl Iterator<Item = usize> {
+        let Window { rows, cols, w } = self;
+        (rows.0..rows.1).flat_map(move |y| y * w + cols.0..y * w + cols.1)
+    }
+}
 
 /// Window size, step and padding (positions that count as minus infinity) of a square max pooling.
 #[derive(Debug, Clone, Copy)]
@@ -28,27 +44,45 @@ impl MaxPool {
         (start.saturating_sub(self.padding), (start + self.kernel - self.padding).min(n))
     }
 
-    /// Calls `f(output, at)` for each output element of one `h x w` plane with the flat index
-    /// (within the plane) of its window's maximum: the first in row-major order on a tie, the
-    /// first NaN if there is one.
-    fn argmax(&self, plane: &[f32], (h, w): (usize, usize), mut f: impl FnMut(usize, usize)) {
+    /// Calls `f(output, window)` for each output element of one `h x w` plane with its window.
+    fn windows(&self, (h, w): (usize, usize), mut f: impl FnMut(usize, Window)) {
         let ow = self.out(w);
         for oy in 0..self.out(h) {
-            let (y0, y1) = self.span(oy, h);
+            let rows = self.span(oy, h);
             for ox in 0..ow {
-                let (x0, x1) = self.span(ox, w);
-                let mut at = y0 * w + x0;
-                let mut best = plane[at];
-                for y in y0..y1 {
-                    for (x, &v) in plane[y * w + x0..y * w + x1].iter().enumerate() {
-                        if v > best || (v.is_nan() && !best.is_nan()) {
-                            (best, at) = (v, y * w + x0 + x);
-                        }
-                    }
-                }
-                f(oy * ow + ox, at);
+                f(oy * ow + ox, Window { rows, cols: self.span(ox, w), w });
             }
         }
+    }
+
+    /// The maximum of each window of one plane into `y`: NaN if the window holds one, as
+    /// PyTorch's. Selects rather than a branch per element: which one wins is data.
+    fn maxima(&self, plane: &[f32], hw: (usize, usize), y: &mut [f32]) {
+        self.windows(hw, |o, window| {
+            let (mut best, mut nan) = (f32::NEG_INFINITY, false);
+            for i in window.indices() {
+                let v = plane[i];
+                best = if v > best { v } else { best };
+                nan |= v.is_nan();
+            }
+            y[o] = if nan { window.indices().map(|i| plane[i]).find(|v| v.is_nan()).unwrap_or(best) } else { best };
+        });
+    }
+
+    /// Calls `f(output, at)` for each output element of one plane with the flat index of its
+    /// window's maximum, found from the output `y`: the first element equal to it (the first in
+    /// row-major order on a tie), or where the output is NaN the window's last NaN. PyTorch's rule.
+    fn argmax(&self, plane: &[f32], y: &[f32], hw: (usize, usize), mut f: impl FnMut(usize, usize)) {
+        self.windows(hw, |o, window| {
+            let m = y[o];
+            let mut indices = window.indices();
+            let at = if m.is_nan() {
+                indices.filter(|&i| plane[i].is_nan()).last()
+            } else {
+                indices.find(|&i| plane[i] == m)
+            };
+            f(o, at.unwrap_or(window.rows.0 * window.w + window.cols.0));
+        });
     }
 
     /// Runs `f(i, plane, part)` for each plane `i` of `x` and its `out`-long part of `data`, split
@@ -98,27 +132,29 @@ impl CustomOp1 for MaxPool {
         let x = cpu_f32(s, l, "max_pool2d input")?;
         let out = self.out(h) * self.out(w);
         let mut y = vec![0f32; planes * out];
-        Self::planes(x, h * w, &mut y, out, |_, plane, y| self.argmax(plane, (h, w), |o, at| y[o] = plane[at]));
+        Self::planes(x, h * w, &mut y, out, |_, plane, y| self.maxima(plane, (h, w), y));
         Ok((CpuStorage::F32(y), Shape::from((n, c, self.out(h), self.out(w)))))
     }
 
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    fn bwd(&self, arg: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let (_, _, h, w, planes) = self.dims(arg.dims())?;
-        let (arg, grad) = (arg.contiguous()?, grad.contiguous()?);
+        let (arg, res, grad) = (arg.contiguous()?, res.contiguous()?, grad.contiguous()?);
         let out = self.out(h) * self.out(w);
         let mut dx = vec![0f32; planes * h * w];
         with_f32(&arg, "max_pool2d input", |x| {
             with_f32(&grad, "max_pool2d gradient", |g| {
-                if g.len() != planes * out {
-                    bail!("max_pool2d: a gradient of {} values for an output of {}", g.len(), planes * out);
-                }
-                // Each plane's gradient goes where its windows' maxima were, added up in a fixed
-                // order where windows overlap.
-                Self::planes(x, h * w, &mut dx, h * w, |p, plane, dx| {
-                    let g = &g[p * out..][..out];
-                    self.argmax(plane, (h, w), |o, at| dx[at] += g[o]);
-                });
-                Ok(())
+                with_f32(&res, "max_pool2d output", |y| {
+                    if g.len() != planes * out || y.len() != planes * out {
+                        bail!("max_pool2d: a gradient of {} values for an output of {}", g.len(), planes * out);
+                    }
+                    // Each plane's gradient goes where its windows' maxima were, added up in a
+                    // fixed order where windows overlap.
+                    Self::planes(x, h * w, &mut dx, h * w, |p, plane, dx| {
+                        let (g, y) = (&g[p * out..][..out], &y[p * out..][..out]);
+                        self.argmax(plane, y, (h, w), |o, at| dx[at] += g[o]);
+                    });
+                    Ok(())
+                })
             })
         })?;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))

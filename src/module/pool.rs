@@ -81,8 +81,8 @@ impl Module for AdaptiveAvgPool2d {
 super::repr::impl_display_as_repr!(AdaptiveAvgPool2d);
 
 /// The largest value of each window (PyTorch's `nn.MaxPool2d` with square windows), with a
-/// backward of its own: the gradient goes to each window's maximum, added up where windows
-/// overlap (candle's gives a quarter of it for 2x2 windows and none when the kernel differs from
+/// backward of its own: the gradient goes to each window's maximum (the first on a tie, the last
+/// NaN if there are NaNs, as in PyTorch), added up where windows overlap (candle's gives a quarter of it for 2x2 windows and none when the kernel differs from
 /// the stride). Padding counts as minus infinity; sizes that do not divide drop the last partial
 /// window, as PyTorch's default (`ceil_mode=False`).
 ///

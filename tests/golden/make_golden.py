@@ -261,6 +261,25 @@ def max_pool():
     dump("max_pool.json", {"cases": cases})
 
 
+def max_pool_ties():
+    """nn.MaxPool2d's choice of the element its gradient goes to: the first maximum (row-major)
+    on a tie, the last NaN where a window holds several."""
+    nan = float("nan")
+    inputs = [([[1., nan, 2., nan], [3., 3., 0., 1.], [2., 3., 3., 1.], [0., 0., 1., 1.]], 2, 2, 0),
+              ([[1., 3., 3.], [3., 2., 1.], [0., 3., 3.]], 3, 2, 1),
+              ([[nan, nan, 1.], [3., nan, 1.], [nan, 2., 2.]], 2, 1, 0)]
+    cases = []
+    for rows, k, stride, pad in inputs:
+        x = torch.tensor([[rows]]).requires_grad_(True)
+        y = F.max_pool2d(x, k, stride, pad)
+        y.sum().backward()
+        case = {"x": t(x), "y": t(y), "grad_x": t(x.grad)}
+        for v in case.values():  # JSON has no NaN: null stands for it
+            v["data"] = [None if math.isnan(d) else d for d in v["data"]]
+        cases.append({"kernel": k, "stride": stride, "padding": pad, **case})
+    dump("max_pool_ties.json", {"cases": cases}, indent=None)
+
+
 def avg_pool():
     """nn.AvgPool2d: 2x2 on 7x7 (a size it does not divide), kernel 3 stride 2 padding 1 with and
     without count_include_pad, ceil_mode, kernel != stride."""
@@ -516,6 +535,7 @@ if __name__ == "__main__":
     conv()
     pool()
     max_pool()
+    max_pool_ties()
     avg_pool()
     batch_norm()
     distributed_sampler()
