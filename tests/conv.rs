@@ -211,6 +211,27 @@ fn average_pooling_matches_pytorch_for_any_kernel_stride_and_padding() {
 }
 
 #[test]
+fn average_pooling_with_ceil_mode_takes_maps_smaller_than_its_kernel_and_empty_batches() {
+    // xresnet's shortcut pooling on the small maps of its last stages (a 16x16 picture reaches
+    // 1x1 before the last strided block), as PyTorch computes it.
+    let pool = minibatch::AvgPool2d::new(2, 2, 0).ceil_mode(true);
+    for case in golden("avg_pool_small.json")["cases"].as_array().unwrap() {
+        let x = Param::new(&tensor(&case["x"])).unwrap();
+        let y = pool.forward(&x.tensor()).unwrap();
+        let what = format!("{:?}", x.dims());
+        assert_eq!(y.dims(), tensor(&case["y"]).dims(), "{what}");
+        assert_close(&format!("{what} y"), &flat(&y), &golden_flat(&case["y"]), 1e-6, 1e-6);
+        minibatch::backward(&(y * tensor(&case["w"])).unwrap().sum_all().unwrap(), std::slice::from_ref(&x)).unwrap();
+        assert_close(&format!("{what} grad"), &flat(&x.grad().unwrap()), &golden_flat(&case["grad_x"]), 1e-6, 1e-6);
+    }
+    let empty = candle_core::Tensor::zeros((0, 3, 4, 4), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    assert_eq!(pool.forward(&empty).unwrap().dims(), [0, 3, 2, 2]);
+    let too_small =
+        candle_core::Tensor::zeros((1, 1, 1, 1), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    assert!(minibatch::AvgPool2d::new(2, 2, 0).forward(&too_small).is_err(), "without ceil_mode, as in PyTorch");
+}
+
+#[test]
 fn the_fused_convolution_matches_candles_with_relu_dilation_and_no_bias() {
     use minibatch::{ReLU, Sequential};
     let mut rng = minibatch::Rng::new(11);

@@ -25,16 +25,17 @@ struct Window {
 }
 
 impl AvgPool {
-    /// The output side for an input side `n` (PyTorch's `pooling_output_shape`).
+    /// The output side for an input side `n` (PyTorch's `pooling_output_shape`); 0 when the
+    /// input is too small for one window (with `ceil_mode`, a window needs only one pixel of it).
     pub fn out(&self, n: usize) -> usize {
-        let (k, s, p) = (self.kernel, self.stride, self.padding);
-        let span = n + 2 * p - k;
-        let mut out = if self.ceil_mode { span.div_ceil(s) } else { span / s } + 1;
+        let (k, s, p, n) = (self.kernel as i64, self.stride.max(1) as i64, self.padding as i64, n as i64);
+        let last = n + 2 * p - k + if self.ceil_mode { s - 1 } else { 0 };
+        let mut out = last.div_euclid(s) + 1;
         // A last window that would start in the right padding is dropped.
         if self.ceil_mode && (out - 1) * s >= n + p {
             out -= 1;
         }
-        out
+        out.max(0) as usize
     }
 
     fn window(&self, (oy, ox): (usize, usize), (h, w): (usize, usize)) -> Window {
@@ -50,18 +51,19 @@ impl AvgPool {
         Window { y0, y1, x0, x1, div: div.max(1) as f32 }
     }
 
-    fn dims(&self, dims: &[usize]) -> candle_core::Result<(usize, usize, usize, usize)> {
+    /// `(planes, h, w, (n, c))` of an input of dimensions `dims`, checked.
+    fn dims(&self, dims: &[usize]) -> candle_core::Result<(usize, usize, usize, (usize, usize))> {
         let &[n, c, h, w] = dims else {
             bail!("avg_pool2d: expected [batch, channels, height, width], found {dims:?}")
         };
         let (k, p) = (self.kernel, self.padding);
-        if k == 0 || self.stride == 0 || p * 2 > k || h + 2 * p < k || w + 2 * p < k {
+        if k == 0 || self.stride == 0 || p * 2 > k || self.out(h) == 0 || self.out(w) == 0 {
             bail!(
-                "avg_pool2d: kernel {k} stride {} padding {p} on {h}x{w}: needs a kernel and stride of at least 1, padding at most half the kernel, and the padded image at least the kernel",
+                "avg_pool2d: kernel {k} stride {} padding {p} on {h}x{w}: needs a kernel and stride of at least 1, padding at most half the kernel, and the padded image at least the kernel (with ceil_mode, at least one pixel)",
                 self.stride
             );
         }
-        Ok((n * c, h, w, n))
+        Ok((n * c, h, w, (n, c)))
     }
 
     /// Calls `f(output index, plane, window)` for every output element, in order.
@@ -82,7 +84,7 @@ impl CustomOp1 for AvgPool {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (planes, h, w, n) = self.dims(l.dims())?;
+        let (planes, h, w, (n, c)) = self.dims(l.dims())?;
         let x = cpu_f32(s, l, "avg_pool2d input")?;
         let mut y = vec![0f32; planes * self.out(h) * self.out(w)];
         self.each(planes, (h, w), |i, plane, win| {
@@ -90,7 +92,7 @@ impl CustomOp1 for AvgPool {
             let sum: f32 = (win.y0..win.y1).map(|r| x[r * w + win.x0..r * w + win.x1].iter().sum::<f32>()).sum();
             y[i] = sum / win.div;
         });
-        Ok((CpuStorage::F32(y), Shape::from((n, planes / n, self.out(h), self.out(w)))))
+        Ok((CpuStorage::F32(y), Shape::from((n, c, self.out(h), self.out(w)))))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {

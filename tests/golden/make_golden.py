@@ -280,6 +280,20 @@ def max_pool_ties():
     dump("max_pool_ties.json", {"cases": cases}, indent=None)
 
 
+def avg_pool_small():
+    """nn.AvgPool2d(2, ceil_mode=True) (xresnet's shortcut pooling) on maps smaller than or not
+    divided by its kernel: 1x1, 1x3 and 3x3, with the gradient of sum(y * w)."""
+    g = torch.Generator().manual_seed(7)
+    cases = []
+    for h, w in [(1, 1), (1, 3), (3, 3)]:
+        x = torch.randn(2, 3, h, w, generator=g).requires_grad_(True)
+        y = F.avg_pool2d(x, 2, ceil_mode=True)
+        wt = torch.randn(y.shape, generator=g)
+        (y * wt).sum().backward()
+        cases.append({"x": t(x), "y": t(y), "w": t(wt), "grad_x": t(x.grad)})
+    dump("avg_pool_small.json", {"cases": cases}, indent=None)
+
+
 def avg_pool():
     """nn.AvgPool2d: 2x2 on 7x7 (a size it does not divide), kernel 3 stride 2 padding 1 with and
     without count_include_pad, ceil_mode, kernel != stride."""
@@ -537,6 +551,7 @@ if __name__ == "__main__":
     max_pool()
     max_pool_ties()
     avg_pool()
+    avg_pool_small()
     batch_norm()
     distributed_sampler()
     label_smoothing_and_mixup()

@@ -111,6 +111,13 @@ fn the_last_batch_norm_of_each_block_starts_at_zero_and_flat_rows_are_square_ima
     assert_eq!(model.forward(&x).unwrap().dims(), &[2, 10]);
     let bad = candle_core::Tensor::zeros((2, 785), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
     assert!(model.forward(&bad).is_err());
+    // Pictures small enough that a shortcut pools a 1x1 map (ceil_mode keeps its one pixel), as
+    // the lesson's PyTorch model takes them.
+    model.eval();
+    for side in [16, 8, 1] {
+        let x = candle_core::Tensor::ones((2, 1, side, side), candle_core::DType::F32, &candle_core::Device::Cpu);
+        assert_eq!(model.forward(&x.unwrap()).unwrap().dims(), &[2, 10], "{side}x{side}");
+    }
 }
 
 #[test]
