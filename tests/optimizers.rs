@@ -64,6 +64,8 @@ fn bad_hyperparameters_are_refused() {
         assert!(Sgd::new(p(), lr).is_err(), "lr {lr}");
     }
     assert!(Sgd::with_config(p(), SgdConfig { nesterov: true, ..Default::default() }).is_err());
+    let nan_dampening = SgdConfig { momentum: 0.9, dampening: f64::NAN, ..Default::default() };
+    assert!(Sgd::with_config(p(), nan_dampening).is_err());
     assert!(Adam::with_config(p(), AdamConfig { beta1: 1.0, ..Default::default() }).is_err());
     assert!(RmsProp::with_config(p(), RmsPropConfig { alpha: -0.5, ..Default::default() }).is_err());
     assert!(AdamConfig::default().validate().is_ok());
@@ -210,8 +212,15 @@ fn another_optimizers_state_is_refused() {
     let err = sgd.load_state_dict(&adam_state).unwrap_err().to_string();
     assert!(err.contains("in 0.exp_avg"), "{err}");
     adam.load_state_dict(&adam_state).unwrap();
-    let mut rms = RmsProp::new(vec![p], 0.01).unwrap();
+    let mut rms = RmsProp::new(vec![p.clone()], 0.01).unwrap();
     assert!(rms.load_state_dict(&adam_state).is_err());
+    // A buffer of another dtype is refused when loaded, not at the next step.
+    let mut f64_state = sgd_state.clone();
+    let buffer = f64_state["0.momentum_buffer"].to_dtype(candle_core::DType::F64).unwrap();
+    f64_state.insert("0.momentum_buffer".into(), buffer);
+    let mut sgd = Sgd::with_config(vec![p], SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() }).unwrap();
+    let err = sgd.load_state_dict(&f64_state).unwrap_err().to_string();
+    assert!(err.contains("dtype") && err.contains("F64"), "{err}");
 }
 
 #[test]

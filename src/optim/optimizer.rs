@@ -186,6 +186,9 @@ impl<R: Rule> Optimizer for RuleOptimizer<R> {
             } else if t.dims() != self.params[i].dims() {
                 let expected = format!("{:?} for {key}", self.params[i].dims());
                 return Err(Error::invalid("optimizer state shape", expected, format!("{:?}", t.dims())));
+            } else if t.dtype() != self.params[i].tensor().dtype() {
+                let expected = format!("{:?}, the parameter's, for {key}", self.params[i].tensor().dtype());
+                return Err(Error::invalid("optimizer state dtype", expected, format!("{:?}", t.dtype())));
             } else {
                 slots[i].put(field, t.copy()?);
             }

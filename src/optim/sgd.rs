@@ -54,7 +54,12 @@ impl Hyper for SgdConfig {
         Some(self.momentum)
     }
     fn validate(&self) -> Result<()> {
-        non_negative(&[("learning rate", self.lr), ("momentum", self.momentum), ("weight decay", self.weight_decay)])?;
+        non_negative(&[
+            ("learning rate", self.lr),
+            ("momentum", self.momentum),
+            ("dampening", self.dampening),
+            ("weight decay", self.weight_decay),
+        ])?;
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
             let found = format!("momentum {}, dampening {}", self.momentum, self.dampening);
             return Err(Error::invalid("nesterov", "momentum > 0 and dampening 0", found));
