@@ -91,7 +91,7 @@ fn print_table(rows: &[Value]) {
     for r in rows {
         let phase = |name: &str| r["phase_seconds"][name].as_f64().unwrap_or(f64::NAN);
         outln!(
-            "{:<9} {:<5} {:>9.3} {:>10.0} {:>9.1} {:>8.1} {:>8.4} {:>9.3} {:>7.2}  {:.3}/{:.3}/{:.3}/{:.3}",
+            "{:<9} {:<5} {:>9.3} {:>10.0} {:>9.1} {:>8.1} {:>8.4} {:>9} {:>7}  {:.3}/{:.3}/{:.3}/{:.3}",
             r["config"].as_str().unwrap_or(""),
             r["path"].as_str().unwrap_or(""),
             r["median_epoch_seconds"].as_f64().unwrap_or(f64::NAN),
@@ -99,13 +99,26 @@ fn print_table(rows: &[Value]) {
             r["us_per_step"].as_f64().unwrap_or(f64::NAN),
             r["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
             r["valid_accuracy"].as_f64().unwrap_or(f64::NAN),
-            r["floor_seconds"].as_f64().unwrap_or(f64::NAN),
-            r["ratio_to_floor"].as_f64().unwrap_or(f64::NAN),
+            Dash(r["floor_seconds"].as_f64(), 3),
+            Dash(r["ratio_to_floor"].as_f64(), 2),
             phase("forward") + phase("loss"),
             phase("backward"),
             phase("step") + phase("other"),
             phase("data"),
         );
+    }
+}
+
+/// A figure with this many decimals, or `-` where there is none (a CNN has no matmul floor).
+struct Dash(Option<f64>, usize);
+
+impl std::fmt::Display for Dash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self.0 {
+            Some(v) => format!("{v:.*}", self.1),
+            None => "-".into(),
+        };
+        f.pad(&text)
     }
 }
 

@@ -21,8 +21,8 @@ pub struct BenchArgs {
     /// Implementations, comma-separated: plain, fast.
     #[arg(long, default_value = "plain,fast", value_delimiter = ',', value_parser = ["plain", "fast"])]
     pub paths: Vec<String>,
-    /// The precision of the layers' products, as `train --precision`: fp32 or bf16 (whose table
-    /// shows the bf16 matmul floor beside the fp32 one).
+    /// The precision of the layers' products, as `train --precision`: fp32 or bf16 (for the
+    /// MLP configurations, a second table then shows the bf16 matmul floor beside the fp32 one).
     #[arg(long, default_value = "fp32", value_parser = super::limits::precision)]
     pub precision: minibatch::Precision,
     /// Threads for large matrix multiplies, as `train --threads` (default: one per core).
