@@ -31,9 +31,9 @@ from torch.utils.data import DataLoader, TensorDataset
 CONFIGS = {"notebook": ([784, 50, 10], 64, 0.5, 0.0), "wide": ([784, 1024, 10], 256, 0.1, 0.0),
            "deep": ([784, 512, 512, 512, 10], 128, 0.1, 0.0), "cnn": ("cnn", 128, 0.1, 0.9),
            "cnn-bn": ("cnn-bn", 128, 0.1, 0.9), "xresnet18": ("xresnet18", 64, 0.1, 0.9),
-           "xresnet34": ("xresnet34", 64, 0.1, 0.9)}
+           "xresnet34": ("xresnet34", 64, 0.1, 0.9), "xresnet50": ("xresnet50", 64, 0.1, 0.9)}
 # Configurations timed on the first N training images only, as `minibatch bench` times them.
-TRAIN_IMAGES = {"xresnet18": 3200, "xresnet34": 3200}
+TRAIN_IMAGES = {"xresnet18": 3200, "xresnet34": 3200, "xresnet50": 3200}
 
 
 def read_idx(path):
@@ -62,8 +62,8 @@ def xresnet(depth):
     """Lesson 11's XResNet for MNIST (1 channel, 10 classes): the one the golden values come from."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden"))
     from make_golden import xresnet_module
-    layers = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3]}[depth]
-    model = xresnet_module().create(1, layers, c_in=1, c_out=10)
+    expansion, layers = {18: (1, [2, 2, 2, 2]), 34: (1, [3, 4, 6, 3]), 50: (4, [3, 4, 6, 3])}[depth]
+    model = xresnet_module().create(expansion, layers, c_in=1, c_out=10)
     return nn.Sequential(nn.Unflatten(1, (1, 28, 28)), model)
 
 

@@ -40,7 +40,8 @@ pub struct BenchConfig {
 /// The configurations: `notebook` (784-50-10, batches of 64, lr 0.5), `wide` (784-1024-10, 256,
 /// 0.1), `deep` (784-512-512-512-10, 128, 0.1), the lesson's [`cnn`](crate::cnn) without
 /// (`cnn`) and with batch norm (`cnn-bn`) (128, lr 0.1, momentum 0.9), and lesson 11's
-/// `xresnet18` and `xresnet34` (64, lr 0.1, momentum 0.9) on the first 3,200 training images.
+/// `xresnet18`, `xresnet34` and `xresnet50` (64, lr 0.1, momentum 0.9) on the first 3,200
+/// training images.
 pub fn configs() -> Vec<BenchConfig> {
     let mlp = |name, sizes: &[usize], bs, lr| BenchConfig {
         name,
@@ -61,6 +62,7 @@ pub fn configs() -> Vec<BenchConfig> {
         conv("cnn-bn", Architecture::CnnBn { classes: 10, input: MNIST_INPUT }, 128, None),
         xresnet("xresnet18", 18),
         xresnet("xresnet34", 34),
+        xresnet("xresnet50", 50),
     ]
 }
 

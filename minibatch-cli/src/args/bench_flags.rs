@@ -13,10 +13,10 @@ pub struct BenchArgs {
     /// Training epochs per configuration (the median is reported).
     #[arg(long, default_value_t = 3, value_parser = at_most::<1000>)]
     pub epochs: usize,
-    /// Configurations, comma-separated: notebook, wide, deep, cnn, cnn-bn, xresnet18, xresnet34
-    /// (the xresnets on the first 3,200 training images).
+    /// Configurations, comma-separated: notebook, wide, deep, cnn, cnn-bn, xresnet18, xresnet34,
+    /// xresnet50 (the xresnets on the first 3,200 training images).
     #[arg(long, default_value = "notebook,wide,deep", value_delimiter = ',',
-          value_parser = ["notebook", "wide", "deep", "cnn", "cnn-bn", "xresnet18", "xresnet34"])]
+          value_parser = ["notebook", "wide", "deep", "cnn", "cnn-bn", "xresnet18", "xresnet34", "xresnet50"])]
     pub configs: Vec<String>,
     /// Implementations, comma-separated: plain, fast.
     #[arg(long, default_value = "plain,fast", value_delimiter = ',', value_parser = ["plain", "fast"])]
