@@ -341,7 +341,7 @@ impl CustomOp3 for ConvOp {
                     if g.len() != len || r.len() != len {
                         bail!("conv2d: a gradient of {} values for an output of {}", g.len(), r.len());
                     }
-                    relu_grad_into(&mut gt, g, r, true, PARALLEL_ELEMENTS);
+                    relu_grad_into(&mut gt, g, r, PARALLEL_ELEMENTS);
                     Ok(())
                 })
             })?;

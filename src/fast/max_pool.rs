@@ -55,8 +55,8 @@ impl MaxPool {
         }
     }
 
-    /// The maximum of each window of one plane into `y`: NaN if the window holds one, as
-    /// PyTorch's. Selects rather than a branch per element: which one wins is data.
+    /// The maximum of each window of one plane into `y`: the window's last NaN if it holds one,
+    /// as PyTorch's. Selects rather than a branch per element: which one wins is data.
     fn maxima(&self, plane: &[f32], hw: (usize, usize), y: &mut [f32]) {
         self.windows(hw, |o, window| {
             let (mut best, mut nan) = (f32::NEG_INFINITY, false);
@@ -65,7 +65,11 @@ impl MaxPool {
                 best = if v > best { v } else { best };
                 nan |= v.is_nan();
             }
-            y[o] = if nan { window.indices().map(|i| plane[i]).find(|v| v.is_nan()).unwrap_or(best) } else { best };
+            y[o] = if nan {
+                window.indices().map(|i| plane[i]).filter(|v| v.is_nan()).last().unwrap_or(best)
+            } else {
+                best
+            };
         });
     }
 

@@ -69,12 +69,12 @@ pub(crate) fn relu_grad(g: &[f32], at: &[f32], least: usize) -> Vec<f32> {
     map2(g, at, least, |g, a| if a <= 0.0 { 0.0 } else { g })
 }
 
-/// [`relu_grad`] into `out` (a reused buffer of `g`'s length), or `g` itself when `relu` is false.
-pub(crate) fn relu_grad_into(out: &mut [f32], g: &[f32], at: &[f32], relu: bool, least: usize) {
+/// [`relu_grad`] into `out` (a reused buffer of `g`'s length).
+pub(crate) fn relu_grad_into(out: &mut [f32], g: &[f32], at: &[f32], least: usize) {
     rows_mut(least, out, 1, 1, |i, out| {
         let (g, at) = (&g[i..i + out.len()], &at[i..i + out.len()]);
         for ((o, &g), &a) in out.iter_mut().zip(g).zip(at) {
-            *o = if relu && a <= 0.0 { 0.0 } else { g };
+            *o = if a <= 0.0 { 0.0 } else { g };
         }
     });
 }
@@ -130,10 +130,8 @@ mod tests {
         let plain_grad: Vec<f32> = g.iter().zip(&x).map(|(&g, &a)| if a <= 0.0 { 0.0 } else { g }).collect();
         assert!(same_bits(&relu_grad(&g, &x, 0), &plain_grad));
         let mut out = vec![7.0; g.len()];
-        relu_grad_into(&mut out, &g, &x, true, 0);
+        relu_grad_into(&mut out, &g, &x, 0);
         assert!(same_bits(&out, &plain_grad));
-        relu_grad_into(&mut out, &g, &x, false, 0);
-        assert!(same_bits(&out, &g));
         let (rows, len) = (101, 987);
         let sums = row_sums(&x[..rows * len], rows, len, 0);
         let plain: Vec<f32> = x[..rows * len].chunks_exact(len).map(super::sum_lanes).collect();
