@@ -168,6 +168,24 @@ pub(crate) fn matmul_from(
     multiply(parts, (m, n, k), dst, accumulate, lhs, rhs)
 }
 
+/// [`matmul_from`] with a right operand already rounded to bf16 (`rhs`, `k x n`, its bits): for
+/// bf16 products in hardware ([`super::bf16_packing`]), which pack their operands as bf16.
+pub(crate) fn matmul_bf16_rhs(
+    min_work: usize,
+    (m, n, k): (usize, usize, usize),
+    dst: ViewMut,
+    accumulate: bool,
+    lhs: View,
+    rhs: super::bf16::View16,
+) {
+    let ok = fits(dst.data.len(), dst.rs, dst.cs, m, n) && lhs.fits(m, k) && fits(rhs.data.len(), rhs.rs, rhs.cs, k, n);
+    assert!(ok, "matmul: operand too small");
+    assert!(dst.initialised || !accumulate, "matmul: accumulating into uninitialised memory");
+    let parts = if m * n * k >= min_work { team::width() } else { 1 };
+    let (lhs, rhs) = (super::bf16::Source::F32(lhs), super::bf16::Source::Bf16(rhs.flipped()));
+    super::bf16::matmul_sources(parts, (m, n, k), dst, accumulate, lhs, rhs)
+}
+
 /// [`matmul_from`] in at most `parts` blocks (see [`split`]), on the kernels' team.
 pub(super) fn multiply(
     parts: usize,

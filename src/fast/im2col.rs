@@ -1,24 +1,14 @@
-//! 2-d convolution (then ReLU, optionally) as one custom op: the input unfolded into patches
-//! (im2col), one matrix multiply for the whole batch, and a backward of its own that computes the
-//! input's gradient only when the input needs one (never for the first layer's batch of images).
+//! A convolution's geometry, and its input unfolded into the patch matrix (im2col) and folded
+//! back (col2im).
 //!
-//! Layouts, for a batch of `n` images of `c` channels, `k x k` kernels and `p` output pixels per
-//! image: the patches are `[c*k*k, n*p]` (a row per kernel tap, a column per output pixel), so
-//! the forward product `W [o, c*k*k] · patches` and the input gradient `Wᵀ · g` each read one
-//! operand along the product's inner dimension and the other along the output's, the layouts the
-//! gemm kernels are fastest on. The output stays channel-major (`[o, n, oh, ow]`, the bias in it
-//! before the product is added, the ReLU applied in place): the next of the library's layers
-//! reads it as stored, and everything else an `[n, o, oh, ow]` view or copy of it (`stored.rs`).
+//! For a batch of `n` images of `c` channels, `k x k` kernels and `p` output pixels per image,
+//! the patches are `[c*k*k, n*p]`: a row per kernel tap, a column per output pixel (the layout
+//! `conv.rs`'s products read fastest).
 
-use super::dense::GradSink;
-use super::gemm::{filled, matmul_from, transpose_from, View, ViewMut};
+use super::gather::{gather, gather_bf16, scatter_add};
 use super::live_taps::{ConvShape, Cut};
-use super::passes::{bias_rows, relu_grad_into, relu_in_place, row_sums};
-use super::scratch;
-use super::storage::{cpu_f32, with_f32};
-use crate::error::Result;
-use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
-use std::sync::Mutex;
+use super::scratch::{self, Halves};
+use candle_core::bail;
 
 /// Stride, padding and dilation of a square convolution (one group), and how its input is stored.
 #[derive(Debug, Clone, Copy)]
@@ -33,36 +23,36 @@ pub(crate) struct ConvGeometry {
 
 /// The sizes of one convolution: input `[n, c, h, w]`, kernel `k`, output `[n, o, oh, ow]`.
 #[derive(Debug, Clone, Copy)]
-struct Sizes {
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    o: usize,
-    k: usize,
-    oh: usize,
-    ow: usize,
+pub(super) struct Sizes {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub k: usize,
+    pub oh: usize,
+    pub ow: usize,
 }
 
 impl Sizes {
     /// Rows of the patch matrix: one per (channel, kernel row, kernel column).
-    fn taps(&self) -> usize {
+    pub fn taps(&self) -> usize {
         self.c * self.k * self.k
     }
 
     /// Output pixels per image.
-    fn pixels(&self) -> usize {
+    pub fn pixels(&self) -> usize {
         self.oh * self.ow
     }
 
     /// Columns of the patch matrix: one per output pixel of the batch.
-    fn cols(&self) -> usize {
+    pub fn cols(&self) -> usize {
         self.n * self.pixels()
     }
 }
 
 impl ConvGeometry {
-    fn sizes(&self, x: &[usize], w: &[usize]) -> candle_core::Result<Sizes> {
+    pub(super) fn sizes(&self, x: &[usize], w: &[usize]) -> candle_core::Result<Sizes> {
         let (&[n, c, h, wd], &[o, cw, k, k2]) = (x, w) else {
             bail!("conv2d: expected [n, c, h, w] input and [o, c, k, k] weight, found {x:?} and {w:?}")
         };
@@ -83,7 +73,7 @@ impl ConvGeometry {
 
     /// The geometry and sizes the products run with, and the kernel's cut: this convolution's
     /// own, or the 1x1 convolution of its one tap that reads the input (see `live_taps.rs`).
-    fn plan(&self, s: Sizes) -> (ConvGeometry, Sizes, Option<Cut>) {
+    pub(super) fn plan(&self, s: Sizes) -> (ConvGeometry, Sizes, Option<Cut>) {
         let shape = ConvShape {
             k: s.k,
             input: (s.h, s.w),
@@ -134,55 +124,80 @@ impl ConvGeometry {
 
     /// `x` (`[n][c][h][w]`, or already `[c][n][h][w]`) channel-major (`[c][n][ph][pw]`) with
     /// `padding` zeros around every plane.
-    fn pad(&self, x: &[f32], s: Sizes) -> Vec<f32> {
-        let (ph, pw) = self.padded(s);
-        let mut out =
-            if self.padding == 0 { scratch::take(s.c * s.n * ph * pw) } else { scratch::zeros(s.c * s.n * ph * pw) };
+    pub(super) fn pad(&self, x: &[f32], s: Sizes) -> Vec<f32> {
+        let (ph, pw, pad) = (self.padded(s).0, self.padded(s).1, self.padding);
+        // Every float written once: the zeros of the border beside the copied rows, rather than
+        // zeroing the whole buffer first.
+        let mut out = scratch::take(s.c * s.n * ph * pw);
         for (i, src) in x.chunks_exact(s.h * s.w).enumerate() {
             let dst = &mut out[self.plane(i, s) * ph * pw..][..ph * pw];
+            dst[..pad * pw + pad].fill(0.0);
             for (r, line) in src.chunks_exact(s.w).enumerate() {
-                let at = (r + self.padding) * pw + self.padding;
+                let at = (r + pad) * pw + pad;
                 dst[at..at + s.w].copy_from_slice(line);
+                // The right border of this row and the left one of the next.
+                dst[at + s.w..at + s.w + 2 * pad].fill(0.0);
             }
+            dst[(s.h + pad) * pw + pad..].fill(0.0);
         }
         out
     }
 
     /// The patch matrix `[c*k*k, n*p]` of `x`, its rows shared between the kernel threads.
-    fn im2col(&self, x: &[f32], s: Sizes) -> Vec<f32> {
+    pub(super) fn im2col(&self, x: &[f32], s: Sizes) -> Vec<f32> {
+        filled_with(s.taps() * s.cols(), |out| {
+            // SAFETY: every offset is inside `from` (`unfold`'s contract).
+            self.unfold(x, s, out, |from, table, dst| unsafe { gather(from, table, dst) })
+        })
+    }
+
+    /// [`im2col`](Self::im2col) rounded to bf16 (their bits), for bf16 products: the products'
+    /// packing then reads half the bytes and rounds nothing, and the forward's product and the
+    /// weight gradient's share the one rounding.
+    pub(super) fn im2col_bf16(&self, x: &[f32], s: Sizes) -> Halves {
+        let mut patches = Halves::take(s.taps() * s.cols());
+        // SAFETY: every offset is inside `from` (`unfold`'s contract).
+        self.unfold(x, s, patches.bits_mut(), |from, table, dst| unsafe { gather_bf16(from, table, dst) });
+        patches
+    }
+
+    /// Fills `out` (`[c*k*k, n*p]`) with the patches of `x`, its rows shared between the kernel
+    /// threads: `read(from, table, dst)` sets each `dst[i]` from `from[table[i]]`, every
+    /// `table[i]` inside `from`.
+    fn unfold<T: Copy + Send>(
+        &self,
+        x: &[f32],
+        s: Sizes,
+        out: &mut [T],
+        read: impl Fn(&[f32], &[u32], &mut [T]) + Sync,
+    ) {
         let cols = s.cols();
         let (ph, pw) = self.padded(s);
         let padded = self.pad(x, s);
         let (column, tap, block) = self.offsets(s);
-        let patches = filled_with(s.taps() * cols, |out| {
-            let row = |(row, dst): (usize, &mut [f32])| {
-                let (ch, t) = (row / (s.k * s.k), row % (s.k * s.k));
-                let plane = &padded[ch * s.n * ph * pw..][..s.n * ph * pw];
-                for (b, dst) in dst.chunks_mut(column.len()).enumerate() {
-                    let from = &plane[b * block * ph * pw + tap[t]..];
-                    let table = &column[..dst.len()];
-                    assert!(
-                        table.last().is_none_or(|&l| (l as usize) < from.len()),
-                        "im2col: a window outside the input"
-                    );
-                    // SAFETY: `table` increases, so the assert keeps every read inside `from`.
-                    dst.iter_mut().zip(table).for_each(|(d, &at)| *d = unsafe { *from.get_unchecked(at as usize) });
-                }
-            };
-            if out.len() >= PARALLEL_ELEMENTS {
-                super::split_chunks_mut(out, cols, |i, r| row((i, r)));
-            } else {
-                out.chunks_exact_mut(cols).enumerate().for_each(row);
+        let row = |(row, dst): (usize, &mut [T])| {
+            let (ch, t) = (row / (s.k * s.k), row % (s.k * s.k));
+            let plane = &padded[ch * s.n * ph * pw..][..s.n * ph * pw];
+            for (b, dst) in dst.chunks_mut(column.len()).enumerate() {
+                let from = &plane[b * block * ph * pw + tap[t]..];
+                let table = &column[..dst.len()];
+                // `table` increases: its last offset is the farthest read.
+                assert!(table.last().is_none_or(|&l| (l as usize) < from.len()), "im2col: a window outside the input");
+                read(from, table, dst);
             }
-        });
+        };
+        if out.len() >= PARALLEL_ELEMENTS {
+            super::split_chunks_mut(out, cols, |i, r| row((i, r)));
+        } else {
+            out.chunks_exact_mut(cols).enumerate().for_each(row);
+        }
         scratch::give(padded);
-        patches
     }
 
     /// The input gradient from the patches' gradient: each patch entry added back where it was
     /// read. Channels are shared between the kernel threads (a channel's taps all write its own
     /// planes, in a fixed order), so the result does not depend on the thread count.
-    fn col2im(&self, dcols: &[f32], s: Sizes) -> Vec<f32> {
+    pub(super) fn col2im(&self, dcols: &[f32], s: Sizes) -> Vec<f32> {
         let cols = s.cols();
         let (ph, pw) = self.padded(s);
         let (column, tap, block) = self.offsets(s);
@@ -197,8 +212,9 @@ impl ConvGeometry {
                         table.last().is_none_or(|&l| (l as usize) < to.len()),
                         "col2im: a window outside the input"
                     );
-                    // SAFETY: `table` increases, so the assert keeps every write inside `to`.
-                    src.iter().zip(table).for_each(|(g, &at)| unsafe { *to.get_unchecked_mut(at as usize) += g });
+                    // SAFETY: `table` increases (so the assert keeps every write inside `to`, and
+                    // its offsets are distinct).
+                    unsafe { scatter_add(src, table, to) };
                 }
             }
         };
@@ -221,243 +237,83 @@ impl ConvGeometry {
     }
 }
 
-/// The weight gradient `g · patchesᵀ` (`[o, c*k*k]`). Both operands are long along the product's
-/// inner dimension (every output pixel of the batch). The gemm kernels run that layout 1.2 to 2
-/// times as fast into a column-major destination (`[c*k*k, o]`) as into a row-major one, except
-/// for products of at most 64 taps, so such a layer multiplies into a scratch `[c*k*k, o]` and
-/// transposes that (the size of the weight) into place; a layer whose weight is larger than its
-/// patches' rows (the last stages of a deep net, whose maps are 1x1 or 2x2) multiplies straight
-/// into `[o, c*k*k]` (docs/speed.md, kernel choices). bf16 products take any layout alike.
-fn weight_grad(gt: &[f32], patches: &[f32], s: Sizes) -> Vec<f32> {
-    let (taps, cols) = (s.taps(), s.cols());
-    let (g, p) = (View::rows(gt, cols), View::transposed(patches, cols));
-    if taps <= 64 || s.o >= cols || super::bf16_packing() {
-        return filled(s.o * taps, |dw| {
-            matmul_from(CONV_WORK, (s.o, taps, cols), ViewMut::uninit(dw, taps, 1), false, g, p)
-        });
-    }
-    let mut dwt = scratch::take(taps * s.o);
-    matmul_from(CONV_WORK, (s.o, taps, cols), ViewMut::new(&mut dwt, 1, s.o), false, g, p);
-    let mut dw = vec![0f32; s.o * taps];
-    transpose_from(PARALLEL_ELEMENTS, &dwt, taps, s.o, &mut dw, taps);
-    scratch::give(dwt);
-    dw
-}
-
-/// Multiply-adds from which a convolution's products are split between threads, and
-/// patch-matrix sizes from which unfolding and folding back are (and its element-wise passes,
-/// batch norm's included, and transposes). Every split wakes the other threads and waits for
-/// them, a dozen times a step: on the lesson's CNN (batches of 128, at most 9 million
-/// multiply-adds and 630,000 patch values a layer) two cores were slower an epoch than one
-/// (docs/speed.md, kernel choices), and passes from 512K elements still were, so such shapes stay
-/// on one thread. Passes from a million elements (an xresnet's first stages) gain from the split.
-const CONV_WORK: usize = 1 << 25;
-/// See [`CONV_WORK`].
+/// Patch-matrix sizes from which unfolding and folding back are split between the kernel
+/// threads (and the element-wise passes, batch norm's included, and transposes). Every split
+/// wakes the other threads and waits for them, a dozen times a step: on the lesson's CNN (at most
+/// 630,000 patch values a layer) passes from 512K elements were slower an epoch on two cores than
+/// on one (docs/speed.md, kernel choices), so such shapes stay on one thread. Passes from a
+/// million elements (an xresnet's first stages) gain from the split.
 pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 20;
 
 /// A scratch vector of `len` floats that `fill` writes completely.
-fn filled_with(len: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {
+pub(super) fn filled_with(len: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {
     let mut v = scratch::take(len);
     fill(&mut v);
     v
 }
 
-struct ConvOp {
-    geometry: ConvGeometry,
-    relu: bool,
-    /// Whether the layer has a bias (without one, `b` is zeros: nothing to add, no gradient).
-    bias: bool,
-    input_grad: bool,
-    /// The forward's patch matrix, kept for the weight gradient when there will be a backward.
-    patches: Option<Mutex<Vec<f32>>>,
-    sink: Option<GradSink>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl CustomOp3 for ConvOp {
-    fn name(&self) -> &'static str {
-        if self.relu {
-            "conv2d-relu"
-        } else {
-            "conv2d"
+    fn random(seed: &mut u32, len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                *seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (*seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// Geometries of the lesson's and xresnet's layers: strides 1 and 2, padding 0 to 2,
+    /// dilation 2, batches that fill several blocks of columns and one that does not.
+    fn cases() -> Vec<(ConvGeometry, [usize; 4], usize)> {
+        let g = |stride, padding, dilation| ConvGeometry { stride, padding, dilation, channel_major: false };
+        vec![
+            (g(2, 2, 1), [5, 1, 28, 28], 5),
+            (g(2, 1, 1), [3, 8, 14, 14], 3),
+            (g(1, 1, 1), [7, 4, 9, 9], 3),
+            (g(1, 0, 2), [2, 3, 11, 8], 3),
+            (g(1, 0, 1), [40, 2, 3, 3], 1),
+        ]
+    }
+
+    /// The bf16 patch matrix is the `f32` one rounded, value for value.
+    #[test]
+    fn bf16_patches_are_the_rounded_patches() {
+        let mut seed = 3;
+        for (geometry, [n, c, h, w], k) in cases() {
+            let x = random(&mut seed, n * c * h * w);
+            let s = geometry.sizes(&[n, c, h, w], &[4, c, k, k]).unwrap();
+            let want: Vec<u16> = geometry.im2col(&x, s).iter().map(|&v| crate::precision::bf16_bits(v)).collect();
+            assert!(geometry.im2col_bf16(&x, s).bits() == want.as_slice(), "{geometry:?} {n}x{c}x{h}x{w} k{k}");
         }
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, w, b) = (cpu_f32(s1, l1, "input")?, cpu_f32(s2, l2, "weight")?, cpu_f32(s3, l3, "bias")?);
-        let (geometry, s, cut) = self.geometry.plan(self.geometry.sizes(l1.dims(), l2.dims())?);
-        if b.len() != s.o {
-            bail!("conv2d: {} output channels, bias of {}", s.o, b.len());
-        }
-        let (taps, cols) = (s.taps(), s.cols());
-        let w = cut.map_or(View::rows(w, taps), |cut| cut.weight_view(w, s.c));
-        let patches = geometry.im2col(x, s);
-        // Channel-major output (`[o, n, oh, ow]`) with the bias in it, then the product added:
-        // the order the next of the library's layers reads (see `stored.rs`). Without a bias,
-        // the product alone.
-        let product = |dst: ViewMut, accumulate: bool| {
-            matmul_from(CONV_WORK, (s.o, cols, taps), dst, accumulate, w, View::rows(&patches, cols))
-        };
-        let mut y = if self.bias {
-            let mut y = bias_rows(b, cols, PARALLEL_ELEMENTS);
-            product(ViewMut::new(&mut y, cols, 1), true);
-            y
-        } else {
-            filled(s.o * cols, |y| product(ViewMut::uninit(y, cols, 1), false))
-        };
-        if self.relu {
-            relu_in_place(&mut y, PARALLEL_ELEMENTS);
-        }
-        match &self.patches {
-            Some(slot) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = patches,
-            None => scratch::give(patches),
-        }
-        Ok((CpuStorage::F32(y), Shape::from((s.o, s.n, s.oh, s.ow))))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _b: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (geometry, s, cut) = self.geometry.plan(self.geometry.sizes(x.dims(), w.dims())?);
-        let len = s.o * s.cols();
-        let grad = grad.contiguous()?;
-        let (dx, dw, db) = if self.relu {
-            // The gradient before the ReLU: zero where it cut.
-            let mut gt = scratch::take(len);
-            with_f32(&grad, "gradient", |g| {
-                with_f32(res, "output", |r| {
-                    if g.len() != len || r.len() != len {
-                        bail!("conv2d: a gradient of {} values for an output of {}", g.len(), r.len());
+    /// Folding back adds each patch entry where it was read, every input float's entries in the
+    /// order of the taps, then of the output pixels: the bits of that loop written out.
+    #[test]
+    fn col2im_adds_in_a_fixed_order() {
+        let mut seed = 5;
+        for (geometry, [n, c, h, w], k) in cases() {
+            let s = geometry.sizes(&[n, c, h, w], &[4, c, k, k]).unwrap();
+            let dcols = random(&mut seed, s.taps() * s.cols());
+            let mut want = vec![0f32; n * c * h * w];
+            let (p, d) = (geometry.padding as isize, geometry.dilation);
+            for ch in 0..c {
+                for t in 0..k * k {
+                    for col in 0..s.cols() {
+                        let (i, j) = (col / s.pixels(), col % s.pixels());
+                        let y = ((j / s.ow) * geometry.stride + t / k * d) as isize - p;
+                        let xx = ((j % s.ow) * geometry.stride + t % k * d) as isize - p;
+                        if (0..h as isize).contains(&y) && (0..w as isize).contains(&xx) {
+                            want[((i * c + ch) * h + y as usize) * w + xx as usize] +=
+                                dcols[(ch * k * k + t) * s.cols() + col];
+                        }
                     }
-                    relu_grad_into(&mut gt, g, r, PARALLEL_ELEMENTS);
-                    Ok(())
-                })
-            })?;
-            let grads = self.grads(geometry, x, w, &gt, (s, cut));
-            scratch::give(gt);
-            grads?
-        } else {
-            // Without a ReLU the gradient is read as it comes.
-            with_f32(&grad, "gradient", |g| {
-                if g.len() != len {
-                    bail!("conv2d: a gradient of {} values for an output of {len}", g.len());
                 }
-                self.grads(geometry, x, w, g, (s, cut))
-            })?
-        };
-        let (dw, db) = (Tensor::from_vec(dw, w.shape(), &Device::Cpu)?, Tensor::from_vec(db, s.o, &Device::Cpu)?);
-        if let Some(sink) = &self.sink {
-            sink(dw, db)?;
-            return Ok((dx, None, None));
+            }
+            assert!(geometry.col2im(&dcols, s) == want, "{geometry:?} {n}x{c}x{h}x{w} k{k}");
         }
-        Ok((dx, Some(dw), Some(db)))
     }
-}
-
-/// The input's, weight's and bias's gradients of a convolution.
-type ConvGrads = (Option<Tensor>, Vec<f32>, Vec<f32>);
-
-impl ConvOp {
-    /// The gradients from `gt`, the gradient of the output before the ReLU (channel-major like
-    /// the output), in the products' terms (`geometry`, `s`: the 1x1 convolution's with a `cut`).
-    fn grads(
-        &self,
-        geometry: ConvGeometry,
-        x: &Tensor,
-        w: &Tensor,
-        gt: &[f32],
-        (s, cut): (Sizes, Option<Cut>),
-    ) -> candle_core::Result<ConvGrads> {
-        let cols = s.cols();
-        // One sum per output channel, each in its fixed order: split between threads, the same
-        // bits. A convolution without a bias has none to sum.
-        let db = if self.bias { row_sums(gt, s.o, cols, PARALLEL_ELEMENTS) } else { vec![0.0; s.o] };
-        let patches = self.patches(geometry, x, s)?;
-        let dw = match cut {
-            Some(cut) => cut.weight_grad((s.o, s.c), |dst| {
-                let (g, p) = (View::rows(gt, cols), View::transposed(&patches, cols));
-                matmul_from(CONV_WORK, (s.o, s.taps(), cols), dst, false, g, p);
-            }),
-            None => weight_grad(gt, &patches, s),
-        };
-        scratch::give(patches);
-        let dx = if self.input_grad { Some(self.input_grad(geometry, x, w, gt, (s, cut))?) } else { None };
-        Ok((dx, dw, db))
-    }
-
-    /// The forward's patch matrix when it kept one, else the input unfolded again.
-    fn patches(&self, geometry: ConvGeometry, x: &Tensor, s: Sizes) -> candle_core::Result<Vec<f32>> {
-        let kept = match &self.patches {
-            Some(slot) => std::mem::take(&mut *slot.lock().unwrap_or_else(|e| e.into_inner())),
-            None => Vec::new(),
-        };
-        if kept.len() == s.taps() * s.cols() {
-            return Ok(kept);
-        }
-        with_f32(&x.contiguous()?, "input", |x| Ok(geometry.im2col(x, s)))
-    }
-
-    /// The input's gradient: `Wᵀ · g` as patches, folded back onto the input (col2im), in the
-    /// 1x1 convolution's terms when the kernel is cut.
-    fn input_grad(
-        &self,
-        geometry: ConvGeometry,
-        x: &Tensor,
-        w: &Tensor,
-        gt: &[f32],
-        (s, cut): (Sizes, Option<Cut>),
-    ) -> candle_core::Result<Tensor> {
-        let (taps, cols) = (s.taps(), s.cols());
-        let dcols = with_f32(w, "weight", |w| {
-            let w = cut.map_or(View::rows(w, taps), |cut| cut.weight_view(w, s.c));
-            Ok(filled_with(taps * cols, |d| {
-                let dst = ViewMut::new(d, cols, 1);
-                matmul_from(CONV_WORK, (taps, cols, s.o), dst, false, w.flipped(), View::rows(gt, cols));
-            }))
-        })?;
-        let dx = geometry.col2im(&dcols, s);
-        scratch::give(dcols);
-        Tensor::from_vec(dx, x.shape(), &Device::Cpu)
-    }
-}
-
-/// The convolution of `x` `[n, c, h, w]` by `w` `[o, c, k, k]` plus `b` `[o]` if any (then ReLU if
-/// `relu`), one group, `f32` on the CPU: an `[n, o, oh, ow]` tensor whose channel-major original
-/// the next of the library's layers reads (a permuted view of it when `chained`, see
-/// `stored.rs`). The backward hands the weight and bias gradients to `sink`; the caller gives
-/// none when it records no gradients (`no_grad`), and then no backward is prepared.
-pub(crate) fn conv2d(
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    geometry: ConvGeometry,
-    (relu, chained): (bool, bool),
-    sink: Option<GradSink>,
-) -> Result<Tensor> {
-    let (x, channel_major) = match super::stored::channel_major(x) {
-        Some(original) => (original, true),
-        None => (x.contiguous()?, false),
-    };
-    let geometry = ConvGeometry { channel_major, ..geometry };
-    let backward = sink.is_some() && (x.track_op() || w.track_op() || b.is_some_and(|b| b.track_op()));
-    let patches = backward.then(|| Mutex::new(Vec::new()));
-    let op = ConvOp { geometry, relu, bias: b.is_some(), input_grad: x.track_op(), patches, sink };
-    let b = match b {
-        Some(b) => b.contiguous()?,
-        None => Tensor::zeros(w.dim(0)?, w.dtype(), w.device())?,
-    };
-    let y = x.apply_op3_arc(&w.contiguous()?, &b, std::sync::Arc::new(Box::new(op)))?;
-    Ok(super::stored::channel_major_copy(&y, chained)?)
 }

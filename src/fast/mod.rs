@@ -22,9 +22,11 @@
 mod avg_pool;
 mod batch_norm;
 mod bf16;
+mod conv;
 mod cross_entropy;
 mod dense;
 mod floor;
+mod gather;
 mod gemm;
 mod general_relu;
 mod im2col;
@@ -45,12 +47,13 @@ pub(crate) use tune::once as tune;
 
 pub(crate) use avg_pool::AvgPool;
 pub(crate) use batch_norm::{batch_norm, Stats};
+pub(crate) use conv::conv2d;
 pub use cross_entropy::cross_entropy;
 pub use dense::linear;
 pub(crate) use dense::{layer, GradSink};
 pub use floor::matmul_floor;
 pub(crate) use general_relu::general_relu;
-pub(crate) use im2col::{conv2d, ConvGeometry};
+pub(crate) use im2col::ConvGeometry;
 pub(crate) use max_pool::MaxPool;
 pub use relu::relu;
 pub(crate) use residual::add_relu;

@@ -76,6 +76,42 @@ pub(crate) fn give(mut v: Vec<f32>) {
     });
 }
 
+/// A scratch buffer of `len` bf16 values (their bits), two to each float of a [`take`] buffer.
+pub(crate) struct Halves {
+    buf: Vec<f32>,
+    len: usize,
+}
+
+impl Halves {
+    /// Room for `len` values, left from an earlier use.
+    pub fn take(len: usize) -> Halves {
+        Halves { buf: take(len.div_ceil(2)), len }
+    }
+
+    /// The values.
+    pub fn bits(&self) -> &[u16] {
+        // SAFETY: `buf` holds `len.div_ceil(2)` initialised floats, `2 * that >= len` u16 of
+        // the same bytes; u16's alignment divides f32's.
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr() as *const u16, self.len) }
+    }
+
+    /// The values, to write.
+    pub fn bits_mut(&mut self) -> &mut [u16] {
+        // SAFETY: as in `bits`, through the unique borrow of `buf`.
+        unsafe { std::slice::from_raw_parts_mut(self.buf.as_mut_ptr() as *mut u16, self.len) }
+    }
+
+    /// How many values it holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Its memory, back for a later [`take`].
+    pub fn give(self) {
+        give(self.buf)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -78,10 +78,17 @@ pub(super) fn multiply(
 }
 
 /// One 32x32 block into `o` (rows `ld` floats apart): four tiles of sums over every step of `k`,
-/// starting from zero or, with `accumulate`, from what `o` holds.
+/// starting from zero or, with `accumulate`, from what `o` holds. A block whose second 16 rows or
+/// columns are all padding (a layer of 8 or 16 channels) computes only its live tiles.
 #[cfg(target_arch = "x86_64")]
 unsafe fn block(a: &Packed, b: &Packed, (r, c): (usize, usize), (o, ld): (*mut f32, usize), accumulate: bool) {
     use std::arch::asm;
+    let (rows, cols) = (a.len > (2 * r + 1) * TILE, b.len > (2 * c + 1) * TILE);
+    if !(rows && cols) {
+        // Not a whole block of the destination, so never stored in place (`direct`).
+        debug_assert!(!accumulate);
+        return narrow(a, b, (r, c), (o, ld), (rows, cols));
+    }
     let (c00, c01, c10, c11) = (o, o.add(TILE), o.add(TILE * ld), o.add(TILE * ld + TILE));
     let stride = ld * 4;
     if accumulate {
@@ -121,4 +128,58 @@ unsafe fn block(a: &Packed, b: &Packed, (r, c): (usize, usize), (o, ld): (*mut f
         c00 = in(reg) c00, c01 = in(reg) c01, c10 = in(reg) c10, c11 = in(reg) c11, stride = in(reg) stride,
         options(nostack),
     );
+}
+
+/// [`block`] for a block with only its first 16 rows (`!rows`) or columns (`!cols`) live: one or
+/// two tiles of sums, from zero, stored into the live part of `o`.
+#[cfg(target_arch = "x86_64")]
+unsafe fn narrow(
+    a: &Packed,
+    b: &Packed,
+    (r, c): (usize, usize),
+    (o, ld): (*mut f32, usize),
+    (rows, cols): (bool, bool),
+) {
+    use std::arch::asm;
+    let stride = ld * 4;
+    let (c01, c10) = (o.add(TILE), o.add(TILE * ld));
+    asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem));
+    let (a0, a1, b0, b1) = (a.tile(r, 0, 0), a.tile(r, 1, 0), b.tile(c, 0, 0), b.tile(c, 1, 0));
+    for step in 0..a.steps {
+        let at = step * WORDS;
+        let (a0, b0) = (a0.add(at), b0.add(at));
+        // The second tile of sums: the live second half of `b` (columns) or of `a` (rows).
+        match (rows, cols) {
+            (false, true) => asm!(
+                "tileloadd tmm4, [{a0} + {stride}*1]",
+                "tileloadd tmm6, [{b0} + {stride}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tileloadd tmm7, [{b1} + {stride}*1]",
+                "tdpbf16ps tmm1, tmm4, tmm7",
+                a0 = in(reg) a0, b0 = in(reg) b0, b1 = in(reg) b1.add(at), stride = in(reg) 64usize,
+                options(nostack, readonly),
+            ),
+            (true, false) => asm!(
+                "tileloadd tmm4, [{a0} + {stride}*1]",
+                "tileloadd tmm6, [{b0} + {stride}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tileloadd tmm5, [{a1} + {stride}*1]",
+                "tdpbf16ps tmm1, tmm5, tmm6",
+                a0 = in(reg) a0, a1 = in(reg) a1.add(at), b0 = in(reg) b0, stride = in(reg) 64usize,
+                options(nostack, readonly),
+            ),
+            _ => asm!(
+                "tileloadd tmm4, [{a0} + {stride}*1]",
+                "tileloadd tmm6, [{b0} + {stride}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                a0 = in(reg) a0, b0 = in(reg) b0, stride = in(reg) 64usize,
+                options(nostack, readonly),
+            ),
+        }
+    }
+    asm!("tilestored [{o} + {stride}*1], tmm0", o = in(reg) o, stride = in(reg) stride, options(nostack));
+    if rows != cols {
+        let second = if cols { c01 } else { c10 };
+        asm!("tilestored [{o} + {stride}*1], tmm1", o = in(reg) second, stride = in(reg) stride, options(nostack));
+    }
 }

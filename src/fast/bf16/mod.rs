@@ -21,6 +21,7 @@ mod pack;
 use super::gemm::{self, View, ViewMut};
 use super::team;
 use pack::{Packed, TILE};
+pub(crate) use pack::{Source, View16};
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
@@ -70,32 +71,49 @@ thread_local! {
 /// `parts` blocks on the kernels' team (see [`gemm::matmul_from`] for the operands' contract).
 #[inline(never)]
 pub(crate) fn matmul(parts: usize, mnk: (usize, usize, usize), dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
+    matmul_on(unit(), parts, mnk, dst, accumulate, Source::F32(lhs), Source::F32(rhs.flipped()))
+}
+
+/// [`matmul`] of operands given by their lines: `lhs` the `m` rows of the left operand, `rhs`
+/// the `n` columns of the right one, each `k` long, either in `f32` or already in bf16. The
+/// caller checks that `dst` holds `m x n` and the operands their lines.
+pub(crate) fn matmul_sources(
+    parts: usize,
+    mnk: (usize, usize, usize),
+    dst: ViewMut,
+    accumulate: bool,
+    lhs: Source,
+    rhs: Source,
+) {
     matmul_on(unit(), parts, mnk, dst, accumulate, lhs, rhs)
 }
 
-/// [`matmul`] on `unit`, which the processor must have.
+/// [`matmul_sources`] on `unit`, which the processor must have.
 fn matmul_on(
     unit: Unit,
     parts: usize,
     (m, n, k): (usize, usize, usize),
     dst: ViewMut,
     accumulate: bool,
-    lhs: View,
-    rhs: View,
+    lhs: Source,
+    rhs: Source,
 ) {
     if m == 0 || n == 0 {
         return;
     }
     if unit == Unit::Rounded || k == 0 {
-        return rounded(parts, (m, n, k), dst, accumulate, lhs, rhs);
+        return match (lhs, rhs) {
+            (Source::F32(l), Source::F32(r)) => rounded(parts, (m, n, k), dst, accumulate, l, r.flipped()),
+            _ => {
+                let (l, r) = (lhs.to_rows(m, k), rhs.to_rows(n, k));
+                rounded(parts, (m, n, k), dst, accumulate, View::rows(&l, k), View::transposed(&r, k))
+            }
+        };
     }
     // Tiles are written row by row: a destination contiguous down its columns is the transposed
-    // product, `dstᵀ = rhsᵀ lhsᵀ`.
-    let (m, n, dst, lhs, rhs) = if dst.cs != 1 && dst.rs == 1 {
-        (n, m, dst.flipped(), rhs.flipped(), lhs.flipped())
-    } else {
-        (m, n, dst, lhs, rhs)
-    };
+    // product, `dstᵀ = rhsᵀ lhsᵀ`, whose left operand's lines are the right one's.
+    let (m, n, dst, lhs, rhs) =
+        if dst.cs != 1 && dst.rs == 1 { (n, m, dst.flipped(), rhs, lhs) } else { (m, n, dst, lhs, rhs) };
     let run = |packs: &mut (Vec<u32>, Vec<u32>)| {
         let (a, b) = (Packed::new(&mut packs.0, m, k), Packed::new(&mut packs.1, n, k));
         tiled(unit, parts, dst, accumulate, (a, lhs), (b, rhs))
@@ -109,7 +127,14 @@ fn matmul_on(
 /// Packs both operands and multiplies them tile by tile, on up to `parts` threads: each packs a
 /// share of both, then each computes whole blocks of the output, every element summed in the
 /// order of the tiles along `k`.
-fn tiled(unit: Unit, parts: usize, dst: ViewMut, accumulate: bool, (a, lhs): (Packed, View), (b, rhs): (Packed, View)) {
+fn tiled(
+    unit: Unit,
+    parts: usize,
+    dst: ViewMut,
+    accumulate: bool,
+    (a, lhs): (Packed, Source),
+    (b, rhs): (Packed, Source),
+) {
     let (rows, cols) = (a.blocks(), b.blocks());
     let parts = parts.min(rows.max(cols)).max(1);
     team::run(parts, &|p| {

@@ -17,6 +17,42 @@ pub(crate) const TILE: usize = 16;
 /// `u32`s per tile.
 pub(crate) const WORDS: usize = TILE * TILE;
 
+/// A strided matrix of bf16 values (their bits): element `(r, c)` is `data[r * rs + c * cs]`.
+#[derive(Clone, Copy)]
+pub(crate) struct View16<'a> {
+    pub data: &'a [u16],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl View16<'_> {
+    /// The same memory read as the transposed matrix.
+    pub fn flipped(self) -> Self {
+        View16 { rs: self.cs, cs: self.rs, ..self }
+    }
+}
+
+/// An operand as the packing reads it, `len` lines (rows of the left operand, columns of the
+/// right one) by `k` steps: `f32` values rounded as they are packed, or values already bf16 (a
+/// convolution's patches, unfolded once into bf16 for the forward's product and the weight
+/// gradient's).
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    F32(View<'a>),
+    Bf16(View16<'a>),
+}
+
+impl Source<'_> {
+    /// The operand as a row-major `len x k` matrix of `f32` (for the way that does not pack).
+    pub fn to_rows(self, len: usize, k: usize) -> Vec<f32> {
+        let at = |l: usize, s: usize| match self {
+            Source::F32(v) => v.data[l * v.rs + s * v.cs],
+            Source::Bf16(v) => f32::from_bits((v.data[l * v.rs + s * v.cs] as u32) << 16),
+        };
+        (0..len * k).map(|i| at(i / k, i % k)).collect()
+    }
+}
+
 /// An operand's tiles, in a buffer that outlives the product.
 pub(crate) struct Packed {
     data: Disjoint<u32>,
@@ -50,11 +86,10 @@ impl Packed {
         self.data.get().wrapping_add(((2 * block + half) * self.steps + step) * WORDS)
     }
 
-    /// Packs share `p` of `parts` of the blocks of `src` (`len x k`, element `(line, s)` at
-    /// `line * rs + s * cs`; for the right operand, `right`, `src` is `k x len`).
-    pub fn pack_share(&self, src: View, right: bool, p: usize, parts: usize) {
+    /// Packs share `p` of `parts` of the blocks of `src` (`len x k`; for the right operand,
+    /// `right`, its columns).
+    pub fn pack_share(&self, src: Source, right: bool, p: usize, parts: usize) {
         let blocks = self.blocks();
-        let src = if right { src.flipped() } else { src };
         // Steps outermost: consecutive tiles read the next 64 bytes of the same rows of an
         // operand contiguous along its lines (runs the prefetcher follows), rather than rows
         // that lie far apart.
@@ -65,46 +100,123 @@ impl Packed {
                     // SAFETY: each block is packed by one part only, into its own tiles.
                     let tile =
                         unsafe { std::slice::from_raw_parts_mut(self.tile(block, half, step) as *mut u32, WORDS) };
-                    self.pack_tile(src, first, step * 2 * TILE, right, tile);
+                    let (lines, s0) = (self.len.saturating_sub(first).min(TILE), step * 2 * TILE);
+                    let steps = (self.k - s0).min(2 * TILE);
+                    match src {
+                        Source::F32(v) => pack_tile(v, (first, lines), (s0, steps), right, tile),
+                        Source::Bf16(v) => pack_tile16(v, (first, lines), (s0, steps), right, tile),
+                    }
                 }
             }
         }
     }
+}
 
-    /// One tile: lines `first..first + 16`, steps `s0..s0 + 32` of `src` (`len x k`).
-    fn pack_tile(&self, src: View, first: usize, s0: usize, right: bool, tile: &mut [u32]) {
-        let lines = self.len.saturating_sub(first).min(TILE);
-        let steps = (self.k - s0).min(2 * TILE);
-        #[cfg(target_arch = "x86_64")]
-        if super::dot::available() && (src.cs == 1 || src.rs == 1) {
-            // SAFETY: the processor converts to bf16 (checked), and every element read lies
-            // inside `src` (lines and steps are clipped to the operand's size).
-            unsafe {
-                if src.cs == 1 {
-                    along_k(src, first, lines, s0, steps, tile)
-                } else {
-                    along_lines(src, first, lines, s0, steps, tile)
-                }
-            };
-            // Pairs come out line by line from rows along `k` and pair by pair from rows along
-            // the lines; the other layout is their transpose.
-            if (src.cs == 1) == right {
-                transpose(tile);
+/// One tile: lines `first..first + lines` (at most 16), steps `s0..s0 + steps` (at most 32) of
+/// `src` (`len x k`), rounded to bf16, zeros past them.
+fn pack_tile(src: View, (first, lines): (usize, usize), (s0, steps): (usize, usize), right: bool, tile: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::dot::available() && (src.cs == 1 || src.rs == 1) {
+        // SAFETY: the processor converts to bf16 (checked), and every element read lies inside
+        // `src` (lines and steps are clipped to the operand's size).
+        unsafe {
+            if src.cs == 1 {
+                along_k(src, first, lines, s0, steps, tile)
+            } else {
+                along_lines(src, first, lines, s0, steps, tile)
             }
-            return;
+        };
+        // Pairs come out line by line from rows along `k` and pair by pair from rows along the
+        // lines; the other layout is their transpose.
+        if (src.cs == 1) == right {
+            transpose(tile);
         }
-        for (word, out) in tile.iter_mut().enumerate() {
-            let (line, pair) = if right { (word % TILE, word / TILE) } else { (word / TILE, word % TILE) };
-            let at = |s: usize| {
-                let s = 2 * pair + s;
-                if line < lines && s < steps {
-                    bits(src.data[(first + line) * src.rs + (s0 + s) * src.cs]) as u32
-                } else {
-                    0
-                }
-            };
-            *out = at(0) | (at(1) << 16);
+        return;
+    }
+    fill(tile, right, lines, steps, |l, s| bits(src.data[(first + l) * src.rs + (s0 + s) * src.cs]));
+}
+
+/// [`pack_tile`] from bf16 values: rows along `k` are already tile rows, rows along the lines
+/// are paired by widening.
+fn pack_tile16(
+    src: View16,
+    (first, lines): (usize, usize),
+    (s0, steps): (usize, usize),
+    right: bool,
+    tile: &mut [u32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::dot::available() && std::arch::is_x86_feature_detected!("avx512vl") && (src.cs == 1 || src.rs == 1) {
+        // SAFETY: the processor has AVX-512 BW and VL (checked), and every element read lies
+        // inside `src` (lines and steps are clipped to the operand's size).
+        unsafe {
+            if src.cs == 1 {
+                along_k16(src, first, lines, s0, steps, tile)
+            } else {
+                along_lines16(src, first, lines, s0, steps, tile)
+            }
+        };
+        if (src.cs == 1) == right {
+            transpose(tile);
         }
+        return;
+    }
+    fill(tile, right, lines, steps, |l, s| src.data[(first + l) * src.rs + (s0 + s) * src.cs]);
+}
+
+/// A tile from the bf16 bits `at(line, step)` of its `lines x steps` corner, zeros past it.
+fn fill(tile: &mut [u32], right: bool, lines: usize, steps: usize, at: impl Fn(usize, usize) -> u16) {
+    for (word, out) in tile.iter_mut().enumerate() {
+        let (line, pair) = if right { (word % TILE, word / TILE) } else { (word / TILE, word % TILE) };
+        let half = |s: usize| {
+            let s = 2 * pair + s;
+            if line < lines && s < steps {
+                at(line, s) as u32
+            } else {
+                0
+            }
+        };
+        *out = half(0) | (half(1) << 16);
+    }
+}
+
+/// A tile line by line (`16 line + p`) from bf16 rows along `k`: each line's 32 steps, 64 bytes,
+/// are its row of pairs.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn along_k16(src: View16, first: usize, lines: usize, s0: usize, steps: usize, tile: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let mask = if steps >= 2 * TILE { u32::MAX } else { (1u32 << steps) - 1 };
+    let out = tile.as_mut_ptr() as *mut __m512i;
+    for line in 0..TILE {
+        let v = if line < lines {
+            _mm512_maskz_loadu_epi16(mask, src.data.as_ptr().add((first + line) * src.rs + s0) as *const i16)
+        } else {
+            _mm512_setzero_si512()
+        };
+        _mm512_storeu_si512(out.add(line), v);
+    }
+}
+
+/// A tile pair by pair (`16 p + line`) from bf16 rows along the lines: two steps' rows of 16
+/// values widened and interleaved into pairs.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn along_lines16(src: View16, first: usize, lines: usize, s0: usize, steps: usize, tile: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let mask = if lines >= TILE { u16::MAX } else { (1u16 << lines) - 1 };
+    let out = tile.as_mut_ptr() as *mut __m512i;
+    let row = |s: usize| {
+        if s < steps {
+            let p = src.data.as_ptr().add(first + (s0 + s) * src.cs) as *const i16;
+            _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, p))
+        } else {
+            _mm512_setzero_si512()
+        }
+    };
+    for pair in 0..TILE {
+        let both = _mm512_or_si512(row(2 * pair), _mm512_slli_epi32::<16>(row(2 * pair + 1)));
+        _mm512_storeu_si512(out.add(pair), both);
     }
 }
 

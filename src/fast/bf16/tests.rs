@@ -64,7 +64,8 @@ fn bf16_products_are_the_products_of_the_rounded_operands() {
             {
                 let mut out = start.clone();
                 let (rs, cs) = if dt { (1, m) } else { (n, 1) };
-                matmul_on(unit, 2, (m, n, k), ViewMut::new(&mut out, rs, cs), accumulate, lhs, rhs);
+                let (l, r) = (Source::F32(lhs), Source::F32(rhs.flipped()));
+                matmul_on(unit, 2, (m, n, k), ViewMut::new(&mut out, rs, cs), accumulate, l, r);
                 for i in 0..m {
                     for j in 0..n {
                         let got =
@@ -91,7 +92,7 @@ fn bf16_products_do_not_depend_on_the_thread_count() {
         for unit in units() {
             let run = |parts| {
                 let mut out = vec![0f32; m * n];
-                let (lhs, rhs) = (View::rows(&a, k), View::rows(&b, n));
+                let (lhs, rhs) = (Source::F32(View::rows(&a, k)), Source::F32(View::transposed(&b, n)));
                 matmul_on(unit, parts, (m, n, k), ViewMut::new(&mut out, n, 1), false, lhs, rhs);
                 out
             };
@@ -152,7 +153,7 @@ fn the_packed_tiles_hold_rounded_operands() {
         let view = if cs == 1 { View::rows(&a, k) } else { View::transposed(&a, m) };
         let mut buf = Vec::new();
         let packed = Packed::new(&mut buf, m, k);
-        packed.pack_share(view, false, 0, 1);
+        packed.pack_share(Source::F32(view), false, 0, 1);
         for r in 0..m {
             for s in 0..k {
                 let (block, half, line) = (r / 32, r / 16 % 2, r % 16);
@@ -165,6 +166,39 @@ fn the_packed_tiles_hold_rounded_operands() {
         }
     }
     let _ = TILE;
+}
+
+/// Operands already in bf16 pack to the words of the same operands rounded from `f32`, along
+/// either dimension, on either side, and multiply to the same bits on every unit.
+#[test]
+fn bf16_operands_pack_and_multiply_as_rounded_ones() {
+    let mut seed = 13;
+    for (m, k) in [(37, 70), (16, 32), (5, 3), (64, 100)] {
+        let a = random(&mut seed, m * k);
+        let bits: Vec<u16> = a.iter().map(|&x| super::bits(x)).collect();
+        for (cs, right) in [(1, false), (m, false), (1, true), (m, true)] {
+            let (rs, len) = if cs == 1 { (k, m * k) } else { (1, m * k) };
+            let (f, h) = (View { data: &a[..len], rs, cs }, View16 { data: &bits[..len], rs, cs });
+            let (mut one, mut two) = (Vec::new(), Vec::new());
+            let (p, q) = (Packed::new(&mut one, m, k), Packed::new(&mut two, m, k));
+            p.pack_share(Source::F32(f), right, 0, 1);
+            q.pack_share(Source::Bf16(h), right, 0, 1);
+            assert!(one == two, "{m}x{k} cs {cs} right {right}");
+        }
+        // `a`'s lines as the right operand (its m columns) of a product by a 45 x k matrix.
+        let rows = 45;
+        let b = random(&mut seed, rows * k);
+        for unit in units() {
+            let run = |rhs: Source| {
+                let mut out = vec![0f32; rows * m];
+                let lhs = Source::F32(View::rows(&b, k));
+                matmul_on(unit, 2, (rows, m, k), ViewMut::new(&mut out, m, 1), false, lhs, rhs);
+                out
+            };
+            let f32s = run(Source::F32(View::rows(&a, k)));
+            assert!(run(Source::Bf16(View16 { data: &bits, rs: k, cs: 1 })) == f32s, "{unit:?} {m}x{k}");
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,303 @@
+//! 2-d convolution (then ReLU, optionally) as one custom op: the input unfolded into patches
+//! (im2col, `im2col.rs`), one matrix multiply for the whole batch, and a backward of its own that
+//! computes the input's gradient only when the input needs one (never for the first layer's batch
+//! of images).
+//!
+//! The forward product `W [o, c*k*k] · patches` and the input gradient `Wᵀ · g` each read one
+//! operand along the product's inner dimension and the other along the output's, the layouts the
+//! gemm kernels are fastest on. The output stays channel-major (`[o, n, oh, ow]`, the bias in it
+//! before the product is added, the ReLU applied in place): the next of the library's layers
+//! reads it as stored, and everything else an `[n, o, oh, ow]` view or copy of it (`stored.rs`).
+
+use super::bf16::View16;
+use super::dense::GradSink;
+use super::gemm::{filled, matmul_bf16_rhs, matmul_from, transpose_from, View, ViewMut};
+use super::im2col::{filled_with, ConvGeometry, Sizes, PARALLEL_ELEMENTS};
+use super::live_taps::Cut;
+use super::passes::{bias_rows, relu_grad_into, relu_in_place, row_sums};
+use super::scratch::{self, Halves};
+use super::storage::{cpu_f32, with_f32};
+use crate::error::Result;
+use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
+use std::sync::Mutex;
+
+/// Multiply-adds from which a convolution's products are split between threads. Every split
+/// wakes the other threads and waits for them, a dozen times a step: on the lesson's CNN (batches
+/// of 128, at most 9 million multiply-adds a layer) two cores were slower an epoch than one
+/// (docs/speed.md, kernel choices), so such shapes stay on one thread.
+const CONV_WORK: usize = 1 << 25;
+
+/// A convolution's patch matrix `[c*k*k, n*p]` as its products read it: in `f32`, or rounded to
+/// bf16 once under bf16 products in hardware (the forward's product and the weight gradient's
+/// then pack it without rounding, from half the bytes).
+enum Patches {
+    F32(Vec<f32>),
+    Bf16(Halves),
+}
+
+impl Patches {
+    /// `x` unfolded as this thread's products read it.
+    fn of(geometry: &ConvGeometry, x: &[f32], s: Sizes) -> Patches {
+        if super::bf16_packing() {
+            Patches::Bf16(geometry.im2col_bf16(x, s))
+        } else {
+            Patches::F32(geometry.im2col(x, s))
+        }
+    }
+
+    /// Whether this thread's products read it, for a convolution of sizes `s`.
+    fn fits(&self, s: Sizes) -> bool {
+        let len = s.taps() * s.cols();
+        match self {
+            Patches::F32(p) => !super::bf16_packing() && p.len() == len,
+            Patches::Bf16(p) => super::bf16_packing() && p.len() == len,
+        }
+    }
+
+    /// Its memory, back to the scratch pool.
+    fn give(self) {
+        match self {
+            Patches::F32(p) => scratch::give(p),
+            Patches::Bf16(p) => p.give(),
+        }
+    }
+
+    /// `dst = (accumulate ? dst : 0) + w · patches`, `w` `[o, c*k*k]`: the forward's product.
+    fn forward(&self, s: Sizes, w: View, dst: ViewMut, accumulate: bool) {
+        let (mnk, cols) = ((s.o, s.cols(), s.taps()), s.cols());
+        match self {
+            Patches::F32(p) => matmul_from(CONV_WORK, mnk, dst, accumulate, w, View::rows(p, cols)),
+            Patches::Bf16(p) => {
+                let p = View16 { data: p.bits(), rs: cols, cs: 1 };
+                matmul_bf16_rhs(CONV_WORK, mnk, dst, accumulate, w, p)
+            }
+        }
+    }
+
+    /// `dst = g · patchesᵀ`, `g` `[o, n*p]`: the weight gradient's product.
+    fn weight_product(&self, s: Sizes, g: View, dst: ViewMut) {
+        let (mnk, cols) = ((s.o, s.taps(), s.cols()), s.cols());
+        match self {
+            Patches::F32(p) => matmul_from(CONV_WORK, mnk, dst, false, g, View::transposed(p, cols)),
+            Patches::Bf16(p) => {
+                let p = View16 { data: p.bits(), rs: 1, cs: cols };
+                matmul_bf16_rhs(CONV_WORK, mnk, dst, false, g, p)
+            }
+        }
+    }
+}
+
+/// The weight gradient `g · patchesᵀ` (`[o, c*k*k]`). Both operands are long along the product's
+/// inner dimension (every output pixel of the batch). The gemm kernels run that layout 1.2 to 2
+/// times as fast into a column-major destination (`[c*k*k, o]`) as into a row-major one, except
+/// for products of at most 64 taps, so such a layer multiplies into a scratch `[c*k*k, o]` and
+/// transposes that (the size of the weight) into place; a layer whose weight is larger than its
+/// patches' rows (the last stages of a deep net, whose maps are 1x1 or 2x2) multiplies straight
+/// into `[o, c*k*k]` (docs/speed.md, kernel choices). bf16 products take any layout alike.
+fn weight_grad(gt: &[f32], patches: &Patches, s: Sizes) -> Vec<f32> {
+    let (taps, cols) = (s.taps(), s.cols());
+    let product = |dst: ViewMut| patches.weight_product(s, View::rows(gt, cols), dst);
+    if taps <= 64 || s.o >= cols || super::bf16_packing() {
+        return filled(s.o * taps, |dw| product(ViewMut::uninit(dw, taps, 1)));
+    }
+    let mut dwt = scratch::take(taps * s.o);
+    product(ViewMut::new(&mut dwt, 1, s.o));
+    let mut dw = vec![0f32; s.o * taps];
+    transpose_from(PARALLEL_ELEMENTS, &dwt, taps, s.o, &mut dw, taps);
+    scratch::give(dwt);
+    dw
+}
+
+struct ConvOp {
+    geometry: ConvGeometry,
+    relu: bool,
+    /// Whether the layer has a bias (without one, `b` is zeros: nothing to add, no gradient).
+    bias: bool,
+    input_grad: bool,
+    /// The forward's patch matrix, kept for the weight gradient when there will be a backward.
+    patches: Option<Mutex<Option<Patches>>>,
+    sink: Option<GradSink>,
+}
+
+impl CustomOp3 for ConvOp {
+    fn name(&self) -> &'static str {
+        if self.relu {
+            "conv2d-relu"
+        } else {
+            "conv2d"
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, w, b) = (cpu_f32(s1, l1, "input")?, cpu_f32(s2, l2, "weight")?, cpu_f32(s3, l3, "bias")?);
+        let (geometry, s, cut) = self.geometry.plan(self.geometry.sizes(l1.dims(), l2.dims())?);
+        if b.len() != s.o {
+            bail!("conv2d: {} output channels, bias of {}", s.o, b.len());
+        }
+        let (taps, cols) = (s.taps(), s.cols());
+        let w = cut.map_or(View::rows(w, taps), |cut| cut.weight_view(w, s.c));
+        let patches = Patches::of(&geometry, x, s);
+        // Channel-major output (`[o, n, oh, ow]`) with the bias in it, then the product added:
+        // the order the next of the library's layers reads (see `stored.rs`). Without a bias,
+        // the product alone.
+        let product = |dst: ViewMut, accumulate: bool| patches.forward(s, w, dst, accumulate);
+        let mut y = if self.bias {
+            let mut y = bias_rows(b, cols, PARALLEL_ELEMENTS);
+            product(ViewMut::new(&mut y, cols, 1), true);
+            y
+        } else {
+            filled(s.o * cols, |y| product(ViewMut::uninit(y, cols, 1), false))
+        };
+        if self.relu {
+            relu_in_place(&mut y, PARALLEL_ELEMENTS);
+        }
+        match &self.patches {
+            Some(slot) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(patches),
+            None => patches.give(),
+        }
+        Ok((CpuStorage::F32(y), Shape::from((s.o, s.n, s.oh, s.ow))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (geometry, s, cut) = self.geometry.plan(self.geometry.sizes(x.dims(), w.dims())?);
+        let len = s.o * s.cols();
+        let grad = grad.contiguous()?;
+        let (dx, dw, db) = if self.relu {
+            // The gradient before the ReLU: zero where it cut.
+            let mut gt = scratch::take(len);
+            with_f32(&grad, "gradient", |g| {
+                with_f32(res, "output", |r| {
+                    if g.len() != len || r.len() != len {
+                        bail!("conv2d: a gradient of {} values for an output of {}", g.len(), r.len());
+                    }
+                    relu_grad_into(&mut gt, g, r, PARALLEL_ELEMENTS);
+                    Ok(())
+                })
+            })?;
+            let grads = self.grads(geometry, x, w, &gt, (s, cut));
+            scratch::give(gt);
+            grads?
+        } else {
+            // Without a ReLU the gradient is read as it comes.
+            with_f32(&grad, "gradient", |g| {
+                if g.len() != len {
+                    bail!("conv2d: a gradient of {} values for an output of {len}", g.len());
+                }
+                self.grads(geometry, x, w, g, (s, cut))
+            })?
+        };
+        let (dw, db) = (Tensor::from_vec(dw, w.shape(), &Device::Cpu)?, Tensor::from_vec(db, s.o, &Device::Cpu)?);
+        if let Some(sink) = &self.sink {
+            sink(dw, db)?;
+            return Ok((dx, None, None));
+        }
+        Ok((dx, Some(dw), Some(db)))
+    }
+}
+
+/// The input's, weight's and bias's gradients of a convolution.
+type ConvGrads = (Option<Tensor>, Vec<f32>, Vec<f32>);
+
+impl ConvOp {
+    /// The gradients from `gt`, the gradient of the output before the ReLU (channel-major like
+    /// the output), in the products' terms (`geometry`, `s`: the 1x1 convolution's with a `cut`).
+    fn grads(
+        &self,
+        geometry: ConvGeometry,
+        x: &Tensor,
+        w: &Tensor,
+        gt: &[f32],
+        (s, cut): (Sizes, Option<Cut>),
+    ) -> candle_core::Result<ConvGrads> {
+        let cols = s.cols();
+        // One sum per output channel, each in its fixed order: split between threads, the same
+        // bits. A convolution without a bias has none to sum.
+        let db = if self.bias { row_sums(gt, s.o, cols, PARALLEL_ELEMENTS) } else { vec![0.0; s.o] };
+        let patches = self.patches(geometry, x, s)?;
+        let dw = match cut {
+            Some(cut) => cut.weight_grad((s.o, s.c), |dst| patches.weight_product(s, View::rows(gt, cols), dst)),
+            None => weight_grad(gt, &patches, s),
+        };
+        patches.give();
+        let dx = if self.input_grad { Some(self.input_grad(geometry, x, w, gt, (s, cut))?) } else { None };
+        Ok((dx, dw, db))
+    }
+    /// The forward's patches when it kept them as this thread's products read them, else the
+    /// input unfolded again.
+    fn patches(&self, geometry: ConvGeometry, x: &Tensor, s: Sizes) -> candle_core::Result<Patches> {
+        let kept = self.patches.as_ref().and_then(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).take());
+        match kept {
+            Some(kept) if kept.fits(s) => return Ok(kept),
+            Some(other) => other.give(),
+            None => {}
+        }
+        with_f32(&x.contiguous()?, "input", |x| Ok(Patches::of(&geometry, x, s)))
+    }
+
+    /// The input's gradient: `Wᵀ · g` as patches, folded back onto the input (col2im), in the
+    /// 1x1 convolution's terms when the kernel is cut.
+    fn input_grad(
+        &self,
+        geometry: ConvGeometry,
+        x: &Tensor,
+        w: &Tensor,
+        gt: &[f32],
+        (s, cut): (Sizes, Option<Cut>),
+    ) -> candle_core::Result<Tensor> {
+        let (taps, cols) = (s.taps(), s.cols());
+        let dcols = with_f32(w, "weight", |w| {
+            let w = cut.map_or(View::rows(w, taps), |cut| cut.weight_view(w, s.c));
+            Ok(filled_with(taps * cols, |d| {
+                let dst = ViewMut::new(d, cols, 1);
+                matmul_from(CONV_WORK, (taps, cols, s.o), dst, false, w.flipped(), View::rows(gt, cols));
+            }))
+        })?;
+        let dx = geometry.col2im(&dcols, s);
+        scratch::give(dcols);
+        Tensor::from_vec(dx, x.shape(), &Device::Cpu)
+    }
+}
+
+/// The convolution of `x` `[n, c, h, w]` by `w` `[o, c, k, k]` plus `b` `[o]` if any (then ReLU if
+/// `relu`), one group, `f32` on the CPU: an `[n, o, oh, ow]` tensor whose channel-major original
+/// the next of the library's layers reads (a permuted view of it when `chained`, see
+/// `stored.rs`). The backward hands the weight and bias gradients to `sink`; the caller gives
+/// none when it records no gradients (`no_grad`), and then no backward is prepared.
+pub(crate) fn conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    geometry: ConvGeometry,
+    (relu, chained): (bool, bool),
+    sink: Option<GradSink>,
+) -> Result<Tensor> {
+    let (x, channel_major) = match super::stored::channel_major(x) {
+        Some(original) => (original, true),
+        None => (x.contiguous()?, false),
+    };
+    let geometry = ConvGeometry { channel_major, ..geometry };
+    let backward = sink.is_some() && (x.track_op() || w.track_op() || b.is_some_and(|b| b.track_op()));
+    let patches = backward.then(|| Mutex::new(None));
+    let op = ConvOp { geometry, relu, bias: b.is_some(), input_grad: x.track_op(), patches, sink };
+    let b = match b {
+        Some(b) => b.contiguous()?,
+        None => Tensor::zeros(w.dim(0)?, w.dtype(), w.device())?,
+    };
+    let y = x.apply_op3_arc(&w.contiguous()?, &b, std::sync::Arc::new(Box::new(op)))?;
+    Ok(super::stored::channel_major_copy(&y, chained)?)
+}
