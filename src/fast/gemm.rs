@@ -168,6 +168,27 @@ pub(crate) fn matmul_from(
     multiply(parts, (m, n, k), dst, accumulate, lhs, rhs)
 }
 
+/// [`matmul_from`] on the calling thread alone, in bf16 when `bf16` (the precision of the
+/// thread that split the job: a part running on another of the team's threads cannot read it
+/// there, see [`super::bf16_products`]).
+pub(crate) fn matmul_alone(
+    bf16: bool,
+    mnk: (usize, usize, usize),
+    dst: ViewMut,
+    accumulate: bool,
+    lhs: View,
+    rhs: View,
+) {
+    let (m, n, k) = mnk;
+    let ok = fits(dst.data.len(), dst.rs, dst.cs, m, n) && lhs.fits(m, k) && rhs.fits(k, n);
+    assert!(ok, "matmul: operand too small");
+    assert!(dst.initialised || !accumulate, "matmul: accumulating into uninitialised memory");
+    if bf16 {
+        return super::bf16::matmul(1, mnk, dst, accumulate, lhs, rhs);
+    }
+    multiply(1, mnk, dst, accumulate, lhs, rhs)
+}
+
 /// [`matmul_from`] with a right operand already rounded to bf16 (`rhs`, `k x n`, its bits): for
 /// bf16 products in hardware ([`super::bf16_packing`]), which pack their operands as bf16.
 pub(crate) fn matmul_bf16_rhs(

@@ -1,11 +1,11 @@
-//! A convolution's geometry, and its input unfolded into the patch matrix (im2col) and folded
-//! back (col2im).
+//! A convolution's geometry, and its input unfolded into the patch matrix (im2col); `fold.rs`
+//! folds the patches' gradient back (col2im).
 //!
 //! For a batch of `n` images of `c` channels, `k x k` kernels and `p` output pixels per image,
 //! the patches are `[c*k*k, n*p]`: a row per kernel tap, a column per output pixel (the layout
 //! `conv.rs`'s products read fastest).
 
-use super::gather::{gather, gather_bf16, scatter_add};
+use super::gather::{gather, gather_bf16};
 use super::live_taps::{ConvShape, Cut};
 use super::scratch::{self, Halves};
 use candle_core::bail;
@@ -101,7 +101,7 @@ impl ConvGeometry {
     }
 
     /// The sides of an input plane with its padding.
-    fn padded(&self, s: Sizes) -> (usize, usize) {
+    pub(super) fn padded(&self, s: Sizes) -> (usize, usize) {
         (s.h + 2 * self.padding, s.w + 2 * self.padding)
     }
 
@@ -112,7 +112,7 @@ impl ConvGeometry {
     /// the input, and a row of the patch matrix is a few long gathers (at least 256 columns each)
     /// rather than one per image (short rows of 2 to 16 pixels per image made those loops cost
     /// more than the gathers), through a table that stays in the first-level cache.
-    fn offsets(&self, s: Sizes) -> (Vec<u32>, Vec<usize>, usize) {
+    pub(super) fn offsets(&self, s: Sizes) -> (Vec<u32>, Vec<usize>, usize) {
         let (ph, pw) = self.padded(s);
         let p = s.pixels().max(1);
         let block = 256usize.div_ceil(p).clamp(1, s.n.max(1));
@@ -120,6 +120,17 @@ impl ConvGeometry {
         let column = (0..block * p).map(|i| (i / p * ph * pw + window(i % p)) as u32).collect();
         let tap = (0..s.k * s.k).map(|t| (t / s.k * pw + t % s.k) * self.dilation).collect();
         (column, tap, block)
+    }
+
+    /// The column table as the gathers read it (`gather.rs`): with stride 1 the windows of an
+    /// output row are `ow` consecutive floats, one run from every `ow`-th offset; otherwise
+    /// every offset on its own (runs of 1). Returns the offsets and the run.
+    pub(super) fn runs(&self, s: Sizes, column: Vec<u32>) -> (Vec<u32>, usize) {
+        if self.stride == 1 && s.ow > 1 {
+            (column.into_iter().step_by(s.ow).collect(), s.ow)
+        } else {
+            (column, 1)
+        }
     }
 
     /// `x` (`[n][c][h][w]`, or already `[c][n][h][w]`) channel-major (`[c][n][ph][pw]`) with
@@ -147,7 +158,7 @@ impl ConvGeometry {
     pub(super) fn im2col(&self, x: &[f32], s: Sizes) -> Vec<f32> {
         filled_with(s.taps() * s.cols(), |out| {
             // SAFETY: every offset is inside `from` (`unfold`'s contract).
-            self.unfold(x, s, out, |from, table, dst| unsafe { gather(from, table, dst) })
+            self.unfold(x, s, out, |from, table, run, dst| unsafe { gather(from, table, run, dst) })
         })
     }
 
@@ -157,33 +168,37 @@ impl ConvGeometry {
     pub(super) fn im2col_bf16(&self, x: &[f32], s: Sizes) -> Halves {
         let mut patches = Halves::take(s.taps() * s.cols());
         // SAFETY: every offset is inside `from` (`unfold`'s contract).
-        self.unfold(x, s, patches.bits_mut(), |from, table, dst| unsafe { gather_bf16(from, table, dst) });
+        self.unfold(x, s, patches.bits_mut(), |from, table, run, dst| unsafe { gather_bf16(from, table, run, dst) });
         patches
     }
 
     /// Fills `out` (`[c*k*k, n*p]`) with the patches of `x`, its rows shared between the kernel
-    /// threads: `read(from, table, dst)` sets each `dst[i]` from `from[table[i]]`, every
-    /// `table[i]` inside `from`.
+    /// threads: `read(from, table, run, dst)` sets `dst[i * run + j]` from `from[table[i] + j]`
+    /// for `j < run`, every run inside `from`.
     fn unfold<T: Copy + Send>(
         &self,
         x: &[f32],
         s: Sizes,
         out: &mut [T],
-        read: impl Fn(&[f32], &[u32], &mut [T]) + Sync,
+        read: impl Fn(&[f32], &[u32], usize, &mut [T]) + Sync,
     ) {
         let cols = s.cols();
         let (ph, pw) = self.padded(s);
         let padded = self.pad(x, s);
         let (column, tap, block) = self.offsets(s);
+        let (starts, run) = self.runs(s, column);
         let row = |(row, dst): (usize, &mut [T])| {
             let (ch, t) = (row / (s.k * s.k), row % (s.k * s.k));
             let plane = &padded[ch * s.n * ph * pw..][..s.n * ph * pw];
-            for (b, dst) in dst.chunks_mut(column.len()).enumerate() {
+            for (b, dst) in dst.chunks_mut(starts.len() * run).enumerate() {
                 let from = &plane[b * block * ph * pw + tap[t]..];
-                let table = &column[..dst.len()];
-                // `table` increases: its last offset is the farthest read.
-                assert!(table.last().is_none_or(|&l| (l as usize) < from.len()), "im2col: a window outside the input");
-                read(from, table, dst);
+                let table = &starts[..dst.len() / run];
+                // `table` increases: its last run is the farthest read.
+                assert!(
+                    table.last().is_none_or(|&l| l as usize + run <= from.len()),
+                    "im2col: a window outside the input"
+                );
+                read(from, table, run, dst);
             }
         };
         if out.len() >= PARALLEL_ELEMENTS {
@@ -192,48 +207,6 @@ impl ConvGeometry {
             out.chunks_exact_mut(cols).enumerate().for_each(row);
         }
         scratch::give(padded);
-    }
-
-    /// The input gradient from the patches' gradient: each patch entry added back where it was
-    /// read. Channels are shared between the kernel threads (a channel's taps all write its own
-    /// planes, in a fixed order), so the result does not depend on the thread count.
-    pub(super) fn col2im(&self, dcols: &[f32], s: Sizes) -> Vec<f32> {
-        let cols = s.cols();
-        let (ph, pw) = self.padded(s);
-        let (column, tap, block) = self.offsets(s);
-        let mut padded = scratch::zeros(s.c * s.n * ph * pw);
-        let channel = |(ch, planes): (usize, &mut [f32])| {
-            for (t, &offset) in tap.iter().enumerate() {
-                let src = &dcols[(ch * s.k * s.k + t) * cols..][..cols];
-                for (b, src) in src.chunks(column.len()).enumerate() {
-                    let to = &mut planes[b * block * ph * pw + offset..];
-                    let table = &column[..src.len()];
-                    assert!(
-                        table.last().is_none_or(|&l| (l as usize) < to.len()),
-                        "col2im: a window outside the input"
-                    );
-                    // SAFETY: `table` increases (so the assert keeps every write inside `to`, and
-                    // its offsets are distinct).
-                    unsafe { scatter_add(src, table, to) };
-                }
-            }
-        };
-        if dcols.len() >= PARALLEL_ELEMENTS {
-            super::split_chunks_mut(&mut padded, s.n * ph * pw, |i, planes| channel((i, planes)));
-        } else {
-            padded.chunks_exact_mut(s.n * ph * pw).enumerate().for_each(channel);
-        }
-        // Back to the input's order, the padding cut off.
-        let mut dx = Vec::with_capacity(s.n * s.c * s.h * s.w);
-        for i in 0..s.n * s.c {
-            let plane = &padded[self.plane(i, s) * ph * pw..][..ph * pw];
-            for r in 0..s.h {
-                let at = (r + self.padding) * pw + self.padding;
-                dx.extend_from_slice(&plane[at..at + s.w]);
-            }
-        }
-        scratch::give(padded);
-        dx
     }
 }
 
@@ -253,10 +226,10 @@ pub(super) fn filled_with(len: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32>
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn random(seed: &mut u32, len: usize) -> Vec<f32> {
+    pub(in crate::fast) fn random(seed: &mut u32, len: usize) -> Vec<f32> {
         (0..len)
             .map(|_| {
                 *seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
@@ -266,8 +239,9 @@ mod tests {
     }
 
     /// Geometries of the lesson's and xresnet's layers: strides 1 and 2, padding 0 to 2,
-    /// dilation 2, batches that fill several blocks of columns and one that does not.
-    fn cases() -> Vec<(ConvGeometry, [usize; 4], usize)> {
+    /// dilation 2, batches that fill several blocks of columns and one that does not, rows of
+    /// stride 1 longer than sixteen floats.
+    pub(in crate::fast) fn cases() -> Vec<(ConvGeometry, [usize; 4], usize)> {
         let g = |stride, padding, dilation| ConvGeometry { stride, padding, dilation, channel_major: false };
         vec![
             (g(2, 2, 1), [5, 1, 28, 28], 5),
@@ -275,7 +249,32 @@ mod tests {
             (g(1, 1, 1), [7, 4, 9, 9], 3),
             (g(1, 0, 2), [2, 3, 11, 8], 3),
             (g(1, 0, 1), [40, 2, 3, 3], 1),
+            (g(1, 1, 1), [2, 3, 5, 37], 3),
         ]
+    }
+
+    /// Each patch entry is the input float its window reads, or zero in the padding.
+    #[test]
+    fn im2col_reads_each_window() {
+        let mut seed = 7;
+        for (geometry, [n, c, h, w], k) in cases() {
+            let x = random(&mut seed, n * c * h * w);
+            let s = geometry.sizes(&[n, c, h, w], &[4, c, k, k]).unwrap();
+            let (p, d) = (geometry.padding as isize, geometry.dilation);
+            let mut want = vec![0f32; s.taps() * s.cols()];
+            for (row, want) in want.chunks_exact_mut(s.cols()).enumerate() {
+                let (ch, t) = (row / (k * k), row % (k * k));
+                for (col, want) in want.iter_mut().enumerate() {
+                    let (i, j) = (col / s.pixels(), col % s.pixels());
+                    let y = ((j / s.ow) * geometry.stride + t / k * d) as isize - p;
+                    let xx = ((j % s.ow) * geometry.stride + t % k * d) as isize - p;
+                    if (0..h as isize).contains(&y) && (0..w as isize).contains(&xx) {
+                        *want = x[((i * c + ch) * h + y as usize) * w + xx as usize];
+                    }
+                }
+            }
+            assert!(geometry.im2col(&x, s) == want, "{geometry:?} {n}x{c}x{h}x{w} k{k}");
+        }
     }
 
     /// The bf16 patch matrix is the `f32` one rounded, value for value.
@@ -287,33 +286,6 @@ mod tests {
             let s = geometry.sizes(&[n, c, h, w], &[4, c, k, k]).unwrap();
             let want: Vec<u16> = geometry.im2col(&x, s).iter().map(|&v| crate::precision::bf16_bits(v)).collect();
             assert!(geometry.im2col_bf16(&x, s).bits() == want.as_slice(), "{geometry:?} {n}x{c}x{h}x{w} k{k}");
-        }
-    }
-
-    /// Folding back adds each patch entry where it was read, every input float's entries in the
-    /// order of the taps, then of the output pixels: the bits of that loop written out.
-    #[test]
-    fn col2im_adds_in_a_fixed_order() {
-        let mut seed = 5;
-        for (geometry, [n, c, h, w], k) in cases() {
-            let s = geometry.sizes(&[n, c, h, w], &[4, c, k, k]).unwrap();
-            let dcols = random(&mut seed, s.taps() * s.cols());
-            let mut want = vec![0f32; n * c * h * w];
-            let (p, d) = (geometry.padding as isize, geometry.dilation);
-            for ch in 0..c {
-                for t in 0..k * k {
-                    for col in 0..s.cols() {
-                        let (i, j) = (col / s.pixels(), col % s.pixels());
-                        let y = ((j / s.ow) * geometry.stride + t / k * d) as isize - p;
-                        let xx = ((j % s.ow) * geometry.stride + t % k * d) as isize - p;
-                        if (0..h as isize).contains(&y) && (0..w as isize).contains(&xx) {
-                            want[((i * c + ch) * h + y as usize) * w + xx as usize] +=
-                                dcols[(ch * k * k + t) * s.cols() + col];
-                        }
-                    }
-                }
-            }
-            assert!(geometry.col2im(&dcols, s) == want, "{geometry:?} {n}x{c}x{h}x{w} k{k}");
         }
     }
 }

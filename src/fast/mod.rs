@@ -26,6 +26,7 @@ mod conv;
 mod cross_entropy;
 mod dense;
 mod floor;
+mod fold;
 mod gather;
 mod gemm;
 mod general_relu;
