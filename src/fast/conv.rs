@@ -9,9 +9,9 @@
 //! before the product is added, the ReLU applied in place): the next of the library's layers
 //! reads it as stored, and everything else an `[n, o, oh, ow]` view or copy of it (`stored.rs`).
 
-use super::bf16::View16;
+use super::bf16::{PackedLhs, View16};
 use super::dense::GradSink;
-use super::gemm::{filled, matmul_alone, matmul_bf16_rhs, matmul_from, transpose_from, View, ViewMut};
+use super::gemm::{filled, matmul_alone, matmul_bf16_rhs, matmul_from, matmul_packed, transpose_from, View, ViewMut};
 use super::im2col::{ConvGeometry, Sizes, PARALLEL_ELEMENTS};
 use super::live_taps::Cut;
 use super::passes::{bias_rows, relu_grad_into, relu_in_place, row_sums};
@@ -270,18 +270,23 @@ impl ConvOp {
         let blocks = s.n.div_ceil(images);
         let whole = taps * cols >= PARALLEL_ELEMENTS || taps * cols * s.o >= CONV_WORK;
         let parts = if whole { team::width().min(blocks).max(1) } else { 1 };
-        let bf16 = super::bf16_products();
+        let (bf16, packing) = (super::bf16_products(), super::bf16_packing());
         let dx = with_f32(w, "weight", |w| {
             let w = cut.map_or(View::rows(w, taps), |cut| cut.weight_view(w, s.c));
             Ok(filled(s.n * s.c * s.h * s.w, |dx| {
                 let dx = Disjoint::new(dx.as_mut_ptr() as *mut f32);
                 team::run(parts, &|part| {
+                    // bf16 products pack the weight once, not once a block.
+                    let mut packed = packing.then(|| PackedLhs::new(taps, s.o, w.flipped()));
                     for block in part * blocks / parts..(part + 1) * blocks / parts {
                         let images = block * images..((block + 1) * images).min(s.n);
                         let (first, width) = (images.start * p, images.len() * p);
                         let mut d = scratch::take(taps * width);
-                        let dst = ViewMut::new(&mut d, width, 1);
-                        matmul_alone(bf16, (taps, width, s.o), dst, false, w.flipped(), View::rows(&gt[first..], cols));
+                        let (dst, g) = (ViewMut::new(&mut d, width, 1), View::rows(&gt[first..], cols));
+                        match &mut packed {
+                            Some(w) => matmul_packed(w, width, dst, false, g),
+                            None => matmul_alone(bf16, (taps, width, s.o), dst, false, w.flipped(), g),
+                        }
                         // SAFETY: `dx` holds the whole input (`filled`'s length), and each block
                         // writes only its own images.
                         unsafe { geometry.fold(&folding, &d, s, images, dx) };

@@ -189,6 +189,16 @@ pub(crate) fn matmul_alone(
     multiply(1, mnk, dst, accumulate, lhs, rhs)
 }
 
+/// `dst = (accumulate ? dst : 0) + lhs · rhs` on the calling thread, in bf16 with the left
+/// operand packed already (for products in hardware, [`super::bf16_packing`]); `dst` must have
+/// contiguous rows.
+pub(crate) fn matmul_packed(lhs: &mut super::bf16::PackedLhs, n: usize, dst: ViewMut, accumulate: bool, rhs: View) {
+    let (m, k) = lhs.dims();
+    assert!(dst.cs == 1 && fits(dst.data.len(), dst.rs, 1, m, n) && rhs.fits(k, n), "matmul: operand too small");
+    assert!(dst.initialised || !accumulate, "matmul: accumulating into uninitialised memory");
+    lhs.multiply(n, dst, accumulate, rhs)
+}
+
 /// [`matmul_from`] with a right operand already rounded to bf16 (`rhs`, `k x n`, its bits): for
 /// bf16 products in hardware ([`super::bf16_packing`]), which pack their operands as bf16.
 pub(crate) fn matmul_bf16_rhs(

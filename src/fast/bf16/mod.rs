@@ -22,6 +22,7 @@ use super::gemm::{self, View, ViewMut};
 use super::team;
 use pack::{Packed, TILE};
 pub(crate) use pack::{Source, View16};
+
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
@@ -116,7 +117,7 @@ fn matmul_on(
         if dst.cs != 1 && dst.rs == 1 { (n, m, dst.flipped(), rhs, lhs) } else { (m, n, dst, lhs, rhs) };
     let run = |packs: &mut (Vec<u32>, Vec<u32>)| {
         let (a, b) = (Packed::new(&mut packs.0, m, k), Packed::new(&mut packs.1, n, k));
-        tiled(unit, parts, dst, accumulate, (a, lhs), (b, rhs))
+        tiled(unit, parts, dst, accumulate, (a, Some(lhs)), (b, Some(rhs)))
     };
     PACKS.with(|packs| match packs.try_borrow_mut() {
         Ok(mut packs) => run(&mut packs),
@@ -124,22 +125,67 @@ fn matmul_on(
     })
 }
 
-/// Packs both operands and multiplies them tile by tile, on up to `parts` threads: each packs a
-/// share of both, then each computes whole blocks of the output, every element summed in the
-/// order of the tiles along `k`.
+/// A left operand packed once for several products with the same left operand (a convolution's
+/// weight, which every block of images multiplies): `m` lines of `k`.
+pub(crate) struct PackedLhs {
+    buf: Vec<u32>,
+    m: usize,
+    k: usize,
+}
+
+impl PackedLhs {
+    /// `lhs` (`m x k`) packed on this thread, for products in hardware ([`hardware`]).
+    pub fn new(m: usize, k: usize, lhs: View) -> PackedLhs {
+        let mut buf = Vec::new();
+        Packed::new(&mut buf, m, k).pack_share(Source::F32(lhs), false, 0, 1);
+        PackedLhs { buf, m, k }
+    }
+
+    /// Lines and steps: `(m, k)`.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.m, self.k)
+    }
+
+    /// `dst = (accumulate ? dst : 0) + self · rhs` on this thread, `rhs` `k x n`, `dst` `m x n`
+    /// with contiguous rows: [`matmul`]'s sums, with the left operand's packing done once.
+    /// The caller checks the sizes ([`gemm::matmul_packed`]).
+    pub fn multiply(&mut self, n: usize, dst: ViewMut, accumulate: bool, rhs: View) {
+        let (m, k) = (self.m, self.k);
+        if m == 0 || n == 0 {
+            return;
+        }
+        let a = Packed::new(&mut self.buf, m, k);
+        let run = |packs: &mut (Vec<u32>, Vec<u32>)| {
+            let b = Packed::new(&mut packs.1, n, k);
+            tiled(unit(), 1, dst, accumulate, (a, None), (b, Some(Source::F32(rhs.flipped()))))
+        };
+        PACKS.with(|packs| match packs.try_borrow_mut() {
+            Ok(mut packs) => run(&mut packs),
+            Err(_) => run(&mut (Vec::new(), Vec::new())),
+        })
+    }
+}
+
+/// Packs the operands given as sources (`None`: packed already) and multiplies them tile by
+/// tile, on up to `parts` threads: each packs a share of both, then each computes whole blocks
+/// of the output, every element summed in the order of the tiles along `k`.
 fn tiled(
     unit: Unit,
     parts: usize,
     dst: ViewMut,
     accumulate: bool,
-    (a, lhs): (Packed, Source),
-    (b, rhs): (Packed, Source),
+    (a, lhs): (Packed, Option<Source>),
+    (b, rhs): (Packed, Option<Source>),
 ) {
     let (rows, cols) = (a.blocks(), b.blocks());
     let parts = parts.min(rows.max(cols)).max(1);
     team::run(parts, &|p| {
-        a.pack_share(lhs, false, p, parts);
-        b.pack_share(rhs, true, p, parts);
+        if let Some(lhs) = lhs {
+            a.pack_share(lhs, false, p, parts);
+        }
+        if let Some(rhs) = rhs {
+            b.pack_share(rhs, true, p, parts);
+        }
     });
     let by_rows = rows >= cols;
     let (m, n) = (a.len, b.len);

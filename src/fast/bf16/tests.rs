@@ -211,3 +211,26 @@ fn tiles_transpose_in_place() {
         }
     }
 }
+
+/// A left operand packed once multiplies as [`matmul`] multiplies it, to the bit, product after
+/// product.
+#[test]
+fn a_packed_left_operand_gives_matmuls_bits() {
+    if !hardware() {
+        return; // Packing once is for products in hardware; elsewhere matmul rounds in f32.
+    }
+    let mut seed = 13;
+    for (m, n, k) in [(1, 1, 1), (33, 17, 65), (288, 196, 64), (40, 3, 100)] {
+        let a = random(&mut seed, m * k);
+        for lhs in [View::rows(&a, k), View::transposed(&a, m)] {
+            let mut packed = PackedLhs::new(m, k, lhs);
+            for _ in 0..2 {
+                let b = random(&mut seed, k * n);
+                let (mut want, mut got) = (vec![0f32; m * n], vec![0f32; m * n]);
+                matmul(1, (m, n, k), ViewMut::new(&mut want, n, 1), false, lhs, View::rows(&b, n));
+                packed.multiply(n, ViewMut::new(&mut got, n, 1), false, View::rows(&b, n));
+                assert!(want == got, "{m}x{n}x{k}");
+            }
+        }
+    }
+}
