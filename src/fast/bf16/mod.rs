@@ -111,6 +111,8 @@ fn matmul_on(
             }
         };
     }
+    let (mut lbuf, mut rbuf) = (Vec::new(), Vec::new());
+    let (lhs, rhs) = (contiguous(lhs, m, k, &mut lbuf), contiguous(rhs, n, k, &mut rbuf));
     // Tiles are written row by row: a destination contiguous down its columns is the transposed
     // product, `dstᵀ = rhsᵀ lhsᵀ`, whose left operand's lines are the right one's.
     let (m, n, dst, lhs, rhs) =
@@ -125,6 +127,28 @@ fn matmul_on(
     })
 }
 
+/// `src` (`len` lines of `k`) as it is when it runs along its lines or its steps, else copied
+/// into `buf` as contiguous lines, in the order of its memory: packing reads a tile at a time,
+/// sixteen lines far apart, and an operand strided both ways (a cut convolution's weight, one
+/// float in nine) would cost it a line of memory per float, converted one by one.
+fn contiguous<'a>(src: Source<'a>, len: usize, k: usize, buf: &'a mut Vec<f32>) -> Source<'a> {
+    let Source::F32(v) = src else { return src };
+    if v.rs == 1 || v.cs == 1 || len == 0 || k == 0 {
+        return src;
+    }
+    buf.resize(len * k, 0.0);
+    if v.rs >= v.cs {
+        for (l, line) in buf.chunks_exact_mut(k).enumerate() {
+            line.iter_mut().enumerate().for_each(|(s, d)| *d = v.data[l * v.rs + s * v.cs]);
+        }
+    } else {
+        for s in 0..k {
+            (0..len).for_each(|l| buf[l * k + s] = v.data[l * v.rs + s * v.cs]);
+        }
+    }
+    Source::F32(View::rows(buf, k))
+}
+
 /// A left operand packed once for several products with the same left operand (a convolution's
 /// weight, which every block of images multiplies): `m` lines of `k`.
 pub(crate) struct PackedLhs {
@@ -136,8 +160,8 @@ pub(crate) struct PackedLhs {
 impl PackedLhs {
     /// `lhs` (`m x k`) packed on this thread, for products in hardware ([`hardware`]).
     pub fn new(m: usize, k: usize, lhs: View) -> PackedLhs {
-        let mut buf = Vec::new();
-        Packed::new(&mut buf, m, k).pack_share(Source::F32(lhs), false, 0, 1);
+        let (mut buf, mut lines) = (Vec::new(), Vec::new());
+        Packed::new(&mut buf, m, k).pack_share(contiguous(Source::F32(lhs), m, k, &mut lines), false, 0, 1);
         PackedLhs { buf, m, k }
     }
 

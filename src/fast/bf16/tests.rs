@@ -234,3 +234,31 @@ fn a_packed_left_operand_gives_matmuls_bits() {
         }
     }
 }
+
+/// An operand strided both ways (a cut convolution's weight reads one float in nine) multiplies
+/// as its contiguous copy does, on every way this machine has.
+#[test]
+fn operands_strided_both_ways_multiply_as_contiguous_ones() {
+    let (m, n, k, gap) = (37, 20, 45, 9);
+    let mut seed = 17;
+    let (wide, b) = (random(&mut seed, m * k * gap), random(&mut seed, k * n));
+    let strided = View { data: &wide, rs: k * gap, cs: gap };
+    let copy: Vec<f32> = (0..m * k).map(|i| wide[i / k * k * gap + i % k * gap]).collect();
+    for unit in units() {
+        let (mut want, mut got) = (vec![0f32; m * n], vec![0f32; m * n]);
+        let rhs = Source::F32(View::rows(&b, n).flipped());
+        matmul_on(unit, 1, (m, n, k), ViewMut::new(&mut want, n, 1), false, Source::F32(View::rows(&copy, k)), rhs);
+        matmul_on(unit, 1, (m, n, k), ViewMut::new(&mut got, n, 1), false, Source::F32(strided), rhs);
+        assert!(want == got, "{unit:?}");
+    }
+    // Packed once, the transposed strided operand too (a cut convolution's input gradient).
+    if hardware() {
+        let c = random(&mut seed, m * n);
+        let product = |lhs: View| {
+            let mut out = vec![0f32; k * n];
+            PackedLhs::new(k, m, lhs).multiply(n, ViewMut::new(&mut out, n, 1), false, View::rows(&c, n));
+            out
+        };
+        assert!(product(strided.flipped()) == product(View::rows(&copy, k).flipped()));
+    }
+}
