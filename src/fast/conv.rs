@@ -265,7 +265,6 @@ impl ConvOp {
         (s, cut): (Sizes, Option<Cut>),
     ) -> candle_core::Result<Tensor> {
         let (taps, cols, p) = (s.taps(), s.cols(), s.pixels());
-        let folding = geometry.folding(s);
         let images = (FOLD_BLOCK / (taps * p).max(1)).clamp(1, s.n.max(1));
         let blocks = s.n.div_ceil(images);
         let whole = taps * cols >= PARALLEL_ELEMENTS || taps * cols * s.o >= CONV_WORK;
@@ -289,7 +288,7 @@ impl ConvOp {
                         }
                         // SAFETY: `dx` holds the whole input (`filled`'s length), and each block
                         // writes only its own images.
-                        unsafe { geometry.fold(&folding, &d, s, images, dx) };
+                        unsafe { geometry.fold(&d, s, images, dx) };
                         scratch::give(d);
                     }
                 });

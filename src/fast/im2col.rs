@@ -122,14 +122,14 @@ impl ConvGeometry {
         (column, tap, block)
     }
 
-    /// The column table as the gathers read it (`gather.rs`): with stride 1 the windows of an
-    /// output row are `ow` consecutive floats, one run from every `ow`-th offset; otherwise
-    /// every offset on its own (runs of 1). Returns the offsets and the run.
-    pub(super) fn runs(&self, s: Sizes, column: Vec<u32>) -> (Vec<u32>, usize) {
-        if self.stride == 1 && s.ow > 1 {
-            (column.into_iter().step_by(s.ow).collect(), s.ow)
+    /// The column table as the gathers read it (`gather.rs`): with stride 1 or 2 the windows of
+    /// an output row are `ow` floats `stride` apart, one run from every `ow`-th offset;
+    /// otherwise every offset on its own (runs of 1). Returns the offsets and `(run, step)`.
+    pub(super) fn runs(&self, s: Sizes, column: Vec<u32>) -> (Vec<u32>, (usize, usize)) {
+        if self.stride <= 2 && s.ow > 1 {
+            (column.into_iter().step_by(s.ow).collect(), (s.ow, self.stride))
         } else {
-            (column, 1)
+            (column, (1, 1))
         }
     }
 
@@ -173,20 +173,20 @@ impl ConvGeometry {
     }
 
     /// Fills `out` (`[c*k*k, n*p]`) with the patches of `x`, its rows shared between the kernel
-    /// threads: `read(from, table, run, dst)` sets `dst[i * run + j]` from `from[table[i] + j]`
-    /// for `j < run`, every run inside `from`.
+    /// threads: `read(from, table, (run, step), dst)` sets `dst[i * run + j]` from
+    /// `from[table[i] + j * step]` for `j < run`, every run inside `from`.
     fn unfold<T: Copy + Send>(
         &self,
         x: &[f32],
         s: Sizes,
         out: &mut [T],
-        read: impl Fn(&[f32], &[u32], usize, &mut [T]) + Sync,
+        read: impl Fn(&[f32], &[u32], (usize, usize), &mut [T]) + Sync,
     ) {
         let cols = s.cols();
         let (ph, pw) = self.padded(s);
         let padded = self.pad(x, s);
         let (column, tap, block) = self.offsets(s);
-        let (starts, run) = self.runs(s, column);
+        let (starts, (run, step)) = self.runs(s, column);
         let row = |(row, dst): (usize, &mut [T])| {
             let (ch, t) = (row / (s.k * s.k), row % (s.k * s.k));
             let plane = &padded[ch * s.n * ph * pw..][..s.n * ph * pw];
@@ -194,11 +194,9 @@ impl ConvGeometry {
                 let from = &plane[b * block * ph * pw + tap[t]..];
                 let table = &starts[..dst.len() / run];
                 // `table` increases: its last run is the farthest read.
-                assert!(
-                    table.last().is_none_or(|&l| l as usize + run <= from.len()),
-                    "im2col: a window outside the input"
-                );
-                read(from, table, run, dst);
+                let inside = table.last().is_none_or(|&l| l as usize + (run - 1) * step < from.len());
+                assert!(inside, "im2col: a window outside the input");
+                read(from, table, (run, step), dst);
             }
         };
         if out.len() >= PARALLEL_ELEMENTS {
@@ -240,7 +238,7 @@ pub(super) mod tests {
 
     /// Geometries of the lesson's and xresnet's layers: strides 1 and 2, padding 0 to 2,
     /// dilation 2, batches that fill several blocks of columns and one that does not, rows of
-    /// stride 1 longer than sixteen floats.
+    /// strides 1 and 2 longer than sixteen floats.
     pub(in crate::fast) fn cases() -> Vec<(ConvGeometry, [usize; 4], usize)> {
         let g = |stride, padding, dilation| ConvGeometry { stride, padding, dilation, channel_major: false };
         vec![
@@ -250,6 +248,7 @@ pub(super) mod tests {
             (g(1, 0, 2), [2, 3, 11, 8], 3),
             (g(1, 0, 1), [40, 2, 3, 3], 1),
             (g(1, 1, 1), [2, 3, 5, 37], 3),
+            (g(2, 1, 1), [3, 2, 9, 40], 3),
         ]
     }
 
