@@ -1,7 +1,7 @@
 //! 2-d convolution (then ReLU, optionally) as one custom op: the input unfolded into patches
 //! (im2col, `im2col.rs`), one matrix multiply for the whole batch, and a backward of its own that
 //! computes the input's gradient only when the input needs one (never for the first layer's batch
-//! of images).
+//! of images), block by block of images (`conv_input.rs`).
 //!
 //! The forward product `W [o, c*k*k] · patches` and the input gradient `Wᵀ · g` each read one
 //! operand along the product's inner dimension and the other along the output's, the layouts the
@@ -9,15 +9,16 @@
 //! before the product is added, the ReLU applied in place): the next of the library's layers
 //! reads it as stored, and everything else an `[n, o, oh, ow]` view or copy of it (`stored.rs`).
 
-use super::bf16::{PackedLhs, View16};
+use super::bf16::View16;
+use super::conv_input::input_grad;
 use super::dense::GradSink;
-use super::gemm::{filled, matmul_alone, matmul_bf16_rhs, matmul_from, matmul_packed, transpose_from, View, ViewMut};
+use super::gemm::{filled, matmul_bf16_rhs, matmul_from, transpose_from, View, ViewMut};
 use super::im2col::{ConvGeometry, Sizes, PARALLEL_ELEMENTS};
 use super::live_taps::Cut;
 use super::passes::{bias_rows, relu_grad_into, relu_in_place, row_sums};
 use super::scratch::{self, Halves};
 use super::storage::{cpu_f32, with_f32};
-use super::team::{self, Disjoint};
+use super::team;
 use crate::error::Result;
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 use std::sync::Mutex;
@@ -251,11 +252,7 @@ impl ConvOp {
     }
 
     /// The input's gradient: `Wᵀ · g` as patches, folded back onto the input (col2im), in the
-    /// 1x1 convolution's terms when the kernel is cut. Both run block by block of images, each
-    /// block's patch gradient folded while it is in the cache, never the whole batch's (as
-    /// large as the patches: megabytes that a product would write out and the folding read
-    /// back). The blocks are shared between the kernel threads; each image's gradient comes
-    /// from its own block, so the result does not depend on the thread count.
+    /// 1x1 convolution's terms when the kernel is cut (see `conv_input.rs`).
     fn input_grad(
         &self,
         geometry: ConvGeometry,
@@ -264,43 +261,17 @@ impl ConvOp {
         gt: &[f32],
         (s, cut): (Sizes, Option<Cut>),
     ) -> candle_core::Result<Tensor> {
-        let (taps, cols, p) = (s.taps(), s.cols(), s.pixels());
-        let images = (FOLD_BLOCK / (taps * p).max(1)).clamp(1, s.n.max(1));
-        let blocks = s.n.div_ceil(images);
+        let (taps, cols) = (s.taps(), s.cols());
         let whole = taps * cols >= PARALLEL_ELEMENTS || taps * cols * s.o >= CONV_WORK;
-        let parts = if whole { team::width().min(blocks).max(1) } else { 1 };
-        let (bf16, packing) = (super::bf16_products(), super::bf16_packing());
+        let parts = if whole { team::width() } else { 1 };
+        let precision = (super::bf16_products(), super::bf16_packing());
         let dx = with_f32(w, "weight", |w| {
             let w = cut.map_or(View::rows(w, taps), |cut| cut.weight_view(w, s.c));
-            Ok(filled(s.n * s.c * s.h * s.w, |dx| {
-                let dx = Disjoint::new(dx.as_mut_ptr() as *mut f32);
-                team::run(parts, &|part| {
-                    // bf16 products pack the weight once, not once a block.
-                    let mut packed = packing.then(|| PackedLhs::new(taps, s.o, w.flipped()));
-                    for block in part * blocks / parts..(part + 1) * blocks / parts {
-                        let images = block * images..((block + 1) * images).min(s.n);
-                        let (first, width) = (images.start * p, images.len() * p);
-                        let mut d = scratch::take(taps * width);
-                        let (dst, g) = (ViewMut::new(&mut d, width, 1), View::rows(&gt[first..], cols));
-                        match &mut packed {
-                            Some(w) => matmul_packed(w, width, dst, false, g),
-                            None => matmul_alone(bf16, (taps, width, s.o), dst, false, w.flipped(), g),
-                        }
-                        // SAFETY: `dx` holds the whole input (`filled`'s length), and each block
-                        // writes only its own images.
-                        unsafe { geometry.fold(&d, s, images, dx) };
-                        scratch::give(d);
-                    }
-                });
-            }))
+            Ok(input_grad(geometry, s, w, gt, parts, precision))
         })?;
         Tensor::from_vec(dx, x.shape(), &Device::Cpu)
     }
 }
-
-/// Floats of a block's patch gradient (`input_grad`): a quarter of a megabyte, which stays in
-/// the second-level cache while it is folded.
-const FOLD_BLOCK: usize = 1 << 16;
 
 /// The convolution of `x` `[n, c, h, w]` by `w` `[o, c, k, k]` plus `b` `[o]` if any (then ReLU if
 /// `relu`), one group, `f32` on the CPU: an `[n, o, oh, ow]` tensor whose channel-major original

@@ -23,6 +23,7 @@ mod avg_pool;
 mod batch_norm;
 mod bf16;
 mod conv;
+mod conv_input;
 mod cross_entropy;
 mod dense;
 mod floor;
