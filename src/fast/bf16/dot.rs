@@ -35,19 +35,25 @@ pub(super) fn multiply(
 }
 
 /// One 32x32 block, eight rows at a time: 16 sums of 16 lanes in registers, each step of a pair
-/// of `k` one broadcast of the left operand's pair per row against the right tiles' rows.
+/// of `k` one broadcast of the left operand's pair per row against the right tiles' rows. Rows
+/// past the left operand's lines and pairs past `k` are zeros in the packing: the eights of rows
+/// wholly past it are not computed (their sums are never written out), nor the pairs past `k` (a
+/// product of zeros adds nothing to a sum that starts at +0), so small products (a convolution of
+/// 8 channels, or of 9 taps) do only their live share of the work.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn block(a: &Packed, b: &Packed, r: usize, c: usize, out: &mut [f32; 4 * TILE * TILE]) {
     use std::arch::x86_64::*;
     let bh = |v: __m512i| std::mem::transmute::<__m512i, __m512bh>(v);
-    for quarter in 0..4 {
+    let live = a.len - r * 2 * TILE;
+    for quarter in (0..4).take_while(|q| q * 8 < live) {
         let (half, first) = (quarter / 2, quarter % 2 * 8);
         let mut acc = [[_mm512_setzero_ps(); 2]; 8];
         for step in 0..a.steps {
             let at = a.tile(r, half, step).add(first * TILE) as *const i32;
             let (b0, b1) = (b.tile(c, 0, step), b.tile(c, 1, step));
-            for pair in 0..TILE {
+            let pairs = (a.k - step * 2 * TILE).div_ceil(2).min(TILE);
+            for pair in 0..pairs {
                 let y0 = bh(_mm512_loadu_si512(b0.add(pair * TILE) as *const __m512i));
                 let y1 = bh(_mm512_loadu_si512(b1.add(pair * TILE) as *const __m512i));
                 for (i, acc) in acc.iter_mut().enumerate() {
