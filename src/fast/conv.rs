@@ -118,6 +118,10 @@ struct ConvOp {
     input_grad: bool,
     /// The forward's patch matrix, kept for the weight gradient when there will be a backward.
     patches: Option<Mutex<Option<Patches>>>,
+    /// A cut kernel's live tap's weights, copied once by the forward and kept for the input
+    /// gradient (read in place, one float in `k * k`, each product's packing would read every
+    /// line of the whole weight's memory).
+    live: Mutex<Option<Vec<f32>>>,
     sink: Option<GradSink>,
 }
 
@@ -145,7 +149,8 @@ impl CustomOp3 for ConvOp {
             bail!("conv2d: {} output channels, bias of {}", s.o, b.len());
         }
         let (taps, cols) = (s.taps(), s.cols());
-        let w = cut.map_or(View::rows(w, taps), |cut| cut.weight_view(w, s.c));
+        let live = cut.map(|cut| cut.weight_copy(w, (s.o, s.c)));
+        let w = live.as_deref().map_or(View::rows(w, taps), |live| View::rows(live, s.c));
         let patches = Patches::of(&geometry, x, s);
         // Channel-major output (`[o, n, oh, ow]`) with the bias in it, then the product added:
         // the order the next of the library's layers reads (see `stored.rs`). Without a bias,
@@ -164,6 +169,9 @@ impl CustomOp3 for ConvOp {
         match &self.patches {
             Some(slot) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(patches),
             None => patches.give(),
+        }
+        if self.input_grad && self.patches.is_some() {
+            *self.live.lock().unwrap_or_else(|e| e.into_inner()) = live;
         }
         Ok((CpuStorage::F32(y), Shape::from((s.o, s.n, s.oh, s.ow))))
     }
@@ -265,8 +273,13 @@ impl ConvOp {
         let whole = taps * cols >= PARALLEL_ELEMENTS || taps * cols * s.o >= CONV_WORK;
         let parts = if whole { team::width() } else { 1 };
         let precision = (super::bf16_products(), super::bf16_packing());
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner()).take();
         let dx = with_f32(w, "weight", |w| {
-            let w = cut.map_or(View::rows(w, taps), |cut| cut.weight_view(w, s.c));
+            let w = match (cut, live.as_deref()) {
+                (Some(_), Some(live)) if live.len() == s.o * s.c => View::rows(live, s.c),
+                (Some(cut), _) => cut.weight_view(w, s.c),
+                (None, _) => View::rows(w, taps),
+            };
             Ok(input_grad(geometry, s, w, gt, parts, precision))
         })?;
         Tensor::from_vec(dx, x.shape(), &Device::Cpu)
@@ -293,7 +306,8 @@ pub(crate) fn conv2d(
     let geometry = ConvGeometry { channel_major, ..geometry };
     let backward = sink.is_some() && (x.track_op() || w.track_op() || b.is_some_and(|b| b.track_op()));
     let patches = backward.then(|| Mutex::new(None));
-    let op = ConvOp { geometry, relu, bias: b.is_some(), input_grad: x.track_op(), patches, sink };
+    let live = Mutex::new(None);
+    let op = ConvOp { geometry, relu, bias: b.is_some(), input_grad: x.track_op(), patches, live, sink };
     let b = match b {
         Some(b) => b.contiguous()?,
         None => Tensor::zeros(w.dim(0)?, w.dtype(), w.device())?,

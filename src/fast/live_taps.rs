@@ -58,6 +58,13 @@ impl Cut {
         View { data: &w[self.at().min(w.len())..], rs: channels * kernel, cs: kernel }
     }
 
+    /// The live tap's weights `[o, channels]` copied out of the whole weight `[o, channels, k,
+    /// k]` (reading it in order).
+    pub fn weight_copy(&self, w: &[f32], (o, channels): (usize, usize)) -> Vec<f32> {
+        let view = self.weight_view(w, channels);
+        (0..o * channels).map(|i| view.data[i / channels * view.rs + i % channels * view.cs]).collect()
+    }
+
     /// The whole weight's gradient (`[o, channels, k, k]`, zero at the dead taps), with
     /// `multiply` writing the live tap's `[o, channels]` into it in place.
     pub fn weight_grad(&self, (o, channels): (usize, usize), multiply: impl FnOnce(ViewMut)) -> Vec<f32> {
@@ -126,6 +133,7 @@ mod tests {
             .map(|(o, c)| view.data[o * view.rs + c * view.cs])
             .collect();
         assert_eq!(read, (0..12).map(|i| (i * 9 + 4) as f32).collect::<Vec<_>>());
+        assert_eq!(cut.weight_copy(&w, (4, 3)), read);
         let dw = cut.weight_grad((4, 3), |dst| {
             let (lhs, rhs) = ([1., 2., 3., 4.], [1., 1., 1.]);
             super::super::gemm::matmul(4, 3, 1, dst, false, View::rows(&lhs, 1), View::rows(&rhs, 3));
