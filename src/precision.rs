@@ -48,7 +48,7 @@ impl std::str::FromStr for Precision {
         match s.to_ascii_lowercase().as_str() {
             "fp32" | "f32" => Ok(Precision::Fp32),
             "bf16" | "bfloat16" => Ok(Precision::Bf16),
-            _ => Err(crate::error::Error::invalid("precision", "fp32 or bf16", s)),
+            _ => Err(crate::error::Error::invalid("precision", "fp32 or bf16", format!("{s:?}"))),
         }
     }
 }

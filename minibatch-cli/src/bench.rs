@@ -48,6 +48,9 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
     if !a.json {
         print_table(&rows);
         if a.precision == minibatch::Precision::Bf16 {
+            if rows.iter().any(|r| r["path"] == "plain") {
+                outln!("(the plain path, candle's own operations, multiplies in fp32 under --precision bf16)");
+            }
             print_floors(&rows);
         }
     }
@@ -76,9 +79,10 @@ fn run_child(a: &BenchArgs, spec: &str) -> anyhow::Result<()> {
 
 fn print_table(rows: &[Value]) {
     outln!(
-        "{:<9} {:<5} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>7}  {}",
+        "{:<9} {:<5} {:<4} {:>9} {:>10} {:>9} {:>8} {:>8} {:>9} {:>7}  {}",
         "config",
         "path",
+        "prec",
         "s/epoch",
         "samples/s",
         "us/step",
@@ -91,9 +95,10 @@ fn print_table(rows: &[Value]) {
     for r in rows {
         let phase = |name: &str| r["phase_seconds"][name].as_f64().unwrap_or(f64::NAN);
         outln!(
-            "{:<9} {:<5} {:>9.3} {:>10.0} {:>9.1} {:>8.1} {:>8.4} {:>9} {:>7}  {:.3}/{:.3}/{:.3}/{:.3}",
+            "{:<9} {:<5} {:<4} {:>9.3} {:>10.0} {:>9.1} {:>8.1} {:>8.4} {:>9} {:>7}  {:.3}/{:.3}/{:.3}/{:.3}",
             r["config"].as_str().unwrap_or(""),
             r["path"].as_str().unwrap_or(""),
+            r["precision"].as_str().unwrap_or(""),
             r["median_epoch_seconds"].as_f64().unwrap_or(f64::NAN),
             r["samples_per_second"].as_f64().unwrap_or(f64::NAN),
             r["us_per_step"].as_f64().unwrap_or(f64::NAN),

@@ -85,7 +85,7 @@ pub(crate) fn bf16_packing() -> bool {
 
 /// Whether this processor multiplies bf16 in hardware (Intel AMX, or AVX512-BF16). Without it,
 /// [`Precision::Bf16`](crate::precision::Precision::Bf16) rounds the same way, so it trains the
-/// same run, at fp32's speed or below.
+/// same run up to the order of each product's sums, at fp32's speed or below.
 pub fn bf16_in_hardware() -> bool {
     bf16::hardware()
 }

@@ -111,6 +111,8 @@ pub fn typed(command: &clap::Command, matches: &clap::ArgMatches) -> Vec<String>
 /// `fp32` or `bf16`.
 pub fn precision(s: &str) -> Result<minibatch::Precision, String> {
     s.parse().map_err(|_| {
-        format!("`{s}` is not one of fp32, bf16 (no fp16: bf16 has fp32's range and needs no loss scaling)")
+        let fp16 = ["fp16", "f16", "half", "float16"].contains(&s.trim().to_ascii_lowercase().as_str());
+        let why = if fp16 { " (no fp16: bf16 has fp32's range and needs no loss scaling)" } else { "" };
+        format!("`{s}` is not one of fp32, bf16{why}")
     })
 }
