@@ -11,9 +11,21 @@ use super::im2col::{ConvGeometry, Sizes};
 use super::scratch;
 use super::team::{self, Disjoint};
 
-/// Floats of a block's patch gradient: a quarter of a megabyte, which stays in the second-level
-/// cache while it is folded.
-const FOLD_BLOCK: usize = 1 << 16;
+/// Floats of a block's patch gradient: half a megabyte, which stays in the second-level cache
+/// while it is folded.
+const FOLD_BLOCK: usize = 1 << 17;
+
+/// Images per block: as many as [`FOLD_BLOCK`] holds, and where a power of two of them makes a
+/// multiple of 64 columns (maps of 1, 2x2, 4x4 or 8x8 pixels), such a multiple: the gemm kernels
+/// compute 64 columns at a time, and a narrower rest runs on slower ones.
+fn block_images(taps: usize, pixels: usize, n: usize) -> usize {
+    let mut images = FOLD_BLOCK / (taps * pixels).max(1);
+    if pixels > 0 && pixels <= 64 && 64 % pixels == 0 {
+        let whole = 64 / pixels;
+        images = (images / whole).max(1) * whole;
+    }
+    images.clamp(1, n.max(1))
+}
 
 /// The input gradient `fold(wᵀ · gt)` (`w` `[o, c*k*k]`, `gt` `[o, n*p]`), in the input's order,
 /// block by block of images in at most `parts` shares on the kernel threads; `(bf16, packing)`
@@ -28,7 +40,7 @@ pub(super) fn input_grad(
     (bf16, packing): (bool, bool),
 ) -> Vec<f32> {
     let (taps, cols, p) = (s.taps(), s.cols(), s.pixels());
-    let images = (FOLD_BLOCK / (taps * p).max(1)).clamp(1, s.n.max(1));
+    let images = block_images(taps, p, s.n);
     let blocks = s.n.div_ceil(images);
     let parts = parts.min(blocks).max(1);
     filled(s.n * s.c * s.h * s.w, |dx| {
