@@ -43,6 +43,7 @@ pub(super) fn input_grad(
     let images = block_images(taps, p, s.n);
     let blocks = s.n.div_ceil(images);
     let parts = parts.min(blocks).max(1);
+    let folding = geometry.folding(s);
     filled(s.n * s.c * s.h * s.w, |dx| {
         let dx = Disjoint::new(dx.as_mut_ptr() as *mut f32);
         team::run(parts, &|part| {
@@ -59,7 +60,7 @@ pub(super) fn input_grad(
                 }
                 // SAFETY: `dx` holds the whole input (`filled`'s length), and each block writes
                 // only its own images.
-                unsafe { geometry.fold(&d, s, images, dx) };
+                unsafe { geometry.fold(&folding, &d, s, images, dx) };
                 scratch::give(d);
             }
         });
@@ -68,6 +69,7 @@ pub(super) fn input_grad(
 
 #[cfg(test)]
 mod tests {
+    use super::super::im2col::tests::random;
     use super::*;
 
     /// The input gradient has the same bits however many shares its blocks are split into, in
@@ -75,18 +77,10 @@ mod tests {
     #[test]
     fn input_gradients_do_not_depend_on_the_shares() {
         let mut seed = 1u32;
-        let mut random = |len: usize| -> Vec<f32> {
-            (0..len)
-                .map(|_| {
-                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
-                })
-                .collect()
-        };
         for stride in [1, 2] {
             let geometry = ConvGeometry { stride, padding: 1, dilation: 1, channel_major: false };
             let s = geometry.sizes(&[40, 24, 20, 20], &[16, 24, 3, 3]).unwrap();
-            let (w, gt) = (random(s.o * s.taps()), random(s.o * s.cols()));
+            let (w, gt) = (random(&mut seed, s.o * s.taps()), random(&mut seed, s.o * s.cols()));
             for precision in [(false, false), (true, super::super::bf16_in_hardware())] {
                 let run = |parts| input_grad(geometry, s, View::rows(&w, s.taps()), &gt, parts, precision);
                 let one = run(1);

@@ -14,21 +14,36 @@ use super::im2col::{ConvGeometry, Sizes};
 use super::team::Disjoint;
 use std::ops::Range;
 
+/// The tables [`ConvGeometry::fold`] reads sixteen floats at a time by, made once per
+/// convolution for all its blocks of images: each input row's pieces, and for each input row the
+/// kernel rows that read it with their output row.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(super) struct Folding {
+    pieces: Vec<Piece>,
+    rows: Vec<Vec<(usize, usize)>>,
+}
+
 impl ConvGeometry {
+    /// The tables of [`fold`](Self::fold) for a convolution of sizes `s`.
+    pub(super) fn folding(&self, s: Sizes) -> Folding {
+        let rows = (0..s.h).map(|y| (0..s.k).filter_map(|ki| Some((ki, self.reader(y, ki, s.oh)?))).collect());
+        Folding { pieces: self.pieces(s), rows: rows.collect() }
+    }
+
     /// The input gradient of the images `images` from their patches' gradient `dcols`
     /// (`[c*k*k, images.len() * p]`, the patch matrix's columns of those images), written into
     /// `dx`, the gradient of the whole input in the input's order, at those images' places.
     ///
     /// # Safety
-    /// `dx` points to `n * c * h * w` floats, and no other thread uses those images' places
-    /// while this runs.
-    pub(super) unsafe fn fold(&self, dcols: &[f32], s: Sizes, images: Range<usize>, dx: Disjoint<f32>) {
+    /// `dx` points to `n * c * h * w` floats, no other thread uses those images' places while
+    /// this runs, and `f` is [`folding`](Self::folding)'s for `s`.
+    pub(super) unsafe fn fold(&self, f: &Folding, dcols: &[f32], s: Sizes, images: Range<usize>, dx: Disjoint<f32>) {
         let (count, cols) = (images.len(), images.len() * s.pixels());
         assert!(dcols.len() == s.taps() * cols && images.end <= s.n, "col2im: {} values, {count} images", dcols.len());
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the processor has AVX-512 (checked); the rest is the caller's contract.
-            return self.fold_avx512(dcols, s, images, dx);
+            return self.fold_avx512(f, dcols, s, images, dx);
         }
         self.fold_scalar(dcols, s, images, dx)
     }
@@ -69,18 +84,15 @@ impl ConvGeometry {
     /// [`fold`](Self::fold) sixteen floats of a row at a time (see [`Piece`]).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn fold_avx512(&self, dcols: &[f32], s: Sizes, images: Range<usize>, dx: Disjoint<f32>) {
+    unsafe fn fold_avx512(&self, f: &Folding, dcols: &[f32], s: Sizes, images: Range<usize>, dx: Disjoint<f32>) {
         use std::arch::x86_64::*;
         let (cols, p, k) = (images.len() * s.pixels(), s.pixels(), s.k);
-        let pieces = self.pieces(s);
-        let rows: Vec<Vec<(usize, usize)>> =
-            (0..s.h).map(|y| (0..k).filter_map(|ki| Some((ki, self.reader(y, ki, s.oh)?))).collect()).collect();
         for ch in 0..s.c {
             let taps = dcols.as_ptr().add(ch * k * k * cols);
             for (j, image) in images.clone().enumerate() {
                 let (out, first) = (self.plane_at(dx, s, image, ch), taps.add(j * p));
-                for (y, rows) in rows.iter().enumerate() {
-                    for piece in &pieces {
+                for (y, rows) in f.rows.iter().enumerate() {
+                    for piece in &f.pieces {
                         let mut acc = _mm512_setzero_ps();
                         for &(ki, oy) in rows {
                             let line = first.add(ki * k * cols + oy * s.ow);
@@ -131,11 +143,12 @@ impl ConvGeometry {
     fn col2im(&self, dcols: &[f32], s: Sizes) -> Vec<f32> {
         let mut dx = vec![0f32; s.n * s.c * s.h * s.w];
         // SAFETY: `dx` holds the whole input, and this thread alone writes it.
-        unsafe { self.fold(dcols, s, 0..s.n, Disjoint::new(dx.as_mut_ptr())) };
+        unsafe { self.fold(&self.folding(s), dcols, s, 0..s.n, Disjoint::new(dx.as_mut_ptr())) };
         dx
     }
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 /// Sixteen floats of an input row, from column `x0`: the lanes stored, and for each kernel
 /// column how they read an output row of the patch gradient.
 struct Piece {
@@ -144,6 +157,7 @@ struct Piece {
     reads: Vec<Read>,
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 /// How the lanes of a [`Piece`] read one kernel column's entries from an output row: the
 /// `span` of pixels from `first` loaded, then lane `l` of `lanes` takes loaded pixel `index[l]`
 /// (with stride 1 the identity; with stride 2 every other lane, each pixel once).
@@ -208,7 +222,7 @@ mod tests {
         for (geometry, [n, c, h, w], k) in cases() {
             let s = geometry.sizes(&[n, c, h, w], &[4, c, k, k]).unwrap();
             let dcols = random(&mut seed, s.taps() * s.cols());
-            let p = s.pixels();
+            let (p, f) = (s.pixels(), geometry.folding(s));
             let mut dx = vec![f32::NAN; n * c * h * w];
             for start in (0..n).step_by(2).rev() {
                 let images = start..(start + 2).min(n);
@@ -216,7 +230,7 @@ mod tests {
                     .flat_map(|t| dcols[t * s.cols() + images.start * p..][..images.len() * p].to_vec())
                     .collect();
                 // SAFETY: `dx` holds the whole input, and this thread alone writes it.
-                unsafe { geometry.fold(&block, s, images, Disjoint::new(dx.as_mut_ptr())) };
+                unsafe { geometry.fold(&f, &block, s, images, Disjoint::new(dx.as_mut_ptr())) };
             }
             assert!(geometry.col2im(&dcols, s) == dx, "{geometry:?} {n}x{c}x{h}x{w} k{k}");
         }

@@ -158,14 +158,8 @@ pub(crate) fn matmul_from(
     lhs: View,
     rhs: View,
 ) {
-    let ok = fits(dst.data.len(), dst.rs, dst.cs, m, n) && lhs.fits(m, k) && rhs.fits(k, n);
-    assert!(ok, "matmul: operand too small");
-    assert!(dst.initialised || !accumulate, "matmul: accumulating into uninitialised memory");
     let parts = if m * n * k >= min_work { team::width() } else { 1 };
-    if super::bf16_products() {
-        return super::bf16::matmul(parts, (m, n, k), dst, accumulate, lhs, rhs);
-    }
-    multiply(parts, (m, n, k), dst, accumulate, lhs, rhs)
+    product(super::bf16_products(), parts, (m, n, k), dst, accumulate, lhs, rhs)
 }
 
 /// [`matmul_from`] on the calling thread alone, in bf16 when `bf16` (the precision of the
@@ -179,14 +173,19 @@ pub(crate) fn matmul_alone(
     lhs: View,
     rhs: View,
 ) {
+    product(bf16, 1, mnk, dst, accumulate, lhs, rhs)
+}
+
+/// The operands checked, then the product in at most `parts` blocks, in bf16 when `bf16`.
+fn product(bf16: bool, parts: usize, mnk: (usize, usize, usize), dst: ViewMut, accumulate: bool, lhs: View, rhs: View) {
     let (m, n, k) = mnk;
     let ok = fits(dst.data.len(), dst.rs, dst.cs, m, n) && lhs.fits(m, k) && rhs.fits(k, n);
     assert!(ok, "matmul: operand too small");
     assert!(dst.initialised || !accumulate, "matmul: accumulating into uninitialised memory");
     if bf16 {
-        return super::bf16::matmul(1, mnk, dst, accumulate, lhs, rhs);
+        return super::bf16::matmul(parts, mnk, dst, accumulate, lhs, rhs);
     }
-    multiply(1, mnk, dst, accumulate, lhs, rhs)
+    multiply(parts, mnk, dst, accumulate, lhs, rhs)
 }
 
 /// `dst = (accumulate ? dst : 0) + lhs · rhs` on the calling thread, in bf16 with the left

@@ -109,9 +109,9 @@ impl ConvGeometry {
     /// reading in a channel's padded planes (`[n][ph][pw]`, see [`pad`](Self::pad)), and where each
     /// kernel tap sits in a window. Column `i` of block `b` reads tap `t` at
     /// `b * block * ph * pw + tap[t] + column[i]`: with the padding made real every read is inside
-    /// the input, and a row of the patch matrix is a few long gathers (at least 256 columns each)
-    /// rather than one per image (short rows of 2 to 16 pixels per image made those loops cost
-    /// more than the gathers), through a table that stays in the first-level cache.
+    /// the input, and a row of the patch matrix is a few long reads through the table (at least
+    /// 256 columns each, `gather.rs`) rather than one per image (short rows of 2 to 16 pixels per
+    /// image made those loops cost more), through a table that stays in the first-level cache.
     pub(super) fn offsets(&self, s: Sizes) -> (Vec<u32>, Vec<usize>, usize) {
         let (ph, pw) = self.padded(s);
         let p = s.pixels().max(1);
