@@ -1,7 +1,9 @@
 //! 2-d convolution (then ReLU, optionally) as one custom op: the input unfolded into patches
 //! (im2col, `im2col.rs`), one matrix multiply for the whole batch, and a backward of its own that
 //! computes the input's gradient only when the input needs one (never for the first layer's batch
-//! of images), block by block of images (`conv_input.rs`).
+//! of images), block by block of images (`conv_input.rs`). A stride-1 convolution on a map of
+//! at most four pixels, where unfolding would multiply mostly padding, runs by tap pairs instead
+//! (`tap_pairs.rs`).
 //!
 //! The forward product `W [o, c*k*k] · patches` and the input gradient `Wᵀ · g` each read one
 //! operand along the product's inner dimension and the other along the output's, the layouts the
@@ -18,6 +20,7 @@ use super::live_taps::Cut;
 use super::passes::{bias_rows, relu_grad_into, relu_in_place, row_sums};
 use super::scratch::{self, Halves};
 use super::storage::{cpu_f32, with_f32};
+use super::tap_pairs::Pairs;
 use super::team;
 use crate::error::Result;
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
@@ -122,6 +125,9 @@ struct ConvOp {
     /// gradient (read in place, one float in `k * k`, each product's packing would read every
     /// line of the whole weight's memory).
     live: Mutex<Option<Vec<f32>>>,
+    /// The pixel-major input and tap-major weight of a convolution run by tap pairs
+    /// (`tap_pairs.rs`), kept by the forward for the backward.
+    pairs: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
     sink: Option<GradSink>,
 }
 
@@ -147,6 +153,19 @@ impl CustomOp3 for ConvOp {
         let (geometry, s, cut) = self.geometry.plan(self.geometry.sizes(l1.dims(), l2.dims())?);
         if b.len() != s.o {
             bail!("conv2d: {} output channels, bias of {}", s.o, b.len());
+        }
+        if let Some(pairs) = cut.is_none().then(|| Pairs::of(&geometry, s)).flatten() {
+            let (xp, wt) = (pairs.pixel_major(x), pairs.tap_major(w));
+            let mut y = pairs.forward(&wt, &xp, self.bias.then_some(b));
+            if self.relu {
+                relu_in_place(&mut y, PARALLEL_ELEMENTS);
+            }
+            if self.patches.is_some() {
+                *self.pairs.lock().unwrap_or_else(|e| e.into_inner()) = Some((xp, wt));
+            } else {
+                [xp, wt].into_iter().for_each(scratch::give);
+            }
+            return Ok((CpuStorage::F32(y), Shape::from((s.o, s.n, s.oh, s.ow))));
         }
         let (taps, cols) = (s.taps(), s.cols());
         let live = cut.map(|cut| cut.weight_copy(w, (s.o, s.c)));
@@ -238,6 +257,10 @@ impl ConvOp {
         // One sum per output channel, each in its fixed order: split between threads, the same
         // bits. A convolution without a bias has none to sum.
         let db = if self.bias { row_sums(gt, s.o, cols, PARALLEL_ELEMENTS) } else { vec![0.0; s.o] };
+        if let Some(pairs) = cut.is_none().then(|| Pairs::of(&geometry, s)).flatten() {
+            let (dx, dw) = self.pair_grads(&pairs, x, w, gt)?;
+            return Ok((dx, dw, db));
+        }
         let patches = self.patches(geometry, x, s)?;
         let dw = match cut {
             Some(cut) => cut.weight_grad((s.o, s.c), |dst| patches.weight_product(s, View::rows(gt, cols), dst)),
@@ -247,6 +270,31 @@ impl ConvOp {
         let dx = if self.input_grad { Some(self.input_grad(geometry, x, w, gt, (s, cut))?) } else { None };
         Ok((dx, dw, db))
     }
+
+    /// The input's and weight's gradients of a convolution run by tap pairs, from the forward's
+    /// pixel-major input and tap-major weight when it kept them.
+    fn pair_grads(
+        &self,
+        pairs: &Pairs,
+        x: &Tensor,
+        w: &Tensor,
+        gt: &[f32],
+    ) -> candle_core::Result<(Option<Tensor>, Vec<f32>)> {
+        let kept = self.pairs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let (xp, wt) = match kept {
+            Some(kept) => kept,
+            None => {
+                let xp = with_f32(&x.contiguous()?, "input", |x| Ok(pairs.pixel_major(x)))?;
+                (xp, with_f32(w, "weight", |w| Ok(pairs.tap_major(w)))?)
+            }
+        };
+        let gp = pairs.grad_pixel_major(gt);
+        let dw = pairs.weight_grad(&xp, &gp);
+        let dx = self.input_grad.then(|| pairs.input_grad(&wt, &gp));
+        [xp, wt, gp].into_iter().for_each(scratch::give);
+        Ok((dx.map(|dx| Tensor::from_vec(dx, x.shape(), &Device::Cpu)).transpose()?, dw))
+    }
+
     /// The forward's patches when it kept them as this thread's products read them, else the
     /// input unfolded again.
     fn patches(&self, geometry: ConvGeometry, x: &Tensor, s: Sizes) -> candle_core::Result<Patches> {
@@ -307,7 +355,8 @@ pub(crate) fn conv2d(
     let backward = sink.is_some() && (x.track_op() || w.track_op() || b.is_some_and(|b| b.track_op()));
     let patches = backward.then(|| Mutex::new(None));
     let live = Mutex::new(None);
-    let op = ConvOp { geometry, relu, bias: b.is_some(), input_grad: x.track_op(), patches, live, sink };
+    let pairs = Mutex::new(None);
+    let op = ConvOp { geometry, relu, bias: b.is_some(), input_grad: x.track_op(), patches, live, pairs, sink };
     let b = match b {
         Some(b) => b.contiguous()?,
         None => Tensor::zeros(w.dim(0)?, w.dtype(), w.device())?,

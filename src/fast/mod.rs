@@ -42,6 +42,7 @@ mod scratch;
 mod sgd_step;
 mod storage;
 mod stored;
+mod tap_pairs;
 mod team;
 mod tune;
 
