@@ -189,8 +189,12 @@ impl CustomOp3 for ConvOp {
             Some(slot) => *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(patches),
             None => patches.give(),
         }
-        if self.input_grad && self.patches.is_some() {
-            *self.live.lock().unwrap_or_else(|e| e.into_inner()) = live;
+        match live {
+            Some(live) if self.input_grad && self.patches.is_some() => {
+                *self.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(live)
+            }
+            Some(live) => scratch::give(live),
+            None => {}
         }
         Ok((CpuStorage::F32(y), Shape::from((s.o, s.n, s.oh, s.ow))))
     }
@@ -330,6 +334,9 @@ impl ConvOp {
             };
             Ok(input_grad(geometry, s, w, gt, parts, precision))
         })?;
+        if let Some(live) = live {
+            scratch::give(live);
+        }
         Tensor::from_vec(dx, x.shape(), &Device::Cpu)
     }
 }

@@ -10,6 +10,8 @@
 //! more than the products it saved.
 
 use super::gemm::{View, ViewMut};
+use super::scratch;
+use super::team::rows_mut;
 
 /// The one tap of a square kernel that reads the input, for every output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,10 +61,18 @@ impl Cut {
     }
 
     /// The live tap's weights `[o, channels]` copied out of the whole weight `[o, channels, k,
-    /// k]` (reading it in order).
+    /// k]` (reading it in order, the output channels shared between the kernel threads: all of
+    /// the weight's memory is read for one float in `k * k`), in a scratch buffer.
     pub fn weight_copy(&self, w: &[f32], (o, channels): (usize, usize)) -> Vec<f32> {
-        let view = self.weight_view(w, channels);
-        (0..o * channels).map(|i| view.data[i / channels * view.rs + i % channels * view.cs]).collect()
+        let (kernel, at) = (self.full * self.full, self.at());
+        let mut out = scratch::take(o * channels);
+        let line = channels * kernel;
+        rows_mut(0, &mut out, channels.max(1), line, |first, part| {
+            for (dst, row) in part.chunks_exact_mut(channels.max(1)).zip(w[first * line..].chunks_exact(line)) {
+                dst.iter_mut().zip(row.iter().skip(at).step_by(kernel)).for_each(|(d, &v)| *d = v);
+            }
+        });
+        out
     }
 
     /// The whole weight's gradient (`[o, channels, k, k]`, zero at the dead taps), with
