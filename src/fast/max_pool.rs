@@ -16,6 +16,22 @@ struct Window {
 }
 
 impl Window {
+    /// The window's rows, each a slice of `plane`.
+    fn rows(self, plane: &[f32]) -> impl Iterator<Item = &[f32]> {
+        let Window { rows, cols, w } = self;
+        (rows.0..rows.1).map(move |y| &plane[y * w + cols.0..y * w + cols.1])
+    }
+
+    /// The flat index of the first pixel (in row-major order) equal to `m`.
+    fn first(self, plane: &[f32], m: f32) -> Option<usize> {
+        for (r, row) in self.rows(plane).enumerate() {
+            if let Some(c) = row.iter().position(|&v| v == m) {
+                return Some((self.rows.0 + r) * self.w + self.cols.0 + c);
+            }
+        }
+        None
+    }
+
     /// The flat indices of the window's pixels, in row-major order.
     fn indices(self) -> impl Iterator<Item = usize> {
         let Window { rows, cols, w } = self;
@@ -56,14 +72,16 @@ impl MaxPool {
     }
 
     /// The maximum of each window of one plane into `y`: the window's last NaN if it holds one,
-    /// as PyTorch's. Selects rather than a branch per element: which one wins is data.
+    /// as PyTorch's. Selects rather than a branch per element: which one wins is data. Rows of
+    /// the window as slices (an iterator over its indices cost most of the pooling's time).
     fn maxima(&self, plane: &[f32], hw: (usize, usize), y: &mut [f32]) {
         self.windows(hw, |o, window| {
             let (mut best, mut nan) = (f32::NEG_INFINITY, false);
-            for i in window.indices() {
-                let v = plane[i];
-                best = if v > best { v } else { best };
-                nan |= v.is_nan();
+            for row in window.rows(plane) {
+                for &v in row {
+                    best = if v > best { v } else { best };
+                    nan |= v.is_nan();
+                }
             }
             y[o] = if nan {
                 window.indices().map(|i| plane[i]).filter(|v| v.is_nan()).last().unwrap_or(best)
@@ -79,11 +97,10 @@ impl MaxPool {
     fn argmax(&self, plane: &[f32], y: &[f32], hw: (usize, usize), mut f: impl FnMut(usize, usize)) {
         self.windows(hw, |o, window| {
             let m = y[o];
-            let mut indices = window.indices();
             let at = if m.is_nan() {
-                indices.filter(|&i| plane[i].is_nan()).last()
+                window.indices().filter(|&i| plane[i].is_nan()).last()
             } else {
-                indices.find(|&i| plane[i] == m)
+                window.first(plane, m)
             };
             f(o, at.unwrap_or(window.rows.0 * window.w + window.cols.0));
         });

@@ -75,9 +75,15 @@ impl InplaceOp3 for BufferUpdate {
         let (g, p) = (cpu_f32(s2, l2, "gradient")?, cpu_f32(s3, l3, "parameter")?);
         let b = contiguous_mut(s1, l1, g.len())?;
         let c = self.0;
-        split(b, |at, b| {
-            for ((b, &g), &p) in b.iter_mut().zip(&g[at..]).zip(&p[at..]) {
-                *b = (*b * c.momentum + 0.0) + (c.decayed(g, p) * c.undamped + 0.0);
+        // The parameter is read only for weight decay: a pass over every weight saved otherwise.
+        split(b, |at, b| match c.wd {
+            Some(_) => {
+                for ((b, &g), &p) in b.iter_mut().zip(&g[at..]).zip(&p[at..]) {
+                    *b = (*b * c.momentum + 0.0) + (c.decayed(g, p) * c.undamped + 0.0);
+                }
+            }
+            None => {
+                b.iter_mut().zip(&g[at..]).for_each(|(b, &g)| *b = (*b * c.momentum + 0.0) + (g * c.undamped + 0.0))
             }
         });
         Ok(())
@@ -101,10 +107,14 @@ impl InplaceOp3 for ParamUpdate {
         let (b, g) = (cpu_f32(s2, l2, "momentum buffer")?, cpu_f32(s3, l3, "gradient")?);
         let p = contiguous_mut(s1, l1, g.len())?;
         let c = self.0;
+        // The gradient is read only with Nesterov: a pass over every weight saved otherwise.
         split(p, |at, p| {
-            for ((p, &b), &g) in p.iter_mut().zip(&b[at..]).zip(&g[at..]) {
-                let d = if c.nesterov { c.decayed(g, *p) + (b * c.momentum + 0.0) } else { b };
-                *p -= d * c.lr + 0.0;
+            if c.nesterov {
+                for ((p, &b), &g) in p.iter_mut().zip(&b[at..]).zip(&g[at..]) {
+                    *p -= (c.decayed(g, *p) + (b * c.momentum + 0.0)) * c.lr + 0.0;
+                }
+            } else {
+                p.iter_mut().zip(&b[at..]).for_each(|(p, &b)| *p -= b * c.lr + 0.0);
             }
         });
         Ok(())
