@@ -1,8 +1,8 @@
 //! 2-d convolution (then ReLU, optionally) as one custom op: the input unfolded into patches
 //! (im2col, `im2col.rs`), one matrix multiply for the whole batch, and a backward of its own that
 //! computes the input's gradient only when the input needs one (never for the first layer's batch
-//! of images), block by block of images (`conv_input.rs`). A stride-1 convolution on a map of
-//! at most four pixels, where unfolding would multiply mostly padding, runs by tap pairs instead
+//! of images), block by block of images (`conv_input.rs`). A convolution on maps of at most four
+//! pixels, where unfolding would multiply mostly padding, runs by tap pairs instead
 //! (`tap_pairs.rs`).
 //!
 //! The forward product `W [o, c*k*k] · patches` and the input gradient `Wᵀ · g` each read one

@@ -1,18 +1,20 @@
-//! A stride-1 convolution on a small map (an xresnet's 2x2 stage) as products of one
-//! kernel tap's weights with the input pixels it reads, and nothing of the padding.
+//! A convolution on a small map (an xresnet's 2x2 stage, and its step from 2x2 to 1x1 at stride
+//! 2) as products of one kernel tap's weights with the input pixels it reads, and nothing of the
+//! padding.
 //!
 //! Unfolded, a 3x3 kernel on a 2x2 map multiplies 9 taps for each output pixel, of which 4 read
 //! the input and 5 the padding: 2.25 times the work (on 4x4 maps 1.44 times). Here the input
 //! is stored pixel-major (`[c, pixel, n]`, each pixel's batch a contiguous block of columns) and
 //! the weight tap-major (`[k*k, o, c]`), and each tap multiplies its `[o, c]` weights by the
 //! blocks of the pixels it reads, adding into the blocks of the output pixels it writes: one
-//! product per tap when its output rows span the whole map, else one per output row. The
+//! product per tap when its output rows span the whole map, else one per output row (one per
+//! output pixel at a stride). The
 //! products' order is fixed by the shapes, and the kernel threads take disjoint rows of each
 //! (output channels, input channels for the input gradient), so the bits do not depend on the
 //! thread count.
 
-use super::gemm::{matmul_alone, View, ViewMut};
-use super::im2col::{ConvGeometry, Sizes};
+use super::gemm::{matmul_alone, transpose_from, View, ViewMut};
+use super::im2col::{ConvGeometry, Sizes, PARALLEL_ELEMENTS};
 use super::scratch;
 use super::team::{self, Disjoint};
 use std::ops::Range;
@@ -48,31 +50,36 @@ pub(super) struct Pairs {
 }
 
 impl Pairs {
-    /// The products of a convolution of sizes `s`, if it runs as such: stride 1, a kernel wider
-    /// than one tap, at most [`MOST_PIXELS`] output pixels, fp32 products.
+    /// The products of a convolution of sizes `s`, if it runs as such: a kernel wider than one
+    /// tap, at most [`MOST_PIXELS`] input and output pixels, fp32 products.
     pub fn of(geometry: &ConvGeometry, s: Sizes) -> Option<Pairs> {
         let small = s.pixels() <= MOST_PIXELS && s.h * s.w <= MOST_PIXELS;
-        if geometry.stride != 1 || s.k < 2 || !small || super::bf16_products() {
+        if s.k < 2 || !small || super::bf16_products() {
             return None;
         }
-        let (pad, d) = (geometry.padding as isize, geometry.dilation as isize);
+        let (pad, d, st) = (geometry.padding as isize, geometry.dilation as isize, geometry.stride as isize);
         let (h, w, oh, ow) = (s.h as isize, s.w as isize, s.oh as isize, s.ow as isize);
         let mut pairs = Vec::new();
         for tap in 0..s.k * s.k {
             let (dy, dx) = ((tap / s.k) as isize * d - pad, (tap % s.k) as isize * d - pad);
-            let (rows, cols) = ((-dy).max(0)..oh.min(h - dy), (-dx).max(0)..ow.min(w - dx));
-            if rows.is_empty() || cols.is_empty() {
-                continue;
-            }
-            let at = |i: isize, j: isize| ((i * ow + j) as usize, ((i + dy) * w + j + dx) as usize);
-            if cols.start == 0 && cols.end == ow && ow == w {
+            // The output rows and columns whose window reads a pixel through this tap.
+            let rows: Vec<isize> = (0..oh).filter(|i| (0..h).contains(&(i * st + dy))).collect();
+            let cols: Vec<isize> = (0..ow).filter(|j| (0..w).contains(&(j * st + dx))).collect();
+            let at = |i: isize, j: isize| ((i * ow + j) as usize, ((i * st + dy) * w + j * st + dx) as usize);
+            let (Some(&first), Some(&left)) = (rows.first(), cols.first()) else { continue };
+            if st == 1 && cols.len() == s.ow && ow == w {
                 // Whole rows, read from whole rows: one block of pixels.
-                let (out, inp) = at(rows.start, 0);
+                let (out, inp) = at(first, 0);
                 pairs.push(Pair { tap, out, inp, len: rows.len() * s.ow });
+            } else if st == 1 {
+                // A run of each row, read from a run of one row.
+                rows.iter()
+                    .map(|&i| at(i, left))
+                    .for_each(|(out, inp)| pairs.push(Pair { tap, out, inp, len: cols.len() }));
             } else {
-                for i in rows {
-                    let (out, inp) = at(i, cols.start);
-                    pairs.push(Pair { tap, out, inp, len: cols.len() });
+                // Strided: each output pixel on its own.
+                for &i in &rows {
+                    cols.iter().map(|&j| at(i, j)).for_each(|(out, inp)| pairs.push(Pair { tap, out, inp, len: 1 }));
                 }
             }
         }
@@ -99,9 +106,8 @@ impl Pairs {
     pub fn tap_major(&self, w: &[f32]) -> Vec<f32> {
         let (s, kk) = (self.s, self.s.k * self.s.k);
         let mut out = scratch::take(kk * s.o * s.c);
-        for (i, taps) in w.chunks_exact(kk).enumerate().take(s.o * s.c) {
-            taps.iter().enumerate().for_each(|(t, &v)| out[t * s.o * s.c + i] = v);
-        }
+        // `[o*c, k*k]` transposed, in blocks (one float of nine a time would scatter).
+        transpose_from(PARALLEL_ELEMENTS, w, s.o * s.c, kk, &mut out, s.o * s.c);
         out
     }
 
@@ -200,9 +206,7 @@ impl Pairs {
         let bounds = share_rows(s.o, self.parts, s.c > 64 || deepest <= 512);
         team::run(bounds.len() - 1, &|i| run(bounds[i]..bounds[i + 1]));
         let mut dw = vec![0f32; kk * s.o * s.c];
-        for (i, taps) in dw.chunks_exact_mut(kk).enumerate() {
-            taps.iter_mut().enumerate().for_each(|(t, d)| *d = dwt[t * s.o * s.c + i]);
-        }
+        transpose_from(PARALLEL_ELEMENTS, &dwt, kk, s.o * s.c, &mut dw, kk);
         scratch::give(dwt);
         dw
     }
@@ -272,16 +276,19 @@ mod tests {
     #[test]
     fn pairs_give_the_unfolded_products() {
         let mut seed = 9u32;
-        for (channel_major, [n, c, h, w], o, (k, padding, dilation)) in [
-            (false, [5, 8, 2, 2], 16, (3, 1, 1)),
-            (true, [3, 130, 2, 2], 140, (3, 1, 1)),
-            (false, [160, 64, 2, 2], 128, (3, 1, 1)),
-            (false, [9, 600, 2, 2], 64, (3, 1, 1)),
-            (false, [2, 4, 2, 2], 6, (3, 2, 2)),
-            (true, [4, 3, 1, 4], 5, (5, 2, 1)),
-            (false, [3, 2, 2, 1], 4, (3, 1, 1)),
+        for (channel_major, [n, c, h, w], o, (k, padding, dilation, stride)) in [
+            (false, [5, 8, 2, 2], 16, (3, 1, 1, 1)),
+            (true, [3, 130, 2, 2], 140, (3, 1, 1, 1)),
+            (false, [160, 64, 2, 2], 128, (3, 1, 1, 1)),
+            (false, [9, 600, 2, 2], 64, (3, 1, 1, 1)),
+            (false, [2, 4, 2, 2], 6, (3, 2, 2, 1)),
+            (true, [4, 3, 1, 4], 5, (5, 2, 1, 1)),
+            (false, [3, 2, 2, 1], 4, (3, 1, 1, 1)),
+            (false, [70, 130, 2, 2], 140, (3, 1, 1, 2)),
+            (true, [5, 8, 2, 2], 6, (3, 1, 1, 2)),
+            (false, [4, 3, 1, 4], 5, (3, 1, 1, 2)),
         ] {
-            let geometry = ConvGeometry { stride: 1, padding, dilation, channel_major };
+            let geometry = ConvGeometry { stride, padding, dilation, channel_major };
             let dims = if channel_major { [c, n, h, w] } else { [n, c, h, w] };
             let s = geometry.sizes(&dims, &[o, c, k, k]).unwrap();
             let mut pairs = Pairs::of(&geometry, s).unwrap();
@@ -316,7 +323,7 @@ mod tests {
             let (xp, wtm, gp) = (pairs.pixel_major(&x), pairs.tap_major(&wt), pairs.grad_pixel_major(&gt));
             let got = (pairs.forward(&wtm, &xp, Some(&b)), pairs.input_grad(&wtm, &gp), pairs.weight_grad(&xp, &gp));
             let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| (a - b).abs() <= 1e-4 * (1.0 + b.abs()));
-            let case = format!("{dims:?} k{k} p{padding} d{dilation}");
+            let case = format!("{dims:?} k{k} p{padding} d{dilation} s{stride}");
             assert!(close(&got.0, &want), "forward {case}");
             assert!(close(&got.1, &want_dx), "input gradient {case}");
             assert!(close(&got.2, &want_dw), "weight gradient {case}");
