@@ -14,7 +14,7 @@
 use super::bf16::View16;
 use super::conv_input::input_grad;
 use super::dense::GradSink;
-use super::gemm::{filled, matmul_bf16_rhs, matmul_from, transpose_from, View, ViewMut};
+use super::gemm::{filled, matmul_bf16_rhs, matmul_from, transposed, View, ViewMut};
 use super::im2col::{ConvGeometry, Sizes, PARALLEL_ELEMENTS};
 use super::live_taps::Cut;
 use super::passes::{bias_rows, relu_grad_into, relu_in_place, row_sums};
@@ -107,8 +107,7 @@ fn weight_grad(gt: &[f32], patches: &Patches, s: Sizes) -> Vec<f32> {
     }
     let mut dwt = scratch::take(taps * s.o);
     product(ViewMut::new(&mut dwt, 1, s.o));
-    let mut dw = vec![0f32; s.o * taps];
-    transpose_from(PARALLEL_ELEMENTS, &dwt, taps, s.o, &mut dw, taps);
+    let dw = transposed(PARALLEL_ELEMENTS, &dwt, taps, s.o);
     scratch::give(dwt);
     dw
 }

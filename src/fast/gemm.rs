@@ -299,6 +299,21 @@ pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], 
 
 /// [`transpose`], on the caller alone below `least` elements (the convolution's rule).
 pub(crate) fn transpose_from(least: usize, src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and the transpose only writes
+    // initialised values through it.
+    let dst = unsafe { &mut *(dst as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    transpose_uninit(least, src, rows, cols, dst, ld)
+}
+
+/// The transpose of a row-major `rows x cols` matrix as a new row-major `cols x rows` one,
+/// written once (no zeroing first), on the caller alone below `least` elements.
+pub(crate) fn transposed(least: usize, src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    // Every element is written: the destination's rows are `rows` apart, `cols` of them.
+    filled(rows * cols, |dst| transpose_uninit(least, src, rows, cols, dst, rows))
+}
+
+/// [`transpose_from`] into memory that may be uninitialised.
+fn transpose_uninit(least: usize, src: &[f32], rows: usize, cols: usize, dst: &mut [MaybeUninit<f32>], ld: usize) {
     let fits = ld >= rows && (cols == 0 || dst.len() >= (cols - 1) * ld + rows);
     assert!(src.len() >= rows * cols && fits, "transpose: operand too small");
     let dst = &mut dst[..if cols == 0 { 0 } else { (cols - 1) * ld + rows }];
@@ -309,7 +324,7 @@ pub(crate) fn transpose_from(least: usize, src: &[f32], rows: usize, cols: usize
 }
 
 /// `dst[c * ld + r] = src[r * stride + c]` for `rows x cols`.
-fn transpose_part(src: &[f32], rows: usize, cols: usize, stride: usize, dst: &mut [f32], ld: usize) {
+fn transpose_part(src: &[f32], rows: usize, cols: usize, stride: usize, dst: &mut [MaybeUninit<f32>], ld: usize) {
     let fits =
         cols == 0 || rows == 0 || (src.len() > (rows - 1) * stride + cols - 1 && dst.len() >= (cols - 1) * ld + rows);
     assert!(fits, "transpose: operand too small");
@@ -328,13 +343,13 @@ fn transpose_rest(
     rows: usize,
     cols: usize,
     stride: usize,
-    dst: &mut [f32],
+    dst: &mut [MaybeUninit<f32>],
     ld: usize,
     done: (usize, usize),
 ) {
     for r in 0..rows {
         for c in if r < done.0 { done.1 } else { 0 }..cols {
-            dst[c * ld + r] = src[r * stride + c];
+            dst[c * ld + r] = MaybeUninit::new(src[r * stride + c]);
         }
     }
 }
@@ -343,7 +358,7 @@ fn transpose_rest(
 /// then the edges one at a time: several times faster than a scalar tiled loop.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, stride: usize, dst: &mut [f32], ld: usize) {
+unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, stride: usize, dst: &mut [MaybeUninit<f32>], ld: usize) {
     use std::arch::x86_64::*;
     let (full_rows, full_cols) = (rows / 8 * 8, cols / 8 * 8);
     for r0 in (0..full_rows).step_by(8) {
@@ -366,7 +381,7 @@ unsafe fn transpose_avx(src: &[f32], rows: usize, cols: usize, stride: usize, ds
             let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
             let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
             let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-            let d = dst.as_mut_ptr().add(c0 * ld + r0);
+            let d = (dst.as_mut_ptr() as *mut f32).add(c0 * ld + r0);
             for (j, (a, b)) in [(s0, s4), (s1, s5), (s2, s6), (s3, s7)].into_iter().enumerate() {
                 _mm256_storeu_ps(d.add(j * ld), _mm256_permute2f128_ps::<0x20>(a, b));
                 _mm256_storeu_ps(d.add((j + 4) * ld), _mm256_permute2f128_ps::<0x31>(a, b));

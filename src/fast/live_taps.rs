@@ -9,9 +9,10 @@
 //! through four taps) means gathering the weight and spreading its gradient back, which cost
 //! more than the products it saved.
 
-use super::gemm::{View, ViewMut};
+use super::gemm::{filled, View, ViewMut};
 use super::scratch;
 use super::team::rows_mut;
+use std::mem::MaybeUninit;
 
 /// The one tap of a square kernel that reads the input, for every output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,10 +77,14 @@ impl Cut {
     }
 
     /// The whole weight's gradient (`[o, channels, k, k]`, zero at the dead taps), with
-    /// `multiply` writing the live tap's `[o, channels]` into it in place.
+    /// `multiply` writing the live tap's `[o, channels]` into it in place. The zeros are written
+    /// on every kernel thread (the whole gradient, megabytes, for a ninth of it live).
     pub fn weight_grad(&self, (o, channels): (usize, usize), multiply: impl FnOnce(ViewMut)) -> Vec<f32> {
         let kernel = self.full * self.full;
-        let mut dw = vec![0f32; o * channels * kernel];
+        let line = (channels * kernel).max(1);
+        let mut dw = filled(o * channels * kernel, |dw| {
+            rows_mut(0, dw, line, line, |_, part| part.fill(MaybeUninit::new(0.0)));
+        });
         let at = self.at().min(dw.len());
         multiply(ViewMut::new(&mut dw[at..], channels * kernel, kernel));
         dw
