@@ -91,15 +91,6 @@ impl ConvGeometry {
         }
     }
 
-    /// Where input plane `i` (in the input's own order) sits among the channel-major planes.
-    fn plane(&self, i: usize, s: Sizes) -> usize {
-        if self.channel_major {
-            i
-        } else {
-            i % s.c * s.n + i / s.c
-        }
-    }
-
     /// The sides of an input plane with its padding.
     pub(super) fn padded(&self, s: Sizes) -> (usize, usize) {
         (s.h + 2 * self.padding, s.w + 2 * self.padding)
@@ -134,23 +125,30 @@ impl ConvGeometry {
     }
 
     /// `x` (`[n][c][h][w]`, or already `[c][n][h][w]`) channel-major (`[c][n][ph][pw]`) with
-    /// `padding` zeros around every plane.
+    /// `padding` zeros around every plane, the planes shared between the kernel threads when
+    /// large.
     pub(super) fn pad(&self, x: &[f32], s: Sizes) -> Vec<f32> {
         let (ph, pw, pad) = (self.padded(s).0, self.padded(s).1, self.padding);
-        // Every float written once: the zeros of the border beside the copied rows, rather than
-        // zeroing the whole buffer first.
         let mut out = scratch::take(s.c * s.n * ph * pw);
-        for (i, src) in x.chunks_exact(s.h * s.w).enumerate() {
-            let dst = &mut out[self.plane(i, s) * ph * pw..][..ph * pw];
-            dst[..pad * pw + pad].fill(0.0);
-            for (r, line) in src.chunks_exact(s.w).enumerate() {
-                let at = (r + pad) * pw + pad;
-                dst[at..at + s.w].copy_from_slice(line);
-                // The right border of this row and the left one of the next.
-                dst[at + s.w..at + s.w + 2 * pad].fill(0.0);
+        let plane = (ph * pw).max(1);
+        super::team::rows_mut(PARALLEL_ELEMENTS, &mut out, plane, plane, |first, part| {
+            for (j, dst) in part.chunks_exact_mut(plane).enumerate() {
+                // Padded plane `first + j` is channel `ch` of image `image`.
+                let (ch, image) = ((first + j) / s.n, (first + j) % s.n);
+                let i = if self.channel_major { first + j } else { image * s.c + ch };
+                let src = &x[i * s.h * s.w..][..s.h * s.w];
+                // Every float written once: the zeros of the border beside the copied rows,
+                // rather than zeroing the whole buffer first.
+                dst[..pad * pw + pad].fill(0.0);
+                for (r, line) in src.chunks_exact(s.w).enumerate() {
+                    let at = (r + pad) * pw + pad;
+                    dst[at..at + s.w].copy_from_slice(line);
+                    // The right border of this row and the left one of the next.
+                    dst[at + s.w..at + s.w + 2 * pad].fill(0.0);
+                }
+                dst[(s.h + pad) * pw + pad..].fill(0.0);
             }
-            dst[(s.h + pad) * pw + pad..].fill(0.0);
-        }
+        });
         out
     }
 

@@ -5,7 +5,9 @@
 //! several NaNs the last takes the gradient), added up where windows overlap: PyTorch's rule.
 
 use super::storage::{cpu_f32, with_f32};
+use super::team::Disjoint;
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use std::sync::Mutex;
 
 /// One pooling window: its rows and columns `[from, to)` in a plane `w` pixels wide.
 #[derive(Clone, Copy)]
@@ -71,23 +73,28 @@ impl MaxPool {
         }
     }
 
-    /// The maximum of each window of one plane into `y`: the window's last NaN if it holds one,
-    /// as PyTorch's. Selects rather than a branch per element: which one wins is data. Rows of
-    /// the window as slices (an iterator over its indices cost most of the pooling's time).
-    fn maxima(&self, plane: &[f32], hw: (usize, usize), y: &mut [f32]) {
-        self.windows(hw, |o, window| {
+    /// The maximum of each window of one plane into `y`, and its flat index in the plane into
+    /// `at`: the first one in row-major order, or the window's last NaN if it holds one, as
+    /// PyTorch's. Selects rather than a branch per element: which one wins is data. Rows of the
+    /// window as slices (an iterator over its indices cost most of the pooling's time).
+    fn maxima(&self, plane: &[f32], (h, w): (usize, usize), y: &mut [f32], at: &mut [u32]) {
+        self.windows((h, w), |o, window| {
+            let mut best_at = window.rows.0 * w + window.cols.0;
             let (mut best, mut nan) = (f32::NEG_INFINITY, false);
-            for row in window.rows(plane) {
-                for &v in row {
-                    best = if v > best { v } else { best };
+            for (r, row) in window.rows(plane).enumerate() {
+                let first = (window.rows.0 + r) * w + window.cols.0;
+                for (c, &v) in row.iter().enumerate() {
+                    let better = v > best;
+                    best = if better { v } else { best };
+                    best_at = if better { first + c } else { best_at };
                     nan |= v.is_nan();
                 }
             }
-            y[o] = if nan {
-                window.indices().map(|i| plane[i]).filter(|v| v.is_nan()).last().unwrap_or(best)
-            } else {
-                best
-            };
+            if nan {
+                best_at = window.indices().filter(|&i| plane[i].is_nan()).last().unwrap_or(best_at);
+                best = plane[best_at];
+            }
+            (y[o], at[o]) = (best, best_at as u32);
         });
     }
 
@@ -143,24 +150,51 @@ impl MaxPool {
     }
 }
 
-impl CustomOp1 for MaxPool {
+impl MaxPool {
+    /// The pooling as an op for one input, which keeps its maxima's places for its backward.
+    pub(crate) fn op(self) -> MaxPoolOp {
+        MaxPoolOp { pool: self, argmax: Mutex::new(None) }
+    }
+}
+
+/// A max pooling of one input: the forward keeps each output's maximum's flat index in its
+/// plane, and the backward sends each gradient there rather than searching the windows again.
+pub(crate) struct MaxPoolOp {
+    pool: MaxPool,
+    argmax: Mutex<Option<Vec<u32>>>,
+}
+
+impl CustomOp1 for MaxPoolOp {
     fn name(&self) -> &'static str {
         "max-pool2d"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (n, c, h, w, planes) = self.dims(l.dims())?;
+        let pool = self.pool;
+        let (n, c, h, w, planes) = pool.dims(l.dims())?;
+        if h * w > u32::MAX as usize {
+            bail!("max_pool2d: planes of {h}x{w} pixels, more than 2^32");
+        }
         let x = cpu_f32(s, l, "max_pool2d input")?;
-        let out = self.out(h) * self.out(w);
+        let out = pool.out(h) * pool.out(w);
         let mut y = vec![0f32; planes * out];
-        Self::planes(x, h * w, &mut y, out, |_, plane, y| self.maxima(plane, (h, w), y));
-        Ok((CpuStorage::F32(y), Shape::from((n, c, self.out(h), self.out(w)))))
+        let mut argmax = vec![0u32; planes * out];
+        let at = Disjoint::new(argmax.as_mut_ptr());
+        MaxPool::planes(x, h * w, &mut y, out, |p, plane, y| {
+            // SAFETY: plane `p` writes its own `out` places, inside `argmax`.
+            let at = unsafe { std::slice::from_raw_parts_mut(at.get().add(p * out), out) };
+            pool.maxima(plane, (h, w), y, at)
+        });
+        *self.argmax.lock().unwrap_or_else(|e| e.into_inner()) = Some(argmax);
+        Ok((CpuStorage::F32(y), Shape::from((n, c, pool.out(h), pool.out(w)))))
     }
 
     fn bwd(&self, arg: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let (_, _, h, w, planes) = self.dims(arg.dims())?;
+        let pool = self.pool;
+        let (_, _, h, w, planes) = pool.dims(arg.dims())?;
         let (arg, res, grad) = (arg.contiguous()?, res.contiguous()?, grad.contiguous()?);
-        let out = self.out(h) * self.out(w);
+        let out = pool.out(h) * pool.out(w);
+        let kept = self.argmax.lock().unwrap_or_else(|e| e.into_inner()).take();
         let mut dx = vec![0f32; planes * h * w];
         with_f32(&arg, "max_pool2d input", |x| {
             with_f32(&grad, "max_pool2d gradient", |g| {
@@ -168,11 +202,17 @@ impl CustomOp1 for MaxPool {
                     if g.len() != planes * out || y.len() != planes * out {
                         bail!("max_pool2d: a gradient of {} values for an output of {}", g.len(), planes * out);
                     }
-                    // Each plane's gradient goes where its windows' maxima were, added up in a
-                    // fixed order where windows overlap.
-                    Self::planes(x, h * w, &mut dx, h * w, |p, plane, dx| {
-                        let (g, y) = (&g[p * out..][..out], &y[p * out..][..out]);
-                        self.argmax(plane, y, (h, w), |o, at| dx[at] += g[o]);
+                    // Each plane's gradient goes where its windows' maxima were, added up in
+                    // output order where windows overlap: the places the forward kept, or found
+                    // again.
+                    MaxPool::planes(x, h * w, &mut dx, h * w, |p, plane, dx| {
+                        let g = &g[p * out..][..out];
+                        match &kept {
+                            Some(at) if at.len() == planes * out => {
+                                at[p * out..][..out].iter().zip(g).for_each(|(&at, &g)| dx[at as usize] += g)
+                            }
+                            _ => pool.argmax(plane, &y[p * out..][..out], (h, w), |o, at| dx[at] += g[o]),
+                        }
                     });
                     Ok(())
                 })

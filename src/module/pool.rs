@@ -116,7 +116,7 @@ impl Registered for MaxPool2d {
 
 impl Module for MaxPool2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        crate::fast::pool2d("max_pool2d input", xs, self.op)
+        crate::fast::pool2d("max_pool2d input", xs, self.op.op())
     }
 }
 
