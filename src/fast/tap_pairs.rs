@@ -8,10 +8,9 @@
 //! the weight tap-major (`[k*k, o, c]`), and each tap multiplies its `[o, c]` weights by the
 //! blocks of the pixels it reads, adding into the blocks of the output pixels it writes: one
 //! product per tap when its output rows span the whole map, else one per output row (one per
-//! output pixel at a stride). The
-//! products' order is fixed by the shapes, and the kernel threads take disjoint rows of each
-//! (output channels, input channels for the input gradient), so the bits do not depend on the
-//! thread count.
+//! output pixel at a stride). The products' order is fixed by the shapes, and the kernel threads
+//! take disjoint rows of each (output channels, input channels for the input gradient), so the
+//! bits do not depend on the thread count.
 
 use super::gemm::{matmul_alone, transpose_from, transposed, View, ViewMut};
 use super::im2col::{ConvGeometry, Sizes};
