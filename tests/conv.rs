@@ -52,6 +52,21 @@ fn conv2d_names_init_and_shape_errors() {
     let err = conv.forward(&x).unwrap_err().to_string();
     assert!(err.starts_with("Conv2d(8, 16, kernel_size=(3, 3)") && err.contains("got input [2, 3, 7, 7]"), "{err}");
     assert!(Conv2d::new(6, 4, 3, Conv2dConfig { groups: 4, ..Default::default() }, &mut rng).is_err());
+    // Given weights: 5 output channels do not split into 3 groups (PyTorch refuses them too).
+    let w = candle_core::Tensor::zeros((5, 1, 3, 3), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    let err = Conv2d::from_tensors(w, None, Conv2dConfig { groups: 3, ..Default::default() }).unwrap_err();
+    assert!(err.to_string().contains("5 output channels"), "{err}");
+}
+
+#[test]
+fn max_pooling_with_absurd_sizes_does_not_overflow() {
+    // One window as large as the address space covers the whole (padded) plane once; a kernel
+    // past the padded plane is refused.
+    let x = candle_core::Tensor::ones((1, 1, 4, 4), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    let y = minibatch::MaxPool2d::new(usize::MAX, usize::MAX, usize::MAX / 2).forward(&x).unwrap();
+    assert_eq!((y.dims(), flat(&y)), (&[1, 1, 1, 1][..], vec![1.0]));
+    let err = minibatch::MaxPool2d::new(usize::MAX, 1, 0).forward(&x).unwrap_err();
+    assert!(err.to_string().contains("max_pool2d"), "{err}");
 }
 
 #[test]

@@ -52,7 +52,7 @@ pub(crate) struct MaxPool {
 impl MaxPool {
     /// The output side for an input side `n`.
     fn out(&self, n: usize) -> usize {
-        (n + 2 * self.padding).saturating_sub(self.kernel) / self.stride + 1
+        n.saturating_add(2 * self.padding).saturating_sub(self.kernel) / self.stride + 1
     }
 
     /// The rows (or columns) `[from, to)` of the input that output row (or column) `o` reads, the
@@ -135,9 +135,9 @@ impl MaxPool {
         };
         if self.kernel == 0
             || self.stride == 0
-            || self.padding * 2 > self.kernel
-            || h + 2 * self.padding < self.kernel
-            || w + 2 * self.padding < self.kernel
+            || self.padding > self.kernel / 2
+            || h.saturating_add(2 * self.padding) < self.kernel
+            || w.saturating_add(2 * self.padding) < self.kernel
         {
             bail!(
                 "max_pool2d: kernel {} stride {} padding {} on {h}x{w}: needs a kernel and stride of at least 1, padding at most half the kernel, and the padded image at least the kernel",

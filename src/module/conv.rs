@@ -78,11 +78,11 @@ impl Conv2d {
                 format!("{:?}", weight.dims()),
             ));
         };
-        if kh != kw || config.stride == 0 || config.dilation == 0 || config.groups == 0 {
+        if kh != kw || config.stride == 0 || config.dilation == 0 || config.groups == 0 || out % config.groups != 0 {
             return Err(Error::invalid(
                 "conv2d",
-                "a square kernel, stride, dilation and groups >= 1",
-                format!("{config:?}"),
+                "a square kernel, stride, dilation and groups >= 1, output channels divisible by groups",
+                format!("{out} output channels, {kh}x{kw} kernel, {config:?}"),
             ));
         }
         if bias.as_ref().is_some_and(|b| b.dims() != [out]) {
