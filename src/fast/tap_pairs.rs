@@ -134,7 +134,8 @@ impl Pairs {
         });
         let mut y = vec![0f32; s.o * p * s.n];
         for (dst, src) in y.chunks_exact_mut(p * s.n).zip(yp.chunks_exact(p * s.n)) {
-            transpose_into(src, p, s.n, dst);
+            // One channel's few thousand floats: on this thread.
+            transpose_from(usize::MAX, src, p, s.n, dst, p);
         }
         scratch::give(yp);
         y
@@ -146,7 +147,7 @@ impl Pairs {
         let (s, p) = (self.s, self.s.pixels());
         let mut out = scratch::take(s.o * p * s.n);
         for (dst, src) in out.chunks_exact_mut(p * s.n).zip(gt.chunks_exact(p * s.n)) {
-            transpose_into(src, s.n, p, dst);
+            transpose_from(usize::MAX, src, s.n, p, dst, s.n);
         }
         out
     }
@@ -245,13 +246,6 @@ fn share_rows(rows: usize, parts: usize, narrow: bool) -> Vec<usize> {
     let mut bounds: Vec<usize> = (0..parts).map(|i| i * panels / parts * 64).collect();
     bounds.push(rows);
     bounds
-}
-
-/// `dst[c * rows + r] = src[r * cols + c]`.
-fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    for (r, line) in src.chunks_exact(cols).take(rows).enumerate() {
-        line.iter().enumerate().for_each(|(c, &v)| dst[c * rows + r] = v);
-    }
 }
 
 #[cfg(test)]
