@@ -1,6 +1,7 @@
 //! `Conv2d` against PyTorch (`tests/golden/conv.json`, from `make_golden.py`'s `conv()`): the
 //! forward, the input, weight and bias gradients and the repr, for stride 2 with padding on odd
-//! sizes (the lesson's blocks), a bias-free layer and groups.
+//! sizes (the lesson's blocks), a bias-free layer and groups (strided too, on maps whose sides leave
+//! different remainders).
 
 mod common;
 use common::*;
@@ -366,4 +367,19 @@ fn empty_batches_give_empty_outputs_and_impossible_sizes_are_errors() {
     assert!(err.contains("at least 5x5"), "{err}");
     let wrong = Tensor::zeros((2, 1, 9, 9), DType::F64, &Device::Cpu).unwrap();
     assert!(conv.forward(&wrong).unwrap_err().to_string().contains("F32, as its weight"));
+}
+
+#[test]
+fn convolutions_whose_output_could_not_be_held_are_errors() {
+    use candle_core::{DType, Device, Tensor};
+    let x = Tensor::zeros((1, 2, 3, 2), DType::F32, &Device::Cpu).unwrap();
+    let mut rng = minibatch::Rng::new(0);
+    for (padding, stride) in [(usize::MAX / 4, 1), (usize::MAX / 2, 2), (usize::MAX, 1), (1 << 31, 1 << 31)] {
+        for groups in [1, 2] {
+            let config = Conv2dConfig { padding, stride, groups, ..Default::default() };
+            let conv = Conv2d::new(2, 4, 3, config, &mut rng).unwrap();
+            let err = conv.forward(&x).unwrap_err().to_string();
+            assert!(err.contains("that fits in memory"), "{padding} {stride}: {err}");
+        }
+    }
 }

@@ -161,19 +161,10 @@ impl Conv2d {
                 found: format!("{:?} {:?}", xs.dtype(), xs.dims()),
             });
         }
-        let (k, span) = (self.sizes().2, |k: usize| c.dilation * (k - 1) + 1);
-        let (h, wd) = (xs.dims()[2] + 2 * c.padding, xs.dims()[3] + 2 * c.padding);
-        if h < span(k) || wd < span(k) {
-            return Err(Error::Shape {
-                layer: crate::module::repr(self),
-                expected: format!("an image at least {0}x{0} with its padding", span(k)),
-                found: format!("{:?}", xs.dims()),
-            });
-        }
+        let (batch, h, wd) = self.output_size(xs)?;
         if xs.elem_count() == 0 {
             // An empty batch gives an empty output (as in PyTorch), without running a kernel.
-            let side = |n: usize| (n - span(k)) / c.stride + 1;
-            return Ok(Tensor::zeros((xs.dims()[0], out, side(h), side(wd)), w.dtype(), w.device())?);
+            return Ok(Tensor::zeros((batch, out, h, wd), w.dtype(), w.device())?);
         }
         if c.groups == 1 && crate::fast::fits(&[xs, &w]) {
             let b = self.bias.as_ref().map(Param::tensor);
@@ -186,12 +177,43 @@ impl Conv2d {
             let sink = super::is_grad_enabled().then(|| self.grad_sink());
             return crate::fast::conv2d(xs, &w, b.as_ref(), geometry, (relu, chained), sink);
         }
-        let y = xs.conv2d(&w, c.padding, c.stride, c.dilation, c.groups)?;
+        let y = grouped(xs, &w, c, c.dilation * (self.sizes().2 - 1) + 1)?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(&b.tensor().reshape((1, (), 1, 1))?)?,
             None => y,
         };
         Ok(if relu { crate::fast::relu(&y)? } else { y })
+    }
+
+    /// The output's batch, height and width for this input, or an error when the padded input is
+    /// smaller than the kernel's span or the output or its unfolded patches could not be held.
+    fn output_size(&self, xs: &Tensor) -> Result<(usize, usize, usize)> {
+        let (inp, out, k) = self.sizes();
+        let c = self.config;
+        let span = c.dilation.saturating_mul(k - 1).saturating_add(1);
+        let padded = |n: usize| c.padding.checked_mul(2).and_then(|p| p.checked_add(n));
+        let error = |expected: String| Error::Shape {
+            layer: crate::module::repr(self),
+            expected,
+            found: format!("{:?}", xs.dims()),
+        };
+        let (h, w) = match (padded(xs.dims()[2]), padded(xs.dims()[3])) {
+            (Some(h), Some(w)) if h >= span && w >= span => (h, w),
+            (Some(_), Some(_)) => return Err(error(format!("an image at least {span}x{span} with its padding"))),
+            _ => return Err(error(format!("padding {} that fits in memory", c.padding))),
+        };
+        let side = |n: usize| (n - span) / c.stride + 1;
+        let (batch, oh, ow) = (xs.dims()[0], side(h), side(w));
+        let fits = |sizes: [usize; 5]| {
+            let bytes = sizes.iter().try_fold(xs.dtype().size_in_bytes(), |n, &d| n.checked_mul(d));
+            bytes.is_some_and(|b| b <= isize::MAX as usize)
+        };
+        // The output, the unfolded patches and the padded input.
+        let patch = (inp / c.groups).saturating_mul(k * k);
+        if !fits([batch, out, oh, ow, 1]) || !fits([batch, patch, oh, ow, 1]) || !fits([batch, inp, h, w, 1]) {
+            return Err(error(format!("an output of {oh}x{ow} pixels that fits in memory")));
+        }
+        Ok((batch, oh, ow))
     }
 
     /// The fused kernel's backward adds the weight and bias gradients to these parameters.
@@ -203,6 +225,22 @@ impl Conv2d {
             b.as_ref().map_or(Ok(()), |b| into(b, db))
         })
     }
+}
+
+/// Candle's convolution, for groups and for what the fused kernel does not take. Strided, it gets
+/// the input padded here and cut to the rows and columns its windows read: candle's backward
+/// gives both sides one output padding, wrong when the two sides leave different remainders.
+fn grouped(xs: &Tensor, w: &Tensor, c: Conv2dConfig, span: usize) -> Result<Tensor> {
+    if c.stride == 1 {
+        return Ok(xs.conv2d(w, c.padding, 1, c.dilation, c.groups)?);
+    }
+    let mut x = xs.clone();
+    for dim in [2, 3] {
+        let padded = x.dims()[dim] + 2 * c.padding;
+        let read = (padded - span) / c.stride * c.stride + span;
+        x = x.pad_with_zeros(dim, c.padding, c.padding)?.narrow(dim, 0, read)?;
+    }
+    Ok(x.conv2d(w, 0, c.stride, c.dilation, c.groups)?)
 }
 
 impl Module for Conv2d {

@@ -205,20 +205,25 @@ def general_relu():
 
 def conv():
     """nn.Conv2d with PyTorch's parameters on odd sizes, stride 2 with padding (the lesson's
-    blocks), with and without bias, and groups: output and gradients of sum(y * w)."""
+    blocks), with and without bias, and groups, also strided on maps whose two sides leave
+    different remainders: output and gradients of sum(y * w)."""
     g = torch.Generator().manual_seed(3)
     cases = []
     for cin, cout, k, stride, pad, bias, groups, size in [
         (3, 4, 3, 2, 1, True, 1, 7),
         (1, 8, 5, 2, 2, True, 1, 9),
         (4, 6, 3, 1, 0, False, 2, 6),
+        (6, 16, 1, 2, 1, True, 2, (2, 1)),
+        (6, 9, 3, 2, 1, False, 3, (7, 6)),
+        (4, 4, 3, 3, 0, True, 4, (8, 10)),
     ]:
         m = nn.Conv2d(cin, cout, k, stride=stride, padding=pad, bias=bias, groups=groups)
         with torch.no_grad():
             m.weight.copy_(torch.randn(m.weight.shape, generator=g) * 0.3)
             if bias:
                 m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.3)
-        x = torch.randn(2, cin, size, size, generator=g).requires_grad_(True)
+        h, w = size if isinstance(size, tuple) else (size, size)
+        x = torch.randn(2, cin, h, w, generator=g).requires_grad_(True)
         y = m(x)
         w = torch.randn(y.shape, generator=g)
         (y * w).sum().backward()
