@@ -147,8 +147,8 @@ fn results_do_not_depend_on_the_thread_count() {
     // five is more threads than CI's cores). 1024,256 splits 64x784x1024 and 64x1024x256 by
     // columns; 1500,64 has a 128x64x1500 product that blocks of 64 rows would add up in another
     // order (the gemm crate blocks k by 512 below 65 rows and columns). The CNN with batch norm
-    // keeps its convolutions on one thread at this size but not the rest of its step. The losses
-    // must not change, in fp32 or bf16.
+    // splits its convolutions' products, batch norms and passes too. The losses must not change,
+    // in fp32 or bf16.
     let run = |model: &[&str], threads: &str| {
         let mut args = vec!["train", "--epochs", "1", "--valid-size", "55000", "--json", "--threads", threads];
         args.extend_from_slice(model);

@@ -26,11 +26,12 @@ use crate::error::Result;
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 use std::sync::Mutex;
 
-/// Multiply-adds from which a convolution's products are split between threads. Every split
-/// wakes the other threads and waits for them, a dozen times a step: on the lesson's CNN (batches
-/// of 128, at most 9 million multiply-adds a layer) two cores were slower an epoch than one
-/// (docs/speed.md, kernel choices), so such shapes stay on one thread.
-const CONV_WORK: usize = 1 << 25;
+/// Multiply-adds from which a convolution's products are split between threads: about a tenth
+/// of a millisecond of one core's work, against the microsecond it takes to hand a part to a team
+/// thread that is watching (`team.rs`). Splitting only from 32 million (an earlier line, from
+/// when the team slept between jobs) left the lesson's CNN and xresnet's later stages on one core
+/// (docs/speed.md, kernel choices).
+const CONV_WORK: usize = 1 << 17;
 
 /// A convolution's patch matrix `[c*k*k, n*p]` as its products read it: in `f32`, or rounded to
 /// bf16 once under bf16 products in hardware (the forward's product and the weight gradient's

@@ -132,12 +132,12 @@ fn fits(len: usize, rs: usize, cs: usize, rows: usize, cols: usize) -> bool {
     rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < len
 }
 
-/// Work (multiply-adds) above which a multiply is split between threads: below it, the
-/// threads' start costs more than they give back (the notebook's 64x784x50 stays on one).
-const PARALLEL_WORK: usize = 1 << 23;
+/// Work (multiply-adds) above which a multiply is split between threads: below it, handing a
+/// part to a team thread costs about what it gives back.
+const PARALLEL_WORK: usize = 1 << 20;
 
-/// `dst[m, n] = (accumulate ? dst : 0) + lhs[m, k] · rhs[k, n]`. Runs on every core when the
-/// product is large (the notebook's stays on one: 64x784x50 is below the line).
+/// `dst[m, n] = (accumulate ? dst : 0) + lhs[m, k] · rhs[k, n]`. Runs on every core from a
+/// million multiply-adds (the notebook's 64x784x50 is above the line, its 64x50x10 below).
 ///
 /// The layouts matter as much as the sizes: the AVX-512 kernels are several times faster when
 /// `lhs` is contiguous along `k` and `rhs` along `n`, or the destination is column-major with

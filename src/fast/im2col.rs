@@ -207,12 +207,13 @@ impl ConvGeometry {
 }
 
 /// Patch-matrix sizes from which unfolding and folding back are split between the kernel
-/// threads (and the element-wise passes, batch norm's included, and transposes). Every split
-/// wakes the other threads and waits for them, a dozen times a step: on the lesson's CNN (at most
-/// 630,000 patch values a layer) passes from 512K elements were slower an epoch on two cores than
-/// on one (docs/speed.md, kernel choices), so such shapes stay on one thread. Passes from a
-/// million elements (an xresnet's first stages) gain from the split.
-pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 20;
+/// threads (and a convolution's element-wise passes, batch norm's included, and transposes; the
+/// team's own [`super::team::rows_mut`] line, a few thousand elements a part, applies too). An
+/// earlier line of a million elements left every batch norm of xresnet18 at 28 pixels and every
+/// pass of the lesson's CNN on one core; with the lower lines of the products (`conv.rs`,
+/// `gemm.rs`) and of the team's parts, those models train 7% and 25% faster an epoch on two cores
+/// (docs/speed.md, kernel choices).
+pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 11;
 
 /// A scratch vector of `len` floats that `fill` writes completely.
 pub(super) fn filled_with(len: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {

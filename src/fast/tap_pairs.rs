@@ -25,11 +25,11 @@ const MOST_PIXELS: usize = 4;
 
 /// Floats from which a weight's copies (tap-major, and its gradient back) are split between the
 /// kernel threads: one core alone reads and writes memory at a fraction of what two do.
-const SHARED_COPY: usize = 1 << 18;
+const SHARED_COPY: usize = 1 << 15;
 
-/// Multiply-adds from which a convolution's products are shared between the threads (as
-/// `conv.rs`'s).
-const SHARED_WORK: usize = 1 << 25;
+/// Multiply-adds from which a convolution's products are shared between the threads, in panels of
+/// rows (see `share_rows`).
+const SHARED_WORK: usize = 1 << 21;
 
 /// One product: tap `tap`'s weights times input pixels `inp..inp + len`, added into output
 /// pixels `out..out + len`.

@@ -265,10 +265,9 @@ pub(crate) fn chunks_mut<T: Send>(data: &mut [T], size: usize, f: impl Fn(usize,
     });
 }
 
-/// Elements of work below which a pass stays on the calling thread: handing a part to a team
-/// thread that is watching costs about a microsecond, as much as a pass over this many floats
-/// already in the cache.
-const PART_MIN: usize = 1 << 14;
+/// Elements of work below which a part is not worth making: handing a part to a team thread that
+/// is watching costs about a microsecond, about a pass over this many floats in the cache.
+const PART_MIN: usize = 1 << 12;
 
 /// Runs `f(first, run)` on runs of whole `row`-element rows of `data` (`first`: the index of the
 /// run's first row; a last partial row goes with the last run): one run per thread of the team
