@@ -66,16 +66,19 @@ impl AvgPool {
         Ok((n * c, h, w, (n, c)))
     }
 
-    /// Calls `f(output index, plane, window)` for every output element, in order.
-    fn each(&self, planes: usize, (h, w): (usize, usize), mut f: impl FnMut(usize, usize, &Window)) {
+    /// The windows of one plane's outputs, in order.
+    fn windows(&self, (h, w): (usize, usize)) -> Vec<Window> {
         let (oh, ow) = (self.out(h), self.out(w));
-        let windows: Vec<Window> = (0..oh * ow).map(|i| self.window((i / ow, i % ow), (h, w))).collect();
-        for plane in 0..planes {
-            for (i, win) in windows.iter().enumerate() {
-                f(plane * oh * ow + i, plane, win);
-            }
-        }
+        (0..oh * ow).map(|i| self.window((i / ow, i % ow), (h, w))).collect()
     }
+}
+
+/// Runs `f(plane, plane's rows)` over `data`, `row` elements a plane, split between the kernel
+/// threads by whole planes (each plane's values are its own: the same bits however split).
+fn by_plane(data: &mut [f32], row: usize, work: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    super::team::rows_mut(0, data, row, work, |first, part| {
+        part.chunks_mut(row.max(1)).enumerate().for_each(|(j, plane)| f(first + j, plane))
+    });
 }
 
 impl CustomOp1 for AvgPool {
@@ -86,11 +89,14 @@ impl CustomOp1 for AvgPool {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (planes, h, w, (n, c)) = self.dims(l.dims())?;
         let x = cpu_f32(s, l, "avg_pool2d input")?;
-        let mut y = vec![0f32; planes * self.out(h) * self.out(w)];
-        self.each(planes, (h, w), |i, plane, win| {
+        let windows = self.windows((h, w));
+        let mut y = vec![0f32; planes * windows.len()];
+        by_plane(&mut y, windows.len(), h * w, |plane, y| {
             let x = &x[plane * h * w..];
-            let sum: f32 = (win.y0..win.y1).map(|r| x[r * w + win.x0..r * w + win.x1].iter().sum::<f32>()).sum();
-            y[i] = sum / win.div;
+            for (y, win) in y.iter_mut().zip(&windows) {
+                let sum: f32 = (win.y0..win.y1).map(|r| x[r * w + win.x0..r * w + win.x1].iter().sum::<f32>()).sum();
+                *y = sum / win.div;
+            }
         });
         Ok((CpuStorage::F32(y), Shape::from((n, c, self.out(h), self.out(w)))))
     }
@@ -98,13 +104,19 @@ impl CustomOp1 for AvgPool {
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let (planes, h, w, _) = self.dims(arg.dims())?;
         let grad = grad.contiguous()?;
+        let windows = self.windows((h, w));
         let mut dx = vec![0f32; planes * h * w];
         with_f32(&grad, "avg_pool2d gradient", |g| {
-            self.each(planes, (h, w), |i, plane, win| {
-                let share = g[i] / win.div;
-                for r in win.y0..win.y1 {
-                    let row = plane * h * w + r * w;
-                    dx[row + win.x0..row + win.x1].iter_mut().for_each(|d| *d += share);
+            if g.len() != planes * windows.len() {
+                bail!("avg_pool2d: a gradient of {} values for an output of {}", g.len(), planes * windows.len());
+            }
+            by_plane(&mut dx, h * w, h * w, |plane, dx| {
+                let g = &g[plane * windows.len()..];
+                for (&g, win) in g.iter().zip(&windows) {
+                    let share = g / win.div;
+                    for r in win.y0..win.y1 {
+                        dx[r * w + win.x0..r * w + win.x1].iter_mut().for_each(|d| *d += share);
+                    }
                 }
             });
             Ok(())
