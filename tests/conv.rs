@@ -383,3 +383,32 @@ fn convolutions_whose_output_could_not_be_held_are_errors() {
         }
     }
 }
+
+#[test]
+fn layers_of_absurd_sizes_are_errors_not_panics_or_aborts() {
+    use candle_core::{DType, Device, Tensor};
+    use minibatch::{AdaptiveAvgPool2d, AvgPool2d};
+    let mut rng = minibatch::Rng::new(0);
+    let config = Conv2dConfig::default;
+    for (inp, out, kernel) in [(1, 1, usize::MAX), (1, 1, 1 << 32), (usize::MAX, 1, 3), (1, usize::MAX, 1)] {
+        let err = Conv2d::new(inp, out, kernel, config(), &mut rng).unwrap_err().to_string();
+        assert!(err.contains("fits in memory"), "{inp} {out} {kernel}: {err}");
+    }
+    // Patches of about 2^52 bytes: more than any address space holds, though below isize::MAX.
+    let x = Tensor::zeros((1, 2, 4, 5), DType::F32, &Device::Cpu).unwrap();
+    for groups in [1, 2] {
+        let conv = Conv2d::new(2, 2, 3, Conv2dConfig { padding: 1 << 22, groups, ..config() }, &mut rng).unwrap();
+        let err = conv.forward(&x).unwrap_err().to_string();
+        assert!(err.contains("fits in memory"), "{err}");
+    }
+    for pool in [AvgPool2d::new(usize::MAX, 1, 0), AvgPool2d::new(1 << 32, 1, 1 << 31)] {
+        let err = pool.forward(&x).unwrap_err().to_string();
+        assert!(err.contains("sizes above"), "{err}");
+    }
+    let flat = Tensor::zeros((1, 1, 0, 4), DType::F32, &Device::Cpu).unwrap();
+    assert!(AvgPool2d::new(3, 2, 1).ceil_mode(true).forward(&flat).is_err(), "a map of zero rows");
+    for size in [(usize::MAX, 1), (1 << 46, 1)] {
+        let err = AdaptiveAvgPool2d::new(size.0, size.1).forward(&x).unwrap_err().to_string();
+        assert!(err.contains("fits in memory"), "{err}");
+    }
+}

@@ -57,6 +57,14 @@ impl AvgPool {
             bail!("avg_pool2d: expected [batch, channels, height, width], found {dims:?}")
         };
         let (k, p) = (self.kernel, self.padding);
+        // PyTorch takes sizes that fit in an `int`; within them nothing below can overflow.
+        let most = i32::MAX as usize;
+        if k > most || self.stride > most || p > most || h > most || w > most {
+            bail!("avg_pool2d: kernel {k} stride {} padding {p} on {h}x{w}: sizes above {most}", self.stride);
+        }
+        if c == 0 || h == 0 || w == 0 {
+            bail!("avg_pool2d: expected non-empty channels, height and width (a batch may be empty), found {dims:?}");
+        }
         if k == 0 || self.stride == 0 || p * 2 > k || self.out(h) == 0 || self.out(w) == 0 {
             bail!(
                 "avg_pool2d: kernel {k} stride {} padding {p} on {h}x{w}: needs a kernel and stride of at least 1, padding at most half the kernel, and the padded image at least the kernel (with ceil_mode, at least one pixel)",

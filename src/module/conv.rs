@@ -51,12 +51,16 @@ pub struct Conv2d {
 
 impl Conv2d {
     /// A layer from `inp` to `out` channels with a `kernel` x `kernel` window, PyTorch's default
-    /// initialisation drawn from `rng`.
+    /// initialisation drawn from `rng`. An error for zero sizes, channels that do not divide into
+    /// the groups, or a weight too large to hold.
     pub fn new(inp: usize, out: usize, kernel: usize, config: Conv2dConfig, rng: &mut Rng) -> Result<Self> {
         let groups = config.groups.max(1);
+        let found = || format!("{inp} -> {out} channels, kernel {kernel}, {groups} groups");
         if inp == 0 || out == 0 || kernel == 0 || !inp.is_multiple_of(groups) || !out.is_multiple_of(groups) {
-            let found = format!("{inp} -> {out} channels, kernel {kernel}, {groups} groups");
-            return Err(Error::invalid("conv2d sizes", "non-zero sizes, channels divisible by groups", found));
+            return Err(Error::invalid("conv2d sizes", "non-zero sizes, channels divisible by groups", found()));
+        }
+        if !super::room::can_hold(&[out, inp / groups, kernel, kernel], 4) || !super::room::can_hold(&[out], 4) {
+            return Err(Error::invalid("conv2d sizes", "a weight that fits in memory", found()));
         }
         let fan_in = inp / groups * kernel * kernel;
         let bound = 1.0 / (fan_in as f64).sqrt();
@@ -204,13 +208,10 @@ impl Conv2d {
         };
         let side = |n: usize| (n - span) / c.stride + 1;
         let (batch, oh, ow) = (xs.dims()[0], side(h), side(w));
-        let fits = |sizes: [usize; 5]| {
-            let bytes = sizes.iter().try_fold(xs.dtype().size_in_bytes(), |n, &d| n.checked_mul(d));
-            bytes.is_some_and(|b| b <= isize::MAX as usize)
-        };
+        let fits = |sizes: [usize; 4]| super::room::can_hold(&sizes, xs.dtype().size_in_bytes());
         // The output, the unfolded patches and the padded input.
-        let patch = (inp / c.groups).saturating_mul(k * k);
-        if !fits([batch, out, oh, ow, 1]) || !fits([batch, patch, oh, ow, 1]) || !fits([batch, inp, h, w, 1]) {
+        let patch = (inp / c.groups).saturating_mul(k.saturating_mul(k));
+        if !fits([batch, out, oh, ow]) || !fits([batch, patch, oh, ow]) || !fits([batch, inp, h, w]) {
             return Err(error(format!("an output of {oh}x{ow} pixels that fits in memory")));
         }
         Ok((batch, oh, ow))

@@ -21,6 +21,7 @@ mod norm;
 mod param;
 mod pool;
 mod repr;
+mod room;
 mod shape;
 mod state;
 mod stats;

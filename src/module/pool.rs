@@ -46,12 +46,13 @@ impl Module for AdaptiveAvgPool2d {
             ));
         };
         let (oh, ow) = self.size;
+        let found = || format!("{:?} to {:?}", xs.dims(), self.size);
         if oh == 0 || ow == 0 || h == 0 || w == 0 {
-            return Err(Error::invalid(
-                "adaptive pooling",
-                "non-zero sizes",
-                format!("{:?} to {:?}", xs.dims(), self.size),
-            ));
+            return Err(Error::invalid("adaptive pooling", "non-zero sizes", found()));
+        }
+        let (n, c) = (xs.dims()[0].max(1), xs.dims()[1].max(1));
+        if !super::room::can_hold(&[n, c, oh, ow], xs.dtype().size_in_bytes()) {
+            return Err(Error::invalid("adaptive pooling", "an output that fits in memory", found()));
         }
         if (oh, ow) == (1, 1) {
             // A convolution's channel-major original, when there is one, is averaged as it is
