@@ -273,3 +273,17 @@ fn weights_of_another_model_are_refused_naming_what_the_file_holds() {
     assert_eq!(before, after, "nothing loaded");
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn linear_and_normalisation_layers_of_absurd_sizes_are_errors() {
+    use minibatch::{BatchNorm, LayerNorm, Linear};
+    let mut rng = minibatch::Rng::new(0);
+    for (i, o) in [(usize::MAX, 1), (1, usize::MAX), (1 << 32, 1 << 32), (1 << 24, 1 << 24)] {
+        let err = Linear::new(i, o, &mut rng).unwrap_err().to_string();
+        assert!(err.contains("fits in memory"), "{i} {o}: {err}");
+    }
+    for channels in [usize::MAX, 1 << 62] {
+        assert!(BatchNorm::new_2d(channels).unwrap_err().to_string().contains("fit in memory"));
+    }
+    assert!(LayerNorm::new(&[1 << 40, 1 << 30]).unwrap_err().to_string().contains("fit in memory"));
+}

@@ -64,6 +64,9 @@ impl Linear {
 }
 
 fn uniform(shape: &[usize], fan_in: usize, rng: &mut Rng) -> Result<Tensor> {
+    if !super::room::can_hold(shape, 4) {
+        return Err(Error::invalid("linear sizes", "a weight that fits in memory", format!("{shape:?}")));
+    }
     let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
     let n: usize = shape.iter().product();
     let v: Vec<f32> = (0..n).map(|_| rng.uniform(-bound, bound) as f32).collect();

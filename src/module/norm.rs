@@ -90,6 +90,9 @@ impl BatchNorm {
             let found = format!("{channels} channels, {config:?}");
             return Err(Error::invalid("batch norm", "channels >= 1, eps > 0, momentum in [0, 1]", found));
         }
+        if !super::room::can_hold(&[channels, 4], 4) {
+            return Err(Error::invalid("batch norm", "channels that fit in memory", channels));
+        }
         let cpu = &Device::Cpu;
         let (ones, zeros) = (Tensor::ones(channels, DType::F32, cpu)?, Tensor::zeros(channels, DType::F32, cpu)?);
         let affine = |t: &Tensor| if config.affine { Param::new(t).map(Some) } else { Ok(None) };
@@ -298,6 +301,9 @@ impl LayerNorm {
     pub fn new(shape: &[usize]) -> Result<Self> {
         if shape.is_empty() || shape.contains(&0) {
             return Err(Error::invalid("layer norm shape", "one or more non-zero sizes", format!("{shape:?}")));
+        }
+        if !super::room::can_hold(&[shape, &[2]].concat(), 4) {
+            return Err(Error::invalid("layer norm shape", "sizes that fit in memory", format!("{shape:?}")));
         }
         let cpu = &Device::Cpu;
         Ok(LayerNorm {
