@@ -13,7 +13,7 @@
 //! bits do not depend on the thread count.
 
 use super::gemm::{matmul_alone, transpose_from, transposed, View, ViewMut};
-use super::im2col::{ConvGeometry, Sizes};
+use super::im2col::{ConvGeometry, Sizes, PARALLEL_ELEMENTS};
 use super::scratch;
 use super::team::{self, Disjoint};
 use std::ops::Range;
@@ -22,10 +22,6 @@ use std::ops::Range;
 /// padded 1 multiplies 1.44 times the work) the forward gained, but the gradients' two dozen
 /// short products per step each pack their operands, and ran slower than the unfolded ones.
 const MOST_PIXELS: usize = 4;
-
-/// Floats from which a weight's copies (tap-major, and its gradient back) are split between the
-/// kernel threads: one core alone reads and writes memory at a fraction of what two do.
-const SHARED_COPY: usize = 1 << 15;
 
 /// Multiply-adds from which a convolution's products are shared between the threads, in panels of
 /// rows (see `share_rows`).
@@ -110,7 +106,7 @@ impl Pairs {
         let (s, kk) = (self.s, self.s.k * self.s.k);
         let mut out = scratch::take(kk * s.o * s.c);
         // `[o*c, k*k]` transposed, in blocks (one float of nine a time would scatter).
-        transpose_from(SHARED_COPY, w, s.o * s.c, kk, &mut out, s.o * s.c);
+        transpose_from(PARALLEL_ELEMENTS, w, s.o * s.c, kk, &mut out, s.o * s.c);
         out
     }
 
@@ -209,7 +205,7 @@ impl Pairs {
         let deepest = self.pairs.iter().map(|p| p.len).max().unwrap_or(0) * s.n;
         let bounds = share_rows(s.o, self.parts, s.c > 64 || deepest <= 512);
         team::run(bounds.len() - 1, &|i| run(bounds[i]..bounds[i + 1]));
-        let dw = transposed(SHARED_COPY, &dwt, kk, s.o * s.c);
+        let dw = transposed(PARALLEL_ELEMENTS, &dwt, kk, s.o * s.c);
         scratch::give(dwt);
         dw
     }

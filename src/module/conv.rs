@@ -59,7 +59,7 @@ impl Conv2d {
         if inp == 0 || out == 0 || kernel == 0 || !inp.is_multiple_of(groups) || !out.is_multiple_of(groups) {
             return Err(Error::invalid("conv2d sizes", "non-zero sizes, channels divisible by groups", found()));
         }
-        if !super::room::can_hold(&[out, inp / groups, kernel, kernel], 4) || !super::room::can_hold(&[out], 4) {
+        if !super::room::can_hold(&[out, inp / groups, kernel, kernel], 4) {
             return Err(Error::invalid("conv2d sizes", "a weight that fits in memory", found()));
         }
         let fan_in = inp / groups * kernel * kernel;
@@ -181,7 +181,7 @@ impl Conv2d {
             let sink = super::is_grad_enabled().then(|| self.grad_sink());
             return crate::fast::conv2d(xs, &w, b.as_ref(), geometry, (relu, chained), sink);
         }
-        let y = grouped(xs, &w, c, c.dilation * (self.sizes().2 - 1) + 1)?;
+        let y = by_candle(xs, &w, c, c.dilation * (self.sizes().2 - 1) + 1)?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(&b.tensor().reshape((1, (), 1, 1))?)?,
             None => y,
@@ -231,7 +231,7 @@ impl Conv2d {
 /// Candle's convolution, for groups and for what the fused kernel does not take. Strided, it gets
 /// the input padded here and cut to the rows and columns its windows read: candle's backward
 /// gives both sides one output padding, wrong when the two sides leave different remainders.
-fn grouped(xs: &Tensor, w: &Tensor, c: Conv2dConfig, span: usize) -> Result<Tensor> {
+fn by_candle(xs: &Tensor, w: &Tensor, c: Conv2dConfig, span: usize) -> Result<Tensor> {
     if c.stride == 1 {
         return Ok(xs.conv2d(w, c.padding, 1, c.dilation, c.groups)?);
     }
