@@ -1,7 +1,8 @@
 //! `Conv2d` against PyTorch (`tests/golden/conv.json`, from `make_golden.py`'s `conv()`): the
 //! forward, the input, weight and bias gradients and the repr, for stride 2 with padding on odd
 //! sizes (the lesson's blocks), a bias-free layer and groups (strided too, on maps whose sides leave
-//! different remainders).
+//! different remainders), and 3x3 convolutions at stride 1 padded 1 (run directly, without
+//! unfolding).
 
 mod common;
 use common::*;

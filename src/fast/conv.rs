@@ -14,6 +14,7 @@
 use super::bf16::View16;
 use super::conv_input::input_grad;
 use super::dense::GradSink;
+use super::direct::{as_uninit, Direct};
 use super::gemm::{filled, matmul_bf16_rhs, matmul_from, transposed, View, ViewMut};
 use super::im2col::{ConvGeometry, Sizes, PARALLEL_ELEMENTS};
 use super::live_taps::Cut;
@@ -24,6 +25,7 @@ use super::tap_pairs::Pairs;
 use super::team;
 use crate::error::Result;
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
+use std::mem::MaybeUninit;
 use std::sync::Mutex;
 
 /// Multiply-adds from which a convolution's products are split between threads: about a tenth
@@ -167,6 +169,10 @@ impl CustomOp3 for ConvOp {
             }
             return Ok((CpuStorage::F32(y), Shape::from((s.o, s.n, s.oh, s.ow))));
         }
+        if let Some(direct) = cut.is_none().then(|| Direct::of(&geometry, s)).flatten() {
+            let y = self.direct_forward(&direct, (x, w, b), s);
+            return Ok((CpuStorage::F32(y), Shape::from((s.o, s.n, s.oh, s.ow))));
+        }
         let (taps, cols) = (s.taps(), s.cols());
         let live = cut.map(|cut| cut.weight_copy(w, (s.o, s.c)));
         let w = live.as_deref().map_or(View::rows(w, taps), |live| View::rows(live, s.c));
@@ -265,6 +271,10 @@ impl ConvOp {
             let (dx, dw) = self.pair_grads(&pairs, x, w, gt)?;
             return Ok((dx, dw, db));
         }
+        if let Some(direct) = cut.is_none().then(|| Direct::of(&geometry, s)).flatten() {
+            let (dx, dw) = self.direct_grads(&direct, x, w, gt)?;
+            return Ok((dx, dw, db));
+        }
         let patches = self.patches(geometry, x, s)?;
         let dw = match cut {
             Some(cut) => cut.weight_grad((s.o, s.c), |dst| patches.weight_product(s, View::rows(gt, cols), dst)),
@@ -297,6 +307,56 @@ impl ConvOp {
         let dx = self.input_grad.then(|| pairs.input_grad(&wt, &gp));
         [xp, wt, gp].into_iter().for_each(scratch::give);
         Ok((dx.map(|dx| Tensor::from_vec(dx, x.shape(), &Device::Cpu)).transpose()?, dw))
+    }
+
+    /// The forward of a convolution run directly: the bias, then the sum, then the ReLU, into
+    /// a channel-major output. A channel-major input (a layer's stored output) is read where it
+    /// lies, a batch-major one through a copy.
+    fn direct_forward(&self, direct: &Direct, (x, w, b): (&[f32], &[f32], &[f32]), s: Sizes) -> Vec<f32> {
+        let cols = s.cols();
+        let copy = (!self.geometry.channel_major).then(|| direct.copy(x, s.c, false));
+        let input = copy.as_deref().map_or(direct.in_place(x), |copy| direct.through_copy(copy));
+        let (w, parts) = (direct.packed(w, false), if s.o * s.taps() * cols >= CONV_WORK { team::width() } else { 1 });
+        let run =
+            |y: &mut [MaybeUninit<f32>], accumulate| direct.run(input, (s.c, s.o), &w, y, (true, accumulate), parts);
+        let mut y = if self.bias {
+            let mut y = bias_rows(b, cols, PARALLEL_ELEMENTS);
+            run(as_uninit(&mut y), true);
+            y
+        } else {
+            filled(s.o * cols, |y| run(y, false))
+        };
+        if let Some(copy) = copy {
+            scratch::give(copy);
+        }
+        if self.relu {
+            relu_in_place(&mut y, PARALLEL_ELEMENTS);
+        }
+        y
+    }
+
+    /// The input's and weight's gradients of a convolution run directly: the weight's through a
+    /// copy of the input, the input's from the output's gradient `gt` where it lies.
+    fn direct_grads(
+        &self,
+        direct: &Direct,
+        x: &Tensor,
+        w: &Tensor,
+        gt: &[f32],
+    ) -> candle_core::Result<(Option<Tensor>, Vec<f32>)> {
+        let s = direct.sizes();
+        let copy = with_f32(&x.contiguous()?, "input", |x| Ok(direct.copy(x, s.c, self.geometry.channel_major)))?;
+        let parts = if s.o * s.taps() * s.cols() >= CONV_WORK { team::width() } else { 1 };
+        let dw = direct.weight_grad(&copy, gt, parts);
+        scratch::give(copy);
+        if !self.input_grad {
+            return Ok((None, dw));
+        }
+        let flipped = with_f32(w, "weight", |w| Ok(direct.packed(w, true)))?;
+        let dx = filled(s.n * s.c * s.h * s.w, |dx| {
+            direct.run(direct.in_place(gt), (s.o, s.c), &flipped, dx, (self.geometry.channel_major, false), parts)
+        });
+        Ok((Some(Tensor::from_vec(dx, x.shape(), &Device::Cpu)?), dw))
     }
 
     /// The forward's patches when it kept them as this thread's products read them, else the

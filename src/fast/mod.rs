@@ -26,6 +26,7 @@ mod conv;
 mod conv_input;
 mod cross_entropy;
 mod dense;
+mod direct;
 mod floor;
 mod fold;
 mod gather;

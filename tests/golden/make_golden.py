@@ -206,7 +206,8 @@ def general_relu():
 def conv():
     """nn.Conv2d with PyTorch's parameters on odd sizes, stride 2 with padding (the lesson's
     blocks), with and without bias, and groups, also strided on maps whose two sides leave
-    different remainders: output and gradients of sum(y * w)."""
+    different remainders, and 3x3 convolutions at stride 1 padded 1 (run directly, without
+    unfolding) on non-square maps and a map of one row: output and gradients of sum(y * w)."""
     g = torch.Generator().manual_seed(3)
     cases = []
     for cin, cout, k, stride, pad, bias, groups, size in [
@@ -216,6 +217,8 @@ def conv():
         (6, 16, 1, 2, 1, True, 2, (2, 1)),
         (6, 9, 3, 2, 1, False, 3, (7, 6)),
         (4, 4, 3, 3, 0, True, 4, (8, 10)),
+        (8, 10, 3, 1, 1, True, 1, (5, 7)),
+        (3, 16, 3, 1, 1, False, 1, (1, 9)),
     ]:
         m = nn.Conv2d(cin, cout, k, stride=stride, padding=pad, bias=bias, groups=groups)
         with torch.no_grad():
