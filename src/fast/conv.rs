@@ -3,7 +3,8 @@
 //! computes the input's gradient only when the input needs one (never for the first layer's batch
 //! of images), block by block of images (`conv_input.rs`). A convolution on maps of at most four
 //! pixels, where unfolding would multiply mostly padding, runs by tap pairs instead
-//! (`tap_pairs.rs`).
+//! (`tap_pairs.rs`), and a 3x3 convolution at stride 1 padded 1 straight from its input, with no
+//! patches at all (`direct/`).
 //!
 //! The forward product `W [o, c*k*k] · patches` and the input gradient `Wᵀ · g` each read one
 //! operand along the product's inner dimension and the other along the output's, the layouts the
@@ -11,15 +12,15 @@
 //! before the product is added, the ReLU applied in place): the next of the library's layers
 //! reads it as stored, and everything else an `[n, o, oh, ow]` view or copy of it (`stored.rs`).
 
-use super::bf16::View16;
 use super::conv_input::input_grad;
 use super::dense::GradSink;
 use super::direct::{as_uninit, Direct};
-use super::gemm::{filled, matmul_bf16_rhs, matmul_from, transposed, View, ViewMut};
-use super::im2col::{ConvGeometry, Sizes, PARALLEL_ELEMENTS};
+use super::gemm::{filled, View, ViewMut};
+use super::im2col::{ConvGeometry, Sizes, CONV_WORK, PARALLEL_ELEMENTS};
 use super::live_taps::Cut;
 use super::passes::{bias_rows, relu_grad_into, relu_in_place, row_sums};
-use super::scratch::{self, Halves};
+use super::patches::{weight_grad, Patches};
+use super::scratch;
 use super::storage::{cpu_f32, with_f32};
 use super::tap_pairs::Pairs;
 use super::team;
@@ -28,91 +29,14 @@ use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 use std::mem::MaybeUninit;
 use std::sync::Mutex;
 
-/// Multiply-adds from which a convolution's products are split between threads: about a tenth
-/// of a millisecond of one core's work, against the microsecond it takes to hand a part to a team
-/// thread that is watching (`team.rs`). Splitting only from 32 million (an earlier line, from
-/// when the team slept between jobs) left the lesson's CNN and xresnet's later stages on one core
-/// (docs/speed.md, kernel choices).
-const CONV_WORK: usize = 1 << 17;
-
-/// A convolution's patch matrix `[c*k*k, n*p]` as its products read it: in `f32`, or rounded to
-/// bf16 once under bf16 products in hardware (the forward's product and the weight gradient's
-/// then pack it without rounding, from half the bytes).
-enum Patches {
-    F32(Vec<f32>),
-    Bf16(Halves),
-}
-
-impl Patches {
-    /// `x` unfolded as this thread's products read it.
-    fn of(geometry: &ConvGeometry, x: &[f32], s: Sizes) -> Patches {
-        if super::bf16_packing() {
-            Patches::Bf16(geometry.im2col_bf16(x, s))
-        } else {
-            Patches::F32(geometry.im2col(x, s))
-        }
+/// Shares worth making of a convolution's pass of `work` multiply-adds: the team's width from
+/// [`CONV_WORK`], else 1.
+fn parts(work: usize) -> usize {
+    if work >= CONV_WORK {
+        team::width()
+    } else {
+        1
     }
-
-    /// Whether this thread's products read it, for a convolution of sizes `s`.
-    fn fits(&self, s: Sizes) -> bool {
-        let len = s.taps() * s.cols();
-        match self {
-            Patches::F32(p) => !super::bf16_packing() && p.len() == len,
-            Patches::Bf16(p) => super::bf16_packing() && p.len() == len,
-        }
-    }
-
-    /// Its memory, back to the scratch pool.
-    fn give(self) {
-        match self {
-            Patches::F32(p) => scratch::give(p),
-            Patches::Bf16(p) => p.give(),
-        }
-    }
-
-    /// `dst = (accumulate ? dst : 0) + w · patches`, `w` `[o, c*k*k]`: the forward's product.
-    fn forward(&self, s: Sizes, w: View, dst: ViewMut, accumulate: bool) {
-        let (mnk, cols) = ((s.o, s.cols(), s.taps()), s.cols());
-        match self {
-            Patches::F32(p) => matmul_from(CONV_WORK, mnk, dst, accumulate, w, View::rows(p, cols)),
-            Patches::Bf16(p) => {
-                let p = View16 { data: p.bits(), rs: cols, cs: 1 };
-                matmul_bf16_rhs(CONV_WORK, mnk, dst, accumulate, w, p)
-            }
-        }
-    }
-
-    /// `dst = g · patchesᵀ`, `g` `[o, n*p]`: the weight gradient's product.
-    fn weight_product(&self, s: Sizes, g: View, dst: ViewMut) {
-        let (mnk, cols) = ((s.o, s.taps(), s.cols()), s.cols());
-        match self {
-            Patches::F32(p) => matmul_from(CONV_WORK, mnk, dst, false, g, View::transposed(p, cols)),
-            Patches::Bf16(p) => {
-                let p = View16 { data: p.bits(), rs: 1, cs: cols };
-                matmul_bf16_rhs(CONV_WORK, mnk, dst, false, g, p)
-            }
-        }
-    }
-}
-
-/// The weight gradient `g · patchesᵀ` (`[o, c*k*k]`). Both operands are long along the product's
-/// inner dimension (every output pixel of the batch). The gemm kernels run that layout 1.2 to 2
-/// times as fast into a column-major destination (`[c*k*k, o]`) as into a row-major one, except
-/// for products of at most 64 taps, so such a layer multiplies into a scratch `[c*k*k, o]` and
-/// transposes that (the size of the weight) into place; a layer whose weight is larger than its
-/// patches' rows (the last stages of a deep net, whose maps are 1x1 or 2x2) multiplies straight
-/// into `[o, c*k*k]` (docs/speed.md, kernel choices). bf16 products take any layout alike.
-fn weight_grad(gt: &[f32], patches: &Patches, s: Sizes) -> Vec<f32> {
-    let (taps, cols) = (s.taps(), s.cols());
-    let product = |dst: ViewMut| patches.weight_product(s, View::rows(gt, cols), dst);
-    if taps <= 64 || s.o >= cols || super::bf16_packing() {
-        return filled(s.o * taps, |dw| product(ViewMut::uninit(dw, taps, 1)));
-    }
-    let mut dwt = scratch::take(taps * s.o);
-    product(ViewMut::new(&mut dwt, 1, s.o));
-    let dw = transposed(PARALLEL_ELEMENTS, &dwt, taps, s.o);
-    scratch::give(dwt);
-    dw
 }
 
 struct ConvOp {
@@ -316,7 +240,7 @@ impl ConvOp {
         let cols = s.cols();
         let copy = (!self.geometry.channel_major).then(|| direct.copy(x, s.c, false));
         let input = copy.as_deref().map_or(direct.in_place(x), |copy| direct.through_copy(copy));
-        let (w, parts) = (direct.packed(w, false), if s.o * s.taps() * cols >= CONV_WORK { team::width() } else { 1 });
+        let (w, parts) = (direct.packed(w, false), parts(s.o * s.taps() * cols));
         let run =
             |y: &mut [MaybeUninit<f32>], accumulate| direct.run(input, (s.c, s.o), &w, y, (true, accumulate), parts);
         let mut y = if self.bias {
@@ -346,7 +270,7 @@ impl ConvOp {
     ) -> candle_core::Result<(Option<Tensor>, Vec<f32>)> {
         let s = direct.sizes();
         let copy = with_f32(&x.contiguous()?, "input", |x| Ok(direct.copy(x, s.c, self.geometry.channel_major)))?;
-        let parts = if s.o * s.taps() * s.cols() >= CONV_WORK { team::width() } else { 1 };
+        let parts = parts(s.o * s.taps() * s.cols());
         let dw = direct.weight_grad(&copy, gt, parts);
         scratch::give(copy);
         if !self.input_grad {

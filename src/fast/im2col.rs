@@ -215,6 +215,13 @@ impl ConvGeometry {
 /// (docs/speed.md, kernel choices).
 pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 11;
 
+/// Multiply-adds from which a convolution's products are split between threads: about a tenth
+/// of a millisecond of one core's work, against the microsecond it takes to hand a part to a team
+/// thread that is watching (`team.rs`). Splitting only from 32 million (an earlier line, from
+/// when the team slept between jobs) left the lesson's CNN and xresnet's later stages on one core
+/// (docs/speed.md, kernel choices).
+pub(super) const CONV_WORK: usize = 1 << 17;
+
 /// A scratch vector of `len` floats that `fill` writes completely.
 pub(super) fn filled_with(len: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {
     let mut v = scratch::take(len);

@@ -37,6 +37,7 @@ mod layout;
 mod live_taps;
 mod max_pool;
 mod passes;
+mod patches;
 mod relu;
 mod residual;
 mod scratch;
