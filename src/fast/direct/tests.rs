@@ -24,6 +24,28 @@ fn reference(x: &[f32], w: &[f32], (n, c, h, wd, o): (usize, usize, usize, usize
     y
 }
 
+/// The weight gradient of [`reference`] from the output's gradient `g` (`[n, o, h, w]`), summed
+/// in f64 over the products that read the map (none of the padding).
+fn weight_reference(x: &[f32], g: &[f32], (n, c, h, wd, o): (usize, usize, usize, usize, usize)) -> Vec<f32> {
+    let map = h * wd;
+    let mut dw = vec![0f32; o * c * 9];
+    for (i, dw) in dw.iter_mut().enumerate() {
+        let (oc, ic, tap) = (i / (c * 9), i / 9 % c, i % 9);
+        let mut sum = 0f64;
+        for image in 0..n {
+            for p in 0..map {
+                let (sy, sx) = ((p / wd + tap / 3) as isize - 1, (p % wd + tap % 3) as isize - 1);
+                if (0..h as isize).contains(&sy) && (0..wd as isize).contains(&sx) {
+                    let v = x[((image * c + ic) * h + sy as usize) * wd + sx as usize];
+                    sum += v as f64 * g[(image * o + oc) * map + p] as f64;
+                }
+            }
+        }
+        *dw = sum as f32;
+    }
+    dw
+}
+
 /// `[n, c, h, w]` as `[c, n, h, w]`.
 fn channel_major(x: &[f32], (n, c, map): (usize, usize, usize)) -> Vec<f32> {
     (0..n * c * map).map(|i| x[((i % (n * map)) / map * c + i / (n * map)) * map + i % map]).collect()
@@ -58,22 +80,7 @@ fn direct_convolutions_match_the_sums_written_out() {
         // flipped and transposed; the weight's: sums of the gradient times the input.
         let wt: Vec<f32> = (0..c * o * 9).map(|i| w[((i / 9 % o) * c + i / 9 / o) * 9 + 8 - i % 9]).collect();
         let want_dx = reference(&g, &wt, (n, o, h, wd, c));
-        let want_dw: Vec<f32> = (0..o * c * 9)
-            .map(|i| {
-                let (oc, ic, tap) = (i / (c * 9), i / 9 % c, i % 9);
-                let mut sum = 0f64;
-                for image in 0..n {
-                    for p in 0..map {
-                        let (sy, sx) = ((p / wd + tap / 3) as isize - 1, (p % wd + tap % 3) as isize - 1);
-                        if (0..h as isize).contains(&sy) && (0..wd as isize).contains(&sx) {
-                            let v = x[((image * c + ic) * h + sy as usize) * wd + sx as usize];
-                            sum += v as f64 * g[(image * o + oc) * map + p] as f64;
-                        }
-                    }
-                }
-                sum as f32
-            })
-            .collect();
+        let want_dw = weight_reference(&x, &g, (n, c, h, wd, o));
         let gc = channel_major(&g, (n, o, map));
         for input_channel_major in [false, true] {
             let xin = if input_channel_major { channel_major(&x, (n, c, map)) } else { x.clone() };
@@ -109,6 +116,45 @@ fn direct_convolutions_match_the_sums_written_out() {
             for parts in [2, 3] {
                 assert!(run(parts) == (y.clone(), dx.clone(), dw.clone()), "{shape}: {parts} shares");
             }
+        }
+    }
+}
+
+/// An infinite input pixel reaches the outputs and weight gradients whose sums read it, and no
+/// other: a tap that would read it across a map's edge (the next row's first column, the next
+/// image's first row) is masked off, not multiplied by zero (which would make NaN).
+#[test]
+fn an_infinite_pixel_reaches_only_the_sums_that_read_it() {
+    if !available() {
+        return;
+    }
+    let (n, c, h, wd, o) = (3, 4, 5, 6, 8);
+    let mut seed = 11u32;
+    let geometry = ConvGeometry { stride: 1, padding: 1, dilation: 1, channel_major: false };
+    let s = geometry.sizes(&[n, c, h, wd], &[o, c, 3, 3]).unwrap();
+    let direct = Direct::of(&geometry, s).expect("runs directly");
+    let (mut x, w) = (random(&mut seed, n * c * h * wd), random(&mut seed, o * c * 9));
+    let g = random(&mut seed, n * o * h * wd);
+    // The last pixel of image 0's channel 1, and the first of image 1's channel 2.
+    x[((c + 1) * h + h - 1) * wd + wd - 1] = f32::INFINITY;
+    x[(c + 2) * h * wd] = f32::NEG_INFINITY;
+    let map = h * wd;
+    let copy = direct.copy(&x, c, false);
+    let mut y = vec![0f32; o * n * map];
+    let packed = direct.packed(&w, false);
+    direct.run(direct.through_copy(&copy), (c, o), &packed, as_uninit(&mut y), (true, false), 1);
+    let dw = direct.weight_grad(&copy, &channel_major(&g, (n, o, map)), 1);
+    let want = channel_major(&reference(&x, &w, (n, c, h, wd, o)), (n, o, map));
+    let want_dw = weight_reference(&x, &g, (n, c, h, wd, o));
+    for (what, got, want) in [("forward", &y, &want), ("weight gradient", &dw, &want_dw)] {
+        assert!(want.iter().any(|v| v.is_infinite()) && want.iter().any(|v| v.is_finite()), "{what}");
+        for (i, (a, b)) in got.iter().zip(want.iter()).enumerate() {
+            let same = if b.is_finite() {
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs())
+            } else {
+                a == b || a.is_nan() && b.is_nan()
+            };
+            assert!(same, "{what}: element {i}: {a} against {b}");
         }
     }
 }
