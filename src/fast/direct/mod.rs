@@ -282,7 +282,9 @@ fn available() -> bool {
 /// One forward tile: `MR` output channels by `WIDTH` outputs from `x` (the tile's first output
 /// in the first input channel), the sum over the steps (an input channel's tap at offset
 /// `offs[k]`, read through the tap's masks) of the weights' `MR` values times the input's
-/// vectors. Only the lanes the masks let through are read.
+/// vectors. Only the lanes the masks let through are read or added to: a tap that falls in the
+/// padding adds nothing, not a weight times zero (an infinite weight would make NaN there, where
+/// the input gradient of PyTorch's convolution, which this kernel also computes, has none).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn tile_avx512(x: *const f32, offs: &[isize], m: &[[u16; 9]; NV], w: *const f32, tile: &mut [f32; MR * WIDTH]) {
@@ -297,8 +299,8 @@ unsafe fn tile_avx512(x: *const f32, offs: &[isize], m: &[[u16; 9]; NV], w: *con
         let a = w.add(k * MR);
         for (i, acc) in acc.iter_mut().enumerate() {
             let s = _mm512_set1_ps(*a.add(i));
-            for (acc, v) in acc.iter_mut().zip(&v) {
-                *acc = _mm512_fmadd_ps(s, *v, *acc);
+            for (t, (acc, v)) in acc.iter_mut().zip(&v).enumerate() {
+                *acc = _mm512_mask3_fmadd_ps(s, *v, *acc, m[t][tap]);
             }
         }
     }

@@ -158,3 +158,39 @@ fn an_infinite_pixel_reaches_only_the_sums_that_read_it() {
         }
     }
 }
+
+/// An infinite weight reaches the input gradients whose sums read it (the pixels its tap reads
+/// from the map), and no other: the flipped convolution's taps that fall in the padding add
+/// nothing, as PyTorch's input gradient has it.
+#[test]
+fn an_infinite_weight_reaches_only_the_input_gradients_that_read_it() {
+    if !available() {
+        return;
+    }
+    let (n, c, h, wd, o) = (2, 3, 5, 6, 4);
+    let mut seed = 13u32;
+    let geometry = ConvGeometry { stride: 1, padding: 1, dilation: 1, channel_major: false };
+    let s = geometry.sizes(&[n, c, h, wd], &[o, c, 3, 3]).unwrap();
+    let direct = Direct::of(&geometry, s).expect("runs directly");
+    let (mut w, g) = (random(&mut seed, o * c * 9), random(&mut seed, n * o * h * wd));
+    // Output channel 1's weight for input channel 2, top-left tap.
+    w[(c + 2) * 9] = f32::INFINITY;
+    let map = h * wd;
+    let mut dx = vec![0f32; n * c * map];
+    let flipped = direct.packed(&w, true);
+    direct.run(
+        direct.in_place(&channel_major(&g, (n, o, map))),
+        (o, c),
+        &flipped,
+        as_uninit(&mut dx),
+        (false, false),
+        1,
+    );
+    let wt: Vec<f32> = (0..c * o * 9).map(|i| w[((i / 9 % o) * c + i / 9 / o) * 9 + 8 - i % 9]).collect();
+    let want = reference(&g, &wt, (n, o, h, wd, c));
+    assert!(want.iter().any(|v| v.is_infinite()) && want.iter().any(|v| v.is_finite()));
+    for (i, (a, b)) in dx.iter().zip(&want).enumerate() {
+        let same = if b.is_finite() { (a - b).abs() <= 1e-4 * (1.0 + b.abs()) } else { a == b };
+        assert!(same, "element {i}: {a} against {b}");
+    }
+}
