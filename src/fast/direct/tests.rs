@@ -120,9 +120,10 @@ fn direct_convolutions_match_the_sums_written_out() {
     }
 }
 
-/// An infinite input pixel reaches the outputs and weight gradients whose sums read it, and no
-/// other: a tap that would read it across a map's edge (the next row's first column, the next
-/// image's first row) is masked off, not multiplied by zero (which would make NaN).
+/// An infinite input pixel or output gradient reaches the outputs and weight gradients whose sums
+/// read it, and no other: a tap that would read across a map's edge (the next row's first
+/// column, the next image's first row) or into the padding adds nothing, rather than a product
+/// with zero (which would make NaN).
 #[test]
 fn an_infinite_pixel_reaches_only_the_sums_that_read_it() {
     if !available() {
@@ -134,10 +135,12 @@ fn an_infinite_pixel_reaches_only_the_sums_that_read_it() {
     let s = geometry.sizes(&[n, c, h, wd], &[o, c, 3, 3]).unwrap();
     let direct = Direct::of(&geometry, s).expect("runs directly");
     let (mut x, w) = (random(&mut seed, n * c * h * wd), random(&mut seed, o * c * 9));
-    let g = random(&mut seed, n * o * h * wd);
-    // The last pixel of image 0's channel 1, and the first of image 1's channel 2.
+    let mut g = random(&mut seed, n * o * h * wd);
+    // The last pixel of image 0's channel 1, and the first of image 1's channel 2; the output
+    // gradient's first pixel of image 2's channel 3.
     x[((c + 1) * h + h - 1) * wd + wd - 1] = f32::INFINITY;
     x[(c + 2) * h * wd] = f32::NEG_INFINITY;
+    g[(2 * o + 3) * h * wd] = f32::INFINITY;
     let map = h * wd;
     let copy = direct.copy(&x, c, false);
     let mut y = vec![0f32; o * n * map];

@@ -85,9 +85,10 @@ fn lane_sum(l: &[f32]) -> f32 {
 
 /// The weight gradient's tile over a chunk of outputs: `GR` output channels (gradient rows from
 /// `a`, read up to the last output) by the three taps of kernel row `m.1` (the input from `row`,
-/// shifted by 0, 1, 2, each shift zeroed by its tap's masks `m.0` where it falls in the padding,
-/// so that a neighbouring row's or image's value, even an infinite one, adds nothing), each
-/// lane's products added to its partial sum in `partial` (`GR` x 3 vectors).
+/// shifted by 0, 1, 2), each lane's product added to its partial sum in `partial` (`GR` x 3
+/// vectors) only where the tap's masks `m.0` say it reads the map: a tap in the padding, or on
+/// a neighbouring row's or image's value, adds nothing (not a product with zero, which an
+/// infinite value would make NaN).
 /// The three taps read the same floats shifted by one: each vector of them is loaded once and
 /// shifted in registers (three loads a step, mostly split across cache lines, beside eight of
 /// the gradient, are more than the load ports take with 24 multiply-adds).
@@ -107,14 +108,14 @@ unsafe fn wtile_avx512(a: [*const f32; GR], row: *const f32, (m, ky): (&[[u16; 9
     for (v, m) in m.iter().enumerate() {
         let next = _mm512_loadu_si512(row.add(16 * (v + 1)) as *const __m512i);
         let shifted = [
-            _mm512_maskz_mov_ps(m[3 * ky], _mm512_castsi512_ps(cur)),
-            _mm512_maskz_mov_ps(m[3 * ky + 1], _mm512_castsi512_ps(_mm512_alignr_epi32::<1>(next, cur))),
-            _mm512_maskz_mov_ps(m[3 * ky + 2], _mm512_castsi512_ps(_mm512_alignr_epi32::<2>(next, cur))),
+            _mm512_castsi512_ps(cur),
+            _mm512_castsi512_ps(_mm512_alignr_epi32::<1>(next, cur)),
+            _mm512_castsi512_ps(_mm512_alignr_epi32::<2>(next, cur)),
         ];
         for (acc, a) in acc.iter_mut().zip(&a) {
             let av = _mm512_maskz_loadu_ps(m[4], a.wrapping_add(16 * v));
-            for (acc, xv) in acc.iter_mut().zip(&shifted) {
-                *acc = _mm512_fmadd_ps(av, *xv, *acc);
+            for (kx, (acc, xv)) in acc.iter_mut().zip(&shifted).enumerate() {
+                *acc = _mm512_mask3_fmadd_ps(av, *xv, *acc, m[3 * ky + kx]);
             }
         }
         cur = next;
