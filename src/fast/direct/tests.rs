@@ -51,11 +51,29 @@ fn channel_major(x: &[f32], (n, c, map): (usize, usize, usize)) -> Vec<f32> {
     (0..n * c * map).map(|i| x[((i % (n * map)) / map * c + i / (n * map)) * map + i % map]).collect()
 }
 
+/// `a` against the reference `b`: within 1e-4 (relative) where `b` is finite, the same infinity
+/// or NaN where it is not.
 fn close(a: &[f32], b: &[f32], what: &str) {
     assert_eq!(a.len(), b.len(), "{what}");
     for (i, (a, b)) in a.iter().zip(b).enumerate() {
-        assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{what}: element {i}: {a} against {b}");
+        let same =
+            if b.is_finite() { (a - b).abs() <= 1e-4 * (1.0 + b.abs()) } else { a == b || a.is_nan() && b.is_nan() };
+        assert!(same, "{what}: element {i}: {a} against {b}");
     }
+}
+
+/// The plan of a 3x3 stride-1 convolution padded 1 of `o` outputs on `n x c x h x w`
+/// batch-major input, which must run directly.
+fn plan((n, c, h, wd, o): (usize, usize, usize, usize, usize)) -> Direct {
+    let geometry = ConvGeometry { stride: 1, padding: 1, dilation: 1, channel_major: false };
+    let s = geometry.sizes(&[n, c, h, wd], &[o, c, 3, 3]).unwrap();
+    Direct::of(&geometry, s).expect("runs directly")
+}
+
+/// The weight `[o, c, 3, 3]` of the convolution that gives the input's gradient: `[c, o, 3, 3]`,
+/// taps reversed.
+fn input_grad_weight(w: &[f32], (c, o): (usize, usize)) -> Vec<f32> {
+    (0..c * o * 9).map(|i| w[((i / 9 % o) * c + i / 9 / o) * 9 + 8 - i % 9]).collect()
 }
 
 /// Forward, input gradient and weight gradient against the sums written out, on maps of
@@ -69,16 +87,14 @@ fn direct_convolutions_match_the_sums_written_out() {
     let mut seed = 7u32;
     for (n, c, h, wd, o) in [(3, 8, 5, 7, 10), (2, 9, 7, 7, 16), (2, 8, 1, 9, 3), (1, 12, 6, 4, 8), (4, 16, 14, 14, 9)]
     {
-        let geometry = ConvGeometry { stride: 1, padding: 1, dilation: 1, channel_major: false };
-        let s = geometry.sizes(&[n, c, h, wd], &[o, c, 3, 3]).unwrap();
-        let direct = Direct::of(&geometry, s).expect("runs directly");
+        let direct = plan((n, c, h, wd, o));
         let (x, w) = (random(&mut seed, n * c * h * wd), random(&mut seed, o * c * 9));
         let g = random(&mut seed, n * o * h * wd);
         let map = h * wd;
         let want = channel_major(&reference(&x, &w, (n, c, h, wd, o)), (n, o, map));
         // The input's gradient: the convolution of the output's gradient by the weights
         // flipped and transposed; the weight's: sums of the gradient times the input.
-        let wt: Vec<f32> = (0..c * o * 9).map(|i| w[((i / 9 % o) * c + i / 9 / o) * 9 + 8 - i % 9]).collect();
+        let wt = input_grad_weight(&w, (c, o));
         let want_dx = reference(&g, &wt, (n, o, h, wd, c));
         let want_dw = weight_reference(&x, &g, (n, c, h, wd, o));
         let gc = channel_major(&g, (n, o, map));
@@ -131,9 +147,7 @@ fn an_infinite_pixel_reaches_only_the_sums_that_read_it() {
     }
     let (n, c, h, wd, o) = (3, 4, 5, 6, 8);
     let mut seed = 11u32;
-    let geometry = ConvGeometry { stride: 1, padding: 1, dilation: 1, channel_major: false };
-    let s = geometry.sizes(&[n, c, h, wd], &[o, c, 3, 3]).unwrap();
-    let direct = Direct::of(&geometry, s).expect("runs directly");
+    let direct = plan((n, c, h, wd, o));
     let (mut x, w) = (random(&mut seed, n * c * h * wd), random(&mut seed, o * c * 9));
     let mut g = random(&mut seed, n * o * h * wd);
     // The last pixel of image 0's channel 1, and the first of image 1's channel 2; the output
@@ -151,14 +165,7 @@ fn an_infinite_pixel_reaches_only_the_sums_that_read_it() {
     let want_dw = weight_reference(&x, &g, (n, c, h, wd, o));
     for (what, got, want) in [("forward", &y, &want), ("weight gradient", &dw, &want_dw)] {
         assert!(want.iter().any(|v| v.is_infinite()) && want.iter().any(|v| v.is_finite()), "{what}");
-        for (i, (a, b)) in got.iter().zip(want.iter()).enumerate() {
-            let same = if b.is_finite() {
-                (a - b).abs() <= 1e-4 * (1.0 + b.abs())
-            } else {
-                a == b || a.is_nan() && b.is_nan()
-            };
-            assert!(same, "{what}: element {i}: {a} against {b}");
-        }
+        close(got, want, what);
     }
 }
 
@@ -172,9 +179,7 @@ fn an_infinite_weight_reaches_only_the_input_gradients_that_read_it() {
     }
     let (n, c, h, wd, o) = (2, 3, 5, 6, 4);
     let mut seed = 13u32;
-    let geometry = ConvGeometry { stride: 1, padding: 1, dilation: 1, channel_major: false };
-    let s = geometry.sizes(&[n, c, h, wd], &[o, c, 3, 3]).unwrap();
-    let direct = Direct::of(&geometry, s).expect("runs directly");
+    let direct = plan((n, c, h, wd, o));
     let (mut w, g) = (random(&mut seed, o * c * 9), random(&mut seed, n * o * h * wd));
     // Output channel 1's weight for input channel 2, top-left tap.
     w[(c + 2) * 9] = f32::INFINITY;
@@ -189,11 +194,8 @@ fn an_infinite_weight_reaches_only_the_input_gradients_that_read_it() {
         (false, false),
         1,
     );
-    let wt: Vec<f32> = (0..c * o * 9).map(|i| w[((i / 9 % o) * c + i / 9 / o) * 9 + 8 - i % 9]).collect();
+    let wt = input_grad_weight(&w, (c, o));
     let want = reference(&g, &wt, (n, o, h, wd, c));
     assert!(want.iter().any(|v| v.is_infinite()) && want.iter().any(|v| v.is_finite()));
-    for (i, (a, b)) in dx.iter().zip(&want).enumerate() {
-        let same = if b.is_finite() { (a - b).abs() <= 1e-4 * (1.0 + b.abs()) } else { a == b };
-        assert!(same, "element {i}: {a} against {b}");
-    }
+    close(&dx, &want, "input gradient");
 }
